@@ -1,0 +1,31 @@
+//! Node and tree digests (`DigestCalculator`, digest version 2): CRC32 over the path, the
+//! data and a 60-byte block of stat fields; the tree digest is the wrapping sum of node
+//! digests. Nodes under `/zookeeper/` are not digested; "/" is hashed as "".
+
+use zab_jute::data::StatPersisted;
+
+pub const DIGEST_VERSION: i32 = 2;
+
+pub fn node_digest(path: &str, data: Option<&[u8]>, stat: &StatPersisted) -> u64 {
+    if path.starts_with("/zookeeper/") {
+        return 0;
+    }
+    let path = if path == "/" { "" } else { path };
+    let mut b = [0u8; 60];
+    b[0..8].copy_from_slice(&stat.czxid.to_be_bytes());
+    b[8..16].copy_from_slice(&stat.mzxid.to_be_bytes());
+    b[16..24].copy_from_slice(&stat.pzxid.to_be_bytes());
+    b[24..32].copy_from_slice(&stat.ctime.to_be_bytes());
+    b[32..40].copy_from_slice(&stat.mtime.to_be_bytes());
+    b[40..44].copy_from_slice(&stat.version.to_be_bytes());
+    b[44..48].copy_from_slice(&stat.cversion.to_be_bytes());
+    b[48..52].copy_from_slice(&stat.aversion.to_be_bytes());
+    b[52..60].copy_from_slice(&stat.ephemeral_owner.to_be_bytes());
+    let mut h = crc32fast::Hasher::new();
+    h.update(&zab_jute::archive::encode_java_string(path));
+    if let Some(d) = data {
+        h.update(d);
+    }
+    h.update(&b);
+    h.finalize() as u64
+}

@@ -1,0 +1,29 @@
+//! ZooKeeper's data model as a pure state machine.
+//!
+//! No sockets, files or clocks: time comes in as arguments, and every write comes in as a
+//! txn. The server crate drives it; tests drive it directly.
+//!
+//! # Layout
+//! - [`tree`]: [`DataTree`] — znodes, indexes, digest, watch managers; the read side.
+//! - `apply`: [`DataTree::process_txn`] — applying txns, firing watches.
+//! - [`prep`]: PrepRequestProcessor — requests to txns, with ZooKeeper's check order.
+//! - [`node`], [`watch`], [`acl`], [`session`], [`path`], [`ephemeral`], [`digest`].
+//! - [`java`]: the Java behaviours that show on the wire (HashSet order, java.util.Random).
+//! - [`error`]: [`KeeperError`].
+
+pub mod acl;
+mod apply;
+pub mod digest;
+pub mod ephemeral;
+pub mod error;
+pub mod java;
+pub mod node;
+pub mod path;
+pub mod prep;
+pub mod session;
+pub mod tree;
+pub mod watch;
+
+pub use apply::ProcessTxnResult;
+pub use error::KeeperError;
+pub use tree::{DataTree, TreeConfig, WatchEvent};

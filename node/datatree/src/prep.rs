@@ -1,0 +1,357 @@
+//! PrepRequestProcessor: turns a write request into a txn, checking it against the tree
+//! (plus the not-yet-applied changes of the same multi) in ZooKeeper's exact order, so that
+//! the same request fails with the same error code as on ZooKeeper.
+//!
+//! Every write consumes a zxid, failed ones included: a failure becomes an `error` txn
+//! carrying the code (a failed multi stays a multi whose sub-txns carry the codes), and
+//! that txn is logged, replicated and applied like any other.
+
+use std::collections::HashMap;
+
+use zab_jute::codes::{op, perms, CreateMode};
+use zab_jute::data::{Acl, Id, StatPersisted};
+use zab_jute::proto::{
+    CheckVersionRequest, CreateRequest, CreateTtlRequest, DeleteRequest, MultiOp, MultiRequest, SetAclRequest,
+    SetDataRequest,
+};
+use zab_jute::txn::*;
+
+use crate::acl::{check_acl, fixup_acl, AclConfig};
+use crate::ephemeral::{self, EphemeralType, CONTAINER_EPHEMERAL_OWNER};
+use crate::error::KeeperError;
+use crate::path::{parent_key, validate_path};
+use crate::session::SessionTracker;
+use crate::tree::DataTree;
+
+/// A write, as the server decoded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteRequest {
+    /// create (1), create2 (15) or createContainer (19)
+    Create { op_type: i32, req: CreateRequest },
+    CreateTtl(CreateTtlRequest),
+    Delete(DeleteRequest),
+    SetData(SetDataRequest),
+    SetAcl(SetAclRequest),
+    Check(CheckVersionRequest),
+    Multi(MultiRequest),
+    /// Issued by the ContainerManager for an empty container or an expired TTL node.
+    DeleteContainer(String),
+    CreateSession { timeout: i32 },
+    CloseSession,
+    /// A write whose body could not be decoded: ZooKeeper logs a marshalling error txn.
+    Malformed { op_type: i32 },
+}
+
+impl WriteRequest {
+    pub fn op_type(&self) -> i32 {
+        match self {
+            WriteRequest::Create { op_type, .. } | WriteRequest::Malformed { op_type } => *op_type,
+            WriteRequest::CreateTtl(_) => op::CREATE_TTL,
+            WriteRequest::Delete(_) => op::DELETE,
+            WriteRequest::SetData(_) => op::SET_DATA,
+            WriteRequest::SetAcl(_) => op::SET_ACL,
+            WriteRequest::Check(_) => op::CHECK,
+            WriteRequest::Multi(_) => op::MULTI,
+            WriteRequest::DeleteContainer(_) => op::DELETE_CONTAINER,
+            WriteRequest::CreateSession { .. } => op::CREATE_SESSION,
+            WriteRequest::CloseSession => op::CLOSE_SESSION,
+        }
+    }
+}
+
+/// Who sends the request and what the prep step may consult.
+pub struct PrepContext<'a> {
+    pub tree: &'a DataTree,
+    pub sessions: &'a SessionTracker,
+    pub acl_config: &'a AclConfig,
+    pub session_id: i64,
+    pub cxid: i32,
+    pub auth: &'a [Id],
+    pub zxid: i64,
+    pub time: i64,
+}
+
+/// A node as prep sees it: the tree's state or a pending change of this multi.
+#[derive(Debug, Clone)]
+struct ChangeRecord {
+    stat: StatPersisted,
+    child_count: i32,
+    acl: Vec<Acl>,
+}
+
+struct Pending<'a> {
+    tree: &'a DataTree,
+    changes: HashMap<String, Option<ChangeRecord>>,
+}
+
+impl<'a> Pending<'a> {
+    fn get(&self, path: &str) -> Result<ChangeRecord, KeeperError> {
+        let path = parent_key(path);
+        if let Some(c) = self.changes.get(path) {
+            return c.clone().ok_or(KeeperError::NoNode);
+        }
+        let n = self.tree.node(path).ok_or(KeeperError::NoNode)?;
+        Ok(ChangeRecord { stat: n.stat.clone(), child_count: n.num_children() as i32, acl: self.tree.acl_of(n) })
+    }
+
+    fn put(&mut self, path: &str, rec: Option<ChangeRecord>) {
+        self.changes.insert(parent_key(path).to_owned(), rec);
+    }
+}
+
+fn is_special(path: &str) -> bool {
+    matches!(path, "/" | "/zookeeper" | "/zookeeper/quota" | "/zookeeper/config")
+}
+
+fn check_version(current: i32, expected: i32) -> Result<i32, KeeperError> {
+    if expected != -1 && expected != current {
+        return Err(KeeperError::BadVersion);
+    }
+    Ok(current.wrapping_add(1))
+}
+
+fn valid_path(path: &str) -> Result<(), KeeperError> {
+    validate_path(path).map_err(|_| KeeperError::BadArguments)
+}
+
+/// `getParentPathAndValidate`: no full path check, only '/', NUL and the system nodes.
+fn parent_for_delete(path: &str) -> Result<&str, KeeperError> {
+    let i = path.rfind('/').ok_or(KeeperError::BadArguments)?;
+    if path.contains('\0') || is_special(path) {
+        return Err(KeeperError::BadArguments);
+    }
+    Ok(&path[..i])
+}
+
+/// Outcome of preparing one sub-op: its txn type and body.
+type Prepared = (i32, Txn);
+
+enum PrepFailure {
+    /// A KeeperException: becomes an error txn (or a failed multi).
+    Keeper(KeeperError),
+    /// Anything else ZooKeeper catches as a generic exception: marshalling error.
+    Marshalling,
+}
+
+impl From<KeeperError> for PrepFailure {
+    fn from(e: KeeperError) -> Self {
+        PrepFailure::Keeper(e)
+    }
+}
+
+/// Prepares `req`. Always returns a header and a txn: failures become error txns.
+pub fn prep_request(ctx: &PrepContext<'_>, req: &WriteRequest) -> (TxnHeader, Txn) {
+    let mut hdr = TxnHeader {
+        client_id: ctx.session_id,
+        cxid: ctx.cxid,
+        zxid: ctx.zxid,
+        time: ctx.time,
+        txn_type: req.op_type(),
+    };
+    let mut pending = Pending { tree: ctx.tree, changes: HashMap::new() };
+    let result: Result<Txn, PrepFailure> = match req {
+        WriteRequest::Multi(m) => prep_multi(ctx, &mut pending, m),
+        WriteRequest::Malformed { .. } => Err(PrepFailure::Marshalling),
+        other => prep_one(ctx, &mut pending, other).map(|(_, t)| t),
+    };
+    match result {
+        Ok(txn) => (hdr, txn),
+        Err(PrepFailure::Keeper(e)) => {
+            hdr.txn_type = op::ERROR;
+            (hdr, Txn::Error(ErrorTxn { err: e.code().code() }))
+        }
+        Err(PrepFailure::Marshalling) => {
+            hdr.txn_type = op::ERROR;
+            (hdr, Txn::Error(ErrorTxn { err: KeeperError::MarshallingError.code().code() }))
+        }
+    }
+}
+
+fn prep_multi(ctx: &PrepContext<'_>, pending: &mut Pending<'_>, m: &MultiRequest) -> Result<Txn, PrepFailure> {
+    let mut subs: Vec<(i32, Txn)> = Vec::with_capacity(m.ops.len());
+    let mut failed = false;
+    for o in &m.ops {
+        if failed {
+            subs.push((op::ERROR, Txn::Error(ErrorTxn { err: KeeperError::RuntimeInconsistency.code().code() })));
+            continue;
+        }
+        let w = match o {
+            MultiOp::Create { op_type, req } => WriteRequest::Create { op_type: *op_type, req: req.clone() },
+            MultiOp::CreateTtl(r) => WriteRequest::CreateTtl(r.clone()),
+            MultiOp::CreateTtlWithoutTtl(_) => return Err(PrepFailure::Marshalling),
+            MultiOp::Delete(r) => WriteRequest::Delete(r.clone()),
+            MultiOp::SetData(r) => WriteRequest::SetData(r.clone()),
+            MultiOp::Check(r) => WriteRequest::Check(r.clone()),
+            // Reads cannot be in a multi that reached here (the decoder refuses mixes);
+            // a read-only "multi" is prepared like ZooKeeper: as a marshalling failure.
+            MultiOp::GetChildren(_) | MultiOp::GetData(_) => return Err(PrepFailure::Marshalling),
+        };
+        match prep_one(ctx, pending, &w) {
+            Ok(sub) => subs.push(sub),
+            Err(PrepFailure::Keeper(e)) => {
+                failed = true;
+                pending.changes.clear();
+                subs.push((op::ERROR, Txn::Error(ErrorTxn { err: e.code().code() })));
+            }
+            Err(PrepFailure::Marshalling) => return Err(PrepFailure::Marshalling),
+        }
+    }
+    Ok(Txn::Multi(subs))
+}
+
+fn prep_one(ctx: &PrepContext<'_>, pending: &mut Pending<'_>, req: &WriteRequest) -> Result<Prepared, PrepFailure> {
+    let acl_cfg = ctx.acl_config;
+    match req {
+        WriteRequest::Create { op_type, req } => {
+            prep_create(ctx, pending, *op_type, &req.path, req.data.as_ref(), &req.acl, req.flags, -1)
+        }
+        WriteRequest::CreateTtl(r) => prep_create(ctx, pending, op::CREATE_TTL, &r.path, r.data.as_ref(), &r.acl, r.flags, r.ttl),
+        WriteRequest::Delete(r) => {
+            ctx.sessions.check(ctx.session_id)?;
+            let parent = parent_for_delete(&r.path)?;
+            let parent_rec = pending.get(parent)?;
+            check_acl(acl_cfg, &parent_rec.acl, perms::DELETE, ctx.auth)?;
+            let node = pending.get(&r.path)?;
+            check_version(node.stat.version, r.version)?;
+            if node.child_count > 0 {
+                return Err(KeeperError::NotEmpty.into());
+            }
+            let mut p = parent_rec;
+            p.child_count -= 1;
+            p.stat.pzxid = ctx.zxid;
+            pending.put(parent, Some(p));
+            pending.put(&r.path, None);
+            Ok((op::DELETE, Txn::Delete(DeleteTxn { path: r.path.clone() })))
+        }
+        WriteRequest::DeleteContainer(path) => {
+            let parent = parent_for_delete(path)?;
+            let node = pending.get(path)?;
+            if node.child_count > 0 {
+                return Err(KeeperError::NotEmpty.into());
+            }
+            if EphemeralType::of(node.stat.ephemeral_owner, ctx.tree.config().extended_types) == EphemeralType::Normal {
+                return Err(KeeperError::BadVersion.into());
+            }
+            let mut p = pending.get(parent)?;
+            p.child_count -= 1;
+            p.stat.pzxid = ctx.zxid;
+            pending.put(parent, Some(p));
+            pending.put(path, None);
+            Ok((op::DELETE_CONTAINER, Txn::Delete(DeleteTxn { path: path.clone() })))
+        }
+        WriteRequest::SetData(r) => {
+            ctx.sessions.check(ctx.session_id)?;
+            valid_path(&r.path)?;
+            let mut node = pending.get(&r.path)?;
+            check_acl(acl_cfg, &node.acl, perms::WRITE, ctx.auth)?;
+            let version = check_version(node.stat.version, r.version)?;
+            node.stat.version = version;
+            node.stat.mtime = ctx.time;
+            node.stat.mzxid = ctx.zxid;
+            pending.put(&r.path, Some(node));
+            Ok((op::SET_DATA, Txn::SetData(SetDataTxn { path: r.path.clone(), data: r.data.clone(), version })))
+        }
+        WriteRequest::SetAcl(r) => {
+            ctx.sessions.check(ctx.session_id)?;
+            valid_path(&r.path)?;
+            let acl = fixup_acl(ctx.auth, &r.acl)?;
+            let mut node = pending.get(&r.path)?;
+            check_acl(acl_cfg, &node.acl, perms::ADMIN, ctx.auth)?;
+            let version = check_version(node.stat.aversion, r.version)?;
+            node.stat.aversion = version;
+            node.acl = acl.clone();
+            pending.put(&r.path, Some(node));
+            Ok((op::SET_ACL, Txn::SetAcl(SetAclTxn { path: r.path.clone(), acl, version })))
+        }
+        WriteRequest::Check(r) => {
+            ctx.sessions.check(ctx.session_id)?;
+            valid_path(&r.path)?;
+            let node = pending.get(&r.path)?;
+            check_acl(acl_cfg, &node.acl, perms::READ, ctx.auth)?;
+            let version = check_version(node.stat.version, r.version)?;
+            Ok((op::CHECK, Txn::Check(CheckVersionTxn { path: r.path.clone(), version })))
+        }
+        WriteRequest::CreateSession { timeout } => {
+            Ok((op::CREATE_SESSION, Txn::CreateSession(CreateSessionTxn { time_out: *timeout })))
+        }
+        WriteRequest::CloseSession => {
+            let paths = ctx.tree.ephemerals_of(ctx.session_id);
+            Ok((op::CLOSE_SESSION, Txn::CloseSession(Some(CloseSessionTxn { paths2_delete: paths }))))
+        }
+        WriteRequest::Multi(_) | WriteRequest::Malformed { .. } => Err(PrepFailure::Marshalling),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn prep_create(
+    ctx: &PrepContext<'_>,
+    pending: &mut Pending<'_>,
+    op_type: i32,
+    path: &str,
+    data: Option<&Vec<u8>>,
+    acl: &[Acl],
+    flags: i32,
+    ttl: i64,
+) -> Result<Prepared, PrepFailure> {
+    let extended = ctx.tree.config().extended_types;
+    let mode = CreateMode::from_flag(flags).ok_or(KeeperError::BadArguments)?;
+    // validateCreateRequest
+    if mode.is_ttl() && !extended {
+        return Err(KeeperError::Unimplemented.into());
+    }
+    let ttl_ok = if mode.is_ttl() { ephemeral::ttl_owner(ttl).is_some() } else { ttl < 0 };
+    if !ttl_ok {
+        return Err(KeeperError::BadArguments.into());
+    }
+    ctx.sessions.check(ctx.session_id)?;
+    // validatePathForCreate
+    let slash = path.rfind('/').ok_or(KeeperError::BadArguments)?;
+    if path.contains('\0') {
+        return Err(KeeperError::BadArguments.into());
+    }
+    let parent_path = &path[..slash];
+    let acl = fixup_acl(ctx.auth, acl)?;
+    let mut parent = pending.get(parent_path)?;
+    check_acl(ctx.acl_config, &parent.acl, perms::CREATE, ctx.auth)?;
+    let path = if mode.is_sequential() { format!("{path}{:010}", parent.stat.cversion) } else { path.to_owned() };
+    valid_path(&path)?;
+    if pending.get(&path).is_ok() {
+        return Err(KeeperError::NodeExists.into());
+    }
+    if EphemeralType::of(parent.stat.ephemeral_owner, extended) == EphemeralType::Normal {
+        return Err(KeeperError::NoChildrenForEphemerals.into());
+    }
+    let new_cversion = parent.stat.cversion.wrapping_add(1);
+    let owner = if mode.is_container() {
+        CONTAINER_EPHEMERAL_OWNER
+    } else if mode.is_ttl() {
+        ephemeral::ttl_owner(ttl).unwrap_or(0)
+    } else if mode.is_ephemeral() {
+        ctx.session_id
+    } else {
+        0
+    };
+    parent.child_count += 1;
+    parent.stat.cversion = new_cversion;
+    parent.stat.pzxid = ctx.zxid;
+    pending.put(parent_path, Some(parent));
+    let stat = StatPersisted {
+        czxid: ctx.zxid,
+        mzxid: ctx.zxid,
+        ctime: ctx.time,
+        mtime: ctx.time,
+        ephemeral_owner: owner,
+        pzxid: ctx.zxid,
+        ..Default::default()
+    };
+    pending.put(&path, Some(ChangeRecord { stat, child_count: 0, acl: acl.clone() }));
+    let data = data.cloned();
+    let txn = match op_type {
+        op::CREATE_CONTAINER => {
+            Txn::CreateContainer(CreateContainerTxn { path: path.clone(), data, acl, parent_c_version: new_cversion })
+        }
+        op::CREATE_TTL => Txn::CreateTtl(CreateTtlTxn { path: path.clone(), data, acl, parent_c_version: new_cversion, ttl }),
+        _ => Txn::Create(CreateTxn { path: path.clone(), data, acl, ephemeral: mode.is_ephemeral(), parent_c_version: new_cversion }),
+    };
+    Ok((op_type, txn))
+}

@@ -1,0 +1,325 @@
+//! DataTree: every znode, the ephemeral/container/TTL indexes, the ACL cache, the tree
+//! digest and the watch managers (`server/DataTree.java`).
+//!
+//! Writes come only as txns through [`DataTree::process_txn`] (see `apply.rs`), which
+//! returns what happened and appends the watch events to deliver, in order. Reads take
+//! `&self`, so any number run at once under a read lock; the only shared mutation on the
+//! read path is watch registration, behind its own short mutex.
+
+use std::collections::{HashMap, HashSet};
+
+use parking_lot::Mutex;
+use zab_jute::data::{Acl, Stat, StatPersisted};
+
+use crate::acl::{AclCache, OPEN_UNSAFE_ACL_ID};
+use crate::digest::node_digest;
+use crate::error::KeeperError;
+use crate::node::{ChildSet, DataNode};
+use crate::watch::{WatcherId, WatcherMode, Watches};
+
+/// Settings that change how the tree behaves.
+#[derive(Debug, Clone, Copy)]
+pub struct TreeConfig {
+    /// `zookeeper.extendedTypesEnabled`: TTL nodes.
+    pub extended_types: bool,
+    /// `zookeeper.digest.enabled`.
+    pub digest_enabled: bool,
+}
+
+impl Default for TreeConfig {
+    fn default() -> Self {
+        TreeConfig { extended_types: false, digest_enabled: true }
+    }
+}
+
+/// A watch notification to deliver to one connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchEvent {
+    pub watcher: WatcherId,
+    pub event_type: i32,
+    pub path: String,
+    /// The ACL the watcher must have READ on (ZooKeeper 3.8.4+ filters events so);
+    /// `None` for events that are not filtered (setWatches on reconnect).
+    pub acl: Option<Vec<Acl>>,
+}
+
+pub struct DataTree {
+    pub(crate) nodes: HashMap<Box<str>, DataNode>,
+    pub(crate) acls: AclCache,
+    pub(crate) ephemerals: HashMap<i64, ChildSet>,
+    pub(crate) containers: HashSet<String>,
+    pub(crate) ttls: HashSet<String>,
+    pub(crate) last_processed_zxid: i64,
+    pub(crate) digest: u64,
+    pub(crate) seq: u64,
+    pub(crate) data_size: i64,
+    pub(crate) watches: Mutex<Watches>,
+    pub(crate) config: TreeConfig,
+}
+
+impl DataTree {
+    /// A tree holding "/", "/zookeeper", "/zookeeper/quota" and "/zookeeper/config",
+    /// as a fresh ZooKeeper has.
+    pub fn new(config: TreeConfig) -> DataTree {
+        let mut t = DataTree {
+            nodes: HashMap::new(),
+            acls: AclCache::default(),
+            ephemerals: HashMap::new(),
+            containers: HashSet::new(),
+            ttls: HashSet::new(),
+            last_processed_zxid: 0,
+            digest: 0,
+            seq: 0,
+            data_size: 0,
+            watches: Mutex::new(Watches::default()),
+            config,
+        };
+        let empty = || Some(Vec::new().into_boxed_slice());
+        t.insert_raw("/", DataNode::new(empty(), OPEN_UNSAFE_ACL_ID, StatPersisted::default()));
+        t.insert_raw("/zookeeper", DataNode::new(empty(), OPEN_UNSAFE_ACL_ID, StatPersisted::default()));
+        t.link_child("/", "zookeeper");
+        t.insert_raw("/zookeeper/quota", DataNode::new(empty(), OPEN_UNSAFE_ACL_ID, StatPersisted::default()));
+        t.link_child("/zookeeper", "quota");
+        let read_only = t.acls.intern(&Acl::read_unsafe());
+        let config_stat = StatPersisted { aversion: -1, ..Default::default() };
+        t.insert_raw("/zookeeper/config", DataNode::new(empty(), read_only, config_stat));
+        t.link_child("/zookeeper", "config");
+        t
+    }
+
+    fn insert_raw(&mut self, path: &str, node: DataNode) {
+        self.digest = self.digest.wrapping_add(self.digest_of(path, &node));
+        self.data_size += (path.len() + node.data_len()) as i64;
+        self.nodes.insert(path.into(), node);
+    }
+
+    fn link_child(&mut self, parent: &str, name: &str) {
+        self.seq += 1;
+        let seq = self.seq;
+        self.update_node(parent, |n| {
+            n.add_child(name, seq);
+        });
+    }
+
+    pub(crate) fn digest_of(&self, path: &str, node: &DataNode) -> u64 {
+        if !self.config.digest_enabled {
+            return 0;
+        }
+        node_digest(path, node.data.as_deref(), &node.stat)
+    }
+
+    /// Changes a node in place, keeping the tree digest right. False if absent.
+    pub(crate) fn update_node(&mut self, path: &str, f: impl FnOnce(&mut DataNode)) -> bool {
+        let digest_on = self.config.digest_enabled;
+        let Some(node) = self.nodes.get_mut(path) else {
+            return false;
+        };
+        let before = if digest_on { node_digest(path, node.data.as_deref(), &node.stat) } else { 0 };
+        f(node);
+        let after = if digest_on { node_digest(path, node.data.as_deref(), &node.stat) } else { 0 };
+        self.digest = self.digest.wrapping_sub(before).wrapping_add(after);
+        true
+    }
+
+    pub fn config(&self) -> TreeConfig {
+        self.config
+    }
+
+    pub fn last_processed_zxid(&self) -> i64 {
+        self.last_processed_zxid
+    }
+
+    pub fn set_last_processed_zxid(&mut self, zxid: i64) {
+        self.last_processed_zxid = zxid;
+    }
+
+    /// The tree digest (wrapping sum of node digests).
+    pub fn digest(&self) -> u64 {
+        self.digest
+    }
+
+    pub fn node(&self, path: &str) -> Option<&DataNode> {
+        self.nodes.get(path)
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// `approximateDataSize`: the sum of path and data lengths.
+    pub fn approximate_data_size(&self) -> i64 {
+        self.data_size
+    }
+
+    pub fn acl_cache(&self) -> &AclCache {
+        &self.acls
+    }
+
+    /// The ACL of a node (OPEN_ACL_UNSAFE for the system nodes).
+    pub fn acl_of(&self, node: &DataNode) -> Vec<Acl> {
+        self.acls.get(node.acl)
+    }
+
+    pub fn client_stat(&self, node: &DataNode) -> Stat {
+        node.client_stat(self.config.extended_types)
+    }
+
+    /// getData: data and Stat, registering a data watch if asked.
+    pub fn get_data(&self, path: &str, watcher: Option<WatcherId>) -> Result<(Option<Vec<u8>>, Stat), KeeperError> {
+        let node = self.nodes.get(path).ok_or(KeeperError::NoNode)?;
+        if let Some(w) = watcher {
+            self.watches.lock().data.add(path, w, WatcherMode::Standard);
+        }
+        Ok((node.data.as_ref().map(|d| d.to_vec()), self.client_stat(node)))
+    }
+
+    /// exists: the Stat; the watch is registered even when the node is missing.
+    pub fn stat_node(&self, path: &str, watcher: Option<WatcherId>) -> Result<Stat, KeeperError> {
+        if let Some(w) = watcher {
+            self.watches.lock().data.add(path, w, WatcherMode::Standard);
+        }
+        let node = self.nodes.get(path).ok_or(KeeperError::NoNode)?;
+        Ok(self.client_stat(node))
+    }
+
+    /// getChildren(2): names in ZooKeeper's order and the parent's Stat.
+    pub fn get_children(&self, path: &str, watcher: Option<WatcherId>) -> Result<(Vec<String>, Stat), KeeperError> {
+        let node = self.nodes.get(path).ok_or(KeeperError::NoNode)?;
+        let children = node.children.as_ref().map(|c| c.java_order()).unwrap_or_default();
+        if let Some(w) = watcher {
+            self.watches.lock().child.add(path, w, WatcherMode::Standard);
+        }
+        Ok((children, self.client_stat(node)))
+    }
+
+    /// getAllChildrenNumber: every descendant (for "/", every node but the root).
+    pub fn all_children_number(&self, path: &str) -> i32 {
+        if path == "/" {
+            return self.nodes.len() as i32 - 1;
+        }
+        let prefix = format!("{path}/");
+        self.nodes.keys().filter(|k| k.starts_with(&prefix)).count() as i32
+    }
+
+    /// The ephemerals of a session, in ZooKeeper's order.
+    pub fn ephemerals_of(&self, session: i64) -> Vec<String> {
+        self.ephemerals.get(&session).map(|s| s.java_order()).unwrap_or_default()
+    }
+
+    /// Every session that owns ephemerals, with their paths.
+    pub fn all_ephemerals(&self) -> impl Iterator<Item = (i64, Vec<String>)> + '_ {
+        self.ephemerals.iter().map(|(s, set)| (*s, set.java_order()))
+    }
+
+    pub fn ephemerals_count(&self) -> usize {
+        self.ephemerals.values().map(|s| s.len()).sum()
+    }
+
+    pub fn containers(&self) -> impl Iterator<Item = &str> {
+        self.containers.iter().map(|s| s.as_str())
+    }
+
+    pub fn ttls(&self) -> impl Iterator<Item = &str> {
+        self.ttls.iter().map(|s| s.as_str())
+    }
+
+    /// addWatch: registers in both managers.
+    pub fn add_watch(&self, path: &str, w: WatcherId, mode: WatcherMode) {
+        let mut ws = self.watches.lock();
+        ws.data.add(path, w, mode);
+        ws.child.add(path, w, mode);
+    }
+
+    /// setWatches(2) after a reconnect (`DataTree.setWatches`): fires at once what changed
+    /// since `relative_zxid`, registers the rest.
+    pub fn set_watches(
+        &self,
+        relative_zxid: i64,
+        data: &[String],
+        exist: &[String],
+        child: &[String],
+        persistent: &[String],
+        recursive: &[String],
+        w: WatcherId,
+    ) -> Vec<WatchEvent> {
+        use zab_jute::codes::event::*;
+        let mut out = Vec::new();
+        let ev = |t: i32, p: &str| WatchEvent { watcher: w, event_type: t, path: p.to_owned(), acl: None };
+        let mut ws = self.watches.lock();
+        for p in data {
+            match self.nodes.get(p.as_str()) {
+                None => out.push(ev(NODE_DELETED, p)),
+                Some(n) if n.stat.mzxid > relative_zxid => out.push(ev(NODE_DATA_CHANGED, p)),
+                Some(_) => ws.data.add(p, w, WatcherMode::Standard),
+            }
+        }
+        for p in exist {
+            if self.nodes.contains_key(p.as_str()) {
+                out.push(ev(NODE_CREATED, p));
+            } else {
+                ws.data.add(p, w, WatcherMode::Standard);
+            }
+        }
+        for p in child {
+            match self.nodes.get(p.as_str()) {
+                None => out.push(ev(NODE_DELETED, p)),
+                Some(n) if n.stat.pzxid > relative_zxid => out.push(ev(NODE_CHILDREN_CHANGED, p)),
+                Some(_) => ws.child.add(p, w, WatcherMode::Standard),
+            }
+        }
+        for p in persistent {
+            ws.child.add(p, w, WatcherMode::Persistent);
+            ws.data.add(p, w, WatcherMode::Persistent);
+        }
+        for p in recursive {
+            ws.child.add(p, w, WatcherMode::PersistentRecursive);
+            ws.data.add(p, w, WatcherMode::PersistentRecursive);
+        }
+        out
+    }
+
+    /// checkWatches: is there such a watch (`DataTree.containsWatcher`)?
+    pub fn contains_watcher(&self, path: &str, watcher_type: i32, w: WatcherId) -> bool {
+        use zab_jute::codes::watcher_type::*;
+        let ws = self.watches.lock();
+        match watcher_type {
+            CHILDREN => ws.child.contains(path, w),
+            DATA => ws.data.contains(path, w),
+            ANY => ws.child.contains(path, w) | ws.data.contains(path, w),
+            _ => false,
+        }
+    }
+
+    /// removeWatches (`DataTree.removeWatch`).
+    pub fn remove_watch(&self, path: &str, watcher_type: i32, w: WatcherId) -> bool {
+        use zab_jute::codes::watcher_type::*;
+        let mut ws = self.watches.lock();
+        match watcher_type {
+            CHILDREN => ws.child.remove(path, w),
+            DATA => ws.data.remove(path, w),
+            ANY => {
+                let a = ws.child.remove(path, w);
+                let b = ws.data.remove(path, w);
+                a | b
+            }
+            _ => false,
+        }
+    }
+
+    /// Drops every watch of a closed connection.
+    pub fn remove_watcher(&self, w: WatcherId) {
+        let mut ws = self.watches.lock();
+        ws.data.remove_watcher(w);
+        ws.child.remove_watcher(w);
+    }
+
+    /// Runs `f` with the watch managers locked (for reports).
+    pub fn with_watches<R>(&self, f: impl FnOnce(&Watches) -> R) -> R {
+        f(&self.watches.lock())
+    }
+
+    /// Every node path, in no particular order (for dumps).
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        self.nodes.keys().map(|k| &**k)
+    }
+}
