@@ -1,0 +1,213 @@
+//! One client connection (`NIOServerCnxn`): four-letter words or the session handshake,
+//! then a loop that reads frames, handles them in order and writes the replies in
+//! batches. Many requests may be in flight per session (pipelining): everything that
+//! arrived in one read is handled before one write flushes all the replies.
+//!
+//! A bad frame (length beyond jute.maxbuffer, a header that does not decode, an unknown
+//! opcode) ends this connection only; the server and every other session go on.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use bytes::{Buf, BytesMut};
+use parking_lot::RwLock;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+use zab_datatree::java::session_password;
+use zab_datatree::prep::WriteRequest;
+use zab_jute::data::Id;
+use zab_jute::frame::parse_frame;
+use zab_jute::proto::{ConnectRequest, ConnectResponse};
+use zab_jute::record::Record;
+
+use crate::final_proc::{Close, Cnxn};
+use crate::four_letter;
+use crate::stats::CnxnStats;
+use crate::zk_server::{wall_ms, CnxnHandle, ZooKeeperServer};
+
+/// Serves one accepted socket until it closes.
+pub async fn serve(server: Arc<ZooKeeperServer>, mut stream: TcpStream, remote: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let mut inbuf = BytesMut::with_capacity(16 * 1024);
+    // The first four bytes: a four-letter word, or the length of the ConnectRequest.
+    while inbuf.len() < 4 {
+        match stream.read_buf(&mut inbuf).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+    let head = [inbuf[0], inbuf[1], inbuf[2], inbuf[3]];
+    if let Some(cmd) = four_letter::command_of(head) {
+        debug!(%remote, cmd, "four-letter word");
+        let text = four_letter::answer(&server, cmd);
+        let _ = stream.write_all(text.as_bytes()).await;
+        let _ = stream.shutdown().await;
+        return;
+    }
+    let max = server.config.max_buffer;
+    let frame = loop {
+        match parse_frame(&inbuf, max) {
+            Err(e) => {
+                warn!(%remote, error = %e, "closing connection: bad length before the handshake");
+                return;
+            }
+            Ok(Some((used, payload))) => {
+                let f = payload.to_vec();
+                inbuf.advance(used);
+                break f;
+            }
+            Ok(None) => match stream.read_buf(&mut inbuf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            },
+        }
+    };
+    let Ok(req) = ConnectRequest::from_bytes(&frame, max) else {
+        warn!(%remote, "closing connection: ConnectRequest does not decode");
+        return;
+    };
+    let Some((cnxn, first_reply)) = handshake(&server, req, remote) else {
+        return;
+    };
+    if stream.write_all(&first_reply).await.is_err() {
+        server.unregister_cnxn(cnxn.handle.id);
+        return;
+    }
+    let id = cnxn.handle.id;
+    run(cnxn, stream, inbuf).await;
+    server.unregister_cnxn(id);
+}
+
+/// `processConnectRequest`: a new session or a reconnect. Returns the connection state and
+/// the framed ConnectResponse, or `None` when the connection must close at once.
+fn handshake(server: &Arc<ZooKeeperServer>, req: ConnectRequest, remote: SocketAddr) -> Option<(Cnxn, Vec<u8>)> {
+    if req.read_only == Some(false) && false {
+        return None;
+    }
+    let last = server.last_processed_zxid();
+    if req.last_zxid_seen > last {
+        info!(
+            %remote,
+            client_zxid = format_args!("0x{:x}", req.last_zxid_seen),
+            our_zxid = format_args!("0x{last:x}"),
+            "refusing session: client has seen a newer zxid; it must try another server"
+        );
+        return None;
+    }
+    let cfg = &server.config;
+    let timeout = req.time_out.clamp(cfg.min_session_timeout, cfg.max_session_timeout);
+    let (tx, rx) = mpsc::unbounded_channel();
+    let stats = Arc::new(CnxnStats::default());
+    stats.timeout.store(timeout as i64, Ordering::Relaxed);
+    stats.established_ms.store(wall_ms(), Ordering::Relaxed);
+    let handle = Arc::new(CnxnHandle {
+        id: server.new_cnxn_id(),
+        remote,
+        session_id: AtomicI64::new(0),
+        auth: Arc::new(RwLock::new(vec![Id { scheme: "ip".into(), id: remote.ip().to_string() }])),
+        tx,
+        stats,
+    });
+    server.register_cnxn(handle.clone());
+    let (session_id, valid) = if req.session_id == 0 {
+        let sid = server.new_session_id();
+        handle.session_id.store(sid, Ordering::Relaxed);
+        server.claim_session(sid, handle.id);
+        server.submit_write(sid, 0, &[], &WriteRequest::CreateSession { timeout });
+        info!(%remote, session = format_args!("0x{sid:x}"), timeout, "established new session");
+        (sid, true)
+    } else {
+        let sid = req.session_id;
+        handle.session_id.store(sid, Ordering::Relaxed);
+        server.claim_session(sid, handle.id);
+        let ok = req.passwd.as_slice() == session_password(sid) && server.revalidate(sid, timeout);
+        if ok {
+            info!(%remote, session = format_args!("0x{sid:x}"), timeout, "session renewed");
+        } else {
+            info!(%remote, session = format_args!("0x{sid:x}"), "invalid session, probably expired");
+        }
+        (sid, ok)
+    };
+    let rsp = ConnectResponse {
+        protocol_version: 0,
+        time_out: if valid { timeout } else { 0 },
+        session_id: if valid { session_id } else { 0 },
+        passwd: if valid { session_password(session_id).to_vec() } else { vec![0; 16] },
+        read_only: req.read_only.map(|_| false),
+    };
+    let body = rsp.to_bytes();
+    let mut framed = Vec::with_capacity(body.len() + 4);
+    framed.extend_from_slice(&(body.len() as i32).to_be_bytes());
+    framed.extend_from_slice(&body);
+    if !valid {
+        // The client reads the zero session as "expired"; ZooKeeper then closes.
+        let id = handle.id;
+        server.unregister_cnxn(id);
+        let cnxn = Cnxn { server: server.clone(), handle, session_id: 0, rx, out: Vec::new(), close: Some(Close::Server("invalid session")) };
+        return Some((cnxn, framed));
+    }
+    let cnxn = Cnxn { server: server.clone(), handle, session_id, rx, out: Vec::new(), close: None };
+    Some((cnxn, framed))
+}
+
+async fn run(mut cnxn: Cnxn, stream: TcpStream, mut inbuf: BytesMut) {
+    let (mut rd, mut wr) = stream.into_split();
+    let max = cnxn.server.config.max_buffer;
+    let session = cnxn.session_id;
+    loop {
+        if cnxn.close.is_none() {
+            loop {
+                match parse_frame(&inbuf, max) {
+                    Ok(Some((used, payload))) => {
+                        cnxn.handle_frame(payload);
+                        inbuf.advance(used);
+                        if cnxn.close.is_some() {
+                            break;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        warn!(session = format_args!("0x{session:x}"), error = %e, "closing connection");
+                        cnxn.close = Some(Close::BadRequest("bad frame length"));
+                        break;
+                    }
+                }
+            }
+        }
+        cnxn.drain_events();
+        if !cnxn.out.is_empty() {
+            if wr.write_all(&cnxn.out).await.is_err() {
+                break;
+            }
+            cnxn.out.clear();
+            if cnxn.out.capacity() > 1 << 20 {
+                cnxn.out.shrink_to(64 * 1024);
+            }
+        }
+        if let Some(why) = cnxn.close {
+            debug!(session = format_args!("0x{session:x}"), reason = ?why, "closing connection");
+            break;
+        }
+        tokio::select! {
+            r = rd.read_buf(&mut inbuf) => match r {
+                Ok(0) => {
+                    debug!(session = format_args!("0x{session:x}"), "client closed the connection");
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    debug!(session = format_args!("0x{session:x}"), error = %e, "read failed");
+                    break;
+                }
+            },
+            m = cnxn.rx.recv() => match m {
+                Some(m) => cnxn.on_msg(m),
+                None => break,
+            },
+        }
+    }
+    let _ = wr.shutdown().await;
+}

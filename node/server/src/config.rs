@@ -1,0 +1,361 @@
+//! zoo.cfg: ZooKeeper's configuration file, read the way `QuorumPeerConfig` reads it,
+//! plus the settings ZooKeeper takes as JVM system properties.
+//!
+//! ZooKeeper turns every zoo.cfg key it does not know into the system property
+//! `zookeeper.<key>`, which is how `snapCount` or `4lw.commands.whitelist` work from the
+//! file. zab therefore accepts each key with or without the `zookeeper.` prefix, so one
+//! file carries everything (`jute.maxbuffer`, `zookeeper.extendedTypesEnabled`, ...).
+//! A key zab does not know is logged as a warning and otherwise ignored (migrating configs
+//! must keep working); a bad value is an error naming the key and the line.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+use tracing::{debug, warn};
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{origin}: invalid value {value:?} for {key}: {reason}")]
+    Invalid { origin: String, key: String, value: String, reason: String },
+    #[error("{origin}: line is not key=value: {line:?}")]
+    Syntax { origin: String, line: String },
+}
+
+/// Where a setting came from, for error messages: "zoo.cfg line 7", "-D", "environment".
+#[derive(Debug, Clone)]
+struct Entry {
+    value: String,
+    origin: String,
+}
+
+/// Keys zab uses now.
+const USED: &[&str] = &[
+    "tickTime",
+    "dataDir",
+    "dataLogDir",
+    "clientPort",
+    "clientPortAddress",
+    "maxClientCnxns",
+    "minSessionTimeout",
+    "maxSessionTimeout",
+    "globalOutstandingLimit",
+    "4lw.commands.whitelist",
+    "jute.maxbuffer",
+    "DigestAuthenticationProvider.superDigest",
+    "extendedTypesEnabled",
+    "znode.container.checkIntervalMs",
+    "znode.container.maxPerMinute",
+    "znode.container.maxNeverUsedIntervalMs",
+    "skipACL",
+    "digest.enabled",
+    "reconfigEnabled",
+    "readonlymode.enabled",
+    "serverId",
+];
+
+/// Keys ZooKeeper knows that later parts of zab will use; accepted quietly.
+const KNOWN: &[&str] = &[
+    "initLimit",
+    "syncLimit",
+    "peerType",
+    "electionAlg",
+    "electionPortBindRetry",
+    "quorumListenOnAllIPs",
+    "standaloneEnabled",
+    "dynamicConfigFile",
+    "snapCount",
+    "snapSizeLimitInKb",
+    "txnLogSizeLimitInKb",
+    "commitLogCount",
+    "snapshotSizeFactor",
+    "preAllocSize",
+    "forceSync",
+    "fsync.warningthresholdms",
+    "syncEnabled",
+    "autopurge.snapRetainCount",
+    "autopurge.purgeInterval",
+    "closeSessionTxn.enabled",
+    "serializeLastProcessedZxid.enabled",
+    "snapshot.compression.method",
+    "admin.enableServer",
+    "admin.serverAddress",
+    "admin.serverPort",
+    "admin.idleTimeout",
+    "admin.commandURL",
+    "metricsProvider.className",
+    "metricsProvider.httpHost",
+    "metricsProvider.httpPort",
+    "metricsProvider.exportJvmInfo",
+    "serverCnxnFactory",
+    "secureClientPort",
+    "secureClientPortAddress",
+    "localSessionsEnabled",
+    "localSessionsUpgradingEnabled",
+    "clientPortListenBacklog",
+    "maxCnxns",
+    "enforceQuota",
+    "audit.enable",
+    "sslQuorum",
+    "portUnification",
+    "multiAddress.enabled",
+    "observerMasterPort",
+    "connectToLearnerMasterLimit",
+    "jute.maxbuffer.extrasize",
+    "emulate353TTLNodes",
+    "DigestAuthenticationProvider.digestAlg",
+    "DigestAuthenticationProvider.enabled",
+    "authProvider.1",
+    "requestThrottleLimit",
+    "leaderServes",
+    "cnxTimeout",
+    "syncLimit",
+];
+
+/// The settings of one zab-node.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub tick_time: u32,
+    pub data_dir: PathBuf,
+    pub data_log_dir: PathBuf,
+    pub client_port: u16,
+    pub client_port_address: IpAddr,
+    /// Connections per client IP; 0 is unlimited.
+    pub max_client_cnxns: usize,
+    pub min_session_timeout: i32,
+    pub max_session_timeout: i32,
+    pub global_outstanding_limit: usize,
+    /// Four-letter words allowed; `None` means all (`*`).
+    pub four_letter_whitelist: Option<HashSet<String>>,
+    pub max_buffer: usize,
+    pub super_digest: Option<String>,
+    pub extended_types: bool,
+    pub container_check_interval_ms: u64,
+    pub container_max_per_minute: u32,
+    pub container_max_never_used_ms: i64,
+    pub skip_acl: bool,
+    pub digest_enabled: bool,
+    pub reconfig_enabled: bool,
+    pub read_only_mode: bool,
+    /// The id in the top byte of session ids (myid; 1 when standalone, as ZooKeeper).
+    pub server_id: i64,
+    /// server.N lines, kept for the replication work.
+    pub servers: BTreeMap<u64, String>,
+    /// Where the settings came from (for `conf` and logs).
+    pub source: Option<PathBuf>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            tick_time: 3000,
+            data_dir: PathBuf::from("data"),
+            data_log_dir: PathBuf::from("data"),
+            client_port: 2181,
+            client_port_address: IpAddr::from([127, 0, 0, 1]),
+            max_client_cnxns: 60,
+            min_session_timeout: 6000,
+            max_session_timeout: 60000,
+            global_outstanding_limit: 1000,
+            four_letter_whitelist: Some(["srvr".to_string()].into_iter().collect()),
+            max_buffer: zab_jute::DEFAULT_MAX_BUFFER,
+            super_digest: None,
+            extended_types: false,
+            container_check_interval_ms: 60_000,
+            container_max_per_minute: 10_000,
+            container_max_never_used_ms: 0,
+            skip_acl: false,
+            digest_enabled: true,
+            reconfig_enabled: false,
+            read_only_mode: false,
+            server_id: 1,
+            servers: BTreeMap::new(),
+            source: None,
+        }
+    }
+}
+
+/// Collects settings from a file, then overrides, then turns them into a [`ServerConfig`].
+#[derive(Debug, Default)]
+pub struct ConfigBuilder {
+    entries: BTreeMap<String, Entry>,
+    source: Option<PathBuf>,
+}
+
+fn normalize(key: &str) -> String {
+    let k = key.trim();
+    let k = k.strip_prefix("zookeeper.").unwrap_or(k);
+    k.to_owned()
+}
+
+impl ConfigBuilder {
+    /// Reads a zoo.cfg (Java properties: `key=value` or `key:value`, `#`/`!` comments).
+    pub fn load_file(&mut self, path: &Path) -> Result<(), ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        self.source = Some(path.to_owned());
+        for (i, raw) in text.lines().enumerate() {
+            let line = raw.trim();
+            if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+                continue;
+            }
+            let origin = format!("{} line {}", path.display(), i + 1);
+            let Some(pos) = line.find(['=', ':']) else {
+                return Err(ConfigError::Syntax { origin, line: line.to_owned() });
+            };
+            let (k, v) = (line[..pos].trim(), line[pos + 1..].trim());
+            self.set(k, v, &origin);
+        }
+        Ok(())
+    }
+
+    /// Sets one key (from a flag, `-D` or the environment).
+    pub fn set(&mut self, key: &str, value: &str, origin: &str) {
+        self.entries.insert(normalize(key), Entry { value: value.to_owned(), origin: origin.to_owned() });
+    }
+
+    pub fn is_set(&self, key: &str) -> bool {
+        self.entries.contains_key(&normalize(key))
+    }
+
+    pub fn build(self, defaults: ServerConfig) -> Result<ServerConfig, ConfigError> {
+        let mut c = defaults;
+        c.source = self.source.clone();
+        for (key, e) in &self.entries {
+            if key.starts_with("server.") || key.starts_with("group.") || key.starts_with("weight.") {
+                if let Some(n) = key.strip_prefix("server.") {
+                    let n: u64 = n.parse().map_err(|_| invalid(key, e, "server.N needs a numeric N"))?;
+                    c.servers.insert(n, e.value.clone());
+                }
+                continue;
+            }
+            if !USED.contains(&key.as_str()) {
+                if KNOWN.contains(&key.as_str()) {
+                    debug!(key = %key, origin = %e.origin, "setting accepted; zab-node does not use it yet");
+                } else {
+                    warn!(key = %key, origin = %e.origin, "unknown setting ignored");
+                }
+                continue;
+            }
+            match key.as_str() {
+                "tickTime" => c.tick_time = parse_num(key, e)?,
+                "dataDir" => c.data_dir = PathBuf::from(&e.value),
+                "dataLogDir" => c.data_log_dir = PathBuf::from(&e.value),
+                "clientPort" => c.client_port = parse_num(key, e)?,
+                "clientPortAddress" => {
+                    c.client_port_address = e.value.parse().map_err(|_| invalid(key, e, "expected an IP address"))?
+                }
+                "maxClientCnxns" => c.max_client_cnxns = parse_num(key, e)?,
+                "minSessionTimeout" => c.min_session_timeout = parse_num(key, e)?,
+                "maxSessionTimeout" => c.max_session_timeout = parse_num(key, e)?,
+                "globalOutstandingLimit" => c.global_outstanding_limit = parse_num(key, e)?,
+                "4lw.commands.whitelist" => {
+                    let v = e.value.trim();
+                    c.four_letter_whitelist = if v.split(',').any(|s| s.trim() == "*") {
+                        None
+                    } else {
+                        Some(v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
+                    };
+                }
+                "jute.maxbuffer" => c.max_buffer = parse_num(key, e)?,
+                "DigestAuthenticationProvider.superDigest" => c.super_digest = Some(e.value.clone()),
+                "extendedTypesEnabled" => c.extended_types = parse_bool(key, e)?,
+                "znode.container.checkIntervalMs" => c.container_check_interval_ms = parse_num(key, e)?,
+                "znode.container.maxPerMinute" => c.container_max_per_minute = parse_num(key, e)?,
+                "znode.container.maxNeverUsedIntervalMs" => c.container_max_never_used_ms = parse_num(key, e)?,
+                "skipACL" => c.skip_acl = e.value.trim() == "yes",
+                "digest.enabled" => c.digest_enabled = parse_bool(key, e)?,
+                "reconfigEnabled" => c.reconfig_enabled = parse_bool(key, e)?,
+                "readonlymode.enabled" => c.read_only_mode = parse_bool(key, e)?,
+                "serverId" => c.server_id = parse_num(key, e)?,
+                _ => {}
+            }
+        }
+        // ZooKeeper's defaults for the session bounds follow tickTime unless set.
+        if !self.is_set("minSessionTimeout") {
+            c.min_session_timeout = 2 * c.tick_time as i32;
+        }
+        if !self.is_set("maxSessionTimeout") {
+            c.max_session_timeout = 20 * c.tick_time as i32;
+        }
+        if !self.is_set("dataLogDir") {
+            c.data_log_dir = c.data_dir.clone();
+        }
+        if c.min_session_timeout > c.max_session_timeout {
+            return Err(ConfigError::Invalid {
+                origin: "configuration".into(),
+                key: "minSessionTimeout".into(),
+                value: c.min_session_timeout.to_string(),
+                reason: format!("must not be larger than maxSessionTimeout ({})", c.max_session_timeout),
+            });
+        }
+        if c.tick_time == 0 {
+            return Err(ConfigError::Invalid {
+                origin: "configuration".into(),
+                key: "tickTime".into(),
+                value: "0".into(),
+                reason: "must be positive".into(),
+            });
+        }
+        Ok(c)
+    }
+}
+
+fn invalid(key: &str, e: &Entry, reason: &str) -> ConfigError {
+    ConfigError::Invalid { origin: e.origin.clone(), key: key.to_owned(), value: e.value.clone(), reason: reason.to_owned() }
+}
+
+fn parse_num<T: std::str::FromStr>(key: &str, e: &Entry) -> Result<T, ConfigError> {
+    e.value.trim().parse().map_err(|_| invalid(key, e, "expected a number in range"))
+}
+
+fn parse_bool(key: &str, e: &Entry) -> Result<bool, ConfigError> {
+    match e.value.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" => Ok(true),
+        "false" | "no" => Ok(false),
+        _ => Err(invalid(key, e, "expected true or false")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn build(text: &str) -> Result<ServerConfig, ConfigError> {
+        let dir = std::env::temp_dir().join(format!("zabcfg-{}-{}", std::process::id(), text.len()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("zoo.cfg");
+        std::fs::write(&p, text).unwrap();
+        let mut b = ConfigBuilder::default();
+        b.load_file(&p)?;
+        let r = b.build(ServerConfig::default());
+        std::fs::remove_dir_all(&dir).unwrap();
+        r
+    }
+
+    #[test]
+    fn reads_zookeeper_keys_with_and_without_prefix() {
+        let c = build(
+            "tickTime=2000\n# comment\ndataDir=/tmp/zk\nclientPort=2182\nzookeeper.extendedTypesEnabled=true\n\
+             jute.maxbuffer=4096\n4lw.commands.whitelist=ruok, srvr\nserver.1=a:2888:3888\nsomethingNew=1\n",
+        )
+        .unwrap();
+        assert_eq!(c.tick_time, 2000);
+        assert_eq!(c.client_port, 2182);
+        assert!(c.extended_types);
+        assert_eq!(c.max_buffer, 4096);
+        assert_eq!(c.min_session_timeout, 4000);
+        assert_eq!(c.max_session_timeout, 40000);
+        assert_eq!(c.data_log_dir, PathBuf::from("/tmp/zk"));
+        assert!(c.four_letter_whitelist.unwrap().contains("ruok"));
+        assert_eq!(c.servers.get(&1).map(String::as_str), Some("a:2888:3888"));
+    }
+
+    #[test]
+    fn bad_value_names_key_and_line() {
+        let e = build("tickTime=2000\nclientPort=lots\n").unwrap_err().to_string();
+        assert!(e.contains("clientPort") && e.contains("line 2"), "{e}");
+    }
+}

@@ -1,0 +1,423 @@
+//! One connection's request handling after the handshake: the work of ZooKeeper's
+//! FinalRequestProcessor for reads, the replies to writes, auth, pings and watch
+//! management. Replies and notifications are appended to the connection's output buffer,
+//! which the connection task flushes in batches.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+use zab_datatree::acl::{authenticate, check_acl, client_infos};
+use zab_datatree::prep::WriteRequest;
+use zab_datatree::watch::WatcherMode;
+use zab_datatree::{DataTree, KeeperError};
+use zab_jute::codes::{add_watch_mode, op, perms, xid, ErrorCode};
+use zab_jute::data::{Acl, Id, Stat};
+use zab_jute::proto::*;
+use zab_jute::record::Record;
+use zab_jute::{InputArchive, OutputArchive};
+
+use crate::request::{decode_write, is_valid_op};
+use crate::zk_server::{CnxnHandle, CnxnMsg, ZooKeeperServer};
+
+/// Why a connection must close after flushing what it has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Close {
+    /// The client closed its session (closeSession).
+    SessionClosed,
+    /// A request the server refuses (bad header, unknown opcode, failed auth).
+    BadRequest(&'static str),
+    /// The server told us to (expiry, session moved, shutdown).
+    Server(&'static str),
+}
+
+/// State of one established connection.
+pub struct Cnxn {
+    pub server: Arc<ZooKeeperServer>,
+    pub handle: Arc<CnxnHandle>,
+    pub session_id: i64,
+    pub rx: mpsc::UnboundedReceiver<CnxnMsg>,
+    pub out: Vec<u8>,
+    pub close: Option<Close>,
+}
+
+fn body_of<R: Record>(body: &[u8], max: usize) -> Result<R, KeeperError> {
+    R::read(&mut InputArchive::new(body, max)).map_err(|_| KeeperError::MarshallingError)
+}
+
+impl Cnxn {
+    /// Appends one framed reply: int32 length, ReplyHeader, optional body.
+    pub fn reply(&mut self, xid: i32, zxid: i64, err: i32, body: Option<&dyn Fn(&mut OutputArchive)>) {
+        let mut o = OutputArchive::from_vec(std::mem::take(&mut self.out));
+        let at = o.len();
+        o.write_i32(0);
+        ReplyHeader { xid, zxid, err }.write(&mut o);
+        if let Some(b) = body {
+            b(&mut o);
+        }
+        let len = (o.len() - at - 4) as i32;
+        o.patch_i32(at, len);
+        self.out = o.into_inner();
+        self.handle.stats.packets_sent.fetch_add(1, Ordering::Relaxed);
+        self.server.stats.packets_sent.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn reply_rec<R: Record>(&mut self, xid: i32, zxid: i64, r: &R) {
+        self.reply(xid, zxid, 0, Some(&|o: &mut OutputArchive| r.write(o)));
+    }
+
+    fn reply_err(&mut self, xid: i32, zxid: i64, e: KeeperError) {
+        self.reply(xid, zxid, e.code().code(), None);
+    }
+
+    /// Writes a notification (xid -1, zxid -1 as ZooKeeper 3.8 sends).
+    fn notify(&mut self, e: &WatcherEvent) {
+        self.reply(xid::NOTIFICATION, -1, 0, Some(&|o: &mut OutputArchive| e.write(o)));
+    }
+
+    /// Moves queued notifications into the output, in order. Call before every reply.
+    pub fn drain_events(&mut self) {
+        while let Ok(m) = self.rx.try_recv() {
+            self.on_msg(m);
+        }
+    }
+
+    pub fn on_msg(&mut self, m: CnxnMsg) {
+        match m {
+            CnxnMsg::Event(e) => self.notify(&e),
+            CnxnMsg::Close(why) => {
+                if self.close.is_none() {
+                    self.close = Some(Close::Server(why));
+                }
+            }
+        }
+    }
+
+    fn auth(&self) -> Vec<Id> {
+        self.handle.auth.read().clone()
+    }
+
+    /// Handles one request frame.
+    pub fn handle_frame(&mut self, frame: &[u8]) {
+        let max = self.server.config.max_buffer;
+        let mut inp = InputArchive::new(frame, max);
+        let Ok(h) = RequestHeader::read(&mut inp) else {
+            warn!(session = format_args!("0x{:x}", self.session_id), "request too short for a header; closing");
+            self.close = Some(Close::BadRequest("bad request header"));
+            return;
+        };
+        let body = inp.rest();
+        self.server.stats.packets_received.fetch_add(1, Ordering::Relaxed);
+        self.handle.stats.packets_received.fetch_add(1, Ordering::Relaxed);
+        self.handle.stats.last_cxid.store(h.xid as i64, Ordering::Relaxed);
+        *self.handle.stats.last_op.lock() = op_short(h.op_type);
+        let started = std::time::Instant::now();
+        match h.op_type {
+            op::AUTH => return self.handle_auth(h.xid, body),
+            t if !is_valid_op(t) || t == op::CREATE_SESSION => {
+                warn!(session = format_args!("0x{:x}", self.session_id), op = t, "unknown request type; closing");
+                self.drain_events();
+                self.reply_err(h.xid, -1, KeeperError::Unimplemented);
+                self.close = Some(Close::BadRequest("unimplemented request"));
+                return;
+            }
+            _ => {}
+        }
+        self.server.touch(self.session_id);
+        let write = decode_write(h.op_type, body, max, self.server.config.reconfig_enabled);
+        if let Some(w) = write {
+            self.handle_write(h.xid, w);
+        } else if h.op_type == op::CLOSE_SESSION {
+            self.handle_write(h.xid, WriteRequest::CloseSession);
+        } else {
+            self.handle_read(h.xid, h.op_type, body);
+        }
+        self.server.stats.record_latency(started.elapsed().as_millis() as i64);
+    }
+
+    fn handle_auth(&mut self, xid: i32, body: &[u8]) {
+        let result = body_of::<AuthPacket>(body, self.server.config.max_buffer).and_then(|p| {
+            authenticate(&self.server.acl_config, &p.scheme, p.auth.as_deref().unwrap_or(&[])).map(|ids| (p.scheme, ids))
+        });
+        self.drain_events();
+        match result {
+            Ok((scheme, ids)) => {
+                info!(session = format_args!("0x{:x}", self.session_id), scheme = %scheme, "authentication succeeded");
+                self.handle.auth.write().extend(ids);
+                self.reply(xid, 0, 0, None);
+            }
+            Err(_) => {
+                warn!(session = format_args!("0x{:x}", self.session_id), "authentication failed; closing");
+                self.reply_err(xid, 0, KeeperError::AuthFailed);
+                self.close = Some(Close::BadRequest("authentication failed"));
+            }
+        }
+    }
+
+    fn handle_write(&mut self, xid: i32, w: WriteRequest) {
+        let auth = self.auth();
+        let is_close = matches!(w, WriteRequest::CloseSession);
+        let out = self.server.submit_write(self.session_id, xid, &auth, &w);
+        self.handle.stats.last_zxid.store(out.zxid, Ordering::Relaxed);
+        self.drain_events();
+        let rc = out.rc;
+        if out.txn_type == op::ERROR {
+            return self.reply(xid, out.zxid, rc.err, None);
+        }
+        let stat = rc.stat.clone().unwrap_or_default();
+        match out.txn_type {
+            op::CREATE if rc.err == 0 => self.reply_rec(xid, out.zxid, &CreateResponse { path: rc.path }),
+            op::CREATE2 | op::CREATE_TTL | op::CREATE_CONTAINER if rc.err == 0 => {
+                self.reply_rec(xid, out.zxid, &Create2Response { path: rc.path, stat })
+            }
+            op::SET_DATA | op::SET_ACL | op::CHECK if rc.err == 0 => self.reply_rec(xid, out.zxid, &StatResponse { stat }),
+            op::MULTI => {
+                let results = rc.multi.iter().map(multi_result).collect();
+                self.reply_rec(xid, out.zxid, &MultiResponse { results });
+            }
+            _ => self.reply(xid, out.zxid, rc.err, None),
+        }
+        if is_close {
+            self.server.after_client_close(self.session_id);
+            self.close = Some(Close::SessionClosed);
+        }
+    }
+
+    fn handle_read(&mut self, xid: i32, t: i32, body: &[u8]) {
+        let server = self.server.clone();
+        let tree = server.tree();
+        let zxid = tree.last_processed_zxid();
+        if let Err(e) = server.check_session(self.session_id) {
+            drop(tree);
+            self.drain_events();
+            return self.reply_err(xid, zxid, e);
+        }
+        let me = self.handle.id;
+        let auth = self.auth();
+        let max = server.config.max_buffer;
+        let check = |acl: &[Acl], perm: i32| check_acl(&server.acl_config, acl, perm, &auth);
+        // Executed under the read lock; the reply is built after the lock is released.
+        let result: Result<Reply, KeeperError> = (|| {
+            Ok(match t {
+                op::PING => Reply::Ping,
+                op::EXISTS => {
+                    let r: PathWatchRequest = body_of(body, max)?;
+                    if r.path.contains('\0') {
+                        return Err(KeeperError::BadArguments);
+                    }
+                    Reply::Stat(tree.stat_node(&r.path, r.watch.then_some(me))?)
+                }
+                op::GET_DATA => {
+                    let r: PathWatchRequest = body_of(body, max)?;
+                    let (data, stat) = get_data(&tree, &r, me, &check)?;
+                    Reply::Data(GetDataResponse { data, stat })
+                }
+                op::GET_ACL => {
+                    let r: PathRequest = body_of(body, max)?;
+                    let node = tree.node(&r.path).ok_or(KeeperError::NoNode)?;
+                    let acl = tree.acl_of(node);
+                    check(&acl, perms::READ | perms::ADMIN)?;
+                    let stat = tree.client_stat(node);
+                    let acl = if check(&acl, perms::ADMIN).is_ok() {
+                        acl
+                    } else {
+                        acl.into_iter().map(mask_digest).collect()
+                    };
+                    Reply::Acl(GetAclResponse { acl, stat })
+                }
+                op::GET_CHILDREN | op::GET_CHILDREN2 => {
+                    let r: PathWatchRequest = body_of(body, max)?;
+                    let (children, stat) = get_children(&tree, &r, me, &check)?;
+                    if t == op::GET_CHILDREN {
+                        Reply::Children(GetChildrenResponse { children })
+                    } else {
+                        Reply::Children2(GetChildren2Response { children, stat })
+                    }
+                }
+                op::GET_ALL_CHILDREN_NUMBER => {
+                    let r: PathRequest = body_of(body, max)?;
+                    let node = tree.node(&r.path).ok_or(KeeperError::NoNode)?;
+                    check(&tree.acl_of(node), perms::READ)?;
+                    Reply::Number(tree.all_children_number(&r.path))
+                }
+                op::SYNC => Reply::Sync(body_of::<PathRequest>(body, max)?),
+                op::SET_WATCHES => {
+                    let r: SetWatches = body_of(body, max)?;
+                    Reply::SetWatches(tree.set_watches(r.relative_zxid, &r.data_watches, &r.exist_watches, &r.child_watches, &[], &[], me))
+                }
+                op::SET_WATCHES2 => {
+                    let r: SetWatches2 = body_of(body, max)?;
+                    Reply::SetWatches(tree.set_watches(
+                        r.relative_zxid,
+                        &r.data_watches,
+                        &r.exist_watches,
+                        &r.child_watches,
+                        &r.persistent_watches,
+                        &r.persistent_recursive_watches,
+                        me,
+                    ))
+                }
+                op::ADD_WATCH => {
+                    let r: AddWatchRequest = body_of(body, max)?;
+                    let mode = if r.mode == add_watch_mode::PERSISTENT_RECURSIVE {
+                        WatcherMode::PersistentRecursive
+                    } else {
+                        WatcherMode::Persistent
+                    };
+                    tree.add_watch(&r.path, me, mode);
+                    Reply::ErrorBody(0)
+                }
+                op::CHECK_WATCHES | op::REMOVE_WATCHES => {
+                    let r: WatchesRequest = body_of(body, max)?;
+                    let found = if t == op::CHECK_WATCHES {
+                        tree.contains_watcher(&r.path, r.watcher_type, me)
+                    } else {
+                        tree.remove_watch(&r.path, r.watcher_type, me)
+                    };
+                    if !found {
+                        return Err(KeeperError::NoWatcher);
+                    }
+                    Reply::Empty
+                }
+                op::WHO_AM_I => Reply::WhoAmI(WhoAmIResponse {
+                    client_info: client_infos(&auth)
+                        .into_iter()
+                        .map(|(auth_scheme, user)| ClientInfo { auth_scheme, user })
+                        .collect(),
+                }),
+                op::GET_EPHEMERALS => {
+                    let r: GetEphemeralsRequest = body_of(body, max)?;
+                    let all = tree.ephemerals_of(self.session_id);
+                    let prefix = r.prefix_path.unwrap_or_default();
+                    let p = prefix.trim();
+                    let ephemerals = if p.is_empty() || p == "/" {
+                        all
+                    } else {
+                        all.into_iter().filter(|e| e.starts_with(prefix.as_str())).collect()
+                    };
+                    Reply::Ephemerals(GetEphemeralsResponse { ephemerals })
+                }
+                op::MULTI_READ => {
+                    let m: MultiRequest = body_of(body, max)?;
+                    let mut results = Vec::with_capacity(m.ops.len());
+                    for o in &m.ops {
+                        let r = match o {
+                            MultiOp::GetChildren(r) => {
+                                get_children(&tree, r, me, &check).map(|(children, _)| MultiResult::GetChildren { children })
+                            }
+                            MultiOp::GetData(r) => get_data(&tree, r, me, &check).map(|(data, stat)| MultiResult::GetData { data, stat }),
+                            _ => return Err(KeeperError::MarshallingError),
+                        };
+                        results.push(r.unwrap_or_else(|e| MultiResult::Error { err: e.code().code() }));
+                    }
+                    Reply::Multi(MultiResponse { results })
+                }
+                _ => return Err(KeeperError::Unimplemented),
+            })
+        })();
+        drop(tree);
+        self.drain_events();
+        match result {
+            Err(e) => {
+                debug!(session = format_args!("0x{:x}", self.session_id), op = op::name(t), err = ?e, "read failed");
+                self.reply_err(xid, zxid, e)
+            }
+            Ok(Reply::Ping) => self.reply(xid::PING, zxid, 0, None),
+            Ok(Reply::Stat(stat)) => self.reply_rec(xid, zxid, &StatResponse { stat }),
+            Ok(Reply::Data(r)) => self.reply_rec(xid, zxid, &r),
+            Ok(Reply::Acl(r)) => self.reply_rec(xid, zxid, &r),
+            Ok(Reply::Children(r)) => self.reply_rec(xid, zxid, &r),
+            Ok(Reply::Children2(r)) => self.reply_rec(xid, zxid, &r),
+            Ok(Reply::Number(n)) => self.reply_rec(xid, zxid, &GetAllChildrenNumberResponse { total_number: n }),
+            Ok(Reply::Sync(r)) => self.reply_rec(xid, zxid, &r),
+            Ok(Reply::SetWatches(events)) => {
+                for e in events {
+                    self.notify(&WatcherEvent { event_type: e.event_type, state: zab_jute::codes::state::SYNC_CONNECTED, path: e.path });
+                }
+                self.reply(xid, zxid, 0, None)
+            }
+            Ok(Reply::ErrorBody(code)) => self.reply_rec(xid, zxid, &ErrorResponse { err: code }),
+            Ok(Reply::Empty) => self.reply(xid, zxid, 0, None),
+            Ok(Reply::WhoAmI(r)) => self.reply_rec(xid, zxid, &r),
+            Ok(Reply::Ephemerals(r)) => self.reply_rec(xid, zxid, &r),
+            Ok(Reply::Multi(r)) => self.reply_rec(xid, zxid, &r),
+        }
+    }
+}
+
+enum Reply {
+    Ping,
+    Stat(Stat),
+    Data(GetDataResponse),
+    Acl(GetAclResponse),
+    Children(GetChildrenResponse),
+    Children2(GetChildren2Response),
+    Number(i32),
+    Sync(PathRequest),
+    SetWatches(Vec<zab_datatree::WatchEvent>),
+    ErrorBody(i32),
+    Empty,
+    WhoAmI(WhoAmIResponse),
+    Ephemerals(GetEphemeralsResponse),
+    Multi(MultiResponse),
+}
+
+type Check<'a> = dyn Fn(&[Acl], i32) -> Result<(), KeeperError> + 'a;
+
+fn get_data(tree: &DataTree, r: &PathWatchRequest, me: u64, check: &Check<'_>) -> Result<(Option<Vec<u8>>, Stat), KeeperError> {
+    let node = tree.node(&r.path).ok_or(KeeperError::NoNode)?;
+    check(&tree.acl_of(node), perms::READ)?;
+    tree.get_data(&r.path, r.watch.then_some(me))
+}
+
+fn get_children(tree: &DataTree, r: &PathWatchRequest, me: u64, check: &Check<'_>) -> Result<(Vec<String>, Stat), KeeperError> {
+    let node = tree.node(&r.path).ok_or(KeeperError::NoNode)?;
+    check(&tree.acl_of(node), perms::READ)?;
+    tree.get_children(&r.path, r.watch.then_some(me))
+}
+
+/// getACL without ADMIN shows digest ids as `user:x` (ZOOKEEPER-1392).
+fn mask_digest(a: Acl) -> Acl {
+    if a.id.scheme == "digest" {
+        let user = a.id.id.split(':').next().unwrap_or("").to_owned();
+        Acl { perms: a.perms, id: Id { scheme: a.id.scheme, id: format!("{user}:x") } }
+    } else {
+        a
+    }
+}
+
+fn multi_result(r: &zab_datatree::ProcessTxnResult) -> MultiResult {
+    let stat = || r.stat.clone().unwrap_or_default();
+    match r.txn_type {
+        op::CHECK => MultiResult::Check,
+        op::CREATE => MultiResult::Create { path: r.path.clone() },
+        op::CREATE2 | op::CREATE_TTL | op::CREATE_CONTAINER => MultiResult::Create2 { path: r.path.clone(), stat: stat() },
+        op::DELETE | op::DELETE_CONTAINER => MultiResult::Delete,
+        op::SET_DATA => MultiResult::SetData { stat: stat() },
+        _ => MultiResult::Error { err: if r.txn_type == op::ERROR { r.err } else { ErrorCode::RuntimeInconsistency.code() } },
+    }
+}
+
+/// The short op names `cons` prints as lastOp.
+fn op_short(t: i32) -> &'static str {
+    match t {
+        op::PING => "PING",
+        op::CREATE | op::CREATE2 | op::CREATE_TTL | op::CREATE_CONTAINER => "CREA",
+        op::DELETE => "DELE",
+        op::SET_DATA => "SETD",
+        op::GET_DATA => "GETD",
+        op::EXISTS => "EXIS",
+        op::GET_CHILDREN | op::GET_CHILDREN2 => "GETC",
+        op::MULTI => "MULT",
+        op::MULTI_READ => "MLTR",
+        op::SYNC => "SYNC",
+        op::SET_ACL => "SETA",
+        op::GET_ACL => "GETA",
+        op::CLOSE_SESSION => "CLOS",
+        op::SET_WATCHES => "SETW",
+        op::SET_WATCHES2 => "STW2",
+        op::ADD_WATCH => "ADDW",
+        _ => "NA",
+    }
+}

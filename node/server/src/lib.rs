@@ -1,0 +1,119 @@
+//! zab-node: a ZooKeeper 3.8 compatible server.
+//!
+//! This crate is the only place with tokio, sockets, files and clocks; the protocol core
+//! lives in `zab-jute` (records) and `zab-datatree` (the data model).
+//!
+//! # Layout
+//! - [`config`]: zoo.cfg and the system-property settings.
+//! - [`zk_server`]: [`ZooKeeperServer`], shared state and the write path.
+//! - [`cnxn`]: one client connection: handshake, framing, batching.
+//! - [`final_proc`]: request handling: reads, write replies, auth, watches.
+//! - [`request`]: decoding request bodies.
+//! - [`four_letter`]: four-letter words.
+//! - [`stats`]: counters for srvr/stat/mntr/cons.
+//! - [`run`]: the accept loop and the background tasks (session expiry, containers).
+
+pub mod cnxn;
+pub mod config;
+pub mod final_proc;
+pub mod four_letter;
+pub mod request;
+pub mod stats;
+pub mod zk_server;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+use zab_datatree::prep::WriteRequest;
+
+pub use config::ServerConfig;
+pub use zk_server::ZooKeeperServer;
+
+/// Serves clients on `listener` until `shutdown` resolves.
+pub async fn run(listener: TcpListener, server: Arc<ZooKeeperServer>, shutdown: impl std::future::Future<Output = ()>) {
+    let expiry = tokio::spawn(expire_sessions(server.clone()));
+    let containers = tokio::spawn(container_manager(server.clone()));
+    let per_ip: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
+    tokio::pin!(shutdown);
+    if let Ok(addr) = listener.local_addr() {
+        info!(%addr, "serving clients");
+    }
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            r = listener.accept() => {
+                let (stream, remote) = match r {
+                    Ok(x) => x,
+                    Err(e) => {
+                        warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
+                };
+                let max = server.config.max_client_cnxns;
+                {
+                    let mut m = per_ip.lock();
+                    let n = m.entry(remote.ip()).or_insert(0);
+                    if max > 0 && *n >= max {
+                        warn!(%remote, max, "too many connections from this address; closing the new one");
+                        continue;
+                    }
+                    *n += 1;
+                }
+                let server = server.clone();
+                let per_ip = per_ip.clone();
+                tokio::spawn(async move {
+                    cnxn::serve(server, stream, remote).await;
+                    let mut m = per_ip.lock();
+                    if let Some(n) = m.get_mut(&remote.ip()) {
+                        *n -= 1;
+                        if *n == 0 {
+                            m.remove(&remote.ip());
+                        }
+                    }
+                });
+            }
+        }
+    }
+    expiry.abort();
+    containers.abort();
+    for c in server.cnxns() {
+        let _ = c.tx.send(zk_server::CnxnMsg::Close("server shutting down"));
+    }
+    info!("stopped serving clients");
+}
+
+/// The SessionTracker's thread: expires sessions bucket by bucket.
+async fn expire_sessions(server: Arc<ZooKeeperServer>) {
+    let tick = server.config.tick_time as i64;
+    loop {
+        let next = server.expire_sessions();
+        let now = server.now_ms();
+        let wait = next.map(|n| (n - now).clamp(1, tick)).unwrap_or(tick);
+        tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+    }
+}
+
+/// The ContainerManager: deletes empty containers and expired TTL nodes through the
+/// normal write path, at most `znode.container.maxPerMinute` a minute.
+async fn container_manager(server: Arc<ZooKeeperServer>) {
+    let interval = Duration::from_millis(server.config.container_check_interval_ms.max(1));
+    let per_minute = server.config.container_max_per_minute.max(1) as u64;
+    let min_gap = Duration::from_millis(60_000 / per_minute);
+    loop {
+        tokio::time::sleep(interval).await;
+        for path in server.container_candidates() {
+            let started = tokio::time::Instant::now();
+            server.submit_write(0, 0, &[], &WriteRequest::DeleteContainer(path));
+            let spent = started.elapsed();
+            if spent < min_gap {
+                tokio::time::sleep(min_gap - spent).await;
+            }
+        }
+    }
+}

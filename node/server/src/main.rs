@@ -1,0 +1,87 @@
+//! The zab-node binary: reads zoo.cfg (as `zab-node --config PATH` or, like ZooKeeper's
+//! QuorumPeerMain, `zab-node PATH`), applies flags, environment and `-D` settings on top,
+//! and serves. With no arguments it serves 127.0.0.1:2181 with its data under ./data.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use tracing::info;
+use zab_node::config::{ConfigBuilder, ServerConfig};
+
+#[derive(Parser, Debug)]
+#[command(name = "zab-node", version, about = "A ZooKeeper 3.8 compatible server")]
+struct Cli {
+    /// zoo.cfg to read.
+    #[arg(long, env = "ZAB_CONFIG")]
+    config: Option<PathBuf>,
+    /// zoo.cfg as a positional argument, as ZooKeeper's QuorumPeerMain takes it.
+    #[arg(value_name = "ZOO_CFG")]
+    config_positional: Option<PathBuf>,
+    /// Overrides clientPort.
+    #[arg(long, env = "ZAB_CLIENT_PORT")]
+    client_port: Option<u16>,
+    /// Overrides clientPortAddress.
+    #[arg(long, env = "ZAB_CLIENT_PORT_ADDRESS")]
+    client_port_address: Option<String>,
+    /// Overrides dataDir.
+    #[arg(long, env = "ZAB_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Any setting, as ZooKeeper's JVM system properties: -Dzookeeper.extendedTypesEnabled=true
+    #[arg(short = 'D', value_name = "KEY=VALUE")]
+    define: Vec<String>,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("ZAB_LOG").unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let cli = Cli::parse();
+    let mut b = ConfigBuilder::default();
+    let file = cli.config.or(cli.config_positional);
+    let mut defaults = ServerConfig::default();
+    match &file {
+        Some(path) => {
+            b.load_file(path).with_context(|| format!("reading {}", path.display()))?;
+            // ZooKeeper binds every interface when clientPortAddress is not set.
+            defaults.client_port_address = "0.0.0.0".parse()?;
+        }
+        None => info!("no zoo.cfg given: serving 127.0.0.1:2181 with data under ./data"),
+    }
+    for d in &cli.define {
+        let (k, v) = d.split_once('=').with_context(|| format!("-D{d}: expected KEY=VALUE"))?;
+        b.set(k, v, "-D");
+    }
+    if let Some(p) = cli.client_port {
+        b.set("clientPort", &p.to_string(), "--client-port");
+    }
+    if let Some(a) = &cli.client_port_address {
+        b.set("clientPortAddress", a, "--client-port-address");
+    }
+    if let Some(d) = &cli.data_dir {
+        b.set("dataDir", &d.display().to_string(), "--data-dir");
+    }
+    let config = b.build(defaults)?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating dataDir {}: check the path and its permissions", config.data_dir.display()))?;
+    let addr = std::net::SocketAddr::new(config.client_port_address, config.client_port);
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the client port {addr}: is another server using it?"))?;
+        info!(%addr, data_dir = %config.data_dir.display(), "zab-node starting (standalone, in-memory: writes are not yet persisted)");
+        let server = zab_node::ZooKeeperServer::new(config);
+        let shutdown = async {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {},
+                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {},
+            }
+        };
+        zab_node::run(listener, server, shutdown).await;
+        anyhow::Ok(())
+    })
+}
