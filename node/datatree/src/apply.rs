@@ -104,6 +104,9 @@ impl DataTree {
             }
             Txn::Check(t) => {
                 rc.path = t.path.clone();
+                // ZooKeeper answers a standalone check with a SetDataResponse; give it the
+                // node's Stat.
+                rc.stat = self.nodes.get(t.path.as_str()).map(|n| self.client_stat(n));
                 Ok(())
             }
             Txn::CreateSession(_) => Ok(()),

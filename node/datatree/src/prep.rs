@@ -40,12 +40,17 @@ pub enum WriteRequest {
     CloseSession,
     /// A write whose body could not be decoded: ZooKeeper logs a marshalling error txn.
     Malformed { op_type: i32 },
+    /// A write refused before any check (reconfig when disabled or in standalone mode):
+    /// still an error txn with a zxid.
+    Refused { op_type: i32, err: KeeperError },
 }
 
 impl WriteRequest {
     pub fn op_type(&self) -> i32 {
         match self {
-            WriteRequest::Create { op_type, .. } | WriteRequest::Malformed { op_type } => *op_type,
+            WriteRequest::Create { op_type, .. }
+            | WriteRequest::Malformed { op_type }
+            | WriteRequest::Refused { op_type, .. } => *op_type,
             WriteRequest::CreateTtl(_) => op::CREATE_TTL,
             WriteRequest::Delete(_) => op::DELETE,
             WriteRequest::SetData(_) => op::SET_DATA,
@@ -152,6 +157,7 @@ pub fn prep_request(ctx: &PrepContext<'_>, req: &WriteRequest) -> (TxnHeader, Tx
     let result: Result<Txn, PrepFailure> = match req {
         WriteRequest::Multi(m) => prep_multi(ctx, &mut pending, m),
         WriteRequest::Malformed { .. } => Err(PrepFailure::Marshalling),
+        WriteRequest::Refused { err, .. } => Err(PrepFailure::Keeper(*err)),
         other => prep_one(ctx, &mut pending, other).map(|(_, t)| t),
     };
     match result {
@@ -279,6 +285,7 @@ fn prep_one(ctx: &PrepContext<'_>, pending: &mut Pending<'_>, req: &WriteRequest
             Ok((op::CLOSE_SESSION, Txn::CloseSession(Some(CloseSessionTxn { paths2_delete: paths }))))
         }
         WriteRequest::Multi(_) | WriteRequest::Malformed { .. } => Err(PrepFailure::Marshalling),
+        WriteRequest::Refused { err, .. } => Err(PrepFailure::Keeper(*err)),
     }
 }
 

@@ -1,0 +1,232 @@
+#!/usr/bin/env bash
+# compare.sh — the same zab-load runs against Apache ZooKeeper 3.8 and zab-node.
+#
+#   compare.sh --zab-bin PATH [options] [-- ZAB-LOAD ARGS]
+#   compare.sh --only-zk      [options] [-- ZAB-LOAD ARGS]
+#
+# Without ZAB-LOAD ARGS it runs the standard matrix, 10 s each:
+#   read 100 B 1x1, read 100 B 16x32, write (setData) 100 B 1x1, write 100 B 16x32
+# With them (e.g. `-- --op mixed --sessions 8 --outstanding 16 --duration 20`)
+# it runs that one load; --connect and --label are added here.
+#
+#   --memory       instead: create 1,000,000 znodes of 100 B in each server
+#                  (--znodes N to change) and report VmRSS/VmHWM of the server
+#                  process from /proc/PID/status
+#   --duration S   seconds per matrix run (default 10)
+#   --warmup S     unmeasured load before each matrix run (default 2)
+#   --load-bin P   zab-load binary (default: target/release/zab-load, built
+#                  with `cargo build --release -p zab-load` if missing)
+#   --out DIR      keep logs, configs and JSON lines there
+#
+# Servers run one after the other, never together (the machine has 2 cores):
+# ZooKeeper (java -Xmx1g, Debian jars) on a free 127.0.0.1 port with a fresh
+# dataDir, all its loads, stop; then zab-node the same way (`zab-node zoo.cfg`).
+# Readiness is polled (`ruok`) against a deadline; every process started here
+# is stopped by its pid on exit. Prints a side-by-side table at the end.
+set -u -o pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+PY=/usr/bin/python3
+ZK_CP=/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar
+READY_SECS=${READY_SECS:-60}
+STOP_SECS=${STOP_SECS:-20}
+
+zab_bin=""
+only_zk=0
+memory=0
+znodes=1000000
+duration=10
+warmup=2
+load_bin=""
+out=""
+load_args=()
+while [ $# -gt 0 ]; do
+    case $1 in
+        --zab-bin) zab_bin=${2:?}; shift 2 ;;
+        --only-zk) only_zk=1; shift ;;
+        --memory) memory=1; shift ;;
+        --znodes) znodes=${2:?}; shift 2 ;;
+        --duration) duration=${2:?}; shift 2 ;;
+        --warmup) warmup=${2:?}; shift 2 ;;
+        --load-bin) load_bin=${2:?}; shift 2 ;;
+        --out) out=${2:?}; shift 2 ;;
+        --) shift; load_args=("$@"); break ;;
+        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+        *) echo "compare.sh: unknown argument $1" >&2; exit 2 ;;
+    esac
+done
+if [ "$only_zk" -eq 0 ] && [ -z "$zab_bin" ]; then
+    echo "compare.sh: give --zab-bin PATH, or --only-zk" >&2
+    exit 2
+fi
+if [ -n "$zab_bin" ] && [ ! -x "$zab_bin" ]; then
+    echo "compare.sh: $zab_bin is not an executable" >&2
+    exit 2
+fi
+if [ -z "$load_bin" ]; then
+    load_bin=$repo/target/release/zab-load
+    if [ ! -x "$load_bin" ]; then
+        (cd "$repo" && cargo build --release -p zab-load) || exit 1
+    fi
+fi
+[ -x "$load_bin" ] || { echo "compare.sh: no zab-load at $load_bin" >&2; exit 2; }
+[ -n "$out" ] || out=$(mktemp -d /tmp/zab-bench.XXXXXX)
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+scratch=$(mktemp -d /tmp/zab-bench-run.XXXXXX)
+
+pids=()
+cleanup() {
+    local pid
+    for pid in "${pids[@]}"; do stop_pid "$pid"; done
+    rm -rf "$scratch"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+stop_pid() {
+    local pid=$1 deadline=$((SECONDS + STOP_SECS))
+    kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null
+    while kill -0 "$pid" 2>/dev/null; do
+        if [ "$SECONDS" -ge "$deadline" ]; then kill -KILL "$pid" 2>/dev/null; break; fi
+        sleep 0.1
+    done
+    wait "$pid" 2>/dev/null || true
+}
+
+free_port() {
+    "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+ruok() {
+    timeout 3 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf ruok >&3 && cat <&3' _ "$1" 2>/dev/null
+}
+
+# start TARGET (zk|zab): fresh dataDir and port; sets PID and PORT.
+start() {
+    local target=$1 dir deadline
+    dir=$(mktemp -d "$scratch/$target.XXXXXX")
+    mkdir -p "$dir/data"
+    PORT=$(free_port)
+    cat >"$dir/zoo.cfg" <<EOF
+tickTime=2000
+initLimit=10
+syncLimit=5
+dataDir=$dir/data
+clientPort=$PORT
+clientPortAddress=127.0.0.1
+maxClientCnxns=0
+admin.enableServer=false
+4lw.commands.whitelist=*
+zookeeper.extendedTypesEnabled=true
+EOF
+    cp "$dir/zoo.cfg" "$out/$target.zoo.cfg"
+    case $target in
+        zk) java -Xmx1g -Dzookeeper.extendedTypesEnabled=true -cp "$ZK_CP" \
+                org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/zoo.cfg" >"$out/zk.server.log" 2>&1 & ;;
+        zab) "$zab_bin" "$dir/zoo.cfg" >"$out/zab.server.log" 2>&1 & ;;
+    esac
+    PID=$!
+    pids+=("$PID")
+    deadline=$((SECONDS + READY_SECS))
+    while [ "$(ruok "$PORT")" != imok ]; do
+        if ! kill -0 "$PID" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
+            echo "[$target] not ready (log: $out/$target.server.log)" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
+    echo "[$target] pid $PID on 127.0.0.1:$PORT"
+}
+
+# load TARGET NAME ARGS...: one zab-load run; its JSON line goes to $out/TARGET.NAME.json.
+load() {
+    local target=$1 name=$2
+    shift 2
+    "$load_bin" --connect "127.0.0.1:$PORT" --label "$target" "$@" >"$out/$target.$name.txt" 2>&1
+    local rc=$?
+    sed 's/^/    /' "$out/$target.$name.txt" | grep -v '^    {'
+    grep '^{' "$out/$target.$name.txt" | tail -n 1 >"$out/$target.$name.json"
+    return $rc
+}
+
+rss() { # PID -> "VmRSS VmHWM" in MiB
+    awk '/^VmRSS:/ { r = $2 } /^VmHWM:/ { h = $2 } END { printf "%.0f %.0f", r / 1024, h / 1024 }' "/proc/$1/status"
+}
+
+if [ "$memory" -eq 1 ]; then
+    names=(create)
+elif [ ${#load_args[@]} -gt 0 ]; then
+    names=(custom)
+else
+    names=(read-1x1 read-16x32 write-1x1 write-16x32)
+fi
+args_for() {
+    local w=(--duration "$duration" --warmup "$warmup" --size 100)
+    case $1 in
+        read-1x1) echo --op read --sessions 1 --outstanding 1 "${w[@]}" ;;
+        read-16x32) echo --op read --sessions 16 --outstanding 32 "${w[@]}" ;;
+        write-1x1) echo --op write --sessions 1 --outstanding 1 "${w[@]}" ;;
+        write-16x32) echo --op write --sessions 16 --outstanding 32 "${w[@]}" ;;
+        create) echo --op create --znodes "$znodes" --size 100 --sessions 4 --outstanding 64 --path-prefix /mem ;;
+        custom) echo "${load_args[@]}" ;;
+    esac
+}
+
+targets=(zk)
+[ "$only_zk" -eq 0 ] && targets+=(zab)
+status=0
+for t in "${targets[@]}"; do
+    if ! start "$t"; then status=1; continue; fi
+    [ "$memory" -eq 1 ] && echo "[$t] RSS before: $(rss "$PID" | awk '{ print $1 " MiB" }')"
+    for n in "${names[@]}"; do
+        echo "[$t] $n: zab-load $(args_for "$n")"
+        # shellcheck disable=SC2046 # args_for prints separate words on purpose
+        load "$t" "$n" $(args_for "$n") || status=1
+    done
+    if [ "$memory" -eq 1 ]; then
+        read -r r h < <(rss "$PID")
+        echo "$r $h" >"$out/$t.rss"
+        echo "[$t] after $znodes znodes: VmRSS $r MiB, VmHWM $h MiB"
+    fi
+    stop_pid "$PID"
+done
+
+# the table
+"$PY" - "$out" "$memory" "${targets[*]}" "${names[@]}" <<'EOF'
+import json, os, sys
+out, memory, targets, names = sys.argv[1], sys.argv[2] == "1", sys.argv[3].split(), sys.argv[4:]
+def get(t, n):
+    try:
+        with open(os.path.join(out, "%s.%s.json" % (t, n))) as f:
+            return json.loads(f.read())
+    except (OSError, ValueError):
+        return None
+cols = ["ops/s", "p50 ms", "p99 ms", "p999 ms", "errors"]
+keys = ["throughput", "p50_ms", "p99_ms", "p999_ms", "errors"]
+head = "%-12s" % "load" + "".join("| %-45s" % t for t in targets)
+print()
+print(head)
+print("%-12s" % "" + "".join("| " + " ".join("%8s" % c for c in cols) + " " for _ in targets))
+for n in names:
+    row = "%-12s" % n
+    for t in targets:
+        r = get(t, n)
+        if r is None:
+            row += "| %-45s" % "no result"
+        else:
+            row += "| " + " ".join(("%8.0f" if k == "throughput" else "%8d" if k == "errors" else "%8.3f") % r[k] for k in keys) + " "
+    print(row)
+if memory:
+    print()
+    for t in targets:
+        try:
+            r, h = open(os.path.join(out, t + ".rss")).read().split()
+            print("%-6s VmRSS %6s MiB   VmHWM %6s MiB" % (t, r, h))
+        except (OSError, ValueError):
+            print("%-6s no RSS figure" % t)
+EOF
+echo "results in $out"
+exit $status

@@ -1,0 +1,171 @@
+//! Test harness: a zab-node served in-process on 127.0.0.1:0, a raw-protocol client for
+//! byte-level tests, and polling with a deadline (tests never sleep to wait).
+
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use zab_jute::proto::{ConnectRequest, ConnectResponse, ReplyHeader, RequestHeader};
+use zab_jute::record::Record;
+use zab_node::config::ServerConfig;
+use zab_node::ZooKeeperServer;
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub server: std::sync::Arc<ZooKeeperServer>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// The configuration tests start from: short ticks so that expiry tests are quick.
+pub fn test_config() -> ServerConfig {
+    ServerConfig {
+        tick_time: 100,
+        min_session_timeout: 200,
+        max_session_timeout: 20_000,
+        four_letter_whitelist: None,
+        extended_types: true,
+        container_check_interval_ms: 50,
+        super_digest: Some("super:D/InIHSb7yEEbrWz8b9l71RjZJU=".into()),
+        ..ServerConfig::default()
+    }
+}
+
+pub async fn start(config: ServerConfig) -> TestServer {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local addr");
+    let server = ZooKeeperServer::new(config);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let s = server.clone();
+    let task = tokio::spawn(async move {
+        zab_node::run(listener, s, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    TestServer { addr, server, stop: Some(stop), task: Some(task) }
+}
+
+impl TestServer {
+    pub fn connect_string(&self) -> String {
+        self.addr.to_string()
+    }
+
+    pub async fn client(&self) -> zookeeper_client::Client {
+        zookeeper_client::Client::connector()
+            .with_session_timeout(Duration::from_secs(10))
+            .connect(&self.connect_string())
+            .await
+            .expect("connect to zab-node")
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+/// Polls `f` until it returns true, failing after `secs` seconds.
+pub async fn eventually<F, Fut>(secs: u64, what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if f().await {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A client speaking raw frames.
+pub struct Raw {
+    pub stream: TcpStream,
+    pub session_id: i64,
+    pub passwd: Vec<u8>,
+    pub timeout: i32,
+}
+
+pub fn frame(payload: &[u8]) -> Vec<u8> {
+    let mut v = (payload.len() as i32).to_be_bytes().to_vec();
+    v.extend_from_slice(payload);
+    v
+}
+
+impl Raw {
+    /// Connects and completes the handshake (current 45-byte form).
+    pub async fn connect(addr: SocketAddr) -> Raw {
+        Self::connect_with(addr, ConnectRequest { time_out: 10_000, passwd: vec![0; 16], read_only: Some(false), ..Default::default() })
+            .await
+            .expect("handshake")
+    }
+
+    pub async fn connect_with(addr: SocketAddr, req: ConnectRequest) -> Option<Raw> {
+        let mut stream = TcpStream::connect(addr).await.ok()?;
+        stream.write_all(&frame(&req.to_bytes())).await.ok()?;
+        let payload = read_frame(&mut stream).await?;
+        let rsp = ConnectResponse::from_bytes(&payload, 1 << 20).ok()?;
+        Some(Raw { stream, session_id: rsp.session_id, passwd: rsp.passwd, timeout: rsp.time_out })
+    }
+
+    pub async fn send_raw(&mut self, bytes: &[u8]) {
+        let _ = self.stream.write_all(bytes).await;
+    }
+
+    /// Sends a request and returns the next reply that is not a notification.
+    pub async fn call(&mut self, xid: i32, op: i32, body: &[u8]) -> Option<(ReplyHeader, Vec<u8>)> {
+        let mut p = RequestHeader { xid, op_type: op }.to_bytes();
+        p.extend_from_slice(body);
+        self.stream.write_all(&frame(&p)).await.ok()?;
+        loop {
+            let (h, b) = self.read_reply().await?;
+            if h.xid != -1 {
+                return Some((h, b));
+            }
+        }
+    }
+
+    pub async fn read_reply(&mut self) -> Option<(ReplyHeader, Vec<u8>)> {
+        let payload = read_frame(&mut self.stream).await?;
+        let mut inp = zab_jute::InputArchive::new(&payload, 1 << 20);
+        let h = ReplyHeader::read(&mut inp).ok()?;
+        Some((h, inp.rest().to_vec()))
+    }
+
+    /// True when the server has closed the connection (reads EOF within 5 s).
+    pub async fn is_closed(&mut self) -> bool {
+        let mut buf = [0u8; 4096];
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            match tokio::time::timeout_at(deadline, self.stream.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return true,
+                Ok(Ok(_)) => continue,
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
+pub async fn read_frame(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut len = [0u8; 4];
+    tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut len)).await.ok()?.ok()?;
+    let n = i32::from_be_bytes(len);
+    if n < 0 || n > 1 << 24 {
+        return None;
+    }
+    let mut buf = vec![0u8; n as usize];
+    tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut buf)).await.ok()?.ok()?;
+    Some(buf)
+}
