@@ -190,6 +190,16 @@ for t in "${targets[@]}"; do
         read -r r h < <(rss "$PID")
         echo "$r $h" >"$out/$t.rss"
         echo "[$t] after $znodes znodes: VmRSS $r MiB, VmHWM $h MiB"
+        if [ "$t" = zk ] && command -v jcmd >/dev/null; then
+            # the JVM's RSS is mostly heap it has grown into; a full GC shows
+            # how much of it the data really needs
+            timeout 60 jcmd "$PID" GC.run >/dev/null 2>&1
+            live=$(timeout 60 jcmd "$PID" GC.heap_info 2>/dev/null |
+                awk '/heap/ && /used/ { for (i = 1; i <= NF; i++) if ($i == "used") { v = $(i + 1); sub(/K,?$/, "", v); printf "%.0f", v / 1024 } }')
+            read -r r2 _ < <(rss "$PID")
+            echo "${live:-?} $r2" >"$out/$t.heap"
+            echo "[$t] after a full GC: live heap ${live:-?} MiB, VmRSS $r2 MiB"
+        fi
     fi
     stop_pid "$PID"
 done
@@ -224,7 +234,11 @@ if memory:
     for t in targets:
         try:
             r, h = open(os.path.join(out, t + ".rss")).read().split()
-            print("%-6s VmRSS %6s MiB   VmHWM %6s MiB" % (t, r, h))
+            line = "%-6s VmRSS %6s MiB   VmHWM %6s MiB" % (t, r, h)
+            if os.path.exists(os.path.join(out, t + ".heap")):
+                live, r2 = open(os.path.join(out, t + ".heap")).read().split()
+                line += "   (after full GC: live heap %s MiB, VmRSS %s MiB)" % (live, r2)
+            print(line)
         except (OSError, ValueError):
             print("%-6s no RSS figure" % t)
 EOF

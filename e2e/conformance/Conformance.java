@@ -167,6 +167,7 @@ public final class Conformance {
         new Scenario("multi", Conformance::multi),
         new Scenario("multi_read", Conformance::multiRead),
         new Scenario("sync", Conformance::sync),
+        new Scenario("check_standalone", Conformance::checkStandalone),
         new Scenario("watches_one_shot", Conformance::watchesOneShot),
         new Scenario("watches_persistent", Conformance::watchesPersistent),
         new Scenario("watches_persistent_recursive", Conformance::watchesRecursive),
@@ -658,6 +659,25 @@ public final class Conformance {
         flush();
     }
 
+    /** check (op 13) sent on its own, outside a multi: it goes through the write pipeline, so a
+     *  failing check is an error txn that consumes a zxid. Only failures are compared: when the
+     *  version matches, ZooKeeper 3.8.0 applies the txn but then fails to serialise the reply (a
+     *  null Stat) and never answers. */
+    static void checkStandalone() throws Exception {
+        Client a = client("A");
+        a.create("/check_standalone", "", OPEN, PERSISTENT);
+        a.create("/check_standalone/secret", "", acl(31, "digest", digestId("nobody", "pw")), PERSISTENT);
+        flush();
+        for (String[] c : new String[][] {{"/check_standalone", "5"}, {"/check_standalone/missing", "-1"},
+                                          {"check_standalone", "0"}, {"/check_standalone/", "0"},
+                                          {"/check_standalone/secret", "3"}}) {
+            a.raw("check " + quote(c[0]) + " version=" + c[1], ZooDefs.OpCode.check,
+                new CheckVersionRequest(c[0], Integer.parseInt(c[1])), new SetDataResponse(), Conformance::fmtResponse);
+        }
+        a.create("/check_standalone/after", "", OPEN, PERSISTENT);
+        flush();
+    }
+
     /** One-shot watches: data, exist and child watches and the event type each write fires;
      *  they fire once; one NodeDeleted for data+exist+child watches on one path; a session sees
      *  the event for its own write before that write's reply, and an event before the new data. */
@@ -920,13 +940,14 @@ public final class Conformance {
         a.setData("/acl/write-only", "x", -1);
         a.getACL("/acl/write-only");
         a.getACL("/acl/masked");
-        b.getACL("/acl/masked");
         a.getData("/acl/ip-exact", false);
         a.setData("/acl/ip-exact", "x", -1);
         a.getACL("/acl/ip-exact");
         a.getData("/acl/ip-cidr", false);
         a.getData("/acl/ip-other", false);
         a.getData("/acl/digest-explicit", false);
+        flush();
+        b.getACL("/acl/masked");
         b.getData("/acl/digest-explicit", false);
         flush();
 
@@ -1160,6 +1181,7 @@ public final class Conformance {
         w.waitFor("NodeChildrenChanged /container", SERVER_CLOCK_DEADLINE_MS);
         flush();
         w.getChildren2("/container", false);
+        flush();
         a.create("/container/c/child", "", OPEN, PERSISTENT);
         flush();
 
@@ -1309,7 +1331,11 @@ public final class Conformance {
         return client(name, SESSION_MS);
     }
 
+    /** Creating a session is a write, so everything before it is flushed first. */
     static Client client(String name, int timeoutMs) throws Exception {
+        if (!CLIENTS.isEmpty()) {
+            flush();
+        }
         Client c = new Client(name, timeoutMs);
         CLIENTS.add(c);
         return c;
@@ -2185,7 +2211,10 @@ public final class Conformance {
         private final Map<Integer, Integer> opByXid = new HashMap<>();
         /** xids of requests no callback will ever consume (setWatches on reconnect). */
         private final Set<Integer> wireOnly = new HashSet<>();
-        private final List<Supplier<String>> lines = new ArrayList<>();
+        /** Decoded frames, one list per direction: the two directions are pumped by two
+         *  threads, so only the order within a direction is deterministic. */
+        private final List<Supplier<String>> sent = new ArrayList<>();
+        private final List<Supplier<String>> received = new ArrayList<>();
 
         /** Pops the oldest unconsumed reply (xid > 0) and describes it. */
         synchronized String takeReply(int rc) {
@@ -2202,17 +2231,27 @@ public final class Conformance {
             return s + "}";
         }
 
+        /** Everything decoded since the last call: first what the client sent, then what it
+         *  received. */
         synchronized List<String> drainLines() {
             List<String> out = new ArrayList<>();
-            for (Supplier<String> s : lines) {
+            for (Supplier<String> s : sent) {
                 out.add(s.get());
             }
-            lines.clear();
+            for (Supplier<String> s : received) {
+                out.add(s.get());
+            }
+            sent.clear();
+            received.clear();
             return out;
         }
 
-        private synchronized void line(Supplier<String> s) {
-            lines.add(s);
+        private synchronized void sentLine(Supplier<String> s) {
+            sent.add(s);
+        }
+
+        private synchronized void receivedLine(Supplier<String> s) {
+            received.add(s);
         }
 
         /** A frame from the client towards the server. */
@@ -2227,7 +2266,7 @@ public final class Conformance {
                     int plen = bb.getInt();
                     bb.position(bb.position() + Math.max(plen, 0));
                     String ro = bb.hasRemaining() ? String.valueOf(bb.get() != 0) : "absent";
-                    line(() -> ">connect protocolVersion=" + proto + " lastZxidSeen=" + zx(lastZxid)
+                    sentLine(() -> ">connect protocolVersion=" + proto + " lastZxidSeen=" + zx(lastZxid)
                                + " timeOut=" + timeout + " session=" + (session == 0 ? "new" : session(session))
                                + " passwd=" + plen + "B readOnly=" + ro + " len=" + len);
                     return;
@@ -2273,9 +2312,9 @@ public final class Conformance {
                     body = " scheme=" + new String(scheme, StandardCharsets.UTF_8);
                 }
                 String b = body;
-                line(() -> ">request xid=" + xid + " " + opName(type) + b);
+                sentLine(() -> ">request xid=" + xid + " " + opName(type) + b);
             } catch (Exception e) {
-                line(() -> ">undecodable frame: " + e);
+                sentLine(() -> ">undecodable frame: " + e);
             }
         }
 
@@ -2294,7 +2333,7 @@ public final class Conformance {
                     }
                     String ro = bb.hasRemaining() ? String.valueOf(bb.get() != 0) : "absent";
                     boolean z = zeros;
-                    line(() -> "<connect protocolVersion=" + proto + " timeOut=" + timeout + " session="
+                    receivedLine(() -> "<connect protocolVersion=" + proto + " timeOut=" + timeout + " session="
                                + (session == 0 ? "0" : session(session)) + " passwd=" + plen + "B"
                                + (z && plen > 0 ? "(all zero)" : "") + " readOnly=" + ro + " len=" + len);
                     return;
@@ -2323,14 +2362,14 @@ public final class Conformance {
                 if (xid == -1) {
                     WatcherEvent ev = new WatcherEvent();
                     ev.deserialize(archive(bb), "event");
-                    line(() -> "<notification zxid=" + zx(zxid) + " err=" + err + " type="
+                    receivedLine(() -> "<notification zxid=" + zx(zxid) + " err=" + err + " type="
                                + Watcher.Event.EventType.fromInt(ev.getType()) + " state="
                                + Watcher.Event.KeeperState.fromInt(ev.getState()) + " path=" + ev.getPath());
                     return;
                 }
-                line(() -> "<reply xid=" + xid + " zxid=" + zx(zxid) + " err=" + code(err));
+                receivedLine(() -> "<reply xid=" + xid + " zxid=" + zx(zxid) + " err=" + code(err));
             } catch (Exception e) {
-                line(() -> "<undecodable frame: " + e);
+                receivedLine(() -> "<undecodable frame: " + e);
             }
         }
 

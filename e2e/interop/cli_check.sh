@@ -96,18 +96,8 @@ norm_mt() {
         }'
 }
 
-# mt NAME COMMAND: run one batch command, print and keep its normalised output.
-mt() {
-    local name=$1 cmd=$2 out=$work/mt.$1 rc=0
-    timeout 20 "$CLI_MT" --host "$HP" --cmd "$cmd" >"$work/raw.$name" 2>&1 || rc=$?
-    norm_mt <"$work/raw.$name" >"$out"
-    if [ "$rc" -ne 0 ]; then echo "exit status $rc" >>"$out"; fi
-    echo "--- mt $name: $cmd"
-    sed 's/^/    /' "$out"
-    CUR=$out
-}
-
-# ls/ls2: sort the child names (the lines after "rc = ", up to the Stat block).
+# sort_children: in ls/ls2 output sort the child names (the lines after
+# "rc = ", up to the Stat block); stdin to stdout.
 sort_children() {
     awk '
         function flush(   i, j, t) {
@@ -119,12 +109,25 @@ sort_children() {
         kids { kid[m++] = $0; next }
         { print }
         /: rc = / { kids = 1 }
-        END { flush() }' "$CUR" >"$CUR.sorted"
-    mv "$CUR.sorted" "$CUR"
+        END { flush() }'
+}
+
+# mt NAME COMMAND: run one batch command, print and keep its normalised output.
+mt() {
+    local name=$1 cmd=$2 out=$work/mt.$1 rc=0
+    timeout 20 "$CLI_MT" --host "$HP" --cmd "$cmd" >"$work/raw.$name" 2>&1 || rc=$?
+    case $cmd in
+        ls*) norm_mt <"$work/raw.$name" | sort_children >"$out" ;;
+        *) norm_mt <"$work/raw.$name" >"$out" ;;
+    esac
+    if [ "$rc" -ne 0 ]; then echo "exit status $rc" >>"$out"; fi
+    echo "--- mt $name: $cmd"
+    sed 's/^/    /' "$out"
+    CUR=$out
 }
 
 # Leftovers from an earlier run would change every answer below: remove them
-# (on a fresh server this only reads).
+# (on a fresh server this costs one session: two zxids, the same everywhere).
 printf 'deleteall /cm\ndeleteall /cj\nclose\n' | timeout 60 "$ZKCLI" -server "$HP" >/dev/null 2>&1
 
 echo "== cli_mt"
@@ -154,10 +157,8 @@ mt create2_ttl 'create2 +t=600000 /cm/ttl'
 has "$CUR" 'Creating [/cm/ttl] node (mode: 5)' '[/cm/ttl]: rc = 0' 'ephemeralOwner = 0'
 mt create_sequential_ttl 'create +st=600000 /cm/sttl-'
 mt ls 'ls /cm'
-sort_children
 has "$CUR" '/cm: rc = 0' 'cont' 'cont2' 's-0000000001' 'ttl'
 mt ls2 'ls2 /cm'
-sort_children
 has "$CUR" '/cm: rc = 0' 'version=0	aversion=0' 'ephemeralOwner = 0'
 mt set 'set /cm hello'
 has "$CUR" '/cm: rc = 0 Stat:' 'version=1	aversion=0'
@@ -190,7 +191,6 @@ has "$CUR" '/: rc = -8'
 mt create_root_node 'create /'
 has "$CUR" '[/]: rc = -110'
 mt ls_zookeeper 'ls /zookeeper'
-sort_children
 has "$CUR" '/zookeeper: rc = 0' 'config' 'quota'
 
 # --- part 2: zkCli.sh -------------------------------------------------------
@@ -301,18 +301,28 @@ EOF
 
 norm_zkcli() {
     awk '
+        function flush_ids(   i, j, t) {
+            for (i = 0; i < nid; i++) for (j = i + 1; j < nid; j++) if (ids[j] < ids[i]) { t = ids[i]; ids[i] = ids[j]; ids[j] = t }
+            for (i = 0; i < nid; i++) print ids[i]
+            whoami = 0; nid = 0
+        }
         /^SLF4J: / || /^Connecting to / || /^Welcome to ZooKeeper!$/ || /^JLine support is / { next }
         /^WATCHER::$/ || /^$/ { next }
         /^WatchedEvent state:/ {
             if ($0 !~ /state:Closed /) events[ne++] = $0
             next
         }
+        # whoami: ZooKeeper keeps the identities of a connection in a hash
+        # set, so their order is hash order: sort the lines after the header
+        whoami && /^[a-z][a-z0-9]*: / { ids[nid++] = $0; next }
+        whoami { flush_ids() }
         /^Node does not exist: \/__step__\// { sub(/^Node does not exist: \/__step__\//, ""); print "== " $0; next }
         /^[cm]time = / { if ($0 ~ /1970/) sub(/= .*/, "= <epoch0>"); else sub(/= .*/, "= <time>") }
         /^ephemeralOwner = 0x/ {
             v = substr($3, 3)
             if (v != "0" && !(length(v) == 16 && (substr(v, 1, 2) == "ff" || substr(v, 1, 2) == "80"))) $0 = "ephemeralOwner = <session>"
         }
+        /^Auth scheme: User$/ { print; whoami = 1; nid = 0; next }
         /^\[.*\]$/ {
             # a list in server order (getEphemerals): sort its items
             s = substr($0, 2, length($0) - 2); k = split(s, it, ", ")
@@ -320,7 +330,7 @@ norm_zkcli() {
             o = "["; for (i = 1; i <= k; i++) o = o (i > 1 ? ", " : "") it[i]; $0 = o "]"
         }
         { print }
-        END { print "== events"; for (i = 0; i < ne; i++) print events[i] }'
+        END { flush_ids(); print "== events"; for (i = 0; i < ne; i++) print events[i] }'
 }
 
 echo "== zkCli"

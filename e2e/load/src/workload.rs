@@ -52,7 +52,9 @@ impl Workload {
     /// The parent znodes this run's znodes hang from, for setup to create.
     pub fn parent_paths(&self) -> Vec<String> {
         let sub = self.subtree(self.op);
-        (0..self.parents).map(|p| format!("{}/{}/p{:04}", self.prefix, sub, p)).collect()
+        (0..self.parents)
+            .map(|p| format!("{}/{}/p{:04}", self.prefix, sub, p))
+            .collect()
     }
 
     /// The path of znode i of this run.

@@ -8,7 +8,7 @@
 
 use zab_jute::codes::{event, op};
 use zab_jute::data::{Acl, Stat, StatPersisted};
-use zab_jute::txn::{TxnHeader, Txn};
+use zab_jute::txn::{Txn, TxnHeader};
 
 use crate::ephemeral::{self, EphemeralType, CONTAINER_EPHEMERAL_OWNER};
 use crate::error::KeeperError;
@@ -38,11 +38,22 @@ enum Mgr {
 
 impl DataTree {
     /// Applies one txn. Errors are reported in `err` (as ZooKeeper does), never panics.
-    pub fn process_txn(&mut self, hdr: &TxnHeader, txn: &Txn, events: &mut Vec<WatchEvent>) -> ProcessTxnResult {
+    pub fn process_txn(
+        &mut self,
+        hdr: &TxnHeader,
+        txn: &Txn,
+        events: &mut Vec<WatchEvent>,
+    ) -> ProcessTxnResult {
         self.process(hdr, txn, false, events)
     }
 
-    fn process(&mut self, hdr: &TxnHeader, txn: &Txn, is_sub: bool, events: &mut Vec<WatchEvent>) -> ProcessTxnResult {
+    fn process(
+        &mut self,
+        hdr: &TxnHeader,
+        txn: &Txn,
+        is_sub: bool,
+        events: &mut Vec<WatchEvent>,
+    ) -> ProcessTxnResult {
         let mut rc = ProcessTxnResult {
             client_id: hdr.client_id,
             cxid: hdr.cxid,
@@ -54,18 +65,36 @@ impl DataTree {
             Txn::Create(t) => {
                 rc.path = t.path.clone();
                 let owner = if t.ephemeral { hdr.client_id } else { 0 };
-                self.create_node(&t.path, t.data.as_deref(), &t.acl, owner, t.parent_c_version, hdr.zxid, hdr.time, events)
-                    .map(|s| {
-                        if hdr.txn_type != op::CREATE {
-                            rc.stat = Some(s)
-                        }
-                    })
+                self.create_node(
+                    &t.path,
+                    t.data.as_deref(),
+                    &t.acl,
+                    owner,
+                    t.parent_c_version,
+                    hdr.zxid,
+                    hdr.time,
+                    events,
+                )
+                .map(|s| {
+                    if hdr.txn_type != op::CREATE {
+                        rc.stat = Some(s)
+                    }
+                })
             }
             Txn::CreateTtl(t) => {
                 rc.path = t.path.clone();
                 let owner = ephemeral::ttl_owner(t.ttl).unwrap_or(0);
-                self.create_node(&t.path, t.data.as_deref(), &t.acl, owner, t.parent_c_version, hdr.zxid, hdr.time, events)
-                    .map(|s| rc.stat = Some(s))
+                self.create_node(
+                    &t.path,
+                    t.data.as_deref(),
+                    &t.acl,
+                    owner,
+                    t.parent_c_version,
+                    hdr.zxid,
+                    hdr.time,
+                    events,
+                )
+                .map(|s| rc.stat = Some(s))
             }
             Txn::CreateContainer(t) => {
                 rc.path = t.path.clone();
@@ -87,11 +116,20 @@ impl DataTree {
             }
             Txn::SetData(t) => {
                 rc.path = t.path.clone();
-                self.set_data(&t.path, t.data.as_deref(), t.version, hdr.zxid, hdr.time, events).map(|s| rc.stat = Some(s))
+                self.set_data(
+                    &t.path,
+                    t.data.as_deref(),
+                    t.version,
+                    hdr.zxid,
+                    hdr.time,
+                    events,
+                )
+                .map(|s| rc.stat = Some(s))
             }
             Txn::SetAcl(t) => {
                 rc.path = t.path.clone();
-                self.set_acl(&t.path, &t.acl, t.version).map(|s| rc.stat = Some(s))
+                self.set_acl(&t.path, &t.acl, t.version)
+                    .map(|s| rc.stat = Some(s))
             }
             Txn::CloseSession(t) => {
                 let listed = t.as_ref().map(|c| c.paths2_delete.as_slice());
@@ -124,7 +162,10 @@ impl DataTree {
                         t = op::ERROR;
                         body = Txn::Error(zab_jute::txn::ErrorTxn { err: ec });
                     }
-                    let sub_hdr = TxnHeader { txn_type: t, ..hdr.clone() };
+                    let sub_hdr = TxnHeader {
+                        txn_type: t,
+                        ..hdr.clone()
+                    };
                     let sub_rc = self.process(&sub_hdr, &body, true, events);
                     if sub_rc.err != 0 && rc.err == 0 {
                         rc.err = sub_rc.err;
@@ -139,7 +180,9 @@ impl DataTree {
         }
         // Replay of a create after a fuzzy snapshot: the node exists, but the parent's
         // cversion/pzxid must still move forward (DataTree.processTxn).
-        if rc.err == KeeperError::NodeExists.code().code() && matches!(hdr.txn_type, op::CREATE | op::CREATE2) {
+        if rc.err == KeeperError::NodeExists.code().code()
+            && matches!(hdr.txn_type, op::CREATE | op::CREATE2)
+        {
             if let (Txn::Create(t), Some((parent, _))) = (txn, split_parent(&rc.path)) {
                 let parent = parent_key(parent).to_owned();
                 let (cv, zxid) = (t.parent_c_version, hdr.zxid);
@@ -158,7 +201,15 @@ impl DataTree {
         rc
     }
 
-    fn fire(&mut self, mgr: Mgr, path: &str, t: i32, acl: &[Acl], suppress: &[WatcherId], events: &mut Vec<WatchEvent>) -> Vec<WatcherId> {
+    fn fire(
+        &mut self,
+        mgr: Mgr,
+        path: &str,
+        t: i32,
+        acl: &[Acl],
+        suppress: &[WatcherId],
+        events: &mut Vec<WatchEvent>,
+    ) -> Vec<WatcherId> {
         let ws = self.watches.get_mut();
         let m = match mgr {
             Mgr::Data => &mut ws.data,
@@ -166,7 +217,12 @@ impl DataTree {
         };
         let fired = m.trigger(path, t, suppress);
         for &w in &fired {
-            events.push(WatchEvent { watcher: w, event_type: t, path: path.to_owned(), acl: Some(acl.to_vec()) });
+            events.push(WatchEvent {
+                watcher: w,
+                event_type: t,
+                path: path.to_owned(),
+                acl: Some(acl.to_vec()),
+            });
         }
         fired
     }
@@ -186,14 +242,22 @@ impl DataTree {
         let (parent, name) = split_parent(path).ok_or(KeeperError::NoNode)?;
         let parent = parent_key(parent).to_owned();
         let parent_node = self.nodes.get(parent.as_str()).ok_or(KeeperError::NoNode)?;
-        if parent_node.children.as_ref().is_some_and(|c| c.contains(name)) {
+        if parent_node
+            .children
+            .as_ref()
+            .is_some_and(|c| c.contains(name))
+        {
             return Err(KeeperError::NodeExists);
         }
         let acl_index = self.acls.intern(acl);
         self.seq += 1;
         let seq = self.seq;
         self.update_node(&parent, |p| {
-            let cv = if parent_cversion == -1 { p.stat.cversion + 1 } else { parent_cversion };
+            let cv = if parent_cversion == -1 {
+                p.stat.cversion + 1
+            } else {
+                parent_cversion
+            };
             if cv > p.stat.cversion {
                 p.stat.cversion = cv;
                 p.stat.pzxid = zxid;
@@ -226,17 +290,37 @@ impl DataTree {
             EphemeralType::Normal => {
                 self.seq += 1;
                 let seq = self.seq;
-                self.ephemerals.entry(owner).or_insert_with(ChildSet::default).insert(path, seq);
+                self.ephemerals
+                    .entry(owner)
+                    .or_insert_with(ChildSet::default)
+                    .insert(path, seq);
             }
             EphemeralType::Void => {}
         }
-        let parent_acl = self.nodes.get(parent.as_str()).map(|p| self.acls.get(p.acl)).unwrap_or_default();
+        self.quota_on_create(&parent, name, path, data.map_or(0, |d| d.len() as i64));
+        let parent_acl = self
+            .nodes
+            .get(parent.as_str())
+            .map(|p| self.acls.get(p.acl))
+            .unwrap_or_default();
         self.fire(Mgr::Data, path, event::NODE_CREATED, acl, &[], events);
-        self.fire(Mgr::Child, &parent, event::NODE_CHILDREN_CHANGED, &parent_acl, &[], events);
+        self.fire(
+            Mgr::Child,
+            &parent,
+            event::NODE_CHILDREN_CHANGED,
+            &parent_acl,
+            &[],
+            events,
+        );
         Ok(client_stat)
     }
 
-    pub(crate) fn delete_node(&mut self, path: &str, zxid: i64, events: &mut Vec<WatchEvent>) -> Result<(), KeeperError> {
+    pub(crate) fn delete_node(
+        &mut self,
+        path: &str,
+        zxid: i64,
+        events: &mut Vec<WatchEvent>,
+    ) -> Result<(), KeeperError> {
         let (parent, name) = split_parent(path).ok_or(KeeperError::NoNode)?;
         let parent = parent_key(parent).to_owned();
         if !self.nodes.contains_key(parent.as_str()) {
@@ -268,10 +352,29 @@ impl DataTree {
             }
             EphemeralType::Void => {}
         }
-        let parent_acl = self.nodes.get(parent.as_str()).map(|p| self.acls.get(p.acl)).unwrap_or_default();
+        self.quota_on_delete(&parent, name, path, node.data_len() as i64);
+        let parent_acl = self
+            .nodes
+            .get(parent.as_str())
+            .map(|p| self.acls.get(p.acl))
+            .unwrap_or_default();
         let processed = self.fire(Mgr::Data, path, event::NODE_DELETED, &acl, &[], events);
-        self.fire(Mgr::Child, path, event::NODE_DELETED, &acl, &processed, events);
-        self.fire(Mgr::Child, &parent, event::NODE_CHILDREN_CHANGED, &parent_acl, &[], events);
+        self.fire(
+            Mgr::Child,
+            path,
+            event::NODE_DELETED,
+            &acl,
+            &processed,
+            events,
+        );
+        self.fire(
+            Mgr::Child,
+            &parent,
+            event::NODE_CHILDREN_CHANGED,
+            &parent_acl,
+            &[],
+            events,
+        );
         Ok(())
     }
 
@@ -294,12 +397,21 @@ impl DataTree {
         let node = self.nodes.get(path).ok_or(KeeperError::NoNode)?;
         let stat = self.client_stat(node);
         let acl = self.acls.get(node.acl);
-        self.data_size += node.data_len() as i64 - old_len;
+        let new_len = node.data_len() as i64;
+        self.data_size += new_len - old_len;
+        if let Some(prefix) = self.max_quota_prefix(path) {
+            self.update_quota_stat(&prefix, new_len - old_len, 0);
+        }
         self.fire(Mgr::Data, path, event::NODE_DATA_CHANGED, &acl, &[], events);
         Ok(stat)
     }
 
-    pub(crate) fn set_acl(&mut self, path: &str, acl: &[Acl], version: i32) -> Result<Stat, KeeperError> {
+    pub(crate) fn set_acl(
+        &mut self,
+        path: &str,
+        acl: &[Acl],
+        version: i32,
+    ) -> Result<Stat, KeeperError> {
         let old = self.nodes.get(path).ok_or(KeeperError::NoNode)?.acl;
         self.acls.release(old);
         let index = self.acls.intern(acl);
@@ -313,7 +425,13 @@ impl DataTree {
 
     /// Removes a session's ephemerals: first those listed in the txn (in its order),
     /// then any the tree still knows of (`DataTree.killSession`).
-    pub(crate) fn kill_session(&mut self, session: i64, zxid: i64, listed: Option<&[String]>, events: &mut Vec<WatchEvent>) {
+    pub(crate) fn kill_session(
+        &mut self,
+        session: i64,
+        zxid: i64,
+        listed: Option<&[String]>,
+        events: &mut Vec<WatchEvent>,
+    ) {
         let local = self.ephemerals.remove(&session);
         let mut remaining: Vec<String> = local.map(|s| s.java_order()).unwrap_or_default();
         if let Some(paths) = listed {
@@ -337,11 +455,23 @@ mod tests {
     use zab_jute::txn::*;
 
     fn hdr(zxid: i64, t: i32) -> TxnHeader {
-        TxnHeader { client_id: 7, cxid: 1, zxid, time: 1000 + zxid, txn_type: t }
+        TxnHeader {
+            client_id: 7,
+            cxid: 1,
+            zxid,
+            time: 1000 + zxid,
+            txn_type: t,
+        }
     }
 
     fn create(path: &str, cv: i32, eph: bool) -> Txn {
-        Txn::Create(CreateTxn { path: path.into(), data: Some(b"x".to_vec()), acl: Acl::open_unsafe(), ephemeral: eph, parent_c_version: cv })
+        Txn::Create(CreateTxn {
+            path: path.into(),
+            data: Some(b"x".to_vec()),
+            acl: Acl::open_unsafe(),
+            ephemeral: eph,
+            parent_c_version: cv,
+        })
     }
 
     #[test]
@@ -358,13 +488,23 @@ mod tests {
         assert_eq!(t.ephemerals_of(7), vec!["/a/b".to_string()]);
         let s = t.stat_node("/a", None).unwrap();
         assert_eq!((s.cversion, s.num_children, s.pzxid), (1, 1, 2));
-        let rc = t.process_txn(&hdr(3, op::DELETE), &Txn::Delete(DeleteTxn { path: "/a/b".into() }), &mut ev);
+        let rc = t.process_txn(
+            &hdr(3, op::DELETE),
+            &Txn::Delete(DeleteTxn {
+                path: "/a/b".into(),
+            }),
+            &mut ev,
+        );
         assert_eq!(rc.err, 0);
         let s = t.stat_node("/a", None).unwrap();
         // one create and one delete: clients see cversion 2
         assert_eq!((s.cversion, s.num_children, s.pzxid), (2, 0, 3));
         assert!(t.ephemerals_of(7).is_empty());
-        let rc = t.process_txn(&hdr(4, op::DELETE), &Txn::Delete(DeleteTxn { path: "/a".into() }), &mut ev);
+        let rc = t.process_txn(
+            &hdr(4, op::DELETE),
+            &Txn::Delete(DeleteTxn { path: "/a".into() }),
+            &mut ev,
+        );
         assert_eq!(rc.err, 0);
         assert_eq!(t.last_processed_zxid(), 4);
         // the root's pzxid and cversion moved, so the digest differs, but node count is back
@@ -380,7 +520,13 @@ mod tests {
         let mut ev = Vec::new();
         t.process_txn(&hdr(1, op::CREATE), &create("/a", 1, false), &mut ev);
         let got: Vec<_> = ev.iter().map(|e| (e.event_type, e.path.as_str())).collect();
-        assert_eq!(got, vec![(event::NODE_CREATED, "/a"), (event::NODE_CHILDREN_CHANGED, "/")]);
+        assert_eq!(
+            got,
+            vec![
+                (event::NODE_CREATED, "/a"),
+                (event::NODE_CHILDREN_CHANGED, "/")
+            ]
+        );
         t.add_watch("/", 9, WatcherMode::PersistentRecursive);
         ev.clear();
         t.process_txn(&hdr(2, op::CREATE), &create("/a/b", 1, false), &mut ev);
@@ -399,7 +545,10 @@ mod tests {
         ]);
         let rc = t.process_txn(&hdr(1, op::MULTI), &m, &mut ev);
         let errs: Vec<_> = rc.multi.iter().map(|r| (r.txn_type, r.err)).collect();
-        assert_eq!(errs, vec![(op::ERROR, 0), (op::ERROR, -101), (op::ERROR, -2)]);
+        assert_eq!(
+            errs,
+            vec![(op::ERROR, 0), (op::ERROR, -101), (op::ERROR, -2)]
+        );
         assert!(t.node("/x").is_none());
         assert_eq!(t.last_processed_zxid(), 1);
     }

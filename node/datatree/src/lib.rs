@@ -20,6 +20,7 @@ pub mod java;
 pub mod node;
 pub mod path;
 pub mod prep;
+pub mod quota;
 pub mod session;
 pub mod tree;
 pub mod watch;

@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use zab_jute::codes::{op, perms, CreateMode};
 use zab_jute::data::{Acl, Id, StatPersisted};
 use zab_jute::proto::{
-    CheckVersionRequest, CreateRequest, CreateTtlRequest, DeleteRequest, MultiOp, MultiRequest, SetAclRequest,
-    SetDataRequest,
+    CheckVersionRequest, CreateRequest, CreateTtlRequest, DeleteRequest, MultiOp, MultiRequest,
+    SetAclRequest, SetDataRequest,
 };
 use zab_jute::txn::*;
 
@@ -27,7 +27,10 @@ use crate::tree::DataTree;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteRequest {
     /// create (1), create2 (15) or createContainer (19)
-    Create { op_type: i32, req: CreateRequest },
+    Create {
+        op_type: i32,
+        req: CreateRequest,
+    },
     CreateTtl(CreateTtlRequest),
     Delete(DeleteRequest),
     SetData(SetDataRequest),
@@ -36,13 +39,20 @@ pub enum WriteRequest {
     Multi(MultiRequest),
     /// Issued by the ContainerManager for an empty container or an expired TTL node.
     DeleteContainer(String),
-    CreateSession { timeout: i32 },
+    CreateSession {
+        timeout: i32,
+    },
     CloseSession,
     /// A write whose body could not be decoded: ZooKeeper logs a marshalling error txn.
-    Malformed { op_type: i32 },
+    Malformed {
+        op_type: i32,
+    },
     /// A write refused before any check (reconfig when disabled or in standalone mode):
     /// still an error txn with a zxid.
-    Refused { op_type: i32, err: KeeperError },
+    Refused {
+        op_type: i32,
+        err: KeeperError,
+    },
 }
 
 impl WriteRequest {
@@ -96,7 +106,11 @@ impl<'a> Pending<'a> {
             return c.clone().ok_or(KeeperError::NoNode);
         }
         let n = self.tree.node(path).ok_or(KeeperError::NoNode)?;
-        Ok(ChangeRecord { stat: n.stat.clone(), child_count: n.num_children() as i32, acl: self.tree.acl_of(n) })
+        Ok(ChangeRecord {
+            stat: n.stat.clone(),
+            child_count: n.num_children() as i32,
+            acl: self.tree.acl_of(n),
+        })
     }
 
     fn put(&mut self, path: &str, rec: Option<ChangeRecord>) {
@@ -105,7 +119,10 @@ impl<'a> Pending<'a> {
 }
 
 fn is_special(path: &str) -> bool {
-    matches!(path, "/" | "/zookeeper" | "/zookeeper/quota" | "/zookeeper/config")
+    matches!(
+        path,
+        "/" | "/zookeeper" | "/zookeeper/quota" | "/zookeeper/config"
+    )
 }
 
 fn check_version(current: i32, expected: i32) -> Result<i32, KeeperError> {
@@ -153,7 +170,10 @@ pub fn prep_request(ctx: &PrepContext<'_>, req: &WriteRequest) -> (TxnHeader, Tx
         time: ctx.time,
         txn_type: req.op_type(),
     };
-    let mut pending = Pending { tree: ctx.tree, changes: HashMap::new() };
+    let mut pending = Pending {
+        tree: ctx.tree,
+        changes: HashMap::new(),
+    };
     let result: Result<Txn, PrepFailure> = match req {
         WriteRequest::Multi(m) => prep_multi(ctx, &mut pending, m),
         WriteRequest::Malformed { .. } => Err(PrepFailure::Marshalling),
@@ -164,25 +184,47 @@ pub fn prep_request(ctx: &PrepContext<'_>, req: &WriteRequest) -> (TxnHeader, Tx
         Ok(txn) => (hdr, txn),
         Err(PrepFailure::Keeper(e)) => {
             hdr.txn_type = op::ERROR;
-            (hdr, Txn::Error(ErrorTxn { err: e.code().code() }))
+            (
+                hdr,
+                Txn::Error(ErrorTxn {
+                    err: e.code().code(),
+                }),
+            )
         }
         Err(PrepFailure::Marshalling) => {
             hdr.txn_type = op::ERROR;
-            (hdr, Txn::Error(ErrorTxn { err: KeeperError::MarshallingError.code().code() }))
+            (
+                hdr,
+                Txn::Error(ErrorTxn {
+                    err: KeeperError::MarshallingError.code().code(),
+                }),
+            )
         }
     }
 }
 
-fn prep_multi(ctx: &PrepContext<'_>, pending: &mut Pending<'_>, m: &MultiRequest) -> Result<Txn, PrepFailure> {
+fn prep_multi(
+    ctx: &PrepContext<'_>,
+    pending: &mut Pending<'_>,
+    m: &MultiRequest,
+) -> Result<Txn, PrepFailure> {
     let mut subs: Vec<(i32, Txn)> = Vec::with_capacity(m.ops.len());
     let mut failed = false;
     for o in &m.ops {
         if failed {
-            subs.push((op::ERROR, Txn::Error(ErrorTxn { err: KeeperError::RuntimeInconsistency.code().code() })));
+            subs.push((
+                op::ERROR,
+                Txn::Error(ErrorTxn {
+                    err: KeeperError::RuntimeInconsistency.code().code(),
+                }),
+            ));
             continue;
         }
         let w = match o {
-            MultiOp::Create { op_type, req } => WriteRequest::Create { op_type: *op_type, req: req.clone() },
+            MultiOp::Create { op_type, req } => WriteRequest::Create {
+                op_type: *op_type,
+                req: req.clone(),
+            },
             MultiOp::CreateTtl(r) => WriteRequest::CreateTtl(r.clone()),
             MultiOp::CreateTtlWithoutTtl(_) => return Err(PrepFailure::Marshalling),
             MultiOp::Delete(r) => WriteRequest::Delete(r.clone()),
@@ -197,7 +239,12 @@ fn prep_multi(ctx: &PrepContext<'_>, pending: &mut Pending<'_>, m: &MultiRequest
             Err(PrepFailure::Keeper(e)) => {
                 failed = true;
                 pending.changes.clear();
-                subs.push((op::ERROR, Txn::Error(ErrorTxn { err: e.code().code() })));
+                subs.push((
+                    op::ERROR,
+                    Txn::Error(ErrorTxn {
+                        err: e.code().code(),
+                    }),
+                ));
             }
             Err(PrepFailure::Marshalling) => return Err(PrepFailure::Marshalling),
         }
@@ -205,13 +252,33 @@ fn prep_multi(ctx: &PrepContext<'_>, pending: &mut Pending<'_>, m: &MultiRequest
     Ok(Txn::Multi(subs))
 }
 
-fn prep_one(ctx: &PrepContext<'_>, pending: &mut Pending<'_>, req: &WriteRequest) -> Result<Prepared, PrepFailure> {
+fn prep_one(
+    ctx: &PrepContext<'_>,
+    pending: &mut Pending<'_>,
+    req: &WriteRequest,
+) -> Result<Prepared, PrepFailure> {
     let acl_cfg = ctx.acl_config;
     match req {
-        WriteRequest::Create { op_type, req } => {
-            prep_create(ctx, pending, *op_type, &req.path, req.data.as_ref(), &req.acl, req.flags, -1)
-        }
-        WriteRequest::CreateTtl(r) => prep_create(ctx, pending, op::CREATE_TTL, &r.path, r.data.as_ref(), &r.acl, r.flags, r.ttl),
+        WriteRequest::Create { op_type, req } => prep_create(
+            ctx,
+            pending,
+            *op_type,
+            &req.path,
+            req.data.as_ref(),
+            &req.acl,
+            req.flags,
+            -1,
+        ),
+        WriteRequest::CreateTtl(r) => prep_create(
+            ctx,
+            pending,
+            op::CREATE_TTL,
+            &r.path,
+            r.data.as_ref(),
+            &r.acl,
+            r.flags,
+            r.ttl,
+        ),
         WriteRequest::Delete(r) => {
             ctx.sessions.check(ctx.session_id)?;
             let parent = parent_for_delete(&r.path)?;
@@ -227,7 +294,12 @@ fn prep_one(ctx: &PrepContext<'_>, pending: &mut Pending<'_>, req: &WriteRequest
             p.stat.pzxid = ctx.zxid;
             pending.put(parent, Some(p));
             pending.put(&r.path, None);
-            Ok((op::DELETE, Txn::Delete(DeleteTxn { path: r.path.clone() })))
+            Ok((
+                op::DELETE,
+                Txn::Delete(DeleteTxn {
+                    path: r.path.clone(),
+                }),
+            ))
         }
         WriteRequest::DeleteContainer(path) => {
             let parent = parent_for_delete(path)?;
@@ -235,7 +307,9 @@ fn prep_one(ctx: &PrepContext<'_>, pending: &mut Pending<'_>, req: &WriteRequest
             if node.child_count > 0 {
                 return Err(KeeperError::NotEmpty.into());
             }
-            if EphemeralType::of(node.stat.ephemeral_owner, ctx.tree.config().extended_types) == EphemeralType::Normal {
+            if EphemeralType::of(node.stat.ephemeral_owner, ctx.tree.config().extended_types)
+                == EphemeralType::Normal
+            {
                 return Err(KeeperError::BadVersion.into());
             }
             let mut p = pending.get(parent)?;
@@ -243,7 +317,10 @@ fn prep_one(ctx: &PrepContext<'_>, pending: &mut Pending<'_>, req: &WriteRequest
             p.stat.pzxid = ctx.zxid;
             pending.put(parent, Some(p));
             pending.put(path, None);
-            Ok((op::DELETE_CONTAINER, Txn::Delete(DeleteTxn { path: path.clone() })))
+            Ok((
+                op::DELETE_CONTAINER,
+                Txn::Delete(DeleteTxn { path: path.clone() }),
+            ))
         }
         WriteRequest::SetData(r) => {
             ctx.sessions.check(ctx.session_id)?;
@@ -255,7 +332,14 @@ fn prep_one(ctx: &PrepContext<'_>, pending: &mut Pending<'_>, req: &WriteRequest
             node.stat.mtime = ctx.time;
             node.stat.mzxid = ctx.zxid;
             pending.put(&r.path, Some(node));
-            Ok((op::SET_DATA, Txn::SetData(SetDataTxn { path: r.path.clone(), data: r.data.clone(), version })))
+            Ok((
+                op::SET_DATA,
+                Txn::SetData(SetDataTxn {
+                    path: r.path.clone(),
+                    data: r.data.clone(),
+                    version,
+                }),
+            ))
         }
         WriteRequest::SetAcl(r) => {
             ctx.sessions.check(ctx.session_id)?;
@@ -267,7 +351,14 @@ fn prep_one(ctx: &PrepContext<'_>, pending: &mut Pending<'_>, req: &WriteRequest
             node.stat.aversion = version;
             node.acl = acl.clone();
             pending.put(&r.path, Some(node));
-            Ok((op::SET_ACL, Txn::SetAcl(SetAclTxn { path: r.path.clone(), acl, version })))
+            Ok((
+                op::SET_ACL,
+                Txn::SetAcl(SetAclTxn {
+                    path: r.path.clone(),
+                    acl,
+                    version,
+                }),
+            ))
         }
         WriteRequest::Check(r) => {
             ctx.sessions.check(ctx.session_id)?;
@@ -275,14 +366,26 @@ fn prep_one(ctx: &PrepContext<'_>, pending: &mut Pending<'_>, req: &WriteRequest
             let node = pending.get(&r.path)?;
             check_acl(acl_cfg, &node.acl, perms::READ, ctx.auth)?;
             let version = check_version(node.stat.version, r.version)?;
-            Ok((op::CHECK, Txn::Check(CheckVersionTxn { path: r.path.clone(), version })))
+            Ok((
+                op::CHECK,
+                Txn::Check(CheckVersionTxn {
+                    path: r.path.clone(),
+                    version,
+                }),
+            ))
         }
-        WriteRequest::CreateSession { timeout } => {
-            Ok((op::CREATE_SESSION, Txn::CreateSession(CreateSessionTxn { time_out: *timeout })))
-        }
+        WriteRequest::CreateSession { timeout } => Ok((
+            op::CREATE_SESSION,
+            Txn::CreateSession(CreateSessionTxn { time_out: *timeout }),
+        )),
         WriteRequest::CloseSession => {
             let paths = ctx.tree.ephemerals_of(ctx.session_id);
-            Ok((op::CLOSE_SESSION, Txn::CloseSession(Some(CloseSessionTxn { paths2_delete: paths }))))
+            Ok((
+                op::CLOSE_SESSION,
+                Txn::CloseSession(Some(CloseSessionTxn {
+                    paths2_delete: paths,
+                })),
+            ))
         }
         WriteRequest::Multi(_) | WriteRequest::Malformed { .. } => Err(PrepFailure::Marshalling),
         WriteRequest::Refused { err, .. } => Err(PrepFailure::Keeper(*err)),
@@ -306,7 +409,11 @@ fn prep_create(
     if mode.is_ttl() && !extended {
         return Err(KeeperError::Unimplemented.into());
     }
-    let ttl_ok = if mode.is_ttl() { ephemeral::ttl_owner(ttl).is_some() } else { ttl < 0 };
+    let ttl_ok = if mode.is_ttl() {
+        ephemeral::ttl_owner(ttl).is_some()
+    } else {
+        ttl < 0
+    };
     if !ttl_ok {
         return Err(KeeperError::BadArguments.into());
     }
@@ -320,7 +427,11 @@ fn prep_create(
     let acl = fixup_acl(ctx.auth, acl)?;
     let mut parent = pending.get(parent_path)?;
     check_acl(ctx.acl_config, &parent.acl, perms::CREATE, ctx.auth)?;
-    let path = if mode.is_sequential() { format!("{path}{:010}", parent.stat.cversion) } else { path.to_owned() };
+    let path = if mode.is_sequential() {
+        format!("{path}{:010}", parent.stat.cversion)
+    } else {
+        path.to_owned()
+    };
     valid_path(&path)?;
     if pending.get(&path).is_ok() {
         return Err(KeeperError::NodeExists.into());
@@ -351,14 +462,36 @@ fn prep_create(
         pzxid: ctx.zxid,
         ..Default::default()
     };
-    pending.put(&path, Some(ChangeRecord { stat, child_count: 0, acl: acl.clone() }));
+    pending.put(
+        &path,
+        Some(ChangeRecord {
+            stat,
+            child_count: 0,
+            acl: acl.clone(),
+        }),
+    );
     let data = data.cloned();
     let txn = match op_type {
-        op::CREATE_CONTAINER => {
-            Txn::CreateContainer(CreateContainerTxn { path: path.clone(), data, acl, parent_c_version: new_cversion })
-        }
-        op::CREATE_TTL => Txn::CreateTtl(CreateTtlTxn { path: path.clone(), data, acl, parent_c_version: new_cversion, ttl }),
-        _ => Txn::Create(CreateTxn { path: path.clone(), data, acl, ephemeral: mode.is_ephemeral(), parent_c_version: new_cversion }),
+        op::CREATE_CONTAINER => Txn::CreateContainer(CreateContainerTxn {
+            path: path.clone(),
+            data,
+            acl,
+            parent_c_version: new_cversion,
+        }),
+        op::CREATE_TTL => Txn::CreateTtl(CreateTtlTxn {
+            path: path.clone(),
+            data,
+            acl,
+            parent_c_version: new_cversion,
+            ttl,
+        }),
+        _ => Txn::Create(CreateTxn {
+            path: path.clone(),
+            data,
+            acl,
+            ephemeral: mode.is_ephemeral(),
+            parent_c_version: new_cversion,
+        }),
     };
     Ok((op_type, txn))
 }

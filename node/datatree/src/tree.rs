@@ -28,7 +28,10 @@ pub struct TreeConfig {
 
 impl Default for TreeConfig {
     fn default() -> Self {
-        TreeConfig { extended_types: false, digest_enabled: true }
+        TreeConfig {
+            extended_types: false,
+            digest_enabled: true,
+        }
     }
 }
 
@@ -49,6 +52,8 @@ pub struct DataTree {
     pub(crate) ephemerals: HashMap<i64, ChildSet>,
     pub(crate) containers: HashSet<String>,
     pub(crate) ttls: HashSet<String>,
+    /// Paths with a quota (`zookeeper_limits` exists for them).
+    pub(crate) quota_paths: HashSet<String>,
     pub(crate) last_processed_zxid: i64,
     pub(crate) digest: u64,
     pub(crate) seq: u64,
@@ -67,6 +72,7 @@ impl DataTree {
             ephemerals: HashMap::new(),
             containers: HashSet::new(),
             ttls: HashSet::new(),
+            quota_paths: HashSet::new(),
             last_processed_zxid: 0,
             digest: 0,
             seq: 0,
@@ -75,14 +81,29 @@ impl DataTree {
             config,
         };
         let empty = || Some(Vec::new().into_boxed_slice());
-        t.insert_raw("/", DataNode::new(empty(), OPEN_UNSAFE_ACL_ID, StatPersisted::default()));
-        t.insert_raw("/zookeeper", DataNode::new(empty(), OPEN_UNSAFE_ACL_ID, StatPersisted::default()));
+        t.insert_raw(
+            "/",
+            DataNode::new(empty(), OPEN_UNSAFE_ACL_ID, StatPersisted::default()),
+        );
+        t.insert_raw(
+            "/zookeeper",
+            DataNode::new(empty(), OPEN_UNSAFE_ACL_ID, StatPersisted::default()),
+        );
         t.link_child("/", "zookeeper");
-        t.insert_raw("/zookeeper/quota", DataNode::new(empty(), OPEN_UNSAFE_ACL_ID, StatPersisted::default()));
+        t.insert_raw(
+            "/zookeeper/quota",
+            DataNode::new(empty(), OPEN_UNSAFE_ACL_ID, StatPersisted::default()),
+        );
         t.link_child("/zookeeper", "quota");
         let read_only = t.acls.intern(&Acl::read_unsafe());
-        let config_stat = StatPersisted { aversion: -1, ..Default::default() };
-        t.insert_raw("/zookeeper/config", DataNode::new(empty(), read_only, config_stat));
+        let config_stat = StatPersisted {
+            aversion: -1,
+            ..Default::default()
+        };
+        t.insert_raw(
+            "/zookeeper/config",
+            DataNode::new(empty(), read_only, config_stat),
+        );
         t.link_child("/zookeeper", "config");
         t
     }
@@ -114,9 +135,17 @@ impl DataTree {
         let Some(node) = self.nodes.get_mut(path) else {
             return false;
         };
-        let before = if digest_on { node_digest(path, node.data.as_deref(), &node.stat) } else { 0 };
+        let before = if digest_on {
+            node_digest(path, node.data.as_deref(), &node.stat)
+        } else {
+            0
+        };
         f(node);
-        let after = if digest_on { node_digest(path, node.data.as_deref(), &node.stat) } else { 0 };
+        let after = if digest_on {
+            node_digest(path, node.data.as_deref(), &node.stat)
+        } else {
+            0
+        };
         self.digest = self.digest.wrapping_sub(before).wrapping_add(after);
         true
     }
@@ -138,8 +167,9 @@ impl DataTree {
         self.digest
     }
 
+    /// The node at `path`; "" is the root's alias, as in ZooKeeper's node map.
     pub fn node(&self, path: &str) -> Option<&DataNode> {
-        self.nodes.get(path)
+        self.nodes.get(if path.is_empty() { "/" } else { path })
     }
 
     pub fn node_count(&self) -> usize {
@@ -165,12 +195,19 @@ impl DataTree {
     }
 
     /// getData: data and Stat, registering a data watch if asked.
-    pub fn get_data(&self, path: &str, watcher: Option<WatcherId>) -> Result<(Option<Vec<u8>>, Stat), KeeperError> {
-        let node = self.nodes.get(path).ok_or(KeeperError::NoNode)?;
+    pub fn get_data(
+        &self,
+        path: &str,
+        watcher: Option<WatcherId>,
+    ) -> Result<(Option<Vec<u8>>, Stat), KeeperError> {
+        let node = self.node(path).ok_or(KeeperError::NoNode)?;
         if let Some(w) = watcher {
             self.watches.lock().data.add(path, w, WatcherMode::Standard);
         }
-        Ok((node.data.as_ref().map(|d| d.to_vec()), self.client_stat(node)))
+        Ok((
+            node.data.as_ref().map(|d| d.to_vec()),
+            self.client_stat(node),
+        ))
     }
 
     /// exists: the Stat; the watch is registered even when the node is missing.
@@ -178,16 +215,27 @@ impl DataTree {
         if let Some(w) = watcher {
             self.watches.lock().data.add(path, w, WatcherMode::Standard);
         }
-        let node = self.nodes.get(path).ok_or(KeeperError::NoNode)?;
+        let node = self.node(path).ok_or(KeeperError::NoNode)?;
         Ok(self.client_stat(node))
     }
 
     /// getChildren(2): names in ZooKeeper's order and the parent's Stat.
-    pub fn get_children(&self, path: &str, watcher: Option<WatcherId>) -> Result<(Vec<String>, Stat), KeeperError> {
-        let node = self.nodes.get(path).ok_or(KeeperError::NoNode)?;
-        let children = node.children.as_ref().map(|c| c.java_order()).unwrap_or_default();
+    pub fn get_children(
+        &self,
+        path: &str,
+        watcher: Option<WatcherId>,
+    ) -> Result<(Vec<String>, Stat), KeeperError> {
+        let node = self.node(path).ok_or(KeeperError::NoNode)?;
+        let children = node
+            .children
+            .as_ref()
+            .map(|c| c.java_order())
+            .unwrap_or_default();
         if let Some(w) = watcher {
-            self.watches.lock().child.add(path, w, WatcherMode::Standard);
+            self.watches
+                .lock()
+                .child
+                .add(path, w, WatcherMode::Standard);
         }
         Ok((children, self.client_stat(node)))
     }
@@ -197,18 +245,27 @@ impl DataTree {
         if path == "/" {
             return self.nodes.len() as i32 - 1;
         }
+        if path.is_empty() {
+            // Every key but the "" alias starts with "/" in ZooKeeper's map.
+            return self.nodes.len() as i32;
+        }
         let prefix = format!("{path}/");
         self.nodes.keys().filter(|k| k.starts_with(&prefix)).count() as i32
     }
 
     /// The ephemerals of a session, in ZooKeeper's order.
     pub fn ephemerals_of(&self, session: i64) -> Vec<String> {
-        self.ephemerals.get(&session).map(|s| s.java_order()).unwrap_or_default()
+        self.ephemerals
+            .get(&session)
+            .map(|s| s.java_order())
+            .unwrap_or_default()
     }
 
     /// Every session that owns ephemerals, with their paths.
     pub fn all_ephemerals(&self) -> impl Iterator<Item = (i64, Vec<String>)> + '_ {
-        self.ephemerals.iter().map(|(s, set)| (*s, set.java_order()))
+        self.ephemerals
+            .iter()
+            .map(|(s, set)| (*s, set.java_order()))
     }
 
     pub fn ephemerals_count(&self) -> usize {
@@ -244,7 +301,12 @@ impl DataTree {
     ) -> Vec<WatchEvent> {
         use zab_jute::codes::event::*;
         let mut out = Vec::new();
-        let ev = |t: i32, p: &str| WatchEvent { watcher: w, event_type: t, path: p.to_owned(), acl: None };
+        let ev = |t: i32, p: &str| WatchEvent {
+            watcher: w,
+            event_type: t,
+            path: p.to_owned(),
+            acl: None,
+        };
         let mut ws = self.watches.lock();
         for p in data {
             match self.nodes.get(p.as_str()) {
@@ -279,6 +341,12 @@ impl DataTree {
     }
 
     /// checkWatches: is there such a watch (`DataTree.containsWatcher`)?
+    /// Whether ZooKeeper 3.8 knows the watcher type (Children 1, Data 2, Any 3); others fail
+    /// to decode there (a marshalling error).
+    pub fn valid_watcher_type(watcher_type: i32) -> bool {
+        (1..=3).contains(&watcher_type)
+    }
+
     pub fn contains_watcher(&self, path: &str, watcher_type: i32, w: WatcherId) -> bool {
         use zab_jute::codes::watcher_type::*;
         let ws = self.watches.lock();

@@ -16,7 +16,11 @@ pub enum JuteError {
     Truncated { offset: usize, needed: usize },
     /// A length prefix is negative (other than -1 for null) or larger than allowed.
     #[error("bad length {len} at offset {offset} (limit {limit})")]
-    BadLength { offset: usize, len: i64, limit: usize },
+    BadLength {
+        offset: usize,
+        len: i64,
+        limit: usize,
+    },
     /// A string is neither UTF-8 nor Java's CESU-8.
     #[error("string at offset {offset} is not valid UTF-8 or CESU-8")]
     BadString { offset: usize },
@@ -35,7 +39,11 @@ pub struct InputArchive<'a> {
 impl<'a> InputArchive<'a> {
     /// A reader over `buf` where no single buffer/string/vector may exceed `max_len`.
     pub fn new(buf: &'a [u8], max_len: usize) -> Self {
-        InputArchive { buf, pos: 0, max_len }
+        InputArchive {
+            buf,
+            pos: 0,
+            max_len,
+        }
     }
 
     /// Bytes consumed so far.
@@ -55,7 +63,10 @@ impl<'a> InputArchive<'a> {
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], JuteError> {
         if self.remaining() < n {
-            return Err(JuteError::Truncated { offset: self.pos, needed: n - self.remaining() });
+            return Err(JuteError::Truncated {
+                offset: self.pos,
+                needed: n - self.remaining(),
+            });
         }
         let s = &self.buf[self.pos..self.pos + n];
         self.pos += n;
@@ -95,12 +106,19 @@ impl<'a> InputArchive<'a> {
             return Ok(None);
         }
         if len < 0 || len as usize > self.max_len {
-            return Err(JuteError::BadLength { offset, len: len as i64, limit: self.max_len });
+            return Err(JuteError::BadLength {
+                offset,
+                len: len as i64,
+                limit: self.max_len,
+            });
         }
         let len = len as usize;
         let needed = len.saturating_mul(min_elem_size.max(1));
         if min_elem_size > 0 && needed > self.remaining() {
-            return Err(JuteError::Truncated { offset: self.pos, needed: needed - self.remaining() });
+            return Err(JuteError::Truncated {
+                offset: self.pos,
+                needed: needed - self.remaining(),
+            });
         }
         Ok(Some(len))
     }
@@ -120,7 +138,9 @@ impl<'a> InputArchive<'a> {
             None => Ok(None),
             Some(n) => {
                 let bytes = self.take(n)?;
-                decode_java_string(bytes).map(Some).ok_or(JuteError::BadString { offset })
+                decode_java_string(bytes)
+                    .map(Some)
+                    .ok_or(JuteError::BadString { offset })
             }
         }
     }
@@ -144,7 +164,9 @@ impl OutputArchive {
     }
 
     pub fn with_capacity(n: usize) -> Self {
-        OutputArchive { buf: Vec::with_capacity(n) }
+        OutputArchive {
+            buf: Vec::with_capacity(n),
+        }
     }
 
     /// Wraps an existing buffer, appending to it.
@@ -249,39 +271,64 @@ pub fn encode_java_string(s: &str) -> Vec<u8> {
     out
 }
 
-/// Decodes UTF-8, or failing that Java's CESU-8 (surrogate pairs encoded separately).
+/// Decodes a ustring as ZooKeeper's Java side does: standard UTF-8, where every malformed
+/// sequence becomes one U+FFFD (JDK `UTF_8` decoder rules, so a CESU-8 surrogate triple is
+/// one replacement character). Never fails.
 pub fn decode_java_string(bytes: &[u8]) -> Option<String> {
     if let Ok(s) = std::str::from_utf8(bytes) {
         return Some(s.to_owned());
     }
-    let mut units: Vec<u16> = Vec::with_capacity(bytes.len());
+    let mut out = String::with_capacity(bytes.len());
+    let cont = |j: usize| bytes.get(j).is_some_and(|b| b & 0xc0 == 0x80);
     let mut i = 0;
     while i < bytes.len() {
-        let b0 = bytes[i] as u32;
-        let cont = |j: usize| -> Option<u32> {
-            let b = *bytes.get(j)? as u32;
-            (b & 0xc0 == 0x80).then_some(b & 0x3f)
-        };
-        if b0 < 0x80 {
-            units.push(b0 as u16);
+        let b1 = bytes[i];
+        if b1 < 0x80 {
+            out.push(b1 as char);
             i += 1;
-        } else if b0 & 0xe0 == 0xc0 {
-            units.push((((b0 & 0x1f) << 6) | cont(i + 1)?) as u16);
+        } else if (0xc2..=0xdf).contains(&b1) && cont(i + 1) {
+            let c = (((b1 as u32) & 0x1f) << 6) | (bytes[i + 1] as u32 & 0x3f);
+            out.push(char::from_u32(c).unwrap_or('\u{fffd}'));
             i += 2;
-        } else if b0 & 0xf0 == 0xe0 {
-            units.push((((b0 & 0x0f) << 12) | (cont(i + 1)? << 6) | cont(i + 2)?) as u16);
-            i += 3;
-        } else if b0 & 0xf8 == 0xf0 {
-            let cp = ((b0 & 0x07) << 18) | (cont(i + 1)? << 12) | (cont(i + 2)? << 6) | cont(i + 3)?;
-            let c = char::from_u32(cp)?;
-            let mut tmp = [0u16; 2];
-            units.extend_from_slice(c.encode_utf16(&mut tmp));
-            i += 4;
+        } else if b1 & 0xf0 == 0xe0 {
+            let b2 = bytes.get(i + 1).copied().unwrap_or(0);
+            let malformed3 = (b1 == 0xe0 && b2 & 0xe0 == 0x80) || !cont(i + 1) || !cont(i + 2);
+            if malformed3 {
+                out.push('\u{fffd}');
+                i += if (b1 == 0xe0 && b2 & 0xe0 == 0x80) || !cont(i + 1) {
+                    1
+                } else {
+                    2
+                };
+            } else {
+                let c = ((b1 as u32 & 0x0f) << 12)
+                    | ((b2 as u32 & 0x3f) << 6)
+                    | (bytes[i + 2] as u32 & 0x3f);
+                // A surrogate (CESU-8 half) is malformed: one replacement for three bytes.
+                out.push(char::from_u32(c).unwrap_or('\u{fffd}'));
+                i += 3;
+            }
+        } else if (0xf0..=0xf4).contains(&b1) && cont(i + 1) && cont(i + 2) && cont(i + 3) {
+            let c = ((b1 as u32 & 0x07) << 18)
+                | ((bytes[i + 1] as u32 & 0x3f) << 12)
+                | ((bytes[i + 2] as u32 & 0x3f) << 6)
+                | (bytes[i + 3] as u32 & 0x3f);
+            match char::from_u32(c).filter(|c| (*c as u32) >= 0x10000) {
+                Some(c) => {
+                    out.push(c);
+                    i += 4;
+                }
+                None => {
+                    out.push('\u{fffd}');
+                    i += 1;
+                }
+            }
         } else {
-            return None;
+            out.push('\u{fffd}');
+            i += 1;
         }
     }
-    String::from_utf16(&units).ok()
+    Some(out)
 }
 
 #[cfg(test)]
@@ -295,24 +342,38 @@ mod tests {
         // 2 ASCII + 2 x 3-byte surrogates + 1 ASCII
         assert_eq!(enc.len(), 1 + 1 + 6 + 1);
         assert_eq!(&enc[2..5], &[0xed, 0xa0, 0xbd]);
-        assert_eq!(decode_java_string(&enc).as_deref(), Some(s));
-        let mut out = OutputArchive::new();
-        out.write_string(s);
-        let bytes = out.into_inner();
-        let mut inp = InputArchive::new(&bytes, 1024);
-        assert_eq!(inp.read_string().unwrap(), s);
+        // Java's reader does not join CESU-8 halves: each becomes U+FFFD.
+        assert_eq!(
+            decode_java_string(&enc).as_deref(),
+            Some("/a\u{fffd}\u{fffd}b")
+        );
+        // A lone surrogate half is one replacement character, as in the JDK.
+        assert_eq!(
+            decode_java_string(b"x\xed\xa0\x80").as_deref(),
+            Some("x\u{fffd}")
+        );
+        assert_eq!(decode_java_string("/é".as_bytes()).as_deref(), Some("/é"));
     }
 
     #[test]
     fn lengths_are_checked_before_allocating() {
         let bytes = [0x7f, 0xff, 0xff, 0xff];
         let mut inp = InputArchive::new(&bytes, usize::MAX);
-        assert!(matches!(inp.read_buffer(), Err(JuteError::Truncated { .. })));
+        assert!(matches!(
+            inp.read_buffer(),
+            Err(JuteError::Truncated { .. })
+        ));
         let mut inp = InputArchive::new(&bytes, 100);
-        assert!(matches!(inp.read_buffer(), Err(JuteError::BadLength { .. })));
+        assert!(matches!(
+            inp.read_buffer(),
+            Err(JuteError::BadLength { .. })
+        ));
         let bytes = [0xff, 0xff, 0xff, 0xfe];
         let mut inp = InputArchive::new(&bytes, 100);
-        assert!(matches!(inp.read_buffer(), Err(JuteError::BadLength { .. })));
+        assert!(matches!(
+            inp.read_buffer(),
+            Err(JuteError::BadLength { .. })
+        ));
         let bytes = [0xff, 0xff, 0xff, 0xff];
         let mut inp = InputArchive::new(&bytes, 100);
         assert_eq!(inp.read_buffer(), Ok(None));

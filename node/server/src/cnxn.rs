@@ -83,7 +83,11 @@ pub async fn serve(server: Arc<ZooKeeperServer>, mut stream: TcpStream, remote: 
 
 /// `processConnectRequest`: a new session or a reconnect. Returns the connection state and
 /// the framed ConnectResponse, or `None` when the connection must close at once.
-fn handshake(server: &Arc<ZooKeeperServer>, req: ConnectRequest, remote: SocketAddr) -> Option<(Cnxn, Vec<u8>)> {
+fn handshake(
+    server: &Arc<ZooKeeperServer>,
+    req: ConnectRequest,
+    remote: SocketAddr,
+) -> Option<(Cnxn, Vec<u8>)> {
     if req.read_only == Some(false) && false {
         return None;
     }
@@ -98,7 +102,9 @@ fn handshake(server: &Arc<ZooKeeperServer>, req: ConnectRequest, remote: SocketA
         return None;
     }
     let cfg = &server.config;
-    let timeout = req.time_out.clamp(cfg.min_session_timeout, cfg.max_session_timeout);
+    let timeout = req
+        .time_out
+        .clamp(cfg.min_session_timeout, cfg.max_session_timeout);
     let (tx, rx) = mpsc::unbounded_channel();
     let stats = Arc::new(CnxnStats::default());
     stats.timeout.store(timeout as i64, Ordering::Relaxed);
@@ -107,7 +113,10 @@ fn handshake(server: &Arc<ZooKeeperServer>, req: ConnectRequest, remote: SocketA
         id: server.new_cnxn_id(),
         remote,
         session_id: AtomicI64::new(0),
-        auth: Arc::new(RwLock::new(vec![Id { scheme: "ip".into(), id: remote.ip().to_string() }])),
+        auth: Arc::new(RwLock::new(vec![Id {
+            scheme: "ip".into(),
+            id: remote.ip().to_string(),
+        }])),
         tx,
         stats,
     });
@@ -135,7 +144,11 @@ fn handshake(server: &Arc<ZooKeeperServer>, req: ConnectRequest, remote: SocketA
         protocol_version: 0,
         time_out: if valid { timeout } else { 0 },
         session_id: if valid { session_id } else { 0 },
-        passwd: if valid { session_password(session_id).to_vec() } else { vec![0; 16] },
+        passwd: if valid {
+            session_password(session_id).to_vec()
+        } else {
+            vec![0; 16]
+        },
         read_only: req.read_only.map(|_| false),
     };
     let body = rsp.to_bytes();
@@ -146,10 +159,24 @@ fn handshake(server: &Arc<ZooKeeperServer>, req: ConnectRequest, remote: SocketA
         // The client reads the zero session as "expired"; ZooKeeper then closes.
         let id = handle.id;
         server.unregister_cnxn(id);
-        let cnxn = Cnxn { server: server.clone(), handle, session_id: 0, rx, out: Vec::new(), close: Some(Close::Server("invalid session")) };
+        let cnxn = Cnxn {
+            server: server.clone(),
+            handle,
+            session_id: 0,
+            rx,
+            out: Vec::new(),
+            close: Some(Close::Server("invalid session")),
+        };
         return Some((cnxn, framed));
     }
-    let cnxn = Cnxn { server: server.clone(), handle, session_id, rx, out: Vec::new(), close: None };
+    let cnxn = Cnxn {
+        server: server.clone(),
+        handle,
+        session_id,
+        rx,
+        out: Vec::new(),
+        close: None,
+    };
     Some((cnxn, framed))
 }
 

@@ -18,9 +18,17 @@ use tracing::{debug, warn};
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{origin}: invalid value {value:?} for {key}: {reason}")]
-    Invalid { origin: String, key: String, value: String, reason: String },
+    Invalid {
+        origin: String,
+        key: String,
+        value: String,
+        reason: String,
+    },
     #[error("{origin}: line is not key=value: {line:?}")]
     Syntax { origin: String, line: String },
 }
@@ -194,7 +202,10 @@ fn normalize(key: &str) -> String {
 impl ConfigBuilder {
     /// Reads a zoo.cfg (Java properties: `key=value` or `key:value`, `#`/`!` comments).
     pub fn load_file(&mut self, path: &Path) -> Result<(), ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         self.source = Some(path.to_owned());
         for (i, raw) in text.lines().enumerate() {
             let line = raw.trim();
@@ -203,7 +214,10 @@ impl ConfigBuilder {
             }
             let origin = format!("{} line {}", path.display(), i + 1);
             let Some(pos) = line.find(['=', ':']) else {
-                return Err(ConfigError::Syntax { origin, line: line.to_owned() });
+                return Err(ConfigError::Syntax {
+                    origin,
+                    line: line.to_owned(),
+                });
             };
             let (k, v) = (line[..pos].trim(), line[pos + 1..].trim());
             self.set(k, v, &origin);
@@ -213,7 +227,13 @@ impl ConfigBuilder {
 
     /// Sets one key (from a flag, `-D` or the environment).
     pub fn set(&mut self, key: &str, value: &str, origin: &str) {
-        self.entries.insert(normalize(key), Entry { value: value.to_owned(), origin: origin.to_owned() });
+        self.entries.insert(
+            normalize(key),
+            Entry {
+                value: value.to_owned(),
+                origin: origin.to_owned(),
+            },
+        );
     }
 
     pub fn is_set(&self, key: &str) -> bool {
@@ -224,9 +244,12 @@ impl ConfigBuilder {
         let mut c = defaults;
         c.source = self.source.clone();
         for (key, e) in &self.entries {
-            if key.starts_with("server.") || key.starts_with("group.") || key.starts_with("weight.") {
+            if key.starts_with("server.") || key.starts_with("group.") || key.starts_with("weight.")
+            {
                 if let Some(n) = key.strip_prefix("server.") {
-                    let n: u64 = n.parse().map_err(|_| invalid(key, e, "server.N needs a numeric N"))?;
+                    let n: u64 = n
+                        .parse()
+                        .map_err(|_| invalid(key, e, "server.N needs a numeric N"))?;
                     c.servers.insert(n, e.value.clone());
                 }
                 continue;
@@ -245,7 +268,10 @@ impl ConfigBuilder {
                 "dataLogDir" => c.data_log_dir = PathBuf::from(&e.value),
                 "clientPort" => c.client_port = parse_num(key, e)?,
                 "clientPortAddress" => {
-                    c.client_port_address = e.value.parse().map_err(|_| invalid(key, e, "expected an IP address"))?
+                    c.client_port_address = e
+                        .value
+                        .parse()
+                        .map_err(|_| invalid(key, e, "expected an IP address"))?
                 }
                 "maxClientCnxns" => c.max_client_cnxns = parse_num(key, e)?,
                 "minSessionTimeout" => c.min_session_timeout = parse_num(key, e)?,
@@ -256,15 +282,26 @@ impl ConfigBuilder {
                     c.four_letter_whitelist = if v.split(',').any(|s| s.trim() == "*") {
                         None
                     } else {
-                        Some(v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
+                        Some(
+                            v.split(',')
+                                .map(|s| s.trim().to_owned())
+                                .filter(|s| !s.is_empty())
+                                .collect(),
+                        )
                     };
                 }
                 "jute.maxbuffer" => c.max_buffer = parse_num(key, e)?,
-                "DigestAuthenticationProvider.superDigest" => c.super_digest = Some(e.value.clone()),
+                "DigestAuthenticationProvider.superDigest" => {
+                    c.super_digest = Some(e.value.clone())
+                }
                 "extendedTypesEnabled" => c.extended_types = parse_bool(key, e)?,
-                "znode.container.checkIntervalMs" => c.container_check_interval_ms = parse_num(key, e)?,
+                "znode.container.checkIntervalMs" => {
+                    c.container_check_interval_ms = parse_num(key, e)?
+                }
                 "znode.container.maxPerMinute" => c.container_max_per_minute = parse_num(key, e)?,
-                "znode.container.maxNeverUsedIntervalMs" => c.container_max_never_used_ms = parse_num(key, e)?,
+                "znode.container.maxNeverUsedIntervalMs" => {
+                    c.container_max_never_used_ms = parse_num(key, e)?
+                }
                 "skipACL" => c.skip_acl = e.value.trim() == "yes",
                 "digest.enabled" => c.digest_enabled = parse_bool(key, e)?,
                 "reconfigEnabled" => c.reconfig_enabled = parse_bool(key, e)?,
@@ -288,7 +325,10 @@ impl ConfigBuilder {
                 origin: "configuration".into(),
                 key: "minSessionTimeout".into(),
                 value: c.min_session_timeout.to_string(),
-                reason: format!("must not be larger than maxSessionTimeout ({})", c.max_session_timeout),
+                reason: format!(
+                    "must not be larger than maxSessionTimeout ({})",
+                    c.max_session_timeout
+                ),
             });
         }
         if c.tick_time == 0 {
@@ -304,11 +344,19 @@ impl ConfigBuilder {
 }
 
 fn invalid(key: &str, e: &Entry, reason: &str) -> ConfigError {
-    ConfigError::Invalid { origin: e.origin.clone(), key: key.to_owned(), value: e.value.clone(), reason: reason.to_owned() }
+    ConfigError::Invalid {
+        origin: e.origin.clone(),
+        key: key.to_owned(),
+        value: e.value.clone(),
+        reason: reason.to_owned(),
+    }
 }
 
 fn parse_num<T: std::str::FromStr>(key: &str, e: &Entry) -> Result<T, ConfigError> {
-    e.value.trim().parse().map_err(|_| invalid(key, e, "expected a number in range"))
+    e.value
+        .trim()
+        .parse()
+        .map_err(|_| invalid(key, e, "expected a number in range"))
 }
 
 fn parse_bool(key: &str, e: &Entry) -> Result<bool, ConfigError> {
@@ -324,7 +372,8 @@ mod tests {
     use super::*;
 
     fn build(text: &str) -> Result<ServerConfig, ConfigError> {
-        let dir = std::env::temp_dir().join(format!("zabcfg-{}-{}", std::process::id(), text.len()));
+        let dir =
+            std::env::temp_dir().join(format!("zabcfg-{}-{}", std::process::id(), text.len()));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("zoo.cfg");
         std::fs::write(&p, text).unwrap();
@@ -355,7 +404,9 @@ mod tests {
 
     #[test]
     fn bad_value_names_key_and_line() {
-        let e = build("tickTime=2000\nclientPort=lots\n").unwrap_err().to_string();
+        let e = build("tickTime=2000\nclientPort=lots\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("clientPort") && e.contains("line 2"), "{e}");
     }
 }

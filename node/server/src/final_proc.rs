@@ -48,7 +48,13 @@ fn body_of<R: Record>(body: &[u8], max: usize) -> Result<R, KeeperError> {
 
 impl Cnxn {
     /// Appends one framed reply: int32 length, ReplyHeader, optional body.
-    pub fn reply(&mut self, xid: i32, zxid: i64, err: i32, body: Option<&dyn Fn(&mut OutputArchive)>) {
+    pub fn reply(
+        &mut self,
+        xid: i32,
+        zxid: i64,
+        err: i32,
+        body: Option<&dyn Fn(&mut OutputArchive)>,
+    ) {
         let mut o = OutputArchive::from_vec(std::mem::take(&mut self.out));
         let at = o.len();
         o.write_i32(0);
@@ -59,8 +65,14 @@ impl Cnxn {
         let len = (o.len() - at - 4) as i32;
         o.patch_i32(at, len);
         self.out = o.into_inner();
-        self.handle.stats.packets_sent.fetch_add(1, Ordering::Relaxed);
-        self.server.stats.packets_sent.fetch_add(1, Ordering::Relaxed);
+        self.handle
+            .stats
+            .packets_sent
+            .fetch_add(1, Ordering::Relaxed);
+        self.server
+            .stats
+            .packets_sent
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     fn reply_rec<R: Record>(&mut self, xid: i32, zxid: i64, r: &R) {
@@ -73,7 +85,12 @@ impl Cnxn {
 
     /// Writes a notification (xid -1, zxid -1 as ZooKeeper 3.8 sends).
     fn notify(&mut self, e: &WatcherEvent) {
-        self.reply(xid::NOTIFICATION, -1, 0, Some(&|o: &mut OutputArchive| e.write(o)));
+        self.reply(
+            xid::NOTIFICATION,
+            -1,
+            0,
+            Some(&|o: &mut OutputArchive| e.write(o)),
+        );
     }
 
     /// Moves queued notifications into the output, in order. Call before every reply.
@@ -103,20 +120,36 @@ impl Cnxn {
         let max = self.server.config.max_buffer;
         let mut inp = InputArchive::new(frame, max);
         let Ok(h) = RequestHeader::read(&mut inp) else {
-            warn!(session = format_args!("0x{:x}", self.session_id), "request too short for a header; closing");
+            warn!(
+                session = format_args!("0x{:x}", self.session_id),
+                "request too short for a header; closing"
+            );
             self.close = Some(Close::BadRequest("bad request header"));
             return;
         };
         let body = inp.rest();
-        self.server.stats.packets_received.fetch_add(1, Ordering::Relaxed);
-        self.handle.stats.packets_received.fetch_add(1, Ordering::Relaxed);
-        self.handle.stats.last_cxid.store(h.xid as i64, Ordering::Relaxed);
+        self.server
+            .stats
+            .packets_received
+            .fetch_add(1, Ordering::Relaxed);
+        self.handle
+            .stats
+            .packets_received
+            .fetch_add(1, Ordering::Relaxed);
+        self.handle
+            .stats
+            .last_cxid
+            .store(h.xid as i64, Ordering::Relaxed);
         *self.handle.stats.last_op.lock() = op_short(h.op_type);
         let started = std::time::Instant::now();
         match h.op_type {
             op::AUTH => return self.handle_auth(h.xid, body),
             t if !is_valid_op(t) || t == op::CREATE_SESSION => {
-                warn!(session = format_args!("0x{:x}", self.session_id), op = t, "unknown request type; closing");
+                warn!(
+                    session = format_args!("0x{:x}", self.session_id),
+                    op = t,
+                    "unknown request type; closing"
+                );
                 self.drain_events();
                 self.reply_err(h.xid, -1, KeeperError::Unimplemented);
                 self.close = Some(Close::BadRequest("unimplemented request"));
@@ -133,22 +166,49 @@ impl Cnxn {
         } else {
             self.handle_read(h.xid, h.op_type, body);
         }
-        self.server.stats.record_latency(started.elapsed().as_millis() as i64);
+        self.server
+            .stats
+            .record_latency(started.elapsed().as_millis() as i64);
     }
 
     fn handle_auth(&mut self, xid: i32, body: &[u8]) {
+        let remote_ip = self.handle.remote.ip().to_string();
         let result = body_of::<AuthPacket>(body, self.server.config.max_buffer).and_then(|p| {
-            authenticate(&self.server.acl_config, &p.scheme, p.auth.as_deref().unwrap_or(&[])).map(|ids| (p.scheme, ids))
+            if p.scheme == "ip" {
+                // IPAuthenticationProvider: the identity is the socket's address.
+                return Ok((
+                    p.scheme,
+                    vec![Id {
+                        scheme: "ip".into(),
+                        id: remote_ip.clone(),
+                    }],
+                ));
+            }
+            authenticate(
+                &self.server.acl_config,
+                &p.scheme,
+                p.auth.as_deref().unwrap_or(&[]),
+            )
+            .map(|ids| (p.scheme, ids))
         });
         self.drain_events();
         match result {
             Ok((scheme, ids)) => {
                 info!(session = format_args!("0x{:x}", self.session_id), scheme = %scheme, "authentication succeeded");
-                self.handle.auth.write().extend(ids);
+                let mut auth = self.handle.auth.write();
+                for id in ids {
+                    if !auth.contains(&id) {
+                        auth.push(id);
+                    }
+                }
+                drop(auth);
                 self.reply(xid, 0, 0, None);
             }
             Err(_) => {
-                warn!(session = format_args!("0x{:x}", self.session_id), "authentication failed; closing");
+                warn!(
+                    session = format_args!("0x{:x}", self.session_id),
+                    "authentication failed; closing"
+                );
                 self.reply_err(xid, 0, KeeperError::AuthFailed);
                 self.close = Some(Close::BadRequest("authentication failed"));
             }
@@ -159,7 +219,10 @@ impl Cnxn {
         let auth = self.auth();
         let is_close = matches!(w, WriteRequest::CloseSession);
         let out = self.server.submit_write(self.session_id, xid, &auth, &w);
-        self.handle.stats.last_zxid.store(out.zxid, Ordering::Relaxed);
+        self.handle
+            .stats
+            .last_zxid
+            .store(out.zxid, Ordering::Relaxed);
         self.drain_events();
         let rc = out.rc;
         if out.txn_type == op::ERROR {
@@ -167,11 +230,20 @@ impl Cnxn {
         }
         let stat = rc.stat.clone().unwrap_or_default();
         match out.txn_type {
-            op::CREATE if rc.err == 0 => self.reply_rec(xid, out.zxid, &CreateResponse { path: rc.path }),
-            op::CREATE2 | op::CREATE_TTL | op::CREATE_CONTAINER if rc.err == 0 => {
-                self.reply_rec(xid, out.zxid, &Create2Response { path: rc.path, stat })
+            op::CREATE if rc.err == 0 => {
+                self.reply_rec(xid, out.zxid, &CreateResponse { path: rc.path })
             }
-            op::SET_DATA | op::SET_ACL | op::CHECK if rc.err == 0 => self.reply_rec(xid, out.zxid, &StatResponse { stat }),
+            op::CREATE2 | op::CREATE_TTL | op::CREATE_CONTAINER if rc.err == 0 => self.reply_rec(
+                xid,
+                out.zxid,
+                &Create2Response {
+                    path: rc.path,
+                    stat,
+                },
+            ),
+            op::SET_DATA | op::SET_ACL | op::CHECK if rc.err == 0 => {
+                self.reply_rec(xid, out.zxid, &StatResponse { stat })
+            }
             op::MULTI => {
                 let results = rc.multi.iter().map(multi_result).collect();
                 self.reply_rec(xid, out.zxid, &MultiResponse { results });
@@ -244,7 +316,15 @@ impl Cnxn {
                 op::SYNC => Reply::Sync(body_of::<PathRequest>(body, max)?),
                 op::SET_WATCHES => {
                     let r: SetWatches = body_of(body, max)?;
-                    Reply::SetWatches(tree.set_watches(r.relative_zxid, &r.data_watches, &r.exist_watches, &r.child_watches, &[], &[], me))
+                    Reply::SetWatches(tree.set_watches(
+                        r.relative_zxid,
+                        &r.data_watches,
+                        &r.exist_watches,
+                        &r.child_watches,
+                        &[],
+                        &[],
+                        me,
+                    ))
                 }
                 op::SET_WATCHES2 => {
                     let r: SetWatches2 = body_of(body, max)?;
@@ -270,6 +350,9 @@ impl Cnxn {
                 }
                 op::CHECK_WATCHES | op::REMOVE_WATCHES => {
                     let r: WatchesRequest = body_of(body, max)?;
+                    if !DataTree::valid_watcher_type(r.watcher_type) {
+                        return Err(KeeperError::MarshallingError);
+                    }
                     let found = if t == op::CHECK_WATCHES {
                         tree.contains_watcher(&r.path, r.watcher_type, me)
                     } else {
@@ -294,7 +377,9 @@ impl Cnxn {
                     let ephemerals = if p.is_empty() || p == "/" {
                         all
                     } else {
-                        all.into_iter().filter(|e| e.starts_with(prefix.as_str())).collect()
+                        all.into_iter()
+                            .filter(|e| e.starts_with(prefix.as_str()))
+                            .collect()
                     };
                     Reply::Ephemerals(GetEphemeralsResponse { ephemerals })
                 }
@@ -303,13 +388,15 @@ impl Cnxn {
                     let mut results = Vec::with_capacity(m.ops.len());
                     for o in &m.ops {
                         let r = match o {
-                            MultiOp::GetChildren(r) => {
-                                get_children(&tree, r, me, &check).map(|(children, _)| MultiResult::GetChildren { children })
-                            }
-                            MultiOp::GetData(r) => get_data(&tree, r, me, &check).map(|(data, stat)| MultiResult::GetData { data, stat }),
+                            MultiOp::GetChildren(r) => get_children(&tree, r, me, &check)
+                                .map(|(children, _)| MultiResult::GetChildren { children }),
+                            MultiOp::GetData(r) => get_data(&tree, r, me, &check)
+                                .map(|(data, stat)| MultiResult::GetData { data, stat }),
                             _ => return Err(KeeperError::MarshallingError),
                         };
-                        results.push(r.unwrap_or_else(|e| MultiResult::Error { err: e.code().code() }));
+                        results.push(r.unwrap_or_else(|e| MultiResult::Error {
+                            err: e.code().code(),
+                        }));
                     }
                     Reply::Multi(MultiResponse { results })
                 }
@@ -329,11 +416,17 @@ impl Cnxn {
             Ok(Reply::Acl(r)) => self.reply_rec(xid, zxid, &r),
             Ok(Reply::Children(r)) => self.reply_rec(xid, zxid, &r),
             Ok(Reply::Children2(r)) => self.reply_rec(xid, zxid, &r),
-            Ok(Reply::Number(n)) => self.reply_rec(xid, zxid, &GetAllChildrenNumberResponse { total_number: n }),
+            Ok(Reply::Number(n)) => {
+                self.reply_rec(xid, zxid, &GetAllChildrenNumberResponse { total_number: n })
+            }
             Ok(Reply::Sync(r)) => self.reply_rec(xid, zxid, &r),
             Ok(Reply::SetWatches(events)) => {
                 for e in events {
-                    self.notify(&WatcherEvent { event_type: e.event_type, state: zab_jute::codes::state::SYNC_CONNECTED, path: e.path });
+                    self.notify(&WatcherEvent {
+                        event_type: e.event_type,
+                        state: zab_jute::codes::state::SYNC_CONNECTED,
+                        path: e.path,
+                    });
                 }
                 self.reply(xid, zxid, 0, None)
             }
@@ -365,13 +458,23 @@ enum Reply {
 
 type Check<'a> = dyn Fn(&[Acl], i32) -> Result<(), KeeperError> + 'a;
 
-fn get_data(tree: &DataTree, r: &PathWatchRequest, me: u64, check: &Check<'_>) -> Result<(Option<Vec<u8>>, Stat), KeeperError> {
+fn get_data(
+    tree: &DataTree,
+    r: &PathWatchRequest,
+    me: u64,
+    check: &Check<'_>,
+) -> Result<(Option<Vec<u8>>, Stat), KeeperError> {
     let node = tree.node(&r.path).ok_or(KeeperError::NoNode)?;
     check(&tree.acl_of(node), perms::READ)?;
     tree.get_data(&r.path, r.watch.then_some(me))
 }
 
-fn get_children(tree: &DataTree, r: &PathWatchRequest, me: u64, check: &Check<'_>) -> Result<(Vec<String>, Stat), KeeperError> {
+fn get_children(
+    tree: &DataTree,
+    r: &PathWatchRequest,
+    me: u64,
+    check: &Check<'_>,
+) -> Result<(Vec<String>, Stat), KeeperError> {
     let node = tree.node(&r.path).ok_or(KeeperError::NoNode)?;
     check(&tree.acl_of(node), perms::READ)?;
     tree.get_children(&r.path, r.watch.then_some(me))
@@ -381,7 +484,13 @@ fn get_children(tree: &DataTree, r: &PathWatchRequest, me: u64, check: &Check<'_
 fn mask_digest(a: Acl) -> Acl {
     if a.id.scheme == "digest" {
         let user = a.id.id.split(':').next().unwrap_or("").to_owned();
-        Acl { perms: a.perms, id: Id { scheme: a.id.scheme, id: format!("{user}:x") } }
+        Acl {
+            perms: a.perms,
+            id: Id {
+                scheme: a.id.scheme,
+                id: format!("{user}:x"),
+            },
+        }
     } else {
         a
     }
@@ -391,11 +500,22 @@ fn multi_result(r: &zab_datatree::ProcessTxnResult) -> MultiResult {
     let stat = || r.stat.clone().unwrap_or_default();
     match r.txn_type {
         op::CHECK => MultiResult::Check,
-        op::CREATE => MultiResult::Create { path: r.path.clone() },
-        op::CREATE2 | op::CREATE_TTL | op::CREATE_CONTAINER => MultiResult::Create2 { path: r.path.clone(), stat: stat() },
+        op::CREATE => MultiResult::Create {
+            path: r.path.clone(),
+        },
+        op::CREATE2 | op::CREATE_TTL | op::CREATE_CONTAINER => MultiResult::Create2 {
+            path: r.path.clone(),
+            stat: stat(),
+        },
         op::DELETE | op::DELETE_CONTAINER => MultiResult::Delete,
         op::SET_DATA => MultiResult::SetData { stat: stat() },
-        _ => MultiResult::Error { err: if r.txn_type == op::ERROR { r.err } else { ErrorCode::RuntimeInconsistency.code() } },
+        _ => MultiResult::Error {
+            err: if r.txn_type == op::ERROR {
+                r.err
+            } else {
+                ErrorCode::RuntimeInconsistency.code()
+            },
+        },
     }
 }
 

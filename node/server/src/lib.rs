@@ -35,7 +35,11 @@ pub use config::ServerConfig;
 pub use zk_server::ZooKeeperServer;
 
 /// Serves clients on `listener` until `shutdown` resolves.
-pub async fn run(listener: TcpListener, server: Arc<ZooKeeperServer>, shutdown: impl std::future::Future<Output = ()>) {
+pub async fn run(
+    listener: TcpListener,
+    server: Arc<ZooKeeperServer>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
     let expiry = tokio::spawn(expire_sessions(server.clone()));
     let containers = tokio::spawn(container_manager(server.clone()));
     let per_ip: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();

@@ -23,7 +23,12 @@ struct Latency {
 
 impl Default for Latency {
     fn default() -> Self {
-        Latency { min: AtomicI64::new(i64::MAX), max: AtomicI64::new(0), total: AtomicI64::new(0), count: AtomicI64::new(0) }
+        Latency {
+            min: AtomicI64::new(i64::MAX),
+            max: AtomicI64::new(0),
+            total: AtomicI64::new(0),
+            count: AtomicI64::new(0),
+        }
     }
 }
 
@@ -42,8 +47,16 @@ impl ServerStats {
         let l = &self.latency;
         let count = l.count.load(Ordering::Relaxed);
         let min = l.min.load(Ordering::Relaxed);
-        let avg = if count == 0 { 0.0 } else { l.total.load(Ordering::Relaxed) as f64 / count as f64 };
-        (if min == i64::MAX { 0 } else { min }, avg, l.max.load(Ordering::Relaxed))
+        let avg = if count == 0 {
+            0.0
+        } else {
+            l.total.load(Ordering::Relaxed) as f64 / count as f64
+        };
+        (
+            if min == i64::MAX { 0 } else { min },
+            avg,
+            l.max.load(Ordering::Relaxed),
+        )
     }
 
     /// `srst`: reset the statistics.

@@ -71,7 +71,10 @@ pub struct ZooKeeperServer {
 
 /// Wall-clock milliseconds, as txn headers and Stat times carry them.
 pub fn wall_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// The outcome of one write.
@@ -85,8 +88,14 @@ pub struct WriteOutcome {
 
 impl ZooKeeperServer {
     pub fn new(config: ServerConfig) -> Arc<ZooKeeperServer> {
-        let tree = DataTree::new(TreeConfig { extended_types: config.extended_types, digest_enabled: config.digest_enabled });
-        let acl_config = AclConfig { super_digest: config.super_digest.clone(), skip_acl: config.skip_acl };
+        let tree = DataTree::new(TreeConfig {
+            extended_types: config.extended_types,
+            digest_enabled: config.digest_enabled,
+        });
+        let acl_config = AclConfig {
+            super_digest: config.super_digest.clone(),
+            skip_acl: config.skip_acl,
+        };
         let epoch = tokio::time::Instant::now();
         let sessions = SessionTracker::new(config.server_id, config.tick_time as i64, wall_ms());
         Arc::new(ZooKeeperServer {
@@ -123,7 +132,12 @@ impl ZooKeeperServer {
 
     /// (id, timeout) of every live session.
     pub fn sessions(&self) -> Vec<(i64, i32)> {
-        self.core.lock().sessions.sessions().map(|s| (s.id, s.timeout)).collect()
+        self.core
+            .lock()
+            .sessions
+            .sessions()
+            .map(|s| (s.id, s.timeout))
+            .collect()
     }
 
     pub fn new_cnxn_id(&self) -> u64 {
@@ -156,7 +170,8 @@ impl ZooKeeperServer {
         let old = self.session_owner.lock().insert(session, cnxn);
         if let Some(old) = old.filter(|o| *o != cnxn) {
             if let Some(h) = self.cnxns.read().get(&old) {
-                let _ = h.tx.send(CnxnMsg::Close("session reconnected on another connection"));
+                let _ =
+                    h.tx.send(CnxnMsg::Close("session reconnected on another connection"));
             }
         }
     }
@@ -193,7 +208,13 @@ impl ZooKeeperServer {
     }
 
     /// Runs a write through prep and apply, then delivers its watch events.
-    pub fn submit_write(&self, session_id: i64, cxid: i32, auth: &[Id], req: &WriteRequest) -> WriteOutcome {
+    pub fn submit_write(
+        &self,
+        session_id: i64,
+        cxid: i32,
+        auth: &[Id],
+        req: &WriteRequest,
+    ) -> WriteOutcome {
         let mut core = self.core.lock();
         let zxid = core.hzxid + 1;
         let mut tree = self.tree.write();
@@ -228,9 +249,19 @@ impl ZooKeeperServer {
         self.deliver(&tree, events);
         let zxid = tree.last_processed_zxid();
         drop(tree);
-        debug!(session = format_args!("0x{session_id:x}"), zxid = format_args!("0x{zxid:x}"), op = op::name(hdr.txn_type), err = rc.err, "applied");
+        debug!(
+            session = format_args!("0x{session_id:x}"),
+            zxid = format_args!("0x{zxid:x}"),
+            op = op::name(hdr.txn_type),
+            err = rc.err,
+            "applied"
+        );
         self.stats.writes.fetch_add(1, Ordering::Relaxed);
-        WriteOutcome { txn_type: hdr.txn_type, rc, zxid }
+        WriteOutcome {
+            txn_type: hdr.txn_type,
+            rc,
+            zxid,
+        }
     }
 
     /// Hands watch events to their connections, dropping those whose connection may not

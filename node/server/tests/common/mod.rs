@@ -37,7 +37,9 @@ pub fn test_config() -> ServerConfig {
 }
 
 pub async fn start(config: ServerConfig) -> TestServer {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().expect("local addr");
     let server = ZooKeeperServer::new(config);
     let (stop, stopped) = oneshot::channel::<()>();
@@ -48,7 +50,12 @@ pub async fn start(config: ServerConfig) -> TestServer {
         })
         .await
     });
-    TestServer { addr, server, stop: Some(stop), task: Some(task) }
+    TestServer {
+        addr,
+        server,
+        stop: Some(stop),
+        task: Some(task),
+    }
 }
 
 impl TestServer {
@@ -85,7 +92,10 @@ where
         if f().await {
             return;
         }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for: {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -107,9 +117,17 @@ pub fn frame(payload: &[u8]) -> Vec<u8> {
 impl Raw {
     /// Connects and completes the handshake (current 45-byte form).
     pub async fn connect(addr: SocketAddr) -> Raw {
-        Self::connect_with(addr, ConnectRequest { time_out: 10_000, passwd: vec![0; 16], read_only: Some(false), ..Default::default() })
-            .await
-            .expect("handshake")
+        Self::connect_with(
+            addr,
+            ConnectRequest {
+                time_out: 10_000,
+                passwd: vec![0; 16],
+                read_only: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("handshake")
     }
 
     pub async fn connect_with(addr: SocketAddr, req: ConnectRequest) -> Option<Raw> {
@@ -117,7 +135,12 @@ impl Raw {
         stream.write_all(&frame(&req.to_bytes())).await.ok()?;
         let payload = read_frame(&mut stream).await?;
         let rsp = ConnectResponse::from_bytes(&payload, 1 << 20).ok()?;
-        Some(Raw { stream, session_id: rsp.session_id, passwd: rsp.passwd, timeout: rsp.time_out })
+        Some(Raw {
+            stream,
+            session_id: rsp.session_id,
+            passwd: rsp.passwd,
+            timeout: rsp.time_out,
+        })
     }
 
     pub async fn send_raw(&mut self, bytes: &[u8]) {
@@ -160,12 +183,18 @@ impl Raw {
 
 pub async fn read_frame(stream: &mut TcpStream) -> Option<Vec<u8>> {
     let mut len = [0u8; 4];
-    tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut len)).await.ok()?.ok()?;
+    tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut len))
+        .await
+        .ok()?
+        .ok()?;
     let n = i32::from_be_bytes(len);
     if n < 0 || n > 1 << 24 {
         return None;
     }
     let mut buf = vec![0u8; n as usize];
-    tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut buf)).await.ok()?.ok()?;
+    tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut buf))
+        .await
+        .ok()?
+        .ok()?;
     Some(buf)
 }
