@@ -201,8 +201,13 @@ public final class Conformance {
             OP_NAMES.put(f.getInt(null), f.getName());
         }
 
-        ctl = new Client("ctl", SESSION_MS);
-        CLIENTS.clear();
+        try {
+            ctl = new Client("ctl", SESSION_MS);
+        } catch (Exception e) {
+            OUT.println("!! cannot open a session: " + e);
+            OUT.flush();
+            System.exit(3);
+        }
         int aborted = 0;
         for (Scenario s : SCENARIOS) {
             if (only != null && !only.contains(s.name())) {
@@ -292,7 +297,7 @@ public final class Conformance {
     /** Session timeout negotiation: requests below/above the configured bounds are clamped, the
      *  negotiated value is in the ConnectResponse. */
     static void sessionTimeouts() throws Exception {
-        for (int requested : new int[] {500, 2_000, 6_000, 20_000, 100_000}) {
+        for (int requested : new int[] {1_000, 2_000, 6_000, 20_000, 100_000}) {
             Client c = client("T" + requested, requested);
             c.note("requested=" + requested + " negotiated=" + c.zk.getSessionTimeout()
                    + " passwdLen=" + c.zk.getSessionPasswd().length);
@@ -1661,7 +1666,12 @@ public final class Conformance {
             this.wire = new Wire();
             this.proxy = new Proxy(wire, name);
             this.zk = new Zk("127.0.0.1:" + proxy.port(), timeoutMs, this);
-            waitFor("SyncConnected", STEP_DEADLINE_MS);
+            try {
+                waitFor("SyncConnected", STEP_DEADLINE_MS);
+            } catch (Exception e) {
+                abandon(); // or it would keep trying, and might create a session later
+                throw e;
+            }
             SESSION_NAMES.put(zk.getSessionId(), name);
         }
 

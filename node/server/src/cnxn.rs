@@ -166,6 +166,8 @@ fn handshake(
             rx,
             out: Vec::new(),
             close: Some(Close::Server("invalid session")),
+            touched_until: 0,
+            live: false,
         };
         return Some((cnxn, framed));
     }
@@ -176,6 +178,8 @@ fn handshake(
         rx,
         out: Vec::new(),
         close: None,
+        touched_until: 0,
+        live: true,
     };
     Some((cnxn, framed))
 }

@@ -40,6 +40,10 @@ pub struct Cnxn {
     pub rx: mpsc::UnboundedReceiver<CnxnMsg>,
     pub out: Vec<u8>,
     pub close: Option<Close>,
+    /// The expiry bucket of the last touch: a touch only happens when it would move.
+    pub touched_until: i64,
+    /// Whether the session was live at the last touch.
+    pub live: bool,
 }
 
 fn body_of<R: Record>(body: &[u8], max: usize) -> Result<R, KeeperError> {
@@ -157,7 +161,7 @@ impl Cnxn {
             }
             _ => {}
         }
-        self.server.touch(self.session_id);
+        self.touch();
         let write = decode_write(h.op_type, body, max, self.server.config.reconfig_enabled);
         if let Some(w) = write {
             self.handle_write(h.xid, w);
@@ -169,6 +173,19 @@ impl Cnxn {
         self.server
             .stats
             .record_latency(started.elapsed().as_millis() as i64);
+    }
+
+    /// Keeps the session alive. The tracker is only asked when the expiry bucket the
+    /// request would move the session to differs from the last one (ZooKeeper buckets
+    /// expiry by tickTime), so most requests take no shared lock here.
+    fn touch(&mut self) {
+        let tick = self.server.config.tick_time as i64;
+        let timeout = self.handle.stats.timeout.load(Ordering::Relaxed);
+        let bucket = ((self.server.now_ms() + timeout) / tick + 1) * tick;
+        if bucket != self.touched_until || !self.live {
+            self.live = self.server.touch(self.session_id);
+            self.touched_until = bucket;
+        }
     }
 
     fn handle_auth(&mut self, xid: i32, body: &[u8]) {
@@ -260,15 +277,16 @@ impl Cnxn {
         let server = self.server.clone();
         let tree = server.tree();
         let zxid = tree.last_processed_zxid();
-        if let Err(e) = server.check_session(self.session_id) {
+        if !self.live {
             drop(tree);
             self.drain_events();
-            return self.reply_err(xid, zxid, e);
+            return self.reply_err(xid, zxid, KeeperError::SessionExpired);
         }
         let me = self.handle.id;
-        let auth = self.auth();
+        let auth_guard = self.handle.auth.read();
+        let auth: &[Id] = &auth_guard;
         let max = server.config.max_buffer;
-        let check = |acl: &[Acl], perm: i32| check_acl(&server.acl_config, acl, perm, &auth);
+        let check = |acl: &[Acl], perm: i32| check_acl(&server.acl_config, acl, perm, auth);
         // Executed under the read lock; the reply is built after the lock is released.
         let result: Result<Reply, KeeperError> = (|| {
             Ok(match t {
@@ -364,7 +382,7 @@ impl Cnxn {
                     Reply::Empty
                 }
                 op::WHO_AM_I => Reply::WhoAmI(WhoAmIResponse {
-                    client_info: client_infos(&auth)
+                    client_info: client_infos(auth)
                         .into_iter()
                         .map(|(auth_scheme, user)| ClientInfo { auth_scheme, user })
                         .collect(),
@@ -404,6 +422,7 @@ impl Cnxn {
             })
         })();
         drop(tree);
+        drop(auth_guard);
         self.drain_events();
         match result {
             Err(e) => {
