@@ -83,6 +83,38 @@ impl AclCache {
         self.by_index.len()
     }
 
+    pub(crate) fn entries_unsorted(&self) -> Vec<(i64, Vec<Acl>)> {
+        self.by_index.iter().map(|(i, (a, _))| (*i, a.clone())).collect()
+    }
+
+    /// Loads a snapshot's ACL section: every entry with zero uses (nodes add theirs).
+    pub fn load(&mut self, entries: Vec<(i64, Vec<Acl>)>) {
+        self.by_index.clear();
+        self.by_acl.clear();
+        for (i, acls) in entries {
+            self.next_index = self.next_index.max(i);
+            self.by_acl.insert(acls.clone(), i);
+            self.by_index.insert(i, (acls, 0));
+        }
+    }
+
+    /// One more node uses `index` (unknown indexes are ignored, as ZooKeeper does).
+    pub fn add_usage(&mut self, index: i64) {
+        if let Some(e) = self.by_index.get_mut(&index) {
+            e.1 += 1;
+        }
+    }
+
+    /// Drops entries no node uses (`purgeUnused`).
+    pub fn purge_unused(&mut self) {
+        let unused: Vec<i64> = self.by_index.iter().filter(|(_, (_, n))| *n == 0).map(|(i, _)| *i).collect();
+        for i in unused {
+            if let Some((acls, _)) = self.by_index.remove(&i) {
+                self.by_acl.remove(&acls);
+            }
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.by_index.is_empty()
     }

@@ -13,6 +13,7 @@
 
 pub mod acl;
 mod apply;
+pub mod codec;
 pub mod digest;
 pub mod ephemeral;
 pub mod error;

@@ -1,0 +1,247 @@
+//! The DataTree part of a snapshot (`DataTree.serialize` / `deserialize`,
+//! `ReferenceCountedACLCache.serialize`): the ACL cache, then every node in pre-order
+//! (`ustring path` — "" for the root — then `DataNode{buffer data, long acl,
+//! StatPersisted}`), closed by the path "/".
+//!
+//! Writing is fuzzy, as in ZooKeeper: [`NodeCursor`] walks the tree a bounded number of
+//! nodes per step, so the caller can release the tree lock between steps while writes go
+//! on; replaying the log from the snapshot's zxid makes the result exact. A node created
+//! during the walk with an ACL list the snapshot's ACL section lacks would be unreadable,
+//! so the cursor reports it and the caller starts over.
+
+use std::collections::{HashMap, HashSet};
+
+use zab_jute::data::{Acl, StatPersisted};
+use zab_jute::record::Record;
+use zab_jute::{InputArchive, JuteError, OutputArchive};
+
+use crate::acl::OPEN_UNSAFE_ACL_ID;
+use crate::ephemeral::EphemeralType;
+use crate::node::{ChildSet, DataNode};
+use crate::tree::{DataTree, TreeConfig};
+
+impl crate::acl::AclCache {
+    /// Every (index, ACL list), for the snapshot's ACL section.
+    pub fn entries(&self) -> Vec<(i64, Vec<Acl>)> {
+        let mut v = self.entries_unsorted();
+        v.sort_by_key(|(i, _)| *i);
+        v
+    }
+}
+
+/// Walks the tree in snapshot order, a bounded number of nodes per step.
+pub struct NodeCursor {
+    stack: Vec<String>,
+    known_acls: HashSet<i64>,
+    /// A node referenced an ACL index missing from the ACL section written.
+    pub acl_missing: bool,
+    pub nodes_written: u64,
+}
+
+impl NodeCursor {
+    /// Starts a walk; `acl_section` is the ACL cache as written before the nodes.
+    pub fn new(acl_section: &[(i64, Vec<Acl>)]) -> NodeCursor {
+        NodeCursor {
+            stack: vec![String::new()],
+            known_acls: acl_section.iter().map(|(i, _)| *i).collect(),
+            acl_missing: false,
+            nodes_written: 0,
+        }
+    }
+
+    pub fn done(&self) -> bool {
+        self.stack.is_empty()
+    }
+}
+
+impl DataTree {
+    /// Writes the ACL section and returns what it wrote.
+    pub fn write_acl_section(&self, out: &mut OutputArchive) -> Vec<(i64, Vec<Acl>)> {
+        let entries = self.acls.entries();
+        out.write_i32(entries.len() as i32);
+        for (i, acls) in &entries {
+            out.write_i64(*i);
+            acls.write(out);
+        }
+        entries
+    }
+
+    /// Writes up to `budget` nodes; returns true when the walk is complete (the closing
+    /// "/" is then written too).
+    pub fn write_nodes_step(&self, cur: &mut NodeCursor, out: &mut OutputArchive, budget: usize) -> bool {
+        let mut n = 0;
+        while n < budget {
+            let Some(path) = cur.stack.pop() else {
+                out.write_string("/");
+                return true;
+            };
+            let Some(node) = self.node(&path) else {
+                continue; // deleted since it was queued: the log replay handles it
+            };
+            out.write_string(&path);
+            out.write_buffer(node.data.as_deref());
+            out.write_i64(node.acl);
+            node.stat.write(out);
+            if node.acl != OPEN_UNSAFE_ACL_ID && !cur.known_acls.contains(&node.acl) {
+                cur.acl_missing = true;
+            }
+            if let Some(children) = &node.children {
+                let names = children.java_order();
+                for name in names.iter().rev() {
+                    cur.stack.push(format!("{path}/{name}"));
+                }
+            }
+            n += 1;
+            cur.nodes_written += 1;
+        }
+        if cur.stack.is_empty() {
+            out.write_string("/");
+            return true;
+        }
+        false
+    }
+
+    /// Reads the tree part of a snapshot (ACL section, nodes, closing "/").
+    pub fn read_snapshot_tree(inp: &mut InputArchive<'_>, config: TreeConfig) -> Result<DataTree, JuteError> {
+        let mut tree = DataTree::empty(config);
+        let count = inp.read_i32()?;
+        if count < 0 {
+            return Err(JuteError::Invalid(format!("negative ACL cache size {count}")));
+        }
+        let mut acl_entries = Vec::new();
+        for _ in 0..count {
+            let index = inp.read_i64()?;
+            let acls = Vec::<Acl>::read(inp)?;
+            acl_entries.push((index, acls));
+        }
+        tree.acls.load(acl_entries);
+        let mut parents: HashMap<String, ()> = HashMap::new();
+        let _ = &mut parents;
+        loop {
+            let path = inp.read_string()?;
+            if path == "/" {
+                break;
+            }
+            let data = inp.read_buffer()?;
+            let acl = inp.read_i64()?;
+            let stat = StatPersisted::read(inp)?;
+            tree.load_node(&path, data, acl, stat)?;
+        }
+        tree.acls.purge_unused();
+        tree.setup_quota();
+        Ok(tree)
+    }
+
+    /// A tree with no nodes at all, to be filled from a snapshot.
+    pub(crate) fn empty(config: TreeConfig) -> DataTree {
+        let mut t = DataTree::new(config);
+        t.nodes.clear();
+        t.acls = Default::default();
+        t.digest = 0;
+        t.data_size = 0;
+        t
+    }
+
+    fn load_node(&mut self, path: &str, data: Option<Vec<u8>>, acl: i64, stat: StatPersisted) -> Result<(), JuteError> {
+        let key: &str = if path.is_empty() { "/" } else { path };
+        let node = DataNode::new(data.map(Vec::into_boxed_slice), acl, stat);
+        if !path.is_empty() {
+            let Some(i) = path.rfind('/') else {
+                return Err(JuteError::Invalid(format!("snapshot path {path:?} has no '/'")));
+            };
+            let (parent, name) = (&path[..i], &path[i + 1..]);
+            let parent = if parent.is_empty() { "/" } else { parent };
+            self.seq += 1;
+            let seq = self.seq;
+            let Some(p) = self.nodes.get_mut(parent) else {
+                return Err(JuteError::Invalid(format!("invalid DataTree: no parent {parent} for {path}")));
+            };
+            p.children.get_or_insert_with(Box::<ChildSet>::default).insert(name, seq);
+            match EphemeralType::of(node.stat.ephemeral_owner, self.config.extended_types) {
+                EphemeralType::Container => {
+                    self.containers.insert(path.to_owned());
+                }
+                EphemeralType::Ttl => {
+                    self.ttls.insert(path.to_owned());
+                }
+                EphemeralType::Normal => {
+                    self.seq += 1;
+                    let seq = self.seq;
+                    self.ephemerals.entry(node.stat.ephemeral_owner).or_default().insert(path, seq);
+                }
+                EphemeralType::Void => {}
+            }
+        }
+        self.acls.add_usage(acl);
+        self.digest = self.digest.wrapping_add(self.digest_of(key, &node));
+        self.data_size += (key.len() + node.data_len()) as i64;
+        self.nodes.insert(key.into(), node);
+        Ok(())
+    }
+
+    /// `DataTree.setupQuota`: finds every `zookeeper_limits` under /zookeeper/quota.
+    fn setup_quota(&mut self) {
+        let limits: Vec<String> = self
+            .nodes
+            .keys()
+            .filter(|k| k.starts_with("/zookeeper/quota/") && k.ends_with("/zookeeper_limits"))
+            .map(|k| k.to_string())
+            .collect();
+        for l in limits {
+            let real = &l["/zookeeper/quota".len()..l.len() - "/zookeeper_limits".len()];
+            if !real.is_empty() {
+                self.quota_paths.insert(real.to_owned());
+                self.update_quota_for_path(real);
+            }
+        }
+    }
+
+    /// Removes the ephemerals of sessions that no longer exist (ZooKeeper does this on
+    /// load, outside any txn: `ZooKeeperServer.loadData` "clean up dead sessions").
+    pub fn kill_dead_sessions(&mut self, live: &HashSet<i64>, zxid: i64) -> Vec<i64> {
+        let dead: Vec<i64> = self.ephemerals.keys().filter(|s| !live.contains(s)).copied().collect();
+        let mut events = Vec::new();
+        for s in &dead {
+            self.kill_session(*s, zxid, None, &mut events);
+        }
+        dead
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zab_jute::codes::op;
+    use zab_jute::txn::*;
+
+    #[test]
+    fn snapshot_tree_round_trip() {
+        let mut t = DataTree::new(TreeConfig::default());
+        let mut ev = Vec::new();
+        let hdr = |z: i64, ty: i32| TxnHeader { client_id: 5, cxid: 0, zxid: z, time: 10 * z, txn_type: ty };
+        let mk = |p: &str, eph: bool, acl: Vec<Acl>| {
+            Txn::Create(CreateTxn { path: p.into(), data: Some(p.as_bytes().to_vec()), acl, ephemeral: eph, parent_c_version: -1 })
+        };
+        t.process_txn(&hdr(1, op::CREATE), &mk("/a", false, Acl::open_unsafe()), &mut ev);
+        t.process_txn(&hdr(2, op::CREATE), &mk("/a/b", false, vec![Acl::new(1, "digest", "u:x")]), &mut ev);
+        t.process_txn(&hdr(3, op::CREATE), &mk("/e", true, Acl::open_unsafe()), &mut ev);
+        for i in 0..30 {
+            t.process_txn(&hdr(4 + i, op::CREATE), &mk(&format!("/a/n{i}"), false, Acl::open_unsafe()), &mut ev);
+        }
+        let mut out = OutputArchive::new();
+        let acls = t.write_acl_section(&mut out);
+        let mut cur = NodeCursor::new(&acls);
+        while !t.write_nodes_step(&mut cur, &mut out, 7) {}
+        assert!(!cur.acl_missing);
+        let bytes = out.into_inner();
+        let mut inp = InputArchive::new(&bytes, usize::MAX);
+        let back = DataTree::read_snapshot_tree(&mut inp, TreeConfig::default()).unwrap();
+        assert_eq!(inp.remaining(), 0);
+        assert_eq!(back.digest(), t.digest());
+        assert_eq!(back.node_count(), t.node_count());
+        assert_eq!(back.get_children("/a", None).unwrap(), t.get_children("/a", None).unwrap());
+        assert_eq!(back.get_data("/a/b", None).unwrap(), t.get_data("/a/b", None).unwrap());
+        assert_eq!(back.ephemerals_of(5), vec!["/e".to_string()]);
+        assert_eq!(back.acl_of(back.node("/a/b").unwrap()), vec![Acl::new(1, "digest", "u:x")]);
+    }
+}

@@ -1,0 +1,192 @@
+//! FileTxnSnapLog: the data directory as a whole (`persistence/FileTxnSnapLog.java`).
+//!
+//! Restore = the newest snapshot that reads back whole (up to 100 candidates, newest
+//! first, each fully checked) + every logged txn after its zxid, replayed in order; txns
+//! are idempotent, so the fuzzy snapshot plus replay gives the exact state. The last
+//! `commitLogCount` txns are kept for DIFF synchronisation. A torn log tail is cut first.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use tracing::{info, warn};
+use zab_datatree::{DataTree, TreeConfig};
+use zab_jute::txn::Txn;
+
+use crate::error::{io, PersistenceError};
+use crate::names::{sorted_files, version_dir, LOG_PREFIX, SNAP_PREFIX};
+use crate::snapshot::{looks_valid, read_snapshot};
+use crate::txnlog::{read_from, repair_torn_tail, LogEntry};
+
+/// The two directories of a data dir.
+#[derive(Debug, Clone)]
+pub struct SnapLog {
+    /// dataDir/version-2: snapshots (and, one level up, the epoch files).
+    pub snap_dir: PathBuf,
+    /// dataLogDir/version-2: transaction logs.
+    pub log_dir: PathBuf,
+    /// dataDir itself.
+    pub data_dir: PathBuf,
+}
+
+/// What restore found.
+pub struct Restored {
+    pub tree: DataTree,
+    pub sessions: HashMap<i64, i32>,
+    pub last_zxid: i64,
+    pub snapshot_zxid: i64,
+    pub snapshot: Option<PathBuf>,
+    pub txns_replayed: usize,
+    /// The last `commitLogCount` txns, oldest first.
+    pub committed_log: VecDeque<LogEntry>,
+    pub digest_mismatches: usize,
+}
+
+impl SnapLog {
+    pub fn new(data_dir: &Path, data_log_dir: &Path) -> SnapLog {
+        SnapLog { snap_dir: version_dir(data_dir), log_dir: version_dir(data_log_dir), data_dir: data_dir.to_owned() }
+    }
+
+    pub fn create_dirs(&self) -> Result<(), PersistenceError> {
+        std::fs::create_dir_all(&self.snap_dir).map_err(io("creating", &self.snap_dir))?;
+        std::fs::create_dir_all(&self.log_dir).map_err(io("creating", &self.log_dir))
+    }
+
+    /// Snapshot files, newest first.
+    pub fn snapshots(&self) -> Result<Vec<(i64, PathBuf)>, PersistenceError> {
+        let mut v = sorted_files(&self.snap_dir, SNAP_PREFIX).map_err(io("listing", &self.snap_dir))?;
+        v.retain(|(_, p)| !p.to_string_lossy().ends_with(".tmp"));
+        v.reverse();
+        Ok(v)
+    }
+
+    /// Restores the database (`FileTxnSnapLog.restore`).
+    pub fn restore(&self, config: TreeConfig, commit_log_count: usize) -> Result<Restored, PersistenceError> {
+        self.create_dirs()?;
+        let repaired = repair_torn_tail(&self.log_dir)?;
+        if !repaired.is_empty() {
+            warn!(files = ?repaired, "cut torn transaction log tails");
+        }
+        let started = Instant::now();
+        let candidates: Vec<(i64, PathBuf)> = self.snapshots()?.into_iter().filter(|(_, p)| looks_valid(p)).take(100).collect();
+        let mut loaded = None;
+        let mut last_error = String::new();
+        for (zxid, path) in &candidates {
+            match read_snapshot(path, *zxid, config) {
+                Ok(s) => {
+                    loaded = Some(s);
+                    break;
+                }
+                Err(e) => {
+                    warn!(file = %path.display(), error = %e, "snapshot unreadable; trying an older one");
+                    last_error = e.to_string();
+                }
+            }
+        }
+        let (mut tree, mut sessions, snap_zxid, snap_path, snap_digest) = match loaded {
+            Some(s) => {
+                let mut tree = s.tree;
+                tree.set_last_processed_zxid(s.zxid);
+                info!(file = %s.path.display(), nodes = tree.node_count(), ms = started.elapsed().as_millis() as u64, "snapshot loaded");
+                (tree, s.sessions.into_iter().collect::<HashMap<_, _>>(), s.zxid, Some(s.path), s.digest)
+            }
+            None if !candidates.is_empty() => {
+                return Err(PersistenceError::NoValidSnapshot { dir: self.snap_dir.clone(), tried: candidates.len(), last_error });
+            }
+            None => {
+                if crate::txnlog::last_logged_zxid(&self.log_dir)? != -1 {
+                    return Err(PersistenceError::LogsWithoutSnapshot { dir: self.log_dir.clone() });
+                }
+                (DataTree::new(config), HashMap::new(), 0, None, None)
+            }
+        };
+        let entries = read_from(&self.log_dir, snap_zxid + 1)?;
+        let mut committed_log = VecDeque::new();
+        let mut digest_mismatches = 0;
+        let mut events = Vec::new();
+        let replayed = entries.len();
+        let mut highest = snap_zxid;
+        for e in entries {
+            match &e.txn {
+                Txn::CreateSession(t) => {
+                    sessions.insert(e.hdr.client_id, t.time_out);
+                }
+                Txn::CloseSession(_) => {
+                    sessions.remove(&e.hdr.client_id);
+                }
+                _ => {}
+            }
+            tree.process_txn(&e.hdr, &e.txn, &mut events);
+            events.clear();
+            if let Some(d) = &e.digest {
+                if config.digest_enabled && d.tree_digest != tree.digest() as i64 && digest_mismatches == 0 {
+                    warn!(zxid = format_args!("0x{:x}", e.hdr.zxid), "tree digest differs from the one logged with the txn");
+                }
+                if config.digest_enabled && d.tree_digest != tree.digest() as i64 {
+                    digest_mismatches += 1;
+                }
+            }
+            highest = highest.max(e.hdr.zxid);
+            committed_log.push_back(e);
+            if committed_log.len() > commit_log_count {
+                committed_log.pop_front();
+            }
+        }
+        if let Some((z, _, d)) = snap_digest {
+            if z == highest && d != tree.digest() as i64 {
+                warn!("tree digest differs from the snapshot's");
+                digest_mismatches += 1;
+            }
+        }
+        let live: HashSet<i64> = sessions.keys().copied().collect();
+        let dead = tree.kill_dead_sessions(&live, highest);
+        if !dead.is_empty() {
+            info!(count = dead.len(), "removed ephemerals of sessions that no longer exist");
+        }
+        tree.set_last_processed_zxid(highest);
+        info!(
+            zxid = format_args!("0x{highest:x}"),
+            txns = replayed,
+            sessions = sessions.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "database restored"
+        );
+        Ok(Restored {
+            tree,
+            sessions,
+            last_zxid: highest,
+            snapshot_zxid: snap_zxid,
+            snapshot: snap_path,
+            txns_replayed: replayed,
+            committed_log,
+            digest_mismatches,
+        })
+    }
+
+    /// `PurgeTxnLog.purgeOlderSnapshots`: keeps the `retain` newest snapshots and the logs
+    /// they need (including the newest log starting at or below the oldest kept snapshot).
+    pub fn purge(&self, retain: usize) -> Result<Vec<PathBuf>, PersistenceError> {
+        let snaps = self.snapshots()?;
+        if snaps.len() <= retain.max(1) {
+            return Ok(Vec::new());
+        }
+        let oldest_kept = snaps[retain.max(1) - 1].0;
+        let mut removed = Vec::new();
+        for (z, p) in &snaps[retain.max(1)..] {
+            if *z < oldest_kept {
+                std::fs::remove_file(p).map_err(io("removing", p))?;
+                removed.push(p.clone());
+            }
+        }
+        let logs = sorted_files(&self.log_dir, LOG_PREFIX).map_err(io("listing", &self.log_dir))?;
+        // The newest log starting at or before the oldest kept snapshot may hold its txns.
+        let keep_from = logs.iter().rposition(|(z, _)| *z <= oldest_kept).map(|i| logs[i].0).unwrap_or(i64::MIN);
+        for (z, p) in &logs {
+            if *z < keep_from {
+                std::fs::remove_file(p).map_err(io("removing", p))?;
+                removed.push(p.clone());
+            }
+        }
+        Ok(removed)
+    }
+}
