@@ -156,10 +156,7 @@ impl Args {
                 if measure.is_zero() {
                     bail!("--duration must be positive");
                 }
-                Stop::Duration {
-                    warmup: secs("--warmup", self.warmup)?,
-                    measure,
-                }
+                Stop::Duration { warmup: secs("--warmup", self.warmup)?, measure }
             }
             (None, Some(0)) => bail!("--ops must be at least 1"),
             (None, Some(n)) => Stop::Ops(n),
@@ -174,9 +171,7 @@ impl Args {
         };
         let max_wall = match (self.max_wall, stop) {
             (Some(w), _) => secs("--max-wall", w)?,
-            (None, Stop::Duration { warmup, measure }) => {
-                warmup + measure + Duration::from_secs(120)
-            }
+            (None, Stop::Duration { warmup, measure }) => warmup + measure + Duration::from_secs(120),
             (None, Stop::Ops(_)) => Duration::from_secs(3600),
         };
         if self.size > 1_000_000 {

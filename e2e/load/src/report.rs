@@ -33,18 +33,11 @@ impl Tally {
             Ok(h) => h,
             Err(e) => unreachable!("histogram bounds: {e}"),
         };
-        Tally {
-            latency,
-            ok: 0,
-            errors: BTreeMap::new(),
-            warmup: 0,
-        }
+        Tally { latency, ok: 0, errors: BTreeMap::new(), warmup: 0 }
     }
 
     pub fn record_ok(&mut self, took: Duration) {
-        let us = u64::try_from(took.as_micros())
-            .unwrap_or(MAX_MICROS)
-            .clamp(1, MAX_MICROS);
+        let us = u64::try_from(took.as_micros()).unwrap_or(MAX_MICROS).clamp(1, MAX_MICROS);
         self.latency.saturating_record(us);
         self.ok += 1;
     }
@@ -93,24 +86,12 @@ impl Summary {
             ops: t.ok,
             errors: t.error_count(),
             seconds,
-            throughput: if seconds > 0.0 {
-                t.ok as f64 / seconds
-            } else {
-                0.0
-            },
+            throughput: if seconds > 0.0 { t.ok as f64 / seconds } else { 0.0 },
             p50_ms: if empty { 0.0 } else { ms(0.5) },
             p99_ms: if empty { 0.0 } else { ms(0.99) },
             p999_ms: if empty { 0.0 } else { ms(0.999) },
-            max_ms: if empty {
-                0.0
-            } else {
-                t.latency.max() as f64 / 1000.0
-            },
-            mean_ms: if empty {
-                0.0
-            } else {
-                t.latency.mean() / 1000.0
-            },
+            max_ms: if empty { 0.0 } else { t.latency.max() as f64 / 1000.0 },
+            mean_ms: if empty { 0.0 } else { t.latency.mean() / 1000.0 },
         }
     }
 }
@@ -137,11 +118,7 @@ pub fn text(plan: &Plan, t: &Tally, s: &Summary) -> String {
     let mut out = String::new();
     let stop = match plan.stop {
         Stop::Duration { warmup, measure } => {
-            format!(
-                "duration {:.1}s (+{:.1}s warm-up)",
-                measure.as_secs_f64(),
-                warmup.as_secs_f64()
-            )
+            format!("duration {:.1}s (+{:.1}s warm-up)", measure.as_secs_f64(), warmup.as_secs_f64())
         }
         Stop::Ops(n) => format!("ops {n}"),
     };
@@ -153,18 +130,10 @@ pub fn text(plan: &Plan, t: &Tally, s: &Summary) -> String {
         plan.sessions,
         plan.outstanding,
         plan.size,
-        if plan.znodes == u64::MAX {
-            "unbounded".to_string()
-        } else {
-            plan.znodes.to_string()
-        },
+        if plan.znodes == u64::MAX { "unbounded".to_string() } else { plan.znodes.to_string() },
         stop
     );
-    let _ = writeln!(
-        out,
-        "  {} ok, {} errors in {:.2} s: {:.0} ops/s",
-        s.ops, s.errors, s.seconds, s.throughput
-    );
+    let _ = writeln!(out, "  {} ok, {} errors in {:.2} s: {:.0} ops/s", s.ops, s.errors, s.seconds, s.throughput);
     let _ = writeln!(
         out,
         "  latency ms: p50 {:.3}  p99 {:.3}  p999 {:.3}  max {:.3}  mean {:.3}",
@@ -180,20 +149,10 @@ pub fn text(plan: &Plan, t: &Tally, s: &Summary) -> String {
 pub fn json(plan: &Plan, t: &Tally, s: &Summary) -> String {
     let mut errors = String::from("{");
     for (i, (k, v)) in t.errors.iter().enumerate() {
-        let _ = write!(
-            errors,
-            "{}{}:{}",
-            if i > 0 { "," } else { "" },
-            json_str(k),
-            v
-        );
+        let _ = write!(errors, "{}{}:{}", if i > 0 { "," } else { "" }, json_str(k), v);
     }
     errors.push('}');
-    let znodes = if plan.znodes == u64::MAX {
-        "null".to_string()
-    } else {
-        plan.znodes.to_string()
-    };
+    let znodes = if plan.znodes == u64::MAX { "null".to_string() } else { plan.znodes.to_string() };
     format!(
         concat!(
             "{{\"tool\":\"zab-load\",\"label\":{},\"connect\":{},\"op\":\"{}\",\"sessions\":{},",

@@ -29,9 +29,7 @@ pub async fn connect_all(plan: &Plan) -> Result<Vec<Client>> {
         let connect = plan.connect.clone();
         let timeout = plan.session_timeout;
         set.spawn(async move {
-            let connecting = Client::connector()
-                .with_session_timeout(timeout)
-                .connect(&connect);
+            let connecting = Client::connector().with_session_timeout(timeout).connect(&connect);
             let client = tokio::time::timeout(timeout + Duration::from_secs(5), connecting)
                 .await
                 .map_err(|_| anyhow!("session {i}: connect to {connect} timed out"))?
@@ -58,10 +56,7 @@ pub async fn close_all(clients: Vec<Client>) {
             }
         }
     };
-    if tokio::time::timeout(Duration::from_secs(5), all_closed)
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(Duration::from_secs(5), all_closed).await.is_err() {
         eprintln!("zab-load: some sessions did not confirm their close within 5 s");
     }
 }
@@ -74,10 +69,7 @@ fn persistent() -> zookeeper_client::CreateOptions<'static> {
 async fn ensure_path(client: &Client, path: &str) -> Result<()> {
     let mut at = 0;
     while at < path.len() {
-        let end = path[at + 1..]
-            .find('/')
-            .map(|i| at + 1 + i)
-            .unwrap_or(path.len());
+        let end = path[at + 1..].find('/').map(|i| at + 1 + i).unwrap_or(path.len());
         match client.create(&path[..end], b"", &persistent()).await {
             Ok(_) | Err(ZkError::NodeExists) => {}
             Err(e) => bail!("create {}: {e}", &path[..end]),
@@ -94,13 +86,7 @@ enum Setup {
     DataNodes,
 }
 
-async fn setup_task(
-    client: Client,
-    wl: Arc<Workload>,
-    next: Arc<AtomicU64>,
-    work: Setup,
-    n: u64,
-) -> Result<()> {
+async fn setup_task(client: Client, wl: Arc<Workload>, next: Arc<AtomicU64>, work: Setup, n: u64) -> Result<()> {
     loop {
         let i = next.fetch_add(1, Ordering::Relaxed);
         if i >= n {
@@ -119,10 +105,7 @@ async fn setup_task(
                 match client.create(&path, &wl.payload, &persistent()).await {
                     Ok(_) => {}
                     Err(ZkError::NodeExists) => {
-                        client
-                            .set_data(&path, &wl.payload, None)
-                            .await
-                            .with_context(|| format!("set {path}"))?;
+                        client.set_data(&path, &wl.payload, None).await.with_context(|| format!("set {path}"))?;
                     }
                     Err(e) => bail!("create {path}: {e}"),
                 }
@@ -131,24 +114,12 @@ async fn setup_task(
     }
 }
 
-async fn pipelined(
-    clients: &[Client],
-    wl: &Arc<Workload>,
-    work: Setup,
-    n: u64,
-    tasks: usize,
-) -> Result<()> {
+async fn pipelined(clients: &[Client], wl: &Arc<Workload>, work: Setup, n: u64, tasks: usize) -> Result<()> {
     let next = Arc::new(AtomicU64::new(0));
     let mut set = JoinSet::new();
     for t in 0..tasks.max(1) {
         let client = clients[t % clients.len()].clone();
-        set.spawn(setup_task(
-            client,
-            wl.clone(),
-            next.clone(),
-            work.clone(),
-            n,
-        ));
+        set.spawn(setup_task(client, wl.clone(), next.clone(), work.clone(), n));
     }
     while let Some(joined) = set.join_next().await {
         joined.context("setup task")??;
@@ -185,34 +156,19 @@ struct Shared {
 
 fn error_kind(e: &ZkError) -> String {
     let debug = format!("{e:?}");
-    debug
-        .split(['(', ' ', '{'])
-        .next()
-        .unwrap_or("Error")
-        .to_string()
+    debug.split(['(', ' ', '{']).next().unwrap_or("Error").to_string()
 }
 
 async fn issue(client: &Client, wl: &Workload, req: Request) -> Result<(), ZkError> {
     match req {
         Request::Get(i) => client.get_data(&wl.path(i)).await.map(|_| ()),
-        Request::Set(i) => client
-            .set_data(&wl.path(i), &wl.payload, None)
-            .await
-            .map(|_| ()),
-        Request::Create(i) => client
-            .create(&wl.path(i), &wl.payload, &persistent())
-            .await
-            .map(|_| ()),
+        Request::Set(i) => client.set_data(&wl.path(i), &wl.payload, None).await.map(|_| ()),
+        Request::Create(i) => client.create(&wl.path(i), &wl.payload, &persistent()).await.map(|_| ()),
     }
 }
 
 /// One in-flight slot: issues a request, waits for its reply, repeats.
-async fn worker(
-    client: Client,
-    wl: Arc<Workload>,
-    shared: Arc<Shared>,
-    seed: u64,
-) -> (Tally, Option<Instant>) {
+async fn worker(client: Client, wl: Arc<Workload>, shared: Arc<Shared>, seed: u64) -> (Tally, Option<Instant>) {
     let mut tally = Tally::new();
     let mut rng = Rng::new(seed);
     let mut last = None;
@@ -225,9 +181,7 @@ async fn worker(
                 break;
             }
         }
-        let req = wl.choose(rng.next_u64(), || {
-            shared.next_create.fetch_add(1, Ordering::Relaxed)
-        });
+        let req = wl.choose(rng.next_u64(), || shared.next_create.fetch_add(1, Ordering::Relaxed));
         if matches!(req, Request::Create(i) if i >= wl.znodes) {
             break;
         }
@@ -240,10 +194,7 @@ async fn worker(
             Ok(Ok(())) if measured => tally.record_ok(done - start),
             Ok(Ok(())) => tally.warmup += 1,
             Ok(Err(e)) => {
-                let terminal = matches!(
-                    e,
-                    ZkError::SessionExpired | ZkError::AuthFailed | ZkError::ClientClosed
-                );
+                let terminal = matches!(e, ZkError::SessionExpired | ZkError::AuthFailed | ZkError::ClientClosed);
                 if measured {
                     tally.record_error(error_kind(&e));
                 }
@@ -291,9 +242,7 @@ pub async fn run(plan: &Plan, wl: &Arc<Workload>, clients: &[Client]) -> Result<
         }
     }
     let window = match plan.stop {
-        Stop::Duration { measure, .. } => last_done
-            .saturating_duration_since(measure_from)
-            .max(measure),
+        Stop::Duration { measure, .. } => last_done.saturating_duration_since(measure_from).max(measure),
         Stop::Ops(_) => last_done.saturating_duration_since(measure_from),
     };
     Ok((total, window))

@@ -52,9 +52,7 @@ impl Workload {
     /// The parent znodes this run's znodes hang from, for setup to create.
     pub fn parent_paths(&self) -> Vec<String> {
         let sub = self.subtree(self.op);
-        (0..self.parents)
-            .map(|p| format!("{}/{}/p{:04}", self.prefix, sub, p))
-            .collect()
+        (0..self.parents).map(|p| format!("{}/{}/p{:04}", self.prefix, sub, p)).collect()
     }
 
     /// The path of znode i of this run.
@@ -128,9 +126,8 @@ mod tests {
     fn mixed_respects_read_share() {
         let w = workload("zab-load --connect h:1 --op mixed --read-pct 75 --duration 1");
         let mut rng = Rng::new(7);
-        let reads = (0..10_000)
-            .filter(|_| matches!(w.choose(rng.next_u64(), || 0), Request::Get(k) if k < 1000))
-            .count();
+        let reads =
+            (0..10_000).filter(|_| matches!(w.choose(rng.next_u64(), || 0), Request::Get(k) if k < 1000)).count();
         assert!((7_000..8_000).contains(&reads), "{reads}");
     }
 }

@@ -62,10 +62,7 @@ impl AclCache {
         if index == OPEN_UNSAFE_ACL_ID {
             return Acl::open_unsafe();
         }
-        self.by_index
-            .get(&index)
-            .map(|e| e.0.clone())
-            .unwrap_or_default()
+        self.by_index.get(&index).map(|e| e.0.clone()).unwrap_or_default()
     }
 
     /// Visits the ACL list behind an index without cloning it.
@@ -148,10 +145,7 @@ fn java_split_count(s: &str, sep: char) -> usize {
 pub fn generate_digest(id_password: &str) -> String {
     let user = id_password.split(':').next().unwrap_or("");
     let hash = Sha1::digest(id_password.as_bytes());
-    format!(
-        "{user}:{}",
-        base64::engine::general_purpose::STANDARD.encode(hash)
-    )
+    format!("{user}:{}", base64::engine::general_purpose::STANDARD.encode(hash))
 }
 
 /// What a successful `addauth` adds to the connection's identities.
@@ -162,15 +156,9 @@ pub fn authenticate(config: &AclConfig, scheme: &str, auth: &[u8]) -> Result<Vec
             let digest = generate_digest(&text);
             let mut ids = Vec::new();
             if config.super_digest.as_deref() == Some(digest.as_str()) {
-                ids.push(Id {
-                    scheme: "super".into(),
-                    id: String::new(),
-                });
+                ids.push(Id { scheme: "super".into(), id: String::new() });
             }
-            ids.push(Id {
-                scheme: "digest".into(),
-                id: digest,
-            });
+            ids.push(Id { scheme: "digest".into(), id: digest });
             Ok(ids)
         }
         // The ip provider authenticates from the socket, not from an auth packet; ZooKeeper
@@ -215,11 +203,7 @@ fn ip_matches(id: &str, expr: &str) -> bool {
     let (Some((acl, bits)), Some(remote)) = (ip_prefix(expr), v4_bytes(id)) else {
         return false;
     };
-    let mask = if bits == 0 {
-        0
-    } else {
-        u32::MAX << (32 - bits)
-    };
+    let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
     (u32::from_be_bytes(acl) & mask) == (u32::from_be_bytes(remote) & mask)
 }
 
@@ -241,12 +225,7 @@ fn matches(scheme: &str, auth_id: &str, acl_id: &str) -> bool {
 }
 
 /// `ZooKeeperServer.checkACL`: may the identities `ids` use `perm` on a node with `acl`?
-pub fn check_acl(
-    config: &AclConfig,
-    acl: &[Acl],
-    perm: i32,
-    ids: &[Id],
-) -> Result<(), KeeperError> {
+pub fn check_acl(config: &AclConfig, acl: &[Acl], perm: i32, ids: &[Id]) -> Result<(), KeeperError> {
     if config.skip_acl || acl.is_empty() {
         return Ok(());
     }
@@ -260,10 +239,7 @@ pub fn check_acl(
         if a.id.scheme == "world" && a.id.id == "anyone" {
             return Ok(());
         }
-        if ids
-            .iter()
-            .any(|i| i.scheme == a.id.scheme && matches(&a.id.scheme, &i.id, &a.id.id))
-        {
+        if ids.iter().any(|i| i.scheme == a.id.scheme && matches(&a.id.scheme, &i.id, &a.id.id)) {
             return Ok(());
         }
     }
@@ -292,10 +268,7 @@ pub fn fixup_acl(ids: &[Id], acls: &[Acl]) -> Result<Vec<Acl>, KeeperError> {
                 // super identity has no provider.
                 if id.scheme == "digest" {
                     any = true;
-                    out.push(Acl {
-                        perms: a.perms,
-                        id: id.clone(),
-                    });
+                    out.push(Acl { perms: a.perms, id: id.clone() });
                 }
             }
             if !any {
@@ -331,10 +304,7 @@ mod tests {
     #[test]
     fn digest_matches_zookeeper() {
         // The super digest used by kazoo's and zookeeper-client's test harnesses.
-        assert_eq!(
-            generate_digest("super:test"),
-            "super:D/InIHSb7yEEbrWz8b9l71RjZJU="
-        );
+        assert_eq!(generate_digest("super:test"), "super:D/InIHSb7yEEbrWz8b9l71RjZJU=");
     }
 
     #[test]
@@ -360,32 +330,14 @@ mod tests {
     #[test]
     fn check_and_fixup() {
         let cfg = AclConfig::default();
-        let ids = vec![Id {
-            scheme: "ip".into(),
-            id: "127.0.0.1".into(),
-        }];
+        let ids = vec![Id { scheme: "ip".into(), id: "127.0.0.1".into() }];
         let acl = vec![Acl::new(1, "digest", "u:x")];
         assert_eq!(check_acl(&cfg, &acl, 1, &ids), Err(KeeperError::NoAuth));
-        assert_eq!(
-            fixup_acl(&ids, &[Acl::new(31, "auth", "")]),
-            Err(KeeperError::InvalidAcl)
-        );
-        let ids2 = vec![
-            ids[0].clone(),
-            Id {
-                scheme: "digest".into(),
-                id: "u:x".into(),
-            },
-        ];
+        assert_eq!(fixup_acl(&ids, &[Acl::new(31, "auth", "")]), Err(KeeperError::InvalidAcl));
+        let ids2 = vec![ids[0].clone(), Id { scheme: "digest".into(), id: "u:x".into() }];
         assert_eq!(check_acl(&cfg, &acl, 1, &ids2), Ok(()));
-        assert_eq!(
-            fixup_acl(&ids2, &[Acl::new(31, "auth", "")]).unwrap(),
-            vec![Acl::new(31, "digest", "u:x")]
-        );
+        assert_eq!(fixup_acl(&ids2, &[Acl::new(31, "auth", "")]).unwrap(), vec![Acl::new(31, "digest", "u:x")]);
         assert_eq!(fixup_acl(&ids2, &[]), Err(KeeperError::InvalidAcl));
-        assert_eq!(
-            fixup_acl(&ids2, &[Acl::new(31, "world", "nobody")]),
-            Err(KeeperError::InvalidAcl)
-        );
+        assert_eq!(fixup_acl(&ids2, &[Acl::new(31, "world", "nobody")]), Err(KeeperError::InvalidAcl));
     }
 }

@@ -38,22 +38,11 @@ enum Mgr {
 
 impl DataTree {
     /// Applies one txn. Errors are reported in `err` (as ZooKeeper does), never panics.
-    pub fn process_txn(
-        &mut self,
-        hdr: &TxnHeader,
-        txn: &Txn,
-        events: &mut Vec<WatchEvent>,
-    ) -> ProcessTxnResult {
+    pub fn process_txn(&mut self, hdr: &TxnHeader, txn: &Txn, events: &mut Vec<WatchEvent>) -> ProcessTxnResult {
         self.process(hdr, txn, false, events)
     }
 
-    fn process(
-        &mut self,
-        hdr: &TxnHeader,
-        txn: &Txn,
-        is_sub: bool,
-        events: &mut Vec<WatchEvent>,
-    ) -> ProcessTxnResult {
+    fn process(&mut self, hdr: &TxnHeader, txn: &Txn, is_sub: bool, events: &mut Vec<WatchEvent>) -> ProcessTxnResult {
         let mut rc = ProcessTxnResult {
             client_id: hdr.client_id,
             cxid: hdr.cxid,
@@ -116,20 +105,12 @@ impl DataTree {
             }
             Txn::SetData(t) => {
                 rc.path = t.path.clone();
-                self.set_data(
-                    &t.path,
-                    t.data.as_deref(),
-                    t.version,
-                    hdr.zxid,
-                    hdr.time,
-                    events,
-                )
-                .map(|s| rc.stat = Some(s))
+                self.set_data(&t.path, t.data.as_deref(), t.version, hdr.zxid, hdr.time, events)
+                    .map(|s| rc.stat = Some(s))
             }
             Txn::SetAcl(t) => {
                 rc.path = t.path.clone();
-                self.set_acl(&t.path, &t.acl, t.version)
-                    .map(|s| rc.stat = Some(s))
+                self.set_acl(&t.path, &t.acl, t.version).map(|s| rc.stat = Some(s))
             }
             Txn::CloseSession(t) => {
                 let listed = t.as_ref().map(|c| c.paths2_delete.as_slice());
@@ -162,10 +143,7 @@ impl DataTree {
                         t = op::ERROR;
                         body = Txn::Error(zab_jute::txn::ErrorTxn { err: ec });
                     }
-                    let sub_hdr = TxnHeader {
-                        txn_type: t,
-                        ..hdr.clone()
-                    };
+                    let sub_hdr = TxnHeader { txn_type: t, ..hdr.clone() };
                     let sub_rc = self.process(&sub_hdr, &body, true, events);
                     if sub_rc.err != 0 && rc.err == 0 {
                         rc.err = sub_rc.err;
@@ -180,9 +158,7 @@ impl DataTree {
         }
         // Replay of a create after a fuzzy snapshot: the node exists, but the parent's
         // cversion/pzxid must still move forward (DataTree.processTxn).
-        if rc.err == KeeperError::NodeExists.code().code()
-            && matches!(hdr.txn_type, op::CREATE | op::CREATE2)
-        {
+        if rc.err == KeeperError::NodeExists.code().code() && matches!(hdr.txn_type, op::CREATE | op::CREATE2) {
             if let (Txn::Create(t), Some((parent, _))) = (txn, split_parent(&rc.path)) {
                 let parent = parent_key(parent).to_owned();
                 let (cv, zxid) = (t.parent_c_version, hdr.zxid);
@@ -217,12 +193,7 @@ impl DataTree {
         };
         let fired = m.trigger(path, t, suppress);
         for &w in &fired {
-            events.push(WatchEvent {
-                watcher: w,
-                event_type: t,
-                path: path.to_owned(),
-                acl: Some(acl.to_vec()),
-            });
+            events.push(WatchEvent { watcher: w, event_type: t, path: path.to_owned(), acl: Some(acl.to_vec()) });
         }
         fired
     }
@@ -242,22 +213,14 @@ impl DataTree {
         let (parent, name) = split_parent(path).ok_or(KeeperError::NoNode)?;
         let parent = parent_key(parent).to_owned();
         let parent_node = self.nodes.get(parent.as_str()).ok_or(KeeperError::NoNode)?;
-        if parent_node
-            .children
-            .as_ref()
-            .is_some_and(|c| c.contains(name))
-        {
+        if parent_node.children.as_ref().is_some_and(|c| c.contains(name)) {
             return Err(KeeperError::NodeExists);
         }
         let acl_index = self.acls.intern(acl);
         self.seq += 1;
         let seq = self.seq;
         self.update_node(&parent, |p| {
-            let cv = if parent_cversion == -1 {
-                p.stat.cversion + 1
-            } else {
-                parent_cversion
-            };
+            let cv = if parent_cversion == -1 { p.stat.cversion + 1 } else { parent_cversion };
             if cv > p.stat.cversion {
                 p.stat.cversion = cv;
                 p.stat.pzxid = zxid;
@@ -290,28 +253,14 @@ impl DataTree {
             EphemeralType::Normal => {
                 self.seq += 1;
                 let seq = self.seq;
-                self.ephemerals
-                    .entry(owner)
-                    .or_insert_with(ChildSet::default)
-                    .insert(path, seq);
+                self.ephemerals.entry(owner).or_insert_with(ChildSet::default).insert(path, seq);
             }
             EphemeralType::Void => {}
         }
         self.quota_on_create(&parent, name, path, data.map_or(0, |d| d.len() as i64));
-        let parent_acl = self
-            .nodes
-            .get(parent.as_str())
-            .map(|p| self.acls.get(p.acl))
-            .unwrap_or_default();
+        let parent_acl = self.nodes.get(parent.as_str()).map(|p| self.acls.get(p.acl)).unwrap_or_default();
         self.fire(Mgr::Data, path, event::NODE_CREATED, acl, &[], events);
-        self.fire(
-            Mgr::Child,
-            &parent,
-            event::NODE_CHILDREN_CHANGED,
-            &parent_acl,
-            &[],
-            events,
-        );
+        self.fire(Mgr::Child, &parent, event::NODE_CHILDREN_CHANGED, &parent_acl, &[], events);
         Ok(client_stat)
     }
 
@@ -353,28 +302,10 @@ impl DataTree {
             EphemeralType::Void => {}
         }
         self.quota_on_delete(&parent, name, path, node.data_len() as i64);
-        let parent_acl = self
-            .nodes
-            .get(parent.as_str())
-            .map(|p| self.acls.get(p.acl))
-            .unwrap_or_default();
+        let parent_acl = self.nodes.get(parent.as_str()).map(|p| self.acls.get(p.acl)).unwrap_or_default();
         let processed = self.fire(Mgr::Data, path, event::NODE_DELETED, &acl, &[], events);
-        self.fire(
-            Mgr::Child,
-            path,
-            event::NODE_DELETED,
-            &acl,
-            &processed,
-            events,
-        );
-        self.fire(
-            Mgr::Child,
-            &parent,
-            event::NODE_CHILDREN_CHANGED,
-            &parent_acl,
-            &[],
-            events,
-        );
+        self.fire(Mgr::Child, path, event::NODE_DELETED, &acl, &processed, events);
+        self.fire(Mgr::Child, &parent, event::NODE_CHILDREN_CHANGED, &parent_acl, &[], events);
         Ok(())
     }
 
@@ -406,12 +337,7 @@ impl DataTree {
         Ok(stat)
     }
 
-    pub(crate) fn set_acl(
-        &mut self,
-        path: &str,
-        acl: &[Acl],
-        version: i32,
-    ) -> Result<Stat, KeeperError> {
+    pub(crate) fn set_acl(&mut self, path: &str, acl: &[Acl], version: i32) -> Result<Stat, KeeperError> {
         let old = self.nodes.get(path).ok_or(KeeperError::NoNode)?.acl;
         self.acls.release(old);
         let index = self.acls.intern(acl);
@@ -455,13 +381,7 @@ mod tests {
     use zab_jute::txn::*;
 
     fn hdr(zxid: i64, t: i32) -> TxnHeader {
-        TxnHeader {
-            client_id: 7,
-            cxid: 1,
-            zxid,
-            time: 1000 + zxid,
-            txn_type: t,
-        }
+        TxnHeader { client_id: 7, cxid: 1, zxid, time: 1000 + zxid, txn_type: t }
     }
 
     fn create(path: &str, cv: i32, eph: bool) -> Txn {
@@ -488,23 +408,13 @@ mod tests {
         assert_eq!(t.ephemerals_of(7), vec!["/a/b".to_string()]);
         let s = t.stat_node("/a", None).unwrap();
         assert_eq!((s.cversion, s.num_children, s.pzxid), (1, 1, 2));
-        let rc = t.process_txn(
-            &hdr(3, op::DELETE),
-            &Txn::Delete(DeleteTxn {
-                path: "/a/b".into(),
-            }),
-            &mut ev,
-        );
+        let rc = t.process_txn(&hdr(3, op::DELETE), &Txn::Delete(DeleteTxn { path: "/a/b".into() }), &mut ev);
         assert_eq!(rc.err, 0);
         let s = t.stat_node("/a", None).unwrap();
         // one create and one delete: clients see cversion 2
         assert_eq!((s.cversion, s.num_children, s.pzxid), (2, 0, 3));
         assert!(t.ephemerals_of(7).is_empty());
-        let rc = t.process_txn(
-            &hdr(4, op::DELETE),
-            &Txn::Delete(DeleteTxn { path: "/a".into() }),
-            &mut ev,
-        );
+        let rc = t.process_txn(&hdr(4, op::DELETE), &Txn::Delete(DeleteTxn { path: "/a".into() }), &mut ev);
         assert_eq!(rc.err, 0);
         assert_eq!(t.last_processed_zxid(), 4);
         // the root's pzxid and cversion moved, so the digest differs, but node count is back
@@ -520,13 +430,7 @@ mod tests {
         let mut ev = Vec::new();
         t.process_txn(&hdr(1, op::CREATE), &create("/a", 1, false), &mut ev);
         let got: Vec<_> = ev.iter().map(|e| (e.event_type, e.path.as_str())).collect();
-        assert_eq!(
-            got,
-            vec![
-                (event::NODE_CREATED, "/a"),
-                (event::NODE_CHILDREN_CHANGED, "/")
-            ]
-        );
+        assert_eq!(got, vec![(event::NODE_CREATED, "/a"), (event::NODE_CHILDREN_CHANGED, "/")]);
         t.add_watch("/", 9, WatcherMode::PersistentRecursive);
         ev.clear();
         t.process_txn(&hdr(2, op::CREATE), &create("/a/b", 1, false), &mut ev);
@@ -545,10 +449,7 @@ mod tests {
         ]);
         let rc = t.process_txn(&hdr(1, op::MULTI), &m, &mut ev);
         let errs: Vec<_> = rc.multi.iter().map(|r| (r.txn_type, r.err)).collect();
-        assert_eq!(
-            errs,
-            vec![(op::ERROR, 0), (op::ERROR, -101), (op::ERROR, -2)]
-        );
+        assert_eq!(errs, vec![(op::ERROR, 0), (op::ERROR, -101), (op::ERROR, -2)]);
         assert!(t.node("/x").is_none());
         assert_eq!(t.last_processed_zxid(), 1);
     }

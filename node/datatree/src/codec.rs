@@ -220,7 +220,13 @@ mod tests {
         let mut ev = Vec::new();
         let hdr = |z: i64, ty: i32| TxnHeader { client_id: 5, cxid: 0, zxid: z, time: 10 * z, txn_type: ty };
         let mk = |p: &str, eph: bool, acl: Vec<Acl>| {
-            Txn::Create(CreateTxn { path: p.into(), data: Some(p.as_bytes().to_vec()), acl, ephemeral: eph, parent_c_version: -1 })
+            Txn::Create(CreateTxn {
+                path: p.into(),
+                data: Some(p.as_bytes().to_vec()),
+                acl,
+                ephemeral: eph,
+                parent_c_version: -1,
+            })
         };
         t.process_txn(&hdr(1, op::CREATE), &mk("/a", false, Acl::open_unsafe()), &mut ev);
         t.process_txn(&hdr(2, op::CREATE), &mk("/a/b", false, vec![Acl::new(1, "digest", "u:x")]), &mut ev);

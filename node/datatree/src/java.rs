@@ -54,9 +54,7 @@ impl JavaRandom {
     const MASK: u64 = (1 << 48) - 1;
 
     pub fn new(seed: i64) -> JavaRandom {
-        JavaRandom {
-            seed: (seed as u64 ^ Self::MULT) & Self::MASK,
-        }
+        JavaRandom { seed: (seed as u64 ^ Self::MULT) & Self::MASK }
     }
 
     fn next(&mut self, bits: u32) -> i32 {

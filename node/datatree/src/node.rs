@@ -74,12 +74,7 @@ pub struct DataNode {
 
 impl DataNode {
     pub fn new(data: Option<Box<[u8]>>, acl: i64, stat: StatPersisted) -> DataNode {
-        DataNode {
-            stat,
-            acl,
-            data,
-            children: None,
-        }
+        DataNode { stat, acl, data, children: None }
     }
 
     pub fn num_children(&self) -> usize {
@@ -116,9 +111,7 @@ impl DataNode {
     }
 
     pub fn add_child(&mut self, name: &str, seq: u64) -> bool {
-        self.children
-            .get_or_insert_with(Default::default)
-            .insert(name, seq)
+        self.children.get_or_insert_with(Default::default).insert(name, seq)
     }
 
     pub fn remove_child(&mut self, name: &str) -> bool {

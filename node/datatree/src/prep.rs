@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use zab_jute::codes::{op, perms, CreateMode};
 use zab_jute::data::{Acl, Id, StatPersisted};
 use zab_jute::proto::{
-    CheckVersionRequest, CreateRequest, CreateTtlRequest, DeleteRequest, MultiOp, MultiRequest,
-    SetAclRequest, SetDataRequest,
+    CheckVersionRequest, CreateRequest, CreateTtlRequest, DeleteRequest, MultiOp, MultiRequest, SetAclRequest,
+    SetDataRequest,
 };
 use zab_jute::txn::*;
 
@@ -86,16 +86,55 @@ pub struct PrepContext<'a> {
     pub time: i64,
 }
 
-/// A node as prep sees it: the tree's state or a pending change of this multi.
+/// A node as prep sees it: the tree's state or a change not yet applied.
 #[derive(Debug, Clone)]
-struct ChangeRecord {
-    stat: StatPersisted,
-    child_count: i32,
-    acl: Vec<Acl>,
+pub struct ChangeRecord {
+    pub stat: StatPersisted,
+    pub child_count: i32,
+    pub acl: Vec<Acl>,
+}
+
+/// Changes prepared but not yet applied to the tree (`ZooKeeperServer.outstandingChanges`):
+/// a request prepared while earlier txns wait for their fsync must see their effects.
+#[derive(Debug, Default)]
+pub struct Outstanding {
+    changes: HashMap<String, (i64, Option<ChangeRecord>)>,
+    order: std::collections::VecDeque<(i64, String)>,
+}
+
+impl Outstanding {
+    /// Forgets the changes of every txn up to `zxid`, now applied to the tree.
+    pub fn applied_up_to(&mut self, zxid: i64) {
+        while let Some((z, _)) = self.order.front() {
+            if *z > zxid {
+                break;
+            }
+            let Some((z, path)) = self.order.pop_front() else { break };
+            if self.changes.get(&path).is_some_and(|(cz, _)| *cz == z) {
+                self.changes.remove(&path);
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.changes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    fn merge(&mut self, zxid: i64, local: HashMap<String, Option<ChangeRecord>>) {
+        for (path, rec) in local {
+            self.order.push_back((zxid, path.clone()));
+            self.changes.insert(path, (zxid, rec));
+        }
+    }
 }
 
 struct Pending<'a> {
     tree: &'a DataTree,
+    base: &'a Outstanding,
     changes: HashMap<String, Option<ChangeRecord>>,
 }
 
@@ -105,12 +144,11 @@ impl<'a> Pending<'a> {
         if let Some(c) = self.changes.get(path) {
             return c.clone().ok_or(KeeperError::NoNode);
         }
+        if let Some((_, c)) = self.base.changes.get(path) {
+            return c.clone().ok_or(KeeperError::NoNode);
+        }
         let n = self.tree.node(path).ok_or(KeeperError::NoNode)?;
-        Ok(ChangeRecord {
-            stat: n.stat.clone(),
-            child_count: n.num_children() as i32,
-            acl: self.tree.acl_of(n),
-        })
+        Ok(ChangeRecord { stat: n.stat.clone(), child_count: n.num_children() as i32, acl: self.tree.acl_of(n) })
     }
 
     fn put(&mut self, path: &str, rec: Option<ChangeRecord>) {
@@ -119,10 +157,7 @@ impl<'a> Pending<'a> {
 }
 
 fn is_special(path: &str) -> bool {
-    matches!(
-        path,
-        "/" | "/zookeeper" | "/zookeeper/quota" | "/zookeeper/config"
-    )
+    matches!(path, "/" | "/zookeeper" | "/zookeeper/quota" | "/zookeeper/config")
 }
 
 fn check_version(current: i32, expected: i32) -> Result<i32, KeeperError> {
@@ -161,8 +196,9 @@ impl From<KeeperError> for PrepFailure {
     }
 }
 
-/// Prepares `req`. Always returns a header and a txn: failures become error txns.
-pub fn prep_request(ctx: &PrepContext<'_>, req: &WriteRequest) -> (TxnHeader, Txn) {
+/// Prepares `req`. Always returns a header and a txn: failures become error txns. The
+/// changes of a successful request are added to `outstanding` until applied.
+pub fn prep_request(ctx: &PrepContext<'_>, outstanding: &mut Outstanding, req: &WriteRequest) -> (TxnHeader, Txn) {
     let mut hdr = TxnHeader {
         client_id: ctx.session_id,
         cxid: ctx.cxid,
@@ -170,61 +206,40 @@ pub fn prep_request(ctx: &PrepContext<'_>, req: &WriteRequest) -> (TxnHeader, Tx
         time: ctx.time,
         txn_type: req.op_type(),
     };
-    let mut pending = Pending {
-        tree: ctx.tree,
-        changes: HashMap::new(),
-    };
+    let mut pending = Pending { tree: ctx.tree, base: outstanding, changes: HashMap::new() };
     let result: Result<Txn, PrepFailure> = match req {
         WriteRequest::Multi(m) => prep_multi(ctx, &mut pending, m),
         WriteRequest::Malformed { .. } => Err(PrepFailure::Marshalling),
         WriteRequest::Refused { err, .. } => Err(PrepFailure::Keeper(*err)),
         other => prep_one(ctx, &mut pending, other).map(|(_, t)| t),
     };
+    let changes = std::mem::take(&mut pending.changes);
     match result {
-        Ok(txn) => (hdr, txn),
+        Ok(txn) => {
+            outstanding.merge(ctx.zxid, changes);
+            (hdr, txn)
+        }
         Err(PrepFailure::Keeper(e)) => {
             hdr.txn_type = op::ERROR;
-            (
-                hdr,
-                Txn::Error(ErrorTxn {
-                    err: e.code().code(),
-                }),
-            )
+            (hdr, Txn::Error(ErrorTxn { err: e.code().code() }))
         }
         Err(PrepFailure::Marshalling) => {
             hdr.txn_type = op::ERROR;
-            (
-                hdr,
-                Txn::Error(ErrorTxn {
-                    err: KeeperError::MarshallingError.code().code(),
-                }),
-            )
+            (hdr, Txn::Error(ErrorTxn { err: KeeperError::MarshallingError.code().code() }))
         }
     }
 }
 
-fn prep_multi(
-    ctx: &PrepContext<'_>,
-    pending: &mut Pending<'_>,
-    m: &MultiRequest,
-) -> Result<Txn, PrepFailure> {
+fn prep_multi(ctx: &PrepContext<'_>, pending: &mut Pending<'_>, m: &MultiRequest) -> Result<Txn, PrepFailure> {
     let mut subs: Vec<(i32, Txn)> = Vec::with_capacity(m.ops.len());
     let mut failed = false;
     for o in &m.ops {
         if failed {
-            subs.push((
-                op::ERROR,
-                Txn::Error(ErrorTxn {
-                    err: KeeperError::RuntimeInconsistency.code().code(),
-                }),
-            ));
+            subs.push((op::ERROR, Txn::Error(ErrorTxn { err: KeeperError::RuntimeInconsistency.code().code() })));
             continue;
         }
         let w = match o {
-            MultiOp::Create { op_type, req } => WriteRequest::Create {
-                op_type: *op_type,
-                req: req.clone(),
-            },
+            MultiOp::Create { op_type, req } => WriteRequest::Create { op_type: *op_type, req: req.clone() },
             MultiOp::CreateTtl(r) => WriteRequest::CreateTtl(r.clone()),
             MultiOp::CreateTtlWithoutTtl(_) => return Err(PrepFailure::Marshalling),
             MultiOp::Delete(r) => WriteRequest::Delete(r.clone()),
@@ -239,12 +254,7 @@ fn prep_multi(
             Err(PrepFailure::Keeper(e)) => {
                 failed = true;
                 pending.changes.clear();
-                subs.push((
-                    op::ERROR,
-                    Txn::Error(ErrorTxn {
-                        err: e.code().code(),
-                    }),
-                ));
+                subs.push((op::ERROR, Txn::Error(ErrorTxn { err: e.code().code() })));
             }
             Err(PrepFailure::Marshalling) => return Err(PrepFailure::Marshalling),
         }
@@ -252,33 +262,15 @@ fn prep_multi(
     Ok(Txn::Multi(subs))
 }
 
-fn prep_one(
-    ctx: &PrepContext<'_>,
-    pending: &mut Pending<'_>,
-    req: &WriteRequest,
-) -> Result<Prepared, PrepFailure> {
+fn prep_one(ctx: &PrepContext<'_>, pending: &mut Pending<'_>, req: &WriteRequest) -> Result<Prepared, PrepFailure> {
     let acl_cfg = ctx.acl_config;
     match req {
-        WriteRequest::Create { op_type, req } => prep_create(
-            ctx,
-            pending,
-            *op_type,
-            &req.path,
-            req.data.as_ref(),
-            &req.acl,
-            req.flags,
-            -1,
-        ),
-        WriteRequest::CreateTtl(r) => prep_create(
-            ctx,
-            pending,
-            op::CREATE_TTL,
-            &r.path,
-            r.data.as_ref(),
-            &r.acl,
-            r.flags,
-            r.ttl,
-        ),
+        WriteRequest::Create { op_type, req } => {
+            prep_create(ctx, pending, *op_type, &req.path, req.data.as_ref(), &req.acl, req.flags, -1)
+        }
+        WriteRequest::CreateTtl(r) => {
+            prep_create(ctx, pending, op::CREATE_TTL, &r.path, r.data.as_ref(), &r.acl, r.flags, r.ttl)
+        }
         WriteRequest::Delete(r) => {
             ctx.sessions.check(ctx.session_id)?;
             let parent = parent_for_delete(&r.path)?;
@@ -294,12 +286,7 @@ fn prep_one(
             p.stat.pzxid = ctx.zxid;
             pending.put(parent, Some(p));
             pending.put(&r.path, None);
-            Ok((
-                op::DELETE,
-                Txn::Delete(DeleteTxn {
-                    path: r.path.clone(),
-                }),
-            ))
+            Ok((op::DELETE, Txn::Delete(DeleteTxn { path: r.path.clone() })))
         }
         WriteRequest::DeleteContainer(path) => {
             let parent = parent_for_delete(path)?;
@@ -307,9 +294,7 @@ fn prep_one(
             if node.child_count > 0 {
                 return Err(KeeperError::NotEmpty.into());
             }
-            if EphemeralType::of(node.stat.ephemeral_owner, ctx.tree.config().extended_types)
-                == EphemeralType::Normal
-            {
+            if EphemeralType::of(node.stat.ephemeral_owner, ctx.tree.config().extended_types) == EphemeralType::Normal {
                 return Err(KeeperError::BadVersion.into());
             }
             let mut p = pending.get(parent)?;
@@ -317,10 +302,7 @@ fn prep_one(
             p.stat.pzxid = ctx.zxid;
             pending.put(parent, Some(p));
             pending.put(path, None);
-            Ok((
-                op::DELETE_CONTAINER,
-                Txn::Delete(DeleteTxn { path: path.clone() }),
-            ))
+            Ok((op::DELETE_CONTAINER, Txn::Delete(DeleteTxn { path: path.clone() })))
         }
         WriteRequest::SetData(r) => {
             ctx.sessions.check(ctx.session_id)?;
@@ -332,14 +314,7 @@ fn prep_one(
             node.stat.mtime = ctx.time;
             node.stat.mzxid = ctx.zxid;
             pending.put(&r.path, Some(node));
-            Ok((
-                op::SET_DATA,
-                Txn::SetData(SetDataTxn {
-                    path: r.path.clone(),
-                    data: r.data.clone(),
-                    version,
-                }),
-            ))
+            Ok((op::SET_DATA, Txn::SetData(SetDataTxn { path: r.path.clone(), data: r.data.clone(), version })))
         }
         WriteRequest::SetAcl(r) => {
             ctx.sessions.check(ctx.session_id)?;
@@ -351,14 +326,7 @@ fn prep_one(
             node.stat.aversion = version;
             node.acl = acl.clone();
             pending.put(&r.path, Some(node));
-            Ok((
-                op::SET_ACL,
-                Txn::SetAcl(SetAclTxn {
-                    path: r.path.clone(),
-                    acl,
-                    version,
-                }),
-            ))
+            Ok((op::SET_ACL, Txn::SetAcl(SetAclTxn { path: r.path.clone(), acl, version })))
         }
         WriteRequest::Check(r) => {
             ctx.sessions.check(ctx.session_id)?;
@@ -366,26 +334,33 @@ fn prep_one(
             let node = pending.get(&r.path)?;
             check_acl(acl_cfg, &node.acl, perms::READ, ctx.auth)?;
             let version = check_version(node.stat.version, r.version)?;
-            Ok((
-                op::CHECK,
-                Txn::Check(CheckVersionTxn {
-                    path: r.path.clone(),
-                    version,
-                }),
-            ))
+            Ok((op::CHECK, Txn::Check(CheckVersionTxn { path: r.path.clone(), version })))
         }
-        WriteRequest::CreateSession { timeout } => Ok((
-            op::CREATE_SESSION,
-            Txn::CreateSession(CreateSessionTxn { time_out: *timeout }),
-        )),
+        WriteRequest::CreateSession { timeout } => {
+            Ok((op::CREATE_SESSION, Txn::CreateSession(CreateSessionTxn { time_out: *timeout })))
+        }
         WriteRequest::CloseSession => {
-            let paths = ctx.tree.ephemerals_of(ctx.session_id);
-            Ok((
-                op::CLOSE_SESSION,
-                Txn::CloseSession(Some(CloseSessionTxn {
-                    paths2_delete: paths,
-                })),
-            ))
+            let mut paths = ctx.tree.ephemerals_of(ctx.session_id);
+            for (path, (_, rec)) in &pending.base.changes {
+                match rec {
+                    None => paths.retain(|p| p != path),
+                    Some(r) if r.stat.ephemeral_owner == ctx.session_id && !paths.contains(path) => {
+                        paths.push(path.clone())
+                    }
+                    Some(_) => {}
+                }
+            }
+            for p in &paths {
+                // As ZooKeeper: the parent's pzxid moves, its child count is not adjusted.
+                if let Some(i) = p.rfind('/') {
+                    if let Ok(mut parent) = pending.get(&p[..i]) {
+                        parent.stat.pzxid = ctx.zxid;
+                        pending.put(&p[..i], Some(parent));
+                    }
+                }
+                pending.put(p, None);
+            }
+            Ok((op::CLOSE_SESSION, Txn::CloseSession(Some(CloseSessionTxn { paths2_delete: paths }))))
         }
         WriteRequest::Multi(_) | WriteRequest::Malformed { .. } => Err(PrepFailure::Marshalling),
         WriteRequest::Refused { err, .. } => Err(PrepFailure::Keeper(*err)),
@@ -409,11 +384,7 @@ fn prep_create(
     if mode.is_ttl() && !extended {
         return Err(KeeperError::Unimplemented.into());
     }
-    let ttl_ok = if mode.is_ttl() {
-        ephemeral::ttl_owner(ttl).is_some()
-    } else {
-        ttl < 0
-    };
+    let ttl_ok = if mode.is_ttl() { ephemeral::ttl_owner(ttl).is_some() } else { ttl < 0 };
     if !ttl_ok {
         return Err(KeeperError::BadArguments.into());
     }
@@ -427,11 +398,7 @@ fn prep_create(
     let acl = fixup_acl(ctx.auth, acl)?;
     let mut parent = pending.get(parent_path)?;
     check_acl(ctx.acl_config, &parent.acl, perms::CREATE, ctx.auth)?;
-    let path = if mode.is_sequential() {
-        format!("{path}{:010}", parent.stat.cversion)
-    } else {
-        path.to_owned()
-    };
+    let path = if mode.is_sequential() { format!("{path}{:010}", parent.stat.cversion) } else { path.to_owned() };
     valid_path(&path)?;
     if pending.get(&path).is_ok() {
         return Err(KeeperError::NodeExists.into());
@@ -462,29 +429,15 @@ fn prep_create(
         pzxid: ctx.zxid,
         ..Default::default()
     };
-    pending.put(
-        &path,
-        Some(ChangeRecord {
-            stat,
-            child_count: 0,
-            acl: acl.clone(),
-        }),
-    );
+    pending.put(&path, Some(ChangeRecord { stat, child_count: 0, acl: acl.clone() }));
     let data = data.cloned();
     let txn = match op_type {
-        op::CREATE_CONTAINER => Txn::CreateContainer(CreateContainerTxn {
-            path: path.clone(),
-            data,
-            acl,
-            parent_c_version: new_cversion,
-        }),
-        op::CREATE_TTL => Txn::CreateTtl(CreateTtlTxn {
-            path: path.clone(),
-            data,
-            acl,
-            parent_c_version: new_cversion,
-            ttl,
-        }),
+        op::CREATE_CONTAINER => {
+            Txn::CreateContainer(CreateContainerTxn { path: path.clone(), data, acl, parent_c_version: new_cversion })
+        }
+        op::CREATE_TTL => {
+            Txn::CreateTtl(CreateTtlTxn { path: path.clone(), data, acl, parent_c_version: new_cversion, ttl })
+        }
         _ => Txn::Create(CreateTxn {
             path: path.clone(),
             data,

@@ -53,11 +53,7 @@ impl StatsTrack {
 
     pub fn render(&self) -> String {
         let mut s = format!("count={},bytes={}", self.count(), self.bytes());
-        let rest: Vec<_> = self
-            .stats
-            .iter()
-            .filter(|(k, _)| *k != "count" && *k != "bytes")
-            .collect();
+        let rest: Vec<_> = self.stats.iter().filter(|(k, _)| *k != "count" && *k != "bytes").collect();
         if !rest.is_empty() {
             s.push('=');
             for (k, v) in rest {
@@ -95,9 +91,7 @@ impl DataTree {
         let Some(node) = self.nodes.get_mut(stat_path(prefix).as_str()) else {
             return;
         };
-        let mut st = StatsTrack::parse(&String::from_utf8_lossy(
-            node.data.as_deref().unwrap_or(&[]),
-        ));
+        let mut st = StatsTrack::parse(&String::from_utf8_lossy(node.data.as_deref().unwrap_or(&[])));
         st.set_count(st.count() + count_diff);
         st.set_bytes(st.bytes() + bytes_diff);
         node.data = Some(st.render().into_bytes().into_boxed_slice());
@@ -115,11 +109,7 @@ impl DataTree {
             bytes += n.data_len() as i64;
             if let Some(c) = &n.children {
                 for name in c.names() {
-                    stack.push(if p == "/" {
-                        format!("/{name}")
-                    } else {
-                        format!("{p}/{name}")
-                    });
+                    stack.push(if p == "/" { format!("/{name}") } else { format!("{p}/{name}") });
                 }
             }
         }
@@ -171,9 +161,6 @@ mod tests {
         assert_eq!((st.count(), st.bytes()), (3, 19));
         assert_eq!(st.render(), "count=3,bytes=19");
         let st = StatsTrack::parse("count=-1,bytes=-1=;byteHardLimit=-1;countHardLimit=2");
-        assert_eq!(
-            st.render(),
-            "count=-1,bytes=-1=;byteHardLimit=-1;countHardLimit=2"
-        );
+        assert_eq!(st.render(), "count=-1,bytes=-1=;byteHardLimit=-1;countHardLimit=2");
     }
 }

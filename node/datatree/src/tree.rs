@@ -28,10 +28,7 @@ pub struct TreeConfig {
 
 impl Default for TreeConfig {
     fn default() -> Self {
-        TreeConfig {
-            extended_types: false,
-            digest_enabled: true,
-        }
+        TreeConfig { extended_types: false, digest_enabled: true }
     }
 }
 
@@ -81,29 +78,14 @@ impl DataTree {
             config,
         };
         let empty = || Some(Vec::new().into_boxed_slice());
-        t.insert_raw(
-            "/",
-            DataNode::new(empty(), OPEN_UNSAFE_ACL_ID, StatPersisted::default()),
-        );
-        t.insert_raw(
-            "/zookeeper",
-            DataNode::new(empty(), OPEN_UNSAFE_ACL_ID, StatPersisted::default()),
-        );
+        t.insert_raw("/", DataNode::new(empty(), OPEN_UNSAFE_ACL_ID, StatPersisted::default()));
+        t.insert_raw("/zookeeper", DataNode::new(empty(), OPEN_UNSAFE_ACL_ID, StatPersisted::default()));
         t.link_child("/", "zookeeper");
-        t.insert_raw(
-            "/zookeeper/quota",
-            DataNode::new(empty(), OPEN_UNSAFE_ACL_ID, StatPersisted::default()),
-        );
+        t.insert_raw("/zookeeper/quota", DataNode::new(empty(), OPEN_UNSAFE_ACL_ID, StatPersisted::default()));
         t.link_child("/zookeeper", "quota");
         let read_only = t.acls.intern(&Acl::read_unsafe());
-        let config_stat = StatPersisted {
-            aversion: -1,
-            ..Default::default()
-        };
-        t.insert_raw(
-            "/zookeeper/config",
-            DataNode::new(empty(), read_only, config_stat),
-        );
+        let config_stat = StatPersisted { aversion: -1, ..Default::default() };
+        t.insert_raw("/zookeeper/config", DataNode::new(empty(), read_only, config_stat));
         t.link_child("/zookeeper", "config");
         t
     }
@@ -135,17 +117,9 @@ impl DataTree {
         let Some(node) = self.nodes.get_mut(path) else {
             return false;
         };
-        let before = if digest_on {
-            node_digest(path, node.data.as_deref(), &node.stat)
-        } else {
-            0
-        };
+        let before = if digest_on { node_digest(path, node.data.as_deref(), &node.stat) } else { 0 };
         f(node);
-        let after = if digest_on {
-            node_digest(path, node.data.as_deref(), &node.stat)
-        } else {
-            0
-        };
+        let after = if digest_on { node_digest(path, node.data.as_deref(), &node.stat) } else { 0 };
         self.digest = self.digest.wrapping_sub(before).wrapping_add(after);
         true
     }
@@ -195,19 +169,12 @@ impl DataTree {
     }
 
     /// getData: data and Stat, registering a data watch if asked.
-    pub fn get_data(
-        &self,
-        path: &str,
-        watcher: Option<WatcherId>,
-    ) -> Result<(Option<Vec<u8>>, Stat), KeeperError> {
+    pub fn get_data(&self, path: &str, watcher: Option<WatcherId>) -> Result<(Option<Vec<u8>>, Stat), KeeperError> {
         let node = self.node(path).ok_or(KeeperError::NoNode)?;
         if let Some(w) = watcher {
             self.watches.lock().data.add(path, w, WatcherMode::Standard);
         }
-        Ok((
-            node.data.as_ref().map(|d| d.to_vec()),
-            self.client_stat(node),
-        ))
+        Ok((node.data.as_ref().map(|d| d.to_vec()), self.client_stat(node)))
     }
 
     /// exists: the Stat; the watch is registered even when the node is missing.
@@ -220,22 +187,11 @@ impl DataTree {
     }
 
     /// getChildren(2): names in ZooKeeper's order and the parent's Stat.
-    pub fn get_children(
-        &self,
-        path: &str,
-        watcher: Option<WatcherId>,
-    ) -> Result<(Vec<String>, Stat), KeeperError> {
+    pub fn get_children(&self, path: &str, watcher: Option<WatcherId>) -> Result<(Vec<String>, Stat), KeeperError> {
         let node = self.node(path).ok_or(KeeperError::NoNode)?;
-        let children = node
-            .children
-            .as_ref()
-            .map(|c| c.java_order())
-            .unwrap_or_default();
+        let children = node.children.as_ref().map(|c| c.java_order()).unwrap_or_default();
         if let Some(w) = watcher {
-            self.watches
-                .lock()
-                .child
-                .add(path, w, WatcherMode::Standard);
+            self.watches.lock().child.add(path, w, WatcherMode::Standard);
         }
         Ok((children, self.client_stat(node)))
     }
@@ -255,17 +211,12 @@ impl DataTree {
 
     /// The ephemerals of a session, in ZooKeeper's order.
     pub fn ephemerals_of(&self, session: i64) -> Vec<String> {
-        self.ephemerals
-            .get(&session)
-            .map(|s| s.java_order())
-            .unwrap_or_default()
+        self.ephemerals.get(&session).map(|s| s.java_order()).unwrap_or_default()
     }
 
     /// Every session that owns ephemerals, with their paths.
     pub fn all_ephemerals(&self) -> impl Iterator<Item = (i64, Vec<String>)> + '_ {
-        self.ephemerals
-            .iter()
-            .map(|(s, set)| (*s, set.java_order()))
+        self.ephemerals.iter().map(|(s, set)| (*s, set.java_order()))
     }
 
     pub fn ephemerals_count(&self) -> usize {
@@ -301,12 +252,7 @@ impl DataTree {
     ) -> Vec<WatchEvent> {
         use zab_jute::codes::event::*;
         let mut out = Vec::new();
-        let ev = |t: i32, p: &str| WatchEvent {
-            watcher: w,
-            event_type: t,
-            path: p.to_owned(),
-            acl: None,
-        };
+        let ev = |t: i32, p: &str| WatchEvent { watcher: w, event_type: t, path: p.to_owned(), acl: None };
         let mut ws = self.watches.lock();
         for p in data {
             match self.nodes.get(p.as_str()) {

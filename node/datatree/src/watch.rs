@@ -63,10 +63,7 @@ impl WatchManager {
         if self.modes.is_empty() {
             return WatcherMode::Standard;
         }
-        self.modes
-            .get(&(w, path.to_owned()))
-            .copied()
-            .unwrap_or(WatcherMode::Standard)
+        self.modes.get(&(w, path.to_owned())).copied().unwrap_or(WatcherMode::Standard)
     }
 
     /// Registers `w` on `path` in `mode`.
@@ -75,10 +72,7 @@ impl WatchManager {
         if !list.contains(&w) {
             list.push(w);
         }
-        self.by_watcher
-            .entry(w)
-            .or_default()
-            .insert(path.to_owned());
+        self.by_watcher.entry(w).or_default().insert(path.to_owned());
         self.set_mode(w, path, mode);
     }
 
@@ -100,12 +94,7 @@ impl WatchManager {
 
     /// Fires `event_type` for `path`; returns the watchers to notify, each once, minus
     /// `suppress`.
-    pub fn trigger(
-        &mut self,
-        path: &str,
-        event_type: i32,
-        suppress: &[WatcherId],
-    ) -> Vec<WatcherId> {
+    pub fn trigger(&mut self, path: &str, event_type: i32, suppress: &[WatcherId]) -> Vec<WatcherId> {
         let mut out: Vec<WatcherId> = Vec::new();
         let check_parents = self.recursive > 0;
         for (depth, p) in path_and_parents(path).enumerate() {

@@ -16,11 +16,7 @@ pub enum JuteError {
     Truncated { offset: usize, needed: usize },
     /// A length prefix is negative (other than -1 for null) or larger than allowed.
     #[error("bad length {len} at offset {offset} (limit {limit})")]
-    BadLength {
-        offset: usize,
-        len: i64,
-        limit: usize,
-    },
+    BadLength { offset: usize, len: i64, limit: usize },
     /// A string is neither UTF-8 nor Java's CESU-8.
     #[error("string at offset {offset} is not valid UTF-8 or CESU-8")]
     BadString { offset: usize },
@@ -39,11 +35,7 @@ pub struct InputArchive<'a> {
 impl<'a> InputArchive<'a> {
     /// A reader over `buf` where no single buffer/string/vector may exceed `max_len`.
     pub fn new(buf: &'a [u8], max_len: usize) -> Self {
-        InputArchive {
-            buf,
-            pos: 0,
-            max_len,
-        }
+        InputArchive { buf, pos: 0, max_len }
     }
 
     /// Bytes consumed so far.
@@ -63,10 +55,7 @@ impl<'a> InputArchive<'a> {
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], JuteError> {
         if self.remaining() < n {
-            return Err(JuteError::Truncated {
-                offset: self.pos,
-                needed: n - self.remaining(),
-            });
+            return Err(JuteError::Truncated { offset: self.pos, needed: n - self.remaining() });
         }
         let s = &self.buf[self.pos..self.pos + n];
         self.pos += n;
@@ -106,19 +95,12 @@ impl<'a> InputArchive<'a> {
             return Ok(None);
         }
         if len < 0 || len as usize > self.max_len {
-            return Err(JuteError::BadLength {
-                offset,
-                len: len as i64,
-                limit: self.max_len,
-            });
+            return Err(JuteError::BadLength { offset, len: len as i64, limit: self.max_len });
         }
         let len = len as usize;
         let needed = len.saturating_mul(min_elem_size.max(1));
         if min_elem_size > 0 && needed > self.remaining() {
-            return Err(JuteError::Truncated {
-                offset: self.pos,
-                needed: needed - self.remaining(),
-            });
+            return Err(JuteError::Truncated { offset: self.pos, needed: needed - self.remaining() });
         }
         Ok(Some(len))
     }
@@ -138,9 +120,7 @@ impl<'a> InputArchive<'a> {
             None => Ok(None),
             Some(n) => {
                 let bytes = self.take(n)?;
-                decode_java_string(bytes)
-                    .map(Some)
-                    .ok_or(JuteError::BadString { offset })
+                decode_java_string(bytes).map(Some).ok_or(JuteError::BadString { offset })
             }
         }
     }
@@ -164,9 +144,7 @@ impl OutputArchive {
     }
 
     pub fn with_capacity(n: usize) -> Self {
-        OutputArchive {
-            buf: Vec::with_capacity(n),
-        }
+        OutputArchive { buf: Vec::with_capacity(n) }
     }
 
     /// Wraps an existing buffer, appending to it.
@@ -295,15 +273,9 @@ pub fn decode_java_string(bytes: &[u8]) -> Option<String> {
             let malformed3 = (b1 == 0xe0 && b2 & 0xe0 == 0x80) || !cont(i + 1) || !cont(i + 2);
             if malformed3 {
                 out.push('\u{fffd}');
-                i += if (b1 == 0xe0 && b2 & 0xe0 == 0x80) || !cont(i + 1) {
-                    1
-                } else {
-                    2
-                };
+                i += if (b1 == 0xe0 && b2 & 0xe0 == 0x80) || !cont(i + 1) { 1 } else { 2 };
             } else {
-                let c = ((b1 as u32 & 0x0f) << 12)
-                    | ((b2 as u32 & 0x3f) << 6)
-                    | (bytes[i + 2] as u32 & 0x3f);
+                let c = ((b1 as u32 & 0x0f) << 12) | ((b2 as u32 & 0x3f) << 6) | (bytes[i + 2] as u32 & 0x3f);
                 // A surrogate (CESU-8 half) is malformed: one replacement for three bytes.
                 out.push(char::from_u32(c).unwrap_or('\u{fffd}'));
                 i += 3;
@@ -343,15 +315,9 @@ mod tests {
         assert_eq!(enc.len(), 1 + 1 + 6 + 1);
         assert_eq!(&enc[2..5], &[0xed, 0xa0, 0xbd]);
         // Java's reader does not join CESU-8 halves: each becomes U+FFFD.
-        assert_eq!(
-            decode_java_string(&enc).as_deref(),
-            Some("/a\u{fffd}\u{fffd}b")
-        );
+        assert_eq!(decode_java_string(&enc).as_deref(), Some("/a\u{fffd}\u{fffd}b"));
         // A lone surrogate half is one replacement character, as in the JDK.
-        assert_eq!(
-            decode_java_string(b"x\xed\xa0\x80").as_deref(),
-            Some("x\u{fffd}")
-        );
+        assert_eq!(decode_java_string(b"x\xed\xa0\x80").as_deref(), Some("x\u{fffd}"));
         assert_eq!(decode_java_string("/é".as_bytes()).as_deref(), Some("/é"));
     }
 
@@ -359,21 +325,12 @@ mod tests {
     fn lengths_are_checked_before_allocating() {
         let bytes = [0x7f, 0xff, 0xff, 0xff];
         let mut inp = InputArchive::new(&bytes, usize::MAX);
-        assert!(matches!(
-            inp.read_buffer(),
-            Err(JuteError::Truncated { .. })
-        ));
+        assert!(matches!(inp.read_buffer(), Err(JuteError::Truncated { .. })));
         let mut inp = InputArchive::new(&bytes, 100);
-        assert!(matches!(
-            inp.read_buffer(),
-            Err(JuteError::BadLength { .. })
-        ));
+        assert!(matches!(inp.read_buffer(), Err(JuteError::BadLength { .. })));
         let bytes = [0xff, 0xff, 0xff, 0xfe];
         let mut inp = InputArchive::new(&bytes, 100);
-        assert!(matches!(
-            inp.read_buffer(),
-            Err(JuteError::BadLength { .. })
-        ));
+        assert!(matches!(inp.read_buffer(), Err(JuteError::BadLength { .. })));
         let bytes = [0xff, 0xff, 0xff, 0xff];
         let mut inp = InputArchive::new(&bytes, 100);
         assert_eq!(inp.read_buffer(), Ok(None));

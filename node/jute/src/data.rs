@@ -51,13 +51,7 @@ jute_record! {
 
 impl Acl {
     pub fn new(perms: i32, scheme: &str, id: &str) -> Acl {
-        Acl {
-            perms,
-            id: Id {
-                scheme: scheme.to_owned(),
-                id: id.to_owned(),
-            },
-        }
+        Acl { perms, id: Id { scheme: scheme.to_owned(), id: id.to_owned() } }
     }
 
     /// `ZooDefs.Ids.OPEN_ACL_UNSAFE`: world:anyone with ALL.

@@ -21,10 +21,7 @@ pub fn parse_frame(buf: &[u8], max_len: usize) -> Result<Option<(usize, &[u8])>,
     };
     let len = i32::from_be_bytes([head[0], head[1], head[2], head[3]]);
     if len < 0 || len as usize > max_len {
-        return Err(FrameError::BadLength {
-            len,
-            limit: max_len,
-        });
+        return Err(FrameError::BadLength { len, limit: max_len });
     }
     let total = 4 + len as usize;
     match buf.get(4..total) {
@@ -42,10 +39,7 @@ mod tests {
     fn incomplete_complete_and_oversized() {
         assert_eq!(parse_frame(&[0, 0], 10), Ok(None));
         assert_eq!(parse_frame(&[0, 0, 0, 3, 1, 2], 10), Ok(None));
-        assert_eq!(
-            parse_frame(&[0, 0, 0, 2, 1, 2, 9], 10),
-            Ok(Some((6, &[1u8, 2][..])))
-        );
+        assert_eq!(parse_frame(&[0, 0, 0, 2, 1, 2, 9], 10), Ok(Some((6, &[1u8, 2][..]))));
         assert!(parse_frame(&[0, 0, 0, 11], 10).is_err());
         assert!(parse_frame(&[0xff, 0xff, 0xff, 0xff], 10).is_err());
     }

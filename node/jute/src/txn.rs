@@ -154,10 +154,7 @@ impl Txn {
                     .map(|(t, body)| {
                         let mut o = OutputArchive::new();
                         body.write(&mut o);
-                        SubTxn {
-                            txn_type: *t,
-                            data: Some(o.into_inner()),
-                        }
+                        SubTxn { txn_type: *t, data: Some(o.into_inner()) }
                     })
                     .collect();
                 MultiTxn { txns }.write(out)

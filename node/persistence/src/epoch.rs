@@ -57,3 +57,65 @@ mod tests {
         assert!(read_epoch(d.path(), ACCEPTED_EPOCH).is_err());
     }
 }
+
+/// `QuorumPeer.loadDataBase`'s epoch checks: creates missing files from the epoch of the
+/// last zxid, accepts `currentEpoch.tmp` when a crash interrupted its rename, and refuses
+/// an acceptedEpoch below currentEpoch. Returns (currentEpoch, acceptedEpoch).
+pub fn load_epochs(dir: &Path, last_zxid: i64) -> Result<(i64, i64), PersistenceError> {
+    let zxid_epoch = last_zxid >> 32;
+    let mut current = match read_epoch(dir, CURRENT_EPOCH)? {
+        Some(e) => e,
+        None => {
+            write_epoch(dir, CURRENT_EPOCH, zxid_epoch.max(0))?;
+            zxid_epoch.max(0)
+        }
+    };
+    if zxid_epoch > current {
+        match read_epoch(dir, &format!("{CURRENT_EPOCH}.tmp"))? {
+            Some(tmp) => {
+                write_epoch(dir, CURRENT_EPOCH, tmp)?;
+                current = tmp;
+            }
+            None => {
+                return Err(PersistenceError::Epoch {
+                    path: dir.join(CURRENT_EPOCH),
+                    reason: format!(
+                        "the current epoch {current} is older than the epoch {zxid_epoch} of the last zxid 0x{last_zxid:x}; \
+                         the data directory is inconsistent (ZooKeeper refuses it too)"
+                    ),
+                })
+            }
+        }
+    }
+    let accepted = match read_epoch(dir, ACCEPTED_EPOCH)? {
+        Some(e) => e,
+        None => {
+            write_epoch(dir, ACCEPTED_EPOCH, zxid_epoch.max(0))?;
+            zxid_epoch.max(0)
+        }
+    };
+    if accepted < current {
+        return Err(PersistenceError::Epoch {
+            path: dir.join(ACCEPTED_EPOCH),
+            reason: format!("the accepted epoch {accepted} is less than the current epoch {current}"),
+        });
+    }
+    Ok((current, accepted))
+}
+
+#[cfg(test)]
+mod load_tests {
+    use super::*;
+
+    #[test]
+    fn startup_checks() {
+        let d = tempfile::tempdir().unwrap();
+        assert_eq!(load_epochs(d.path(), 0x300000005).unwrap(), (3, 3));
+        write_epoch(d.path(), CURRENT_EPOCH, 2).unwrap();
+        assert!(load_epochs(d.path(), 0x300000005).is_err());
+        std::fs::write(d.path().join("currentEpoch.tmp"), "3").unwrap();
+        assert_eq!(load_epochs(d.path(), 0x300000005).unwrap(), (3, 3));
+        write_epoch(d.path(), ACCEPTED_EPOCH, 1).unwrap();
+        assert!(load_epochs(d.path(), 0x300000005).is_err());
+    }
+}

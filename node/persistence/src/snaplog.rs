@@ -68,7 +68,8 @@ impl SnapLog {
             warn!(files = ?repaired, "cut torn transaction log tails");
         }
         let started = Instant::now();
-        let candidates: Vec<(i64, PathBuf)> = self.snapshots()?.into_iter().filter(|(_, p)| looks_valid(p)).take(100).collect();
+        let candidates: Vec<(i64, PathBuf)> =
+            self.snapshots()?.into_iter().filter(|(_, p)| looks_valid(p)).take(100).collect();
         let mut loaded = None;
         let mut last_error = String::new();
         for (zxid, path) in &candidates {
@@ -91,7 +92,11 @@ impl SnapLog {
                 (tree, s.sessions.into_iter().collect::<HashMap<_, _>>(), s.zxid, Some(s.path), s.digest)
             }
             None if !candidates.is_empty() => {
-                return Err(PersistenceError::NoValidSnapshot { dir: self.snap_dir.clone(), tried: candidates.len(), last_error });
+                return Err(PersistenceError::NoValidSnapshot {
+                    dir: self.snap_dir.clone(),
+                    tried: candidates.len(),
+                    last_error,
+                });
             }
             None => {
                 if crate::txnlog::last_logged_zxid(&self.log_dir)? != -1 {
@@ -120,7 +125,10 @@ impl SnapLog {
             events.clear();
             if let Some(d) = &e.digest {
                 if config.digest_enabled && d.tree_digest != tree.digest() as i64 && digest_mismatches == 0 {
-                    warn!(zxid = format_args!("0x{:x}", e.hdr.zxid), "tree digest differs from the one logged with the txn");
+                    warn!(
+                        zxid = format_args!("0x{:x}", e.hdr.zxid),
+                        "tree digest differs from the one logged with the txn"
+                    );
                 }
                 if config.digest_enabled && d.tree_digest != tree.digest() as i64 {
                     digest_mismatches += 1;

@@ -157,7 +157,13 @@ pub fn looks_valid(path: &Path) -> bool {
     f.seek(std::io::SeekFrom::End(-5)).is_ok() && f.read_exact(&mut tail).is_ok() && tail == [0, 0, 0, 1, b'/']
 }
 
-fn checked_seal(path: &Path, bytes: &[u8], inp: &mut InputArchive<'_>, adler: &mut adler::Adler32, done: &mut usize) -> Result<(), PersistenceError> {
+fn checked_seal(
+    path: &Path,
+    bytes: &[u8],
+    inp: &mut InputArchive<'_>,
+    adler: &mut adler::Adler32,
+    done: &mut usize,
+) -> Result<(), PersistenceError> {
     let at = inp.position();
     adler.write_slice(&bytes[*done..at]);
     *done = at;
@@ -182,14 +188,20 @@ pub fn read_snapshot(path: &Path, zxid: i64, config: TreeConfig) -> Result<Loade
     let raw = std::fs::read(path).map_err(io("reading", path))?;
     let bytes = if path.to_string_lossy().ends_with(".gz") {
         let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .map_err(|e| PersistenceError::Corrupt { path: path.to_owned(), offset: 0, reason: format!("gzip: {e}") })?;
+        flate2::read::GzDecoder::new(&raw[..]).read_to_end(&mut out).map_err(|e| PersistenceError::Corrupt {
+            path: path.to_owned(),
+            offset: 0,
+            reason: format!("gzip: {e}"),
+        })?;
         out
     } else {
         raw
     };
-    let corrupt = |offset: usize, reason: String| PersistenceError::Corrupt { path: path.to_owned(), offset: offset as u64, reason };
+    let corrupt = |offset: usize, reason: String| PersistenceError::Corrupt {
+        path: path.to_owned(),
+        offset: offset as u64,
+        reason,
+    };
     let mut inp = InputArchive::new(&bytes, usize::MAX);
     let magic = inp.read_i32().map_err(|e| corrupt(0, e.to_string()))?;
     if magic != SNAP_MAGIC {
@@ -282,7 +294,11 @@ mod tests {
             let mut bad = good.clone();
             bad[i] ^= 0x5a;
             std::fs::write(&p, &bad).unwrap();
-            let r = if looks_valid(&p) { read_snapshot(&p, 20, TreeConfig::default()).map(|_| ()) } else { Err(PersistenceError::Failed("invalid".into())) };
+            let r = if looks_valid(&p) {
+                read_snapshot(&p, 20, TreeConfig::default()).map(|_| ())
+            } else {
+                Err(PersistenceError::Failed("invalid".into()))
+            };
             assert!(r.is_err(), "flip at {i} went unnoticed");
         }
     }

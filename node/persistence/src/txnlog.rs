@@ -107,7 +107,11 @@ pub fn scan_file(path: &Path) -> Result<ScannedFile, PersistenceError> {
 
 /// Checks the bytes of one log file (see the module doc for the rules).
 pub fn scan_bytes(path: &Path, bytes: &[u8]) -> Result<ScannedFile, PersistenceError> {
-    let corrupt = |offset: usize, reason: String| PersistenceError::Corrupt { path: path.to_owned(), offset: offset as u64, reason };
+    let corrupt = |offset: usize, reason: String| PersistenceError::Corrupt {
+        path: path.to_owned(),
+        offset: offset as u64,
+        reason,
+    };
     if bytes.len() < HEADER_LEN {
         // A file cut before its header was complete holds no txn.
         if all_zero(bytes) || bytes.len() < HEADER_LEN {
@@ -121,7 +125,10 @@ pub fn scan_bytes(path: &Path, bytes: &[u8]) -> Result<ScannedFile, PersistenceE
     }
     let magic = i32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
     if magic != TXNLOG_MAGIC {
-        return Err(corrupt(0, format!("not a transaction log: magic 0x{magic:08x}, expected 0x{TXNLOG_MAGIC:08x} (ZKLG)")));
+        return Err(corrupt(
+            0,
+            format!("not a transaction log: magic 0x{magic:08x}, expected 0x{TXNLOG_MAGIC:08x} (ZKLG)"),
+        ));
     }
     let version = i32::from_be_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
     if version != VERSION {
@@ -151,9 +158,7 @@ pub fn scan_bytes(path: &Path, bytes: &[u8]) -> Result<ScannedFile, PersistenceE
             }
             return Err(corrupt(pos, "record of length 0 followed by more data".into()));
         }
-        let bad = |reason: String| -> Result<Tail, PersistenceError> {
-            Err(corrupt(pos, reason))
-        };
+        let bad = |reason: String| -> Result<Tail, PersistenceError> { Err(corrupt(pos, reason)) };
         if len < 0 || len as usize > MAX_RECORD {
             if all_zero(&bytes[pos + 12..]) {
                 break Tail::Torn { reason: format!("bad record length {len} at offset {pos}") };
@@ -168,7 +173,9 @@ pub fn scan_bytes(path: &Path, bytes: &[u8]) -> Result<ScannedFile, PersistenceE
         let payload = &bytes[pos + 12..end];
         if bytes[end] != 0x42 {
             if all_zero(&bytes[end..]) {
-                break Tail::Torn { reason: format!("record at offset {pos} lacks its end marker (last transaction was partial)") };
+                break Tail::Torn {
+                    reason: format!("record at offset {pos} lacks its end marker (last transaction was partial)"),
+                };
             }
             bad(format!("record at offset {pos} lacks its end marker 0x42"))?;
         }
@@ -194,7 +201,11 @@ pub fn read_from(dir: &Path, from: i64) -> Result<Vec<LogEntry>, PersistenceErro
     for (_, path) in &files[start..] {
         let scanned = scan_file(path)?;
         for (offset, payload) in scanned.records {
-            let e = unmarshal(&payload).map_err(|reason| PersistenceError::Corrupt { path: path.clone(), offset, reason })?;
+            let e = unmarshal(&payload).map_err(|reason| PersistenceError::Corrupt {
+                path: path.clone(),
+                offset,
+                reason,
+            })?;
             if e.hdr.zxid >= from {
                 out.push(e);
             }
@@ -209,7 +220,11 @@ pub fn last_logged_zxid(dir: &Path) -> Result<i64, PersistenceError> {
     for (_, path) in files.iter().rev() {
         let s = scan_file(path)?;
         if let Some((offset, payload)) = s.records.last() {
-            let e = unmarshal(payload).map_err(|reason| PersistenceError::Corrupt { path: path.clone(), offset: *offset, reason })?;
+            let e = unmarshal(payload).map_err(|reason| PersistenceError::Corrupt {
+                path: path.clone(),
+                offset: *offset,
+                reason,
+            })?;
             return Ok(e.hdr.zxid);
         }
     }
@@ -249,7 +264,11 @@ pub fn truncate_after(dir: &Path, zxid: i64) -> Result<(), PersistenceError> {
         let s = scan_file(path)?;
         let mut cut = HEADER_LEN as u64;
         for (offset, payload) in &s.records {
-            let e = unmarshal(payload).map_err(|reason| PersistenceError::Corrupt { path: path.clone(), offset: *offset, reason })?;
+            let e = unmarshal(payload).map_err(|reason| PersistenceError::Corrupt {
+                path: path.clone(),
+                offset: *offset,
+                reason,
+            })?;
             if e.hdr.zxid > zxid {
                 break;
             }
@@ -307,7 +326,11 @@ impl TxnLogWriter {
     /// Buffers one txn (the caller has already serialised it with [`marshal`]).
     pub fn append(&mut self, zxid: i64, payload: &[u8]) {
         if zxid <= self.last_zxid {
-            warn!(zxid = format_args!("0x{zxid:x}"), last = format_args!("0x{:x}", self.last_zxid), "txn zxid not after the last one");
+            warn!(
+                zxid = format_args!("0x{zxid:x}"),
+                last = format_args!("0x{:x}", self.last_zxid),
+                "txn zxid not after the last one"
+            );
         }
         self.last_zxid = zxid;
         if self.current.is_none() && self.pending_first_zxid.is_none() {
@@ -323,7 +346,8 @@ impl TxnLogWriter {
 
     fn open_file(&mut self, zxid: i64) -> Result<(), PersistenceError> {
         let path = self.dir.join(log_name(zxid));
-        let mut file = OpenOptions::new().create(true).truncate(true).write(true).open(&path).map_err(io("creating", &path))?;
+        let mut file =
+            OpenOptions::new().create(true).truncate(true).write(true).open(&path).map_err(io("creating", &path))?;
         let mut hdr = OutputArchive::with_capacity(HEADER_LEN);
         hdr.write_i32(TXNLOG_MAGIC);
         hdr.write_i32(VERSION);
@@ -352,7 +376,11 @@ impl TxnLogWriter {
         let end = cur.pos + self.pending.len() as u64;
         // FilePadding: keep the file preallocated ahead of the writes.
         if end + 4096 >= cur.allocated {
-            let new_size = if end > cur.allocated { (end + pre_alloc) - (end + pre_alloc) % pre_alloc } else { cur.allocated + pre_alloc };
+            let new_size = if end > cur.allocated {
+                (end + pre_alloc) - (end + pre_alloc) % pre_alloc
+            } else {
+                cur.allocated + pre_alloc
+            };
             cur.file.set_len(new_size).map_err(io("preallocating", &cur.path))?;
             cur.allocated = new_size;
         }
@@ -386,7 +414,10 @@ mod tests {
     use zab_jute::txn::{CreateSessionTxn, DeleteTxn};
 
     fn entry(z: i64) -> (TxnHeader, Txn) {
-        (TxnHeader { client_id: 1, cxid: z as i32, zxid: z, time: 1000 + z, txn_type: op::DELETE }, Txn::Delete(DeleteTxn { path: format!("/n{z}") }))
+        (
+            TxnHeader { client_id: 1, cxid: z as i32, zxid: z, time: 1000 + z, txn_type: op::DELETE },
+            Txn::Delete(DeleteTxn { path: format!("/n{z}") }),
+        )
     }
 
     fn write(dir: &Path, zxids: std::ops::RangeInclusive<i64>, roll_every: i64) {

@@ -23,9 +23,10 @@ use zab_jute::frame::parse_frame;
 use zab_jute::proto::{ConnectRequest, ConnectResponse};
 use zab_jute::record::Record;
 
-use crate::final_proc::{Close, Cnxn};
+use crate::final_proc::{Close, Cnxn, Pending};
 use crate::four_letter;
 use crate::stats::CnxnStats;
+use crate::zk_server::CnxnMsg;
 use crate::zk_server::{wall_ms, CnxnHandle, ZooKeeperServer};
 
 /// Serves one accepted socket until it closes.
@@ -69,9 +70,17 @@ pub async fn serve(server: Arc<ZooKeeperServer>, mut stream: TcpStream, remote: 
         warn!(%remote, "closing connection: ConnectRequest does not decode");
         return;
     };
-    let Some((cnxn, first_reply)) = handshake(&server, req, remote) else {
+    let Some((cnxn, first_reply, created)) = handshake(&server, req, remote) else {
         return;
     };
+    if let Some(created) = created {
+        // The ConnectResponse goes out once the createSession txn is durable.
+        if !matches!(created.await, Ok(Ok(_))) {
+            warn!(%remote, "could not create the session (disk failure or shutdown); closing");
+            server.unregister_cnxn(cnxn.handle.id);
+            return;
+        }
+    }
     if stream.write_all(&first_reply).await.is_err() {
         server.unregister_cnxn(cnxn.handle.id);
         return;
@@ -81,13 +90,14 @@ pub async fn serve(server: Arc<ZooKeeperServer>, mut stream: TcpStream, remote: 
     server.unregister_cnxn(id);
 }
 
-/// `processConnectRequest`: a new session or a reconnect. Returns the connection state and
-/// the framed ConnectResponse, or `None` when the connection must close at once.
+/// `processConnectRequest`: a new session or a reconnect. Returns the connection state,
+/// the framed ConnectResponse and, for a new session, the pending createSession txn; or
+/// `None` when the connection must close at once.
 fn handshake(
     server: &Arc<ZooKeeperServer>,
     req: ConnectRequest,
     remote: SocketAddr,
-) -> Option<(Cnxn, Vec<u8>)> {
+) -> Option<(Cnxn, Vec<u8>, Option<tokio::sync::oneshot::Receiver<crate::sync_proc::WriteResult>>)> {
     if req.read_only == Some(false) && false {
         return None;
     }
@@ -102,9 +112,7 @@ fn handshake(
         return None;
     }
     let cfg = &server.config;
-    let timeout = req
-        .time_out
-        .clamp(cfg.min_session_timeout, cfg.max_session_timeout);
+    let timeout = req.time_out.clamp(cfg.min_session_timeout, cfg.max_session_timeout);
     let (tx, rx) = mpsc::unbounded_channel();
     let stats = Arc::new(CnxnStats::default());
     stats.timeout.store(timeout as i64, Ordering::Relaxed);
@@ -113,19 +121,18 @@ fn handshake(
         id: server.new_cnxn_id(),
         remote,
         session_id: AtomicI64::new(0),
-        auth: Arc::new(RwLock::new(vec![Id {
-            scheme: "ip".into(),
-            id: remote.ip().to_string(),
-        }])),
+        auth: Arc::new(RwLock::new(vec![Id { scheme: "ip".into(), id: remote.ip().to_string() }])),
         tx,
         stats,
     });
     server.register_cnxn(handle.clone());
+    let mut pending_create = None;
     let (session_id, valid) = if req.session_id == 0 {
         let sid = server.new_session_id();
         handle.session_id.store(sid, Ordering::Relaxed);
         server.claim_session(sid, handle.id);
-        server.submit_write(sid, 0, &[], &WriteRequest::CreateSession { timeout });
+        let done = server.submit_write(sid, 0, &[], &WriteRequest::CreateSession { timeout });
+        pending_create = Some(done);
         info!(%remote, session = format_args!("0x{sid:x}"), timeout, "established new session");
         (sid, true)
     } else {
@@ -144,11 +151,7 @@ fn handshake(
         protocol_version: 0,
         time_out: if valid { timeout } else { 0 },
         session_id: if valid { session_id } else { 0 },
-        passwd: if valid {
-            session_password(session_id).to_vec()
-        } else {
-            vec![0; 16]
-        },
+        passwd: if valid { session_password(session_id).to_vec() } else { vec![0; 16] },
         read_only: req.read_only.map(|_| false),
     };
     let body = rsp.to_bytes();
@@ -168,8 +171,9 @@ fn handshake(
             close: Some(Close::Server("invalid session")),
             touched_until: 0,
             live: false,
+            pending: Default::default(),
         };
-        return Some((cnxn, framed));
+        return Some((cnxn, framed, None));
     }
     let cnxn = Cnxn {
         server: server.clone(),
@@ -180,31 +184,29 @@ fn handshake(
         close: None,
         touched_until: 0,
         live: true,
+        pending: Default::default(),
     };
-    Some((cnxn, framed))
+    Some((cnxn, framed, pending_create))
 }
+
+/// Requests queued behind writes before the connection stops reading (backpressure).
+const MAX_PENDING: usize = 1000;
 
 async fn run(mut cnxn: Cnxn, stream: TcpStream, mut inbuf: BytesMut) {
     let (mut rd, mut wr) = stream.into_split();
     let max = cnxn.server.config.max_buffer;
     let session = cnxn.session_id;
     loop {
-        if cnxn.close.is_none() {
-            loop {
-                match parse_frame(&inbuf, max) {
-                    Ok(Some((used, payload))) => {
-                        cnxn.handle_frame(payload);
-                        inbuf.advance(used);
-                        if cnxn.close.is_some() {
-                            break;
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        warn!(session = format_args!("0x{session:x}"), error = %e, "closing connection");
-                        cnxn.close = Some(Close::BadRequest("bad frame length"));
-                        break;
-                    }
+        while cnxn.close.is_none() && cnxn.pending.len() < MAX_PENDING {
+            match parse_frame(&inbuf, max) {
+                Ok(Some((used, payload))) => {
+                    cnxn.handle_frame(payload);
+                    inbuf.advance(used);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    warn!(session = format_args!("0x{session:x}"), error = %e, "closing connection");
+                    cnxn.close = Some(Close::BadRequest("bad frame length"));
                 }
             }
         }
@@ -222,22 +224,37 @@ async fn run(mut cnxn: Cnxn, stream: TcpStream, mut inbuf: BytesMut) {
             debug!(session = format_args!("0x{session:x}"), reason = ?why, "closing connection");
             break;
         }
-        tokio::select! {
-            r = rd.read_buf(&mut inbuf) => match r {
-                Ok(0) => {
-                    debug!(session = format_args!("0x{session:x}"), "client closed the connection");
-                    break;
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    debug!(session = format_args!("0x{session:x}"), error = %e, "read failed");
-                    break;
-                }
-            },
-            m = cnxn.rx.recv() => match m {
-                Some(m) => cnxn.on_msg(m),
-                None => break,
-            },
+        let reading = cnxn.pending.len() < MAX_PENDING;
+        let Cnxn { rx, pending, .. } = &mut cnxn;
+        let front_write = async {
+            match pending.front_mut() {
+                Some(Pending::Write { rx, .. }) => rx.await,
+                _ => std::future::pending().await,
+            }
+        };
+        enum Woke {
+            Read(std::io::Result<usize>),
+            Msg(Option<CnxnMsg>),
+            Write(Result<crate::sync_proc::WriteResult, tokio::sync::oneshot::error::RecvError>),
+        }
+        let woke = tokio::select! {
+            r = rd.read_buf(&mut inbuf), if reading => Woke::Read(r),
+            m = rx.recv() => Woke::Msg(m),
+            w = front_write => Woke::Write(w),
+        };
+        match woke {
+            Woke::Read(Ok(0)) => {
+                debug!(session = format_args!("0x{session:x}"), "client closed the connection");
+                break;
+            }
+            Woke::Read(Ok(_)) => {}
+            Woke::Read(Err(e)) => {
+                debug!(session = format_args!("0x{session:x}"), error = %e, "read failed");
+                break;
+            }
+            Woke::Msg(Some(m)) => cnxn.on_msg(m),
+            Woke::Msg(None) => break,
+            Woke::Write(w) => cnxn.write_done(w),
         }
     }
     let _ = wr.shutdown().await;

@@ -18,17 +18,9 @@ use tracing::{debug, warn};
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("{origin}: invalid value {value:?} for {key}: {reason}")]
-    Invalid {
-        origin: String,
-        key: String,
-        value: String,
-        reason: String,
-    },
+    Invalid { origin: String, key: String, value: String, reason: String },
     #[error("{origin}: line is not key=value: {line:?}")]
     Syntax { origin: String, line: String },
 }
@@ -63,6 +55,14 @@ const USED: &[&str] = &[
     "reconfigEnabled",
     "readonlymode.enabled",
     "serverId",
+    "snapCount",
+    "snapSizeLimitInKb",
+    "commitLogCount",
+    "preAllocSize",
+    "forceSync",
+    "fsync.warningthresholdms",
+    "autopurge.snapRetainCount",
+    "autopurge.purgeInterval",
 ];
 
 /// Keys ZooKeeper knows that later parts of zab will use; accepted quietly.
@@ -75,17 +75,9 @@ const KNOWN: &[&str] = &[
     "quorumListenOnAllIPs",
     "standaloneEnabled",
     "dynamicConfigFile",
-    "snapCount",
-    "snapSizeLimitInKb",
     "txnLogSizeLimitInKb",
-    "commitLogCount",
     "snapshotSizeFactor",
-    "preAllocSize",
-    "forceSync",
-    "fsync.warningthresholdms",
     "syncEnabled",
-    "autopurge.snapRetainCount",
-    "autopurge.purgeInterval",
     "closeSessionTxn.enabled",
     "serializeLastProcessedZxid.enabled",
     "snapshot.compression.method",
@@ -150,6 +142,20 @@ pub struct ServerConfig {
     pub read_only_mode: bool,
     /// The id in the top byte of session ids (myid; 1 when standalone, as ZooKeeper).
     pub server_id: i64,
+    /// `snapCount`: a snapshot after a random number of txns in [snapCount/2+1, snapCount].
+    pub snap_count: u64,
+    /// `snapSizeLimitInKb`: or after that many KiB of log (0 disables).
+    pub snap_size_limit_kb: u64,
+    /// `commitLogCount`: committed txns kept in memory for DIFF sync.
+    pub commit_log_count: usize,
+    /// `preAllocSize` in KiB: the transaction log grows in blocks of this size.
+    pub pre_alloc_kb: u64,
+    /// `forceSync=no` skips the fsync (ZooKeeper's unsafe option, kept for those who ask).
+    pub force_sync: bool,
+    pub fsync_warning_ms: u64,
+    pub autopurge_retain: usize,
+    /// Hours between purges; 0 disables.
+    pub autopurge_interval_h: u64,
     /// server.N lines, kept for the replication work.
     pub servers: BTreeMap<u64, String>,
     /// Where the settings came from (for `conf` and logs).
@@ -182,6 +188,14 @@ impl Default for ServerConfig {
             server_id: 1,
             servers: BTreeMap::new(),
             source: None,
+            snap_count: 100_000,
+            snap_size_limit_kb: 4 * 1024 * 1024,
+            commit_log_count: 500,
+            pre_alloc_kb: 64 * 1024,
+            force_sync: true,
+            fsync_warning_ms: 1000,
+            autopurge_retain: 3,
+            autopurge_interval_h: 0,
         }
     }
 }
@@ -202,10 +216,8 @@ fn normalize(key: &str) -> String {
 impl ConfigBuilder {
     /// Reads a zoo.cfg (Java properties: `key=value` or `key:value`, `#`/`!` comments).
     pub fn load_file(&mut self, path: &Path) -> Result<(), ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
         self.source = Some(path.to_owned());
         for (i, raw) in text.lines().enumerate() {
             let line = raw.trim();
@@ -214,10 +226,7 @@ impl ConfigBuilder {
             }
             let origin = format!("{} line {}", path.display(), i + 1);
             let Some(pos) = line.find(['=', ':']) else {
-                return Err(ConfigError::Syntax {
-                    origin,
-                    line: line.to_owned(),
-                });
+                return Err(ConfigError::Syntax { origin, line: line.to_owned() });
             };
             let (k, v) = (line[..pos].trim(), line[pos + 1..].trim());
             self.set(k, v, &origin);
@@ -227,13 +236,7 @@ impl ConfigBuilder {
 
     /// Sets one key (from a flag, `-D` or the environment).
     pub fn set(&mut self, key: &str, value: &str, origin: &str) {
-        self.entries.insert(
-            normalize(key),
-            Entry {
-                value: value.to_owned(),
-                origin: origin.to_owned(),
-            },
-        );
+        self.entries.insert(normalize(key), Entry { value: value.to_owned(), origin: origin.to_owned() });
     }
 
     pub fn is_set(&self, key: &str) -> bool {
@@ -244,12 +247,9 @@ impl ConfigBuilder {
         let mut c = defaults;
         c.source = self.source.clone();
         for (key, e) in &self.entries {
-            if key.starts_with("server.") || key.starts_with("group.") || key.starts_with("weight.")
-            {
+            if key.starts_with("server.") || key.starts_with("group.") || key.starts_with("weight.") {
                 if let Some(n) = key.strip_prefix("server.") {
-                    let n: u64 = n
-                        .parse()
-                        .map_err(|_| invalid(key, e, "server.N needs a numeric N"))?;
+                    let n: u64 = n.parse().map_err(|_| invalid(key, e, "server.N needs a numeric N"))?;
                     c.servers.insert(n, e.value.clone());
                 }
                 continue;
@@ -268,10 +268,7 @@ impl ConfigBuilder {
                 "dataLogDir" => c.data_log_dir = PathBuf::from(&e.value),
                 "clientPort" => c.client_port = parse_num(key, e)?,
                 "clientPortAddress" => {
-                    c.client_port_address = e
-                        .value
-                        .parse()
-                        .map_err(|_| invalid(key, e, "expected an IP address"))?
+                    c.client_port_address = e.value.parse().map_err(|_| invalid(key, e, "expected an IP address"))?
                 }
                 "maxClientCnxns" => c.max_client_cnxns = parse_num(key, e)?,
                 "minSessionTimeout" => c.min_session_timeout = parse_num(key, e)?,
@@ -282,31 +279,28 @@ impl ConfigBuilder {
                     c.four_letter_whitelist = if v.split(',').any(|s| s.trim() == "*") {
                         None
                     } else {
-                        Some(
-                            v.split(',')
-                                .map(|s| s.trim().to_owned())
-                                .filter(|s| !s.is_empty())
-                                .collect(),
-                        )
+                        Some(v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
                     };
                 }
                 "jute.maxbuffer" => c.max_buffer = parse_num(key, e)?,
-                "DigestAuthenticationProvider.superDigest" => {
-                    c.super_digest = Some(e.value.clone())
-                }
+                "DigestAuthenticationProvider.superDigest" => c.super_digest = Some(e.value.clone()),
                 "extendedTypesEnabled" => c.extended_types = parse_bool(key, e)?,
-                "znode.container.checkIntervalMs" => {
-                    c.container_check_interval_ms = parse_num(key, e)?
-                }
+                "znode.container.checkIntervalMs" => c.container_check_interval_ms = parse_num(key, e)?,
                 "znode.container.maxPerMinute" => c.container_max_per_minute = parse_num(key, e)?,
-                "znode.container.maxNeverUsedIntervalMs" => {
-                    c.container_max_never_used_ms = parse_num(key, e)?
-                }
+                "znode.container.maxNeverUsedIntervalMs" => c.container_max_never_used_ms = parse_num(key, e)?,
                 "skipACL" => c.skip_acl = e.value.trim() == "yes",
                 "digest.enabled" => c.digest_enabled = parse_bool(key, e)?,
                 "reconfigEnabled" => c.reconfig_enabled = parse_bool(key, e)?,
                 "readonlymode.enabled" => c.read_only_mode = parse_bool(key, e)?,
                 "serverId" => c.server_id = parse_num(key, e)?,
+                "snapCount" => c.snap_count = parse_num::<u64>(key, e)?.max(2),
+                "snapSizeLimitInKb" => c.snap_size_limit_kb = parse_num(key, e)?,
+                "commitLogCount" => c.commit_log_count = parse_num::<usize>(key, e)?.max(500),
+                "preAllocSize" => c.pre_alloc_kb = parse_num::<u64>(key, e)?.max(4),
+                "forceSync" => c.force_sync = e.value.trim() != "no",
+                "fsync.warningthresholdms" => c.fsync_warning_ms = parse_num(key, e)?,
+                "autopurge.snapRetainCount" => c.autopurge_retain = parse_num::<usize>(key, e)?.max(3),
+                "autopurge.purgeInterval" => c.autopurge_interval_h = parse_num(key, e)?,
                 _ => {}
             }
         }
@@ -325,10 +319,7 @@ impl ConfigBuilder {
                 origin: "configuration".into(),
                 key: "minSessionTimeout".into(),
                 value: c.min_session_timeout.to_string(),
-                reason: format!(
-                    "must not be larger than maxSessionTimeout ({})",
-                    c.max_session_timeout
-                ),
+                reason: format!("must not be larger than maxSessionTimeout ({})", c.max_session_timeout),
             });
         }
         if c.tick_time == 0 {
@@ -353,10 +344,7 @@ fn invalid(key: &str, e: &Entry, reason: &str) -> ConfigError {
 }
 
 fn parse_num<T: std::str::FromStr>(key: &str, e: &Entry) -> Result<T, ConfigError> {
-    e.value
-        .trim()
-        .parse()
-        .map_err(|_| invalid(key, e, "expected a number in range"))
+    e.value.trim().parse().map_err(|_| invalid(key, e, "expected a number in range"))
 }
 
 fn parse_bool(key: &str, e: &Entry) -> Result<bool, ConfigError> {
@@ -372,8 +360,7 @@ mod tests {
     use super::*;
 
     fn build(text: &str) -> Result<ServerConfig, ConfigError> {
-        let dir =
-            std::env::temp_dir().join(format!("zabcfg-{}-{}", std::process::id(), text.len()));
+        let dir = std::env::temp_dir().join(format!("zabcfg-{}-{}", std::process::id(), text.len()));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("zoo.cfg");
         std::fs::write(&p, text).unwrap();
@@ -404,9 +391,7 @@ mod tests {
 
     #[test]
     fn bad_value_names_key_and_line() {
-        let e = build("tickTime=2000\nclientPort=lots\n")
-            .unwrap_err()
-            .to_string();
+        let e = build("tickTime=2000\nclientPort=lots\n").unwrap_err().to_string();
         assert!(e.contains("clientPort") && e.contains("line 2"), "{e}");
     }
 }

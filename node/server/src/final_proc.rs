@@ -6,7 +6,9 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
+use std::collections::VecDeque;
+
+use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 use zab_datatree::acl::{authenticate, check_acl, client_infos};
 use zab_datatree::prep::WriteRequest;
@@ -19,6 +21,7 @@ use zab_jute::record::Record;
 use zab_jute::{InputArchive, OutputArchive};
 
 use crate::request::{decode_write, is_valid_op};
+use crate::sync_proc::{WriteOutcome, WriteResult};
 use crate::zk_server::{CnxnHandle, CnxnMsg, ZooKeeperServer};
 
 /// Why a connection must close after flushing what it has.
@@ -30,6 +33,13 @@ pub enum Close {
     BadRequest(&'static str),
     /// The server told us to (expiry, session moved, shutdown).
     Server(&'static str),
+}
+
+/// A request waiting its turn: a write until its txn is durable and applied, and every
+/// frame that arrived after it (replies go out in request order).
+pub enum Pending {
+    Write { xid: i32, is_close: bool, rx: oneshot::Receiver<WriteResult> },
+    Deferred(Vec<u8>),
 }
 
 /// State of one established connection.
@@ -44,6 +54,8 @@ pub struct Cnxn {
     pub touched_until: i64,
     /// Whether the session was live at the last touch.
     pub live: bool,
+    /// Requests waiting behind a write.
+    pub pending: VecDeque<Pending>,
 }
 
 fn body_of<R: Record>(body: &[u8], max: usize) -> Result<R, KeeperError> {
@@ -52,13 +64,7 @@ fn body_of<R: Record>(body: &[u8], max: usize) -> Result<R, KeeperError> {
 
 impl Cnxn {
     /// Appends one framed reply: int32 length, ReplyHeader, optional body.
-    pub fn reply(
-        &mut self,
-        xid: i32,
-        zxid: i64,
-        err: i32,
-        body: Option<&dyn Fn(&mut OutputArchive)>,
-    ) {
+    pub fn reply(&mut self, xid: i32, zxid: i64, err: i32, body: Option<&dyn Fn(&mut OutputArchive)>) {
         let mut o = OutputArchive::from_vec(std::mem::take(&mut self.out));
         let at = o.len();
         o.write_i32(0);
@@ -69,14 +75,8 @@ impl Cnxn {
         let len = (o.len() - at - 4) as i32;
         o.patch_i32(at, len);
         self.out = o.into_inner();
-        self.handle
-            .stats
-            .packets_sent
-            .fetch_add(1, Ordering::Relaxed);
-        self.server
-            .stats
-            .packets_sent
-            .fetch_add(1, Ordering::Relaxed);
+        self.handle.stats.packets_sent.fetch_add(1, Ordering::Relaxed);
+        self.server.stats.packets_sent.fetch_add(1, Ordering::Relaxed);
     }
 
     fn reply_rec<R: Record>(&mut self, xid: i32, zxid: i64, r: &R) {
@@ -89,12 +89,7 @@ impl Cnxn {
 
     /// Writes a notification (xid -1, zxid -1 as ZooKeeper 3.8 sends).
     fn notify(&mut self, e: &WatcherEvent) {
-        self.reply(
-            xid::NOTIFICATION,
-            -1,
-            0,
-            Some(&|o: &mut OutputArchive| e.write(o)),
-        );
+        self.reply(xid::NOTIFICATION, -1, 0, Some(&|o: &mut OutputArchive| e.write(o)));
     }
 
     /// Moves queued notifications into the output, in order. Call before every reply.
@@ -119,41 +114,71 @@ impl Cnxn {
         self.handle.auth.read().clone()
     }
 
-    /// Handles one request frame.
+    /// Takes one request frame: handled now, or queued behind a pending write.
     pub fn handle_frame(&mut self, frame: &[u8]) {
+        if self.pending.is_empty() {
+            self.process(frame);
+        } else {
+            self.pending.push_back(Pending::Deferred(frame.to_vec()));
+        }
+    }
+
+    /// A write finished: reply, then handle what waited behind it, up to the next write.
+    pub fn write_done(&mut self, result: Result<WriteResult, oneshot::error::RecvError>) {
+        let Some(Pending::Write { xid, is_close, .. }) = self.pending.pop_front() else {
+            return;
+        };
+        match result {
+            Ok(Ok(outcome)) => self.reply_write(xid, is_close, outcome),
+            Ok(Err(reason)) => {
+                warn!(session = format_args!("0x{:x}", self.session_id), %reason, "write not done; closing the connection");
+                self.close = Some(Close::Server("write could not be made durable"));
+                return;
+            }
+            Err(_) => {
+                self.close = Some(Close::Server("server shutting down"));
+                return;
+            }
+        }
+        while self.close.is_none() {
+            match self.pending.front() {
+                Some(Pending::Deferred(_)) => {
+                    if let Some(Pending::Deferred(f)) = self.pending.pop_front() {
+                        let before = self.pending.len();
+                        self.process(&f);
+                        if self.pending.len() > before {
+                            // `process` queued a write at the back: it belongs at the front.
+                            if let Some(w) = self.pending.pop_back() {
+                                self.pending.push_front(w);
+                            }
+                            break;
+                        }
+                    }
+                }
+                _ => break,
+            }
+        }
+    }
+
+    /// Handles one request frame.
+    fn process(&mut self, frame: &[u8]) {
         let max = self.server.config.max_buffer;
         let mut inp = InputArchive::new(frame, max);
         let Ok(h) = RequestHeader::read(&mut inp) else {
-            warn!(
-                session = format_args!("0x{:x}", self.session_id),
-                "request too short for a header; closing"
-            );
+            warn!(session = format_args!("0x{:x}", self.session_id), "request too short for a header; closing");
             self.close = Some(Close::BadRequest("bad request header"));
             return;
         };
         let body = inp.rest();
-        self.server
-            .stats
-            .packets_received
-            .fetch_add(1, Ordering::Relaxed);
-        self.handle
-            .stats
-            .packets_received
-            .fetch_add(1, Ordering::Relaxed);
-        self.handle
-            .stats
-            .last_cxid
-            .store(h.xid as i64, Ordering::Relaxed);
+        self.server.stats.packets_received.fetch_add(1, Ordering::Relaxed);
+        self.handle.stats.packets_received.fetch_add(1, Ordering::Relaxed);
+        self.handle.stats.last_cxid.store(h.xid as i64, Ordering::Relaxed);
         *self.handle.stats.last_op.lock() = op_short(h.op_type);
         let started = std::time::Instant::now();
         match h.op_type {
             op::AUTH => return self.handle_auth(h.xid, body),
             t if !is_valid_op(t) || t == op::CREATE_SESSION => {
-                warn!(
-                    session = format_args!("0x{:x}", self.session_id),
-                    op = t,
-                    "unknown request type; closing"
-                );
+                warn!(session = format_args!("0x{:x}", self.session_id), op = t, "unknown request type; closing");
                 self.drain_events();
                 self.reply_err(h.xid, -1, KeeperError::Unimplemented);
                 self.close = Some(Close::BadRequest("unimplemented request"));
@@ -170,9 +195,7 @@ impl Cnxn {
         } else {
             self.handle_read(h.xid, h.op_type, body);
         }
-        self.server
-            .stats
-            .record_latency(started.elapsed().as_millis() as i64);
+        self.server.stats.record_latency(started.elapsed().as_millis() as i64);
     }
 
     /// Keeps the session alive. The tracker is only asked when the expiry bucket the
@@ -193,20 +216,10 @@ impl Cnxn {
         let result = body_of::<AuthPacket>(body, self.server.config.max_buffer).and_then(|p| {
             if p.scheme == "ip" {
                 // IPAuthenticationProvider: the identity is the socket's address.
-                return Ok((
-                    p.scheme,
-                    vec![Id {
-                        scheme: "ip".into(),
-                        id: remote_ip.clone(),
-                    }],
-                ));
+                return Ok((p.scheme, vec![Id { scheme: "ip".into(), id: remote_ip.clone() }]));
             }
-            authenticate(
-                &self.server.acl_config,
-                &p.scheme,
-                p.auth.as_deref().unwrap_or(&[]),
-            )
-            .map(|ids| (p.scheme, ids))
+            authenticate(&self.server.acl_config, &p.scheme, p.auth.as_deref().unwrap_or(&[]))
+                .map(|ids| (p.scheme, ids))
         });
         self.drain_events();
         match result {
@@ -222,10 +235,7 @@ impl Cnxn {
                 self.reply(xid, 0, 0, None);
             }
             Err(_) => {
-                warn!(
-                    session = format_args!("0x{:x}", self.session_id),
-                    "authentication failed; closing"
-                );
+                warn!(session = format_args!("0x{:x}", self.session_id), "authentication failed; closing");
                 self.reply_err(xid, 0, KeeperError::AuthFailed);
                 self.close = Some(Close::BadRequest("authentication failed"));
             }
@@ -235,11 +245,12 @@ impl Cnxn {
     fn handle_write(&mut self, xid: i32, w: WriteRequest) {
         let auth = self.auth();
         let is_close = matches!(w, WriteRequest::CloseSession);
-        let out = self.server.submit_write(self.session_id, xid, &auth, &w);
-        self.handle
-            .stats
-            .last_zxid
-            .store(out.zxid, Ordering::Relaxed);
+        let rx = self.server.submit_write(self.session_id, xid, &auth, &w);
+        self.pending.push_back(Pending::Write { xid, is_close, rx });
+    }
+
+    fn reply_write(&mut self, xid: i32, is_close: bool, out: WriteOutcome) {
+        self.handle.stats.last_zxid.store(out.zxid, Ordering::Relaxed);
         self.drain_events();
         let rc = out.rc;
         if out.txn_type == op::ERROR {
@@ -247,17 +258,10 @@ impl Cnxn {
         }
         let stat = rc.stat.clone().unwrap_or_default();
         match out.txn_type {
-            op::CREATE if rc.err == 0 => {
-                self.reply_rec(xid, out.zxid, &CreateResponse { path: rc.path })
+            op::CREATE if rc.err == 0 => self.reply_rec(xid, out.zxid, &CreateResponse { path: rc.path }),
+            op::CREATE2 | op::CREATE_TTL | op::CREATE_CONTAINER if rc.err == 0 => {
+                self.reply_rec(xid, out.zxid, &Create2Response { path: rc.path, stat })
             }
-            op::CREATE2 | op::CREATE_TTL | op::CREATE_CONTAINER if rc.err == 0 => self.reply_rec(
-                xid,
-                out.zxid,
-                &Create2Response {
-                    path: rc.path,
-                    stat,
-                },
-            ),
             op::SET_DATA | op::SET_ACL | op::CHECK if rc.err == 0 => {
                 self.reply_rec(xid, out.zxid, &StatResponse { stat })
             }
@@ -395,9 +399,7 @@ impl Cnxn {
                     let ephemerals = if p.is_empty() || p == "/" {
                         all
                     } else {
-                        all.into_iter()
-                            .filter(|e| e.starts_with(prefix.as_str()))
-                            .collect()
+                        all.into_iter().filter(|e| e.starts_with(prefix.as_str())).collect()
                     };
                     Reply::Ephemerals(GetEphemeralsResponse { ephemerals })
                 }
@@ -408,13 +410,12 @@ impl Cnxn {
                         let r = match o {
                             MultiOp::GetChildren(r) => get_children(&tree, r, me, &check)
                                 .map(|(children, _)| MultiResult::GetChildren { children }),
-                            MultiOp::GetData(r) => get_data(&tree, r, me, &check)
-                                .map(|(data, stat)| MultiResult::GetData { data, stat }),
+                            MultiOp::GetData(r) => {
+                                get_data(&tree, r, me, &check).map(|(data, stat)| MultiResult::GetData { data, stat })
+                            }
                             _ => return Err(KeeperError::MarshallingError),
                         };
-                        results.push(r.unwrap_or_else(|e| MultiResult::Error {
-                            err: e.code().code(),
-                        }));
+                        results.push(r.unwrap_or_else(|e| MultiResult::Error { err: e.code().code() }));
                     }
                     Reply::Multi(MultiResponse { results })
                 }
@@ -435,9 +436,7 @@ impl Cnxn {
             Ok(Reply::Acl(r)) => self.reply_rec(xid, zxid, &r),
             Ok(Reply::Children(r)) => self.reply_rec(xid, zxid, &r),
             Ok(Reply::Children2(r)) => self.reply_rec(xid, zxid, &r),
-            Ok(Reply::Number(n)) => {
-                self.reply_rec(xid, zxid, &GetAllChildrenNumberResponse { total_number: n })
-            }
+            Ok(Reply::Number(n)) => self.reply_rec(xid, zxid, &GetAllChildrenNumberResponse { total_number: n }),
             Ok(Reply::Sync(r)) => self.reply_rec(xid, zxid, &r),
             Ok(Reply::SetWatches(events)) => {
                 for e in events {
@@ -503,13 +502,7 @@ fn get_children(
 fn mask_digest(a: Acl) -> Acl {
     if a.id.scheme == "digest" {
         let user = a.id.id.split(':').next().unwrap_or("").to_owned();
-        Acl {
-            perms: a.perms,
-            id: Id {
-                scheme: a.id.scheme,
-                id: format!("{user}:x"),
-            },
-        }
+        Acl { perms: a.perms, id: Id { scheme: a.id.scheme, id: format!("{user}:x") } }
     } else {
         a
     }
@@ -519,21 +512,14 @@ fn multi_result(r: &zab_datatree::ProcessTxnResult) -> MultiResult {
     let stat = || r.stat.clone().unwrap_or_default();
     match r.txn_type {
         op::CHECK => MultiResult::Check,
-        op::CREATE => MultiResult::Create {
-            path: r.path.clone(),
-        },
-        op::CREATE2 | op::CREATE_TTL | op::CREATE_CONTAINER => MultiResult::Create2 {
-            path: r.path.clone(),
-            stat: stat(),
-        },
+        op::CREATE => MultiResult::Create { path: r.path.clone() },
+        op::CREATE2 | op::CREATE_TTL | op::CREATE_CONTAINER => {
+            MultiResult::Create2 { path: r.path.clone(), stat: stat() }
+        }
         op::DELETE | op::DELETE_CONTAINER => MultiResult::Delete,
         op::SET_DATA => MultiResult::SetData { stat: stat() },
         _ => MultiResult::Error {
-            err: if r.txn_type == op::ERROR {
-                r.err
-            } else {
-                ErrorCode::RuntimeInconsistency.code()
-            },
+            err: if r.txn_type == op::ERROR { r.err } else { ErrorCode::RuntimeInconsistency.code() },
         },
     }
 }

@@ -10,15 +10,11 @@ use crate::zk_server::ZooKeeperServer;
 
 /// The version zab reports where ZooKeeper reports its own: clients parse the leading
 /// `3.8.x` (kazoo's `server_version()` reads it from `envi`).
-pub const ZK_VERSION: &str = concat!(
-    "3.8.0-zab-",
-    env!("CARGO_PKG_VERSION"),
-    ", built on 2026-11-21 00:00 UTC"
-);
+pub const ZK_VERSION: &str = concat!("3.8.0-zab-", env!("CARGO_PKG_VERSION"), ", built on 2026-11-21 00:00 UTC");
 
 pub const COMMANDS: &[&str] = &[
-    "ruok", "srvr", "stat", "mntr", "conf", "cons", "envi", "wchs", "wchc", "wchp", "dump", "dirs",
-    "isro", "crst", "srst", "gtmk", "stmk", "hash",
+    "ruok", "srvr", "stat", "mntr", "conf", "cons", "envi", "wchs", "wchc", "wchp", "dump", "dirs", "isro", "crst",
+    "srst", "gtmk", "stmk", "hash",
 ];
 
 /// The command spelled by the first four bytes, if any.
@@ -36,11 +32,7 @@ pub fn answer(server: &ZooKeeperServer, cmd: &str) -> String {
     let mut s = String::new();
     match cmd {
         "ruok" => s.push_str("imok"),
-        "isro" => s.push_str(if server.config.read_only_mode {
-            "rw"
-        } else {
-            "rw"
-        }),
+        "isro" => s.push_str(if server.config.read_only_mode { "rw" } else { "rw" }),
         "srvr" | "stat" => {
             let _ = writeln!(s, "Zookeeper version: {ZK_VERSION}");
             if cmd == "stat" {
@@ -100,11 +92,7 @@ pub fn answer(server: &ZooKeeperServer, cmd: &str) -> String {
         }
         "conf" => {
             let c = &server.config;
-            let abs = |p: &std::path::Path| {
-                std::path::absolute(p)
-                    .unwrap_or_else(|_| p.to_owned())
-                    .join("version-2")
-            };
+            let abs = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_owned()).join("version-2");
             let _ = writeln!(s, "clientPort={}", c.client_port);
             let _ = writeln!(s, "secureClientPort=-1");
             let _ = writeln!(s, "dataDir={}", abs(&c.data_dir).display());
@@ -116,11 +104,7 @@ pub fn answer(server: &ZooKeeperServer, cmd: &str) -> String {
             let _ = writeln!(s, "minSessionTimeout={}", c.min_session_timeout);
             let _ = writeln!(s, "maxSessionTimeout={}", c.max_session_timeout);
             let _ = writeln!(s, "clientPortListenBacklog=-1");
-            let _ = writeln!(
-                s,
-                "serverId={}",
-                if c.servers.is_empty() { 0 } else { c.server_id }
-            );
+            let _ = writeln!(s, "serverId={}", if c.servers.is_empty() { 0 } else { c.server_id });
         }
         "envi" => {
             s.push_str("Environment:\n");
@@ -132,9 +116,7 @@ pub fn answer(server: &ZooKeeperServer, cmd: &str) -> String {
             let _ = writeln!(
                 s,
                 "user.dir={}",
-                std::env::current_dir()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default()
+                std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default()
             );
         }
         "mntr" => {
@@ -147,39 +129,14 @@ pub fn answer(server: &ZooKeeperServer, cmd: &str) -> String {
                 ("zk_avg_latency", format!("{avg}")),
                 ("zk_max_latency", max.to_string()),
                 ("zk_min_latency", min.to_string()),
-                (
-                    "zk_packets_received",
-                    server
-                        .stats
-                        .packets_received
-                        .load(Ordering::Relaxed)
-                        .to_string(),
-                ),
-                (
-                    "zk_packets_sent",
-                    server
-                        .stats
-                        .packets_sent
-                        .load(Ordering::Relaxed)
-                        .to_string(),
-                ),
+                ("zk_packets_received", server.stats.packets_received.load(Ordering::Relaxed).to_string()),
+                ("zk_packets_sent", server.stats.packets_sent.load(Ordering::Relaxed).to_string()),
                 ("zk_num_alive_connections", server.cnxns().len().to_string()),
-                (
-                    "zk_outstanding_requests",
-                    server
-                        .stats
-                        .outstanding
-                        .load(Ordering::Relaxed)
-                        .max(0)
-                        .to_string(),
-                ),
+                ("zk_outstanding_requests", server.stats.outstanding.load(Ordering::Relaxed).max(0).to_string()),
                 ("zk_znode_count", tree.node_count().to_string()),
                 ("zk_watch_count", watches.to_string()),
                 ("zk_ephemerals_count", tree.ephemerals_count().to_string()),
-                (
-                    "zk_approximate_data_size",
-                    tree.approximate_data_size().to_string(),
-                ),
+                ("zk_approximate_data_size", tree.approximate_data_size().to_string()),
                 ("zk_open_file_descriptor_count", open_fds().to_string()),
                 ("zk_max_file_descriptor_count", "-1".into()),
                 ("zk_global_sessions", server.session_count().to_string()),
@@ -191,26 +148,15 @@ pub fn answer(server: &ZooKeeperServer, cmd: &str) -> String {
         }
         "wchs" => {
             let tree = server.tree();
-            let (cnxns, paths, total) = tree.with_watches(|w| {
-                (
-                    w.data.watcher_count(),
-                    w.data.path_count(),
-                    w.data.watch_count(),
-                )
-            });
-            let _ = write!(
-                s,
-                "{cnxns} connections watching {paths} paths\nTotal watches:{total}\n"
-            );
+            let (cnxns, paths, total) =
+                tree.with_watches(|w| (w.data.watcher_count(), w.data.path_count(), w.data.watch_count()));
+            let _ = write!(s, "{cnxns} connections watching {paths} paths\nTotal watches:{total}\n");
         }
         "wchc" => {
             let tree = server.tree();
             tree.with_watches(|w| {
-                let sessions: std::collections::HashMap<u64, i64> = server
-                    .cnxns()
-                    .iter()
-                    .map(|c| (c.id, c.session_id.load(Ordering::Relaxed)))
-                    .collect();
+                let sessions: std::collections::HashMap<u64, i64> =
+                    server.cnxns().iter().map(|c| (c.id, c.session_id.load(Ordering::Relaxed))).collect();
                 for (watcher, paths) in w.data.by_watcher() {
                     let _ = writeln!(s, "0x{:x}", sessions.get(&watcher).copied().unwrap_or(0));
                     for p in paths {
@@ -222,11 +168,8 @@ pub fn answer(server: &ZooKeeperServer, cmd: &str) -> String {
         }
         "wchp" => {
             let tree = server.tree();
-            let sessions: std::collections::HashMap<u64, i64> = server
-                .cnxns()
-                .iter()
-                .map(|c| (c.id, c.session_id.load(Ordering::Relaxed)))
-                .collect();
+            let sessions: std::collections::HashMap<u64, i64> =
+                server.cnxns().iter().map(|c| (c.id, c.session_id.load(Ordering::Relaxed))).collect();
             tree.with_watches(|w| {
                 for (path, watchers) in w.data.by_path() {
                     let _ = writeln!(s, "{path}");
@@ -246,11 +189,7 @@ pub fn answer(server: &ZooKeeperServer, cmd: &str) -> String {
             }
             let tree = server.tree();
             let eph: Vec<(i64, Vec<String>)> = tree.all_ephemerals().collect();
-            let _ = writeln!(
-                s,
-                "ephemeral nodes dump:\nSessions with Ephemerals ({}):",
-                eph.len()
-            );
+            let _ = writeln!(s, "ephemeral nodes dump:\nSessions with Ephemerals ({}):", eph.len());
             for (sid, paths) in eph {
                 let _ = writeln!(s, "0x{sid:x}:");
                 for p in paths {
@@ -266,12 +205,7 @@ pub fn answer(server: &ZooKeeperServer, cmd: &str) -> String {
         "stmk" => s.push_str("0\n"),
         "hash" => {
             let tree = server.tree();
-            let _ = writeln!(
-                s,
-                "0x{:x}: {}",
-                tree.last_processed_zxid(),
-                tree.digest() as i64
-            );
+            let _ = writeln!(s, "0x{:x}: {}", tree.last_processed_zxid(), tree.digest() as i64);
         }
         _ => {}
     }
@@ -297,7 +231,5 @@ fn hostname() -> String {
 }
 
 fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .map(|d| d.count())
-        .unwrap_or(0)
+    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
 }

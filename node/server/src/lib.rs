@@ -19,6 +19,7 @@ pub mod final_proc;
 pub mod four_letter;
 pub mod request;
 pub mod stats;
+pub mod sync_proc;
 pub mod zk_server;
 
 use std::collections::HashMap;
@@ -35,11 +36,7 @@ pub use config::ServerConfig;
 pub use zk_server::ZooKeeperServer;
 
 /// Serves clients on `listener` until `shutdown` resolves.
-pub async fn run(
-    listener: TcpListener,
-    server: Arc<ZooKeeperServer>,
-    shutdown: impl std::future::Future<Output = ()>,
-) {
+pub async fn run(listener: TcpListener, server: Arc<ZooKeeperServer>, shutdown: impl std::future::Future<Output = ()>) {
     let expiry = tokio::spawn(expire_sessions(server.clone()));
     let containers = tokio::spawn(container_manager(server.clone()));
     let per_ip: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
@@ -89,6 +86,8 @@ pub async fn run(
     for c in server.cnxns() {
         let _ = c.tx.send(zk_server::CnxnMsg::Close("server shutting down"));
     }
+    let s = server.clone();
+    let _ = tokio::task::spawn_blocking(move || s.shutdown()).await;
     info!("stopped serving clients");
 }
 
@@ -96,7 +95,7 @@ pub async fn run(
 async fn expire_sessions(server: Arc<ZooKeeperServer>) {
     let tick = server.config.tick_time as i64;
     loop {
-        let next = server.expire_sessions();
+        let next = server.expire_sessions().await;
         let now = server.now_ms();
         let wait = next.map(|n| (n - now).clamp(1, tick)).unwrap_or(tick);
         tokio::time::sleep(Duration::from_millis(wait as u64)).await;
@@ -113,7 +112,7 @@ async fn container_manager(server: Arc<ZooKeeperServer>) {
         tokio::time::sleep(interval).await;
         for path in server.container_candidates() {
             let started = tokio::time::Instant::now();
-            server.submit_write(0, 0, &[], &WriteRequest::DeleteContainer(path));
+            let _ = server.submit_write(0, 0, &[], &WriteRequest::DeleteContainer(path)).await;
             let spent = started.elapsed();
             if spent < min_gap {
                 tokio::time::sleep(min_gap - spent).await;

@@ -10,11 +10,7 @@ use tracing::info;
 use zab_node::config::{ConfigBuilder, ServerConfig};
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "zab-node",
-    version,
-    about = "A ZooKeeper 3.8 compatible server"
-)]
+#[command(name = "zab-node", version, about = "A ZooKeeper 3.8 compatible server")]
 struct Cli {
     /// zoo.cfg to read.
     #[arg(long, env = "ZAB_CONFIG")]
@@ -38,10 +34,7 @@ struct Cli {
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ZAB_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("ZAB_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
@@ -51,17 +44,14 @@ fn main() -> anyhow::Result<()> {
     let mut defaults = ServerConfig::default();
     match &file {
         Some(path) => {
-            b.load_file(path)
-                .with_context(|| format!("reading {}", path.display()))?;
+            b.load_file(path).with_context(|| format!("reading {}", path.display()))?;
             // ZooKeeper binds every interface when clientPortAddress is not set.
             defaults.client_port_address = "0.0.0.0".parse()?;
         }
         None => info!("no zoo.cfg given: serving 127.0.0.1:2181 with data under ./data"),
     }
     for d in &cli.define {
-        let (k, v) = d
-            .split_once('=')
-            .with_context(|| format!("-D{d}: expected KEY=VALUE"))?;
+        let (k, v) = d.split_once('=').with_context(|| format!("-D{d}: expected KEY=VALUE"))?;
         b.set(k, v, "-D");
     }
     if let Some(p) = cli.client_port {
@@ -75,10 +65,7 @@ fn main() -> anyhow::Result<()> {
     }
     let config = b.build(defaults)?;
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
-        format!(
-            "creating dataDir {}: check the path and its permissions",
-            config.data_dir.display()
-        )
+        format!("creating dataDir {}: check the path and its permissions", config.data_dir.display())
     })?;
     let addr = std::net::SocketAddr::new(config.client_port_address, config.client_port);
     let rt = tokio::runtime::Runtime::new()?;
@@ -86,8 +73,8 @@ fn main() -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding the client port {addr}: is another server using it?"))?;
-        info!(%addr, data_dir = %config.data_dir.display(), "zab-node starting (standalone, in-memory: writes are not yet persisted)");
-        let server = zab_node::ZooKeeperServer::new(config);
+        info!(%addr, data_dir = %config.data_dir.display(), data_log_dir = %config.data_log_dir.display(), "zab-node starting (standalone)");
+        let server = zab_node::ZooKeeperServer::start(config).context("starting zab-node")?;
         let shutdown = async {
             let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
             tokio::select! {

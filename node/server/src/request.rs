@@ -52,30 +52,17 @@ fn rec<R: Record>(body: &[u8], max: usize) -> Option<R> {
 
 /// Decodes a write; `None` if `t` is not a write opcode. A body that does not decode is a
 /// `Malformed` write (ZooKeeper still logs it, as a marshalling-error txn).
-pub fn decode_write(
-    t: i32,
-    body: &[u8],
-    max: usize,
-    reconfig_enabled: bool,
-) -> Option<WriteRequest> {
+pub fn decode_write(t: i32, body: &[u8], max: usize, reconfig_enabled: bool) -> Option<WriteRequest> {
     let malformed = WriteRequest::Malformed { op_type: t };
     Some(match t {
         op::CREATE | op::CREATE2 | op::CREATE_CONTAINER => match rec::<CreateRequest>(body, max) {
             Some(req) => WriteRequest::Create { op_type: t, req },
             None => malformed,
         },
-        op::CREATE_TTL => rec(body, max)
-            .map(WriteRequest::CreateTtl)
-            .unwrap_or(malformed),
-        op::DELETE => rec(body, max)
-            .map(WriteRequest::Delete)
-            .unwrap_or(malformed),
-        op::SET_DATA => rec(body, max)
-            .map(WriteRequest::SetData)
-            .unwrap_or(malformed),
-        op::SET_ACL => rec(body, max)
-            .map(WriteRequest::SetAcl)
-            .unwrap_or(malformed),
+        op::CREATE_TTL => rec(body, max).map(WriteRequest::CreateTtl).unwrap_or(malformed),
+        op::DELETE => rec(body, max).map(WriteRequest::Delete).unwrap_or(malformed),
+        op::SET_DATA => rec(body, max).map(WriteRequest::SetData).unwrap_or(malformed),
+        op::SET_ACL => rec(body, max).map(WriteRequest::SetAcl).unwrap_or(malformed),
         op::CHECK => rec(body, max).map(WriteRequest::Check).unwrap_or(malformed),
         op::MULTI => rec(body, max).map(WriteRequest::Multi).unwrap_or(malformed),
         op::DELETE_CONTAINER => match std::str::from_utf8(body) {
@@ -83,11 +70,7 @@ pub fn decode_write(
             Err(_) => malformed,
         },
         op::RECONFIG => {
-            let err = if reconfig_enabled {
-                KeeperError::Unimplemented
-            } else {
-                KeeperError::ReconfigDisabled
-            };
+            let err = if reconfig_enabled { KeeperError::Unimplemented } else { KeeperError::ReconfigDisabled };
             WriteRequest::Refused { op_type: t, err }
         }
         _ => return None,

@@ -47,16 +47,8 @@ impl ServerStats {
         let l = &self.latency;
         let count = l.count.load(Ordering::Relaxed);
         let min = l.min.load(Ordering::Relaxed);
-        let avg = if count == 0 {
-            0.0
-        } else {
-            l.total.load(Ordering::Relaxed) as f64 / count as f64
-        };
-        (
-            if min == i64::MAX { 0 } else { min },
-            avg,
-            l.max.load(Ordering::Relaxed),
-        )
+        let avg = if count == 0 { 0.0 } else { l.total.load(Ordering::Relaxed) as f64 / count as f64 };
+        (if min == i64::MAX { 0 } else { min }, avg, l.max.load(Ordering::Relaxed))
     }
 
     /// `srst`: reset the statistics.
@@ -88,5 +80,27 @@ impl CnxnStats {
     pub fn reset(&self) {
         self.packets_received.store(0, Ordering::Relaxed);
         self.packets_sent.store(0, Ordering::Relaxed);
+    }
+}
+
+/// Counters of the transaction log and snapshots.
+#[derive(Debug, Default)]
+pub struct PersistenceMetrics {
+    pub fsync_count: AtomicU64,
+    pub fsync_micros: AtomicU64,
+    pub fsync_slow: AtomicU64,
+    pub snapshot_count: AtomicU64,
+    pub snapshot_millis: AtomicU64,
+}
+
+impl PersistenceMetrics {
+    pub fn record_fsync(&self, d: std::time::Duration) {
+        self.fsync_count.fetch_add(1, Ordering::Relaxed);
+        self.fsync_micros.fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    pub fn record_snapshot(&self, d: std::time::Duration) {
+        self.snapshot_count.fetch_add(1, Ordering::Relaxed);
+        self.snapshot_millis.fetch_add(d.as_millis() as u64, Ordering::Relaxed);
     }
 }

@@ -2,13 +2,13 @@
 //!
 //! - The DataTree sits behind a read-write lock: reads from all connections run at once;
 //!   a write holds the write lock only while its txn is applied.
-//! - Writes are serialised by the `core` mutex, which owns the zxid counter and the
-//!   SessionTracker: prep (request -> txn), apply, and watch delivery happen in zxid order.
 //! - Watch events are handed to the connections' queues before the tree lock is released,
 //!   so a client always receives an event before the reply to any later request that could
 //!   observe the change (ZooKeeper's ordering guarantee).
 //!
-//! Durability comes with the transaction log (next issue): today writes live in memory.
+//! - A write is prepared (checked and turned into a txn) under the `core` mutex, which owns
+//!   the zxid counter, the SessionTracker and the changes prepared but not yet applied;
+//!   the sync thread (`sync_proc`) logs it, fsyncs, applies it and completes the request.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -18,18 +18,22 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::mpsc;
+use tokio::sync::oneshot;
 use tracing::{debug, info};
 use zab_datatree::acl::{check_acl, AclConfig};
-use zab_datatree::prep::{prep_request, PrepContext, WriteRequest};
+use zab_datatree::prep::{prep_request, Outstanding, PrepContext, WriteRequest};
 use zab_datatree::session::SessionTracker;
-use zab_datatree::{DataTree, ProcessTxnResult, TreeConfig, WatchEvent};
+use zab_datatree::{DataTree, TreeConfig, WatchEvent};
 use zab_jute::codes::{op, perms, state};
 use zab_jute::data::Id;
 use zab_jute::proto::WatcherEvent;
 use zab_jute::txn::Txn;
+use zab_persistence::snaplog::SnapLog;
+use zab_persistence::txnlog::TxnLogWriter;
 
 use crate::config::ServerConfig;
 use crate::stats::ServerStats;
+use crate::sync_proc::{LogItem, WriteOutcome, WriteResult};
 
 /// Messages from the server to one connection's task.
 #[derive(Debug)]
@@ -54,6 +58,21 @@ struct Core {
     sessions: SessionTracker,
     /// The last zxid handed out (`ZooKeeperServer.hzxid`).
     hzxid: i64,
+    /// Prepared changes not yet applied (`outstandingChanges`).
+    outstanding: Outstanding,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("restoring the database from {dir}: {source}")]
+    Restore { dir: std::path::PathBuf, source: zab_persistence::PersistenceError },
+    #[error("{0}")]
+    Epoch(String),
+    #[error("starting the sync thread: {0}")]
+    Thread(std::io::Error),
+    #[error("writing the initial snapshot: {0}")]
+    Snapshot(String),
 }
 
 /// The shared server state.
@@ -66,49 +85,79 @@ pub struct ZooKeeperServer {
     session_owner: Mutex<HashMap<i64, u64>>,
     next_cnxn: AtomicU64,
     pub stats: ServerStats,
+    pub metrics: crate::stats::PersistenceMetrics,
+    pub snap_log: SnapLog,
+    log_tx: Mutex<Option<std::sync::mpsc::Sender<LogItem>>>,
+    sync_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    disk_failed: Mutex<Option<String>>,
     epoch: tokio::time::Instant,
+}
+
+fn check_epochs(snap_log: &SnapLog, last_zxid: i64) -> Result<(), StartError> {
+    let (current, accepted) = zab_persistence::epoch::load_epochs(&snap_log.snap_dir, last_zxid)
+        .map_err(|e| StartError::Epoch(e.to_string()))?;
+    debug!(current, accepted, "epochs");
+    Ok(())
 }
 
 /// Wall-clock milliseconds, as txn headers and Stat times carry them.
 pub fn wall_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-/// The outcome of one write.
-pub struct WriteOutcome {
-    /// The txn type (`op::ERROR` when the request failed in prep).
-    pub txn_type: i32,
-    pub rc: ProcessTxnResult,
-    /// lastProcessedZxid after the write: the reply's zxid.
-    pub zxid: i64,
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 impl ZooKeeperServer {
-    pub fn new(config: ServerConfig) -> Arc<ZooKeeperServer> {
-        let tree = DataTree::new(TreeConfig {
-            extended_types: config.extended_types,
-            digest_enabled: config.digest_enabled,
-        });
-        let acl_config = AclConfig {
-            super_digest: config.super_digest.clone(),
-            skip_acl: config.skip_acl,
-        };
+    /// Restores the database from the data directory and starts the sync thread.
+    pub fn start(config: ServerConfig) -> Result<Arc<ZooKeeperServer>, StartError> {
+        let tree_config = TreeConfig { extended_types: config.extended_types, digest_enabled: config.digest_enabled };
+        let snap_log = SnapLog::new(&config.data_dir, &config.data_log_dir);
+        let restored = snap_log
+            .restore(tree_config, config.commit_log_count)
+            .map_err(|source| StartError::Restore { dir: config.data_dir.clone(), source })?;
+        check_epochs(&snap_log, restored.last_zxid)?;
+        let acl_config = AclConfig { super_digest: config.super_digest.clone(), skip_acl: config.skip_acl };
         let epoch = tokio::time::Instant::now();
-        let sessions = SessionTracker::new(config.server_id, config.tick_time as i64, wall_ms());
-        Arc::new(ZooKeeperServer {
+        let mut sessions = SessionTracker::new(config.server_id, config.tick_time as i64, wall_ms());
+        for (id, timeout) in &restored.sessions {
+            sessions.add(*id, *timeout, 0);
+        }
+        let needs_snapshot = restored.snapshot.is_none();
+        let log = TxnLogWriter::open(&snap_log.log_dir, config.pre_alloc_kb * 1024, config.force_sync)
+            .map_err(|source| StartError::Restore { dir: config.data_log_dir.clone(), source })?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let server = Arc::new(ZooKeeperServer {
             acl_config,
-            tree: RwLock::new(tree),
-            core: Mutex::new(Core { sessions, hzxid: 0 }),
+            tree: RwLock::new(restored.tree),
+            core: Mutex::new(Core { sessions, hzxid: restored.last_zxid, outstanding: Outstanding::default() }),
             cnxns: RwLock::new(HashMap::new()),
             session_owner: Mutex::new(HashMap::new()),
             next_cnxn: AtomicU64::new(1),
             stats: ServerStats::default(),
+            metrics: Default::default(),
+            snap_log,
+            log_tx: Mutex::new(Some(tx)),
+            sync_thread: Mutex::new(None),
+            disk_failed: Mutex::new(None),
             epoch,
             config,
-        })
+        });
+        if needs_snapshot {
+            crate::sync_proc::take_snapshot(&server).map_err(StartError::Snapshot)?;
+        }
+        let s = server.clone();
+        let handle = std::thread::Builder::new()
+            .name("sync".into())
+            .spawn(move || crate::sync_proc::run(s, rx, log))
+            .map_err(StartError::Thread)?;
+        *server.sync_thread.lock() = Some(handle);
+        Ok(server)
+    }
+
+    /// Stops the sync thread after it has written and applied everything queued.
+    pub fn shutdown(&self) {
+        self.log_tx.lock().take();
+        if let Some(h) = self.sync_thread.lock().take() {
+            let _ = h.join();
+        }
     }
 
     /// Milliseconds of the monotonic clock sessions expire by (tokio's, so tests can
@@ -132,12 +181,19 @@ impl ZooKeeperServer {
 
     /// (id, timeout) of every live session.
     pub fn sessions(&self) -> Vec<(i64, i32)> {
-        self.core
-            .lock()
-            .sessions
-            .sessions()
-            .map(|s| (s.id, s.timeout))
-            .collect()
+        self.core.lock().sessions.sessions().map(|s| (s.id, s.timeout)).collect()
+    }
+
+    pub fn outstanding_changes(&self) -> usize {
+        self.core.lock().outstanding.len()
+    }
+
+    pub fn disk_failure(&self) -> Option<String> {
+        self.disk_failed.lock().clone()
+    }
+
+    pub(crate) fn set_disk_failure(&self, reason: String) {
+        *self.disk_failed.lock() = Some(reason);
     }
 
     pub fn new_cnxn_id(&self) -> u64 {
@@ -170,8 +226,7 @@ impl ZooKeeperServer {
         let old = self.session_owner.lock().insert(session, cnxn);
         if let Some(old) = old.filter(|o| *o != cnxn) {
             if let Some(h) = self.cnxns.read().get(&old) {
-                let _ =
-                    h.tx.send(CnxnMsg::Close("session reconnected on another connection"));
+                let _ = h.tx.send(CnxnMsg::Close("session reconnected on another connection"));
             }
         }
     }
@@ -185,7 +240,7 @@ impl ZooKeeperServer {
         }
     }
 
-    /// A new session id and its password.
+    /// A new session id.
     pub fn new_session_id(&self) -> i64 {
         self.core.lock().sessions.next_session_id()
     }
@@ -196,7 +251,7 @@ impl ZooKeeperServer {
         self.core.lock().sessions.touch(session, timeout, now)
     }
 
-    /// Records activity on a session (every request does this).
+    /// Records activity on a session.
     pub fn touch(&self, session: i64) -> bool {
         let now = self.now_ms();
         self.core.lock().sessions.touch_session(session, now)
@@ -207,60 +262,98 @@ impl ZooKeeperServer {
         self.core.lock().sessions.check(session)
     }
 
-    /// Runs a write through prep and apply, then delivers its watch events.
+    /// Prepares a write and queues it for the log. The receiver completes once the txn is
+    /// durable and applied (or with the reason it never will be).
     pub fn submit_write(
         &self,
         session_id: i64,
         cxid: i32,
         auth: &[Id],
         req: &WriteRequest,
-    ) -> WriteOutcome {
+    ) -> oneshot::Receiver<WriteResult> {
+        let (done, rx) = oneshot::channel();
+        if let Some(reason) = self.disk_failure() {
+            let _ = done.send(Err(reason));
+            return rx;
+        }
         let mut core = self.core.lock();
         let zxid = core.hzxid + 1;
-        let mut tree = self.tree.write();
-        let (hdr, txn) = {
-            let ctx = PrepContext {
-                tree: &tree,
-                sessions: &core.sessions,
-                acl_config: &self.acl_config,
-                session_id,
-                cxid,
-                auth,
-                zxid,
-                time: wall_ms(),
-            };
-            prep_request(&ctx, req)
+        let tree = self.tree.read();
+        let Core { sessions, outstanding, .. } = &mut *core;
+        let ctx = PrepContext {
+            tree: &tree,
+            sessions,
+            acl_config: &self.acl_config,
+            session_id,
+            cxid,
+            auth,
+            zxid,
+            time: wall_ms(),
         };
+        let (hdr, txn) = prep_request(&ctx, outstanding, req);
+        drop(tree);
         core.hzxid = zxid;
-        if hdr.txn_type == op::CLOSE_SESSION {
-            core.sessions.set_closing(session_id);
-        }
-        let mut events = Vec::new();
-        let rc = tree.process_txn(&hdr, &txn, &mut events);
         match &txn {
+            // The tracker learns of a session at prep (`trackSession`), and a closing one
+            // refuses further requests at once.
             Txn::CreateSession(t) => {
                 let now = self.now_ms();
                 core.sessions.add(session_id, t.time_out, now);
             }
-            Txn::CloseSession(_) => core.sessions.remove(session_id),
+            Txn::CloseSession(_) => core.sessions.set_closing(session_id),
             _ => {}
         }
-        drop(core);
-        self.deliver(&tree, events);
-        let zxid = tree.last_processed_zxid();
-        drop(tree);
-        debug!(
-            session = format_args!("0x{session_id:x}"),
-            zxid = format_args!("0x{zxid:x}"),
-            op = op::name(hdr.txn_type),
-            err = rc.err,
-            "applied"
-        );
-        self.stats.writes.fetch_add(1, Ordering::Relaxed);
-        WriteOutcome {
-            txn_type: hdr.txn_type,
-            rc,
-            zxid,
+        // ZooKeeper appends the tree digest after the txn; zab does not compute it at prep
+        // yet, and a log record without one is valid (SerializeUtils.deserializeTxn).
+        let payload = zab_persistence::txnlog::marshal(&hdr, &txn, None);
+        let item = LogItem { hdr, txn, payload, done: Some(done) };
+        // Sent under the core lock, so txns reach the log in zxid order.
+        let sent = match self.log_tx.lock().as_ref() {
+            Some(tx) => tx.send(item).map_err(|e| e.0),
+            None => Err(item),
+        };
+        if let Err(item) = sent {
+            if let Some(done) = item.done {
+                let _ = done.send(Err("server is shutting down".into()));
+            }
+        }
+        rx
+    }
+
+    /// Applies a durable batch: the tree, the session tracker, watch delivery, replies.
+    pub(crate) fn apply_batch(&self, batch: &mut Vec<LogItem>) {
+        let mut results = Vec::with_capacity(batch.len());
+        {
+            let mut tree = self.tree.write();
+            let mut events = Vec::new();
+            for item in batch.iter() {
+                let rc = tree.process_txn(&item.hdr, &item.txn, &mut events);
+                results.push((item.hdr.txn_type, rc, tree.last_processed_zxid()));
+            }
+            self.deliver(&tree, events);
+        }
+        let last = results.last().map(|r| r.2).unwrap_or(0);
+        {
+            let mut core = self.core.lock();
+            for item in batch.iter() {
+                if let Txn::CloseSession(_) = item.txn {
+                    core.sessions.remove(item.hdr.client_id);
+                }
+            }
+            core.outstanding.applied_up_to(last);
+        }
+        for (item, (txn_type, rc, zxid)) in batch.drain(..).zip(results) {
+            debug!(
+                session = format_args!("0x{:x}", item.hdr.client_id),
+                zxid = format_args!("0x{zxid:x}"),
+                op = op::name(txn_type),
+                err = rc.err,
+                "applied"
+            );
+            self.stats.writes.fetch_add(1, Ordering::Relaxed);
+            if let Some(done) = item.done {
+                let _ = done.send(Ok(WriteOutcome { txn_type, rc, zxid }));
+            }
         }
     }
 
@@ -297,12 +390,13 @@ impl ZooKeeperServer {
 
     /// Expires sessions whose time has come: each becomes a closeSession txn, and its
     /// connection, if any, is closed so the client learns it expired on reconnect.
-    pub fn expire_sessions(&self) -> Option<i64> {
+    pub async fn expire_sessions(&self) -> Option<i64> {
         let now = self.now_ms();
         let expired = self.core.lock().sessions.expire(now);
         for sid in expired {
             info!(session = format_args!("0x{sid:x}"), "expiring session");
-            self.submit_write(sid, 0, &[], &WriteRequest::CloseSession);
+            let done = self.submit_write(sid, 0, &[], &WriteRequest::CloseSession);
+            let _ = done.await;
             self.close_session_cnxn(sid, "session expired");
         }
         self.core.lock().sessions.next_expiration()

@@ -36,19 +36,8 @@ impl Record for ConnectRequest {
         let time_out = inp.read_i32()?;
         let session_id = inp.read_i64()?;
         let passwd = inp.read_buffer()?.unwrap_or_default();
-        let read_only = if inp.remaining() > 0 {
-            Some(inp.read_bool()?)
-        } else {
-            None
-        };
-        Ok(ConnectRequest {
-            protocol_version,
-            last_zxid_seen,
-            time_out,
-            session_id,
-            passwd,
-            read_only,
-        })
+        let read_only = if inp.remaining() > 0 { Some(inp.read_bool()?) } else { None };
+        Ok(ConnectRequest { protocol_version, last_zxid_seen, time_out, session_id, passwd, read_only })
     }
 }
 
@@ -79,18 +68,8 @@ impl Record for ConnectResponse {
         let time_out = inp.read_i32()?;
         let session_id = inp.read_i64()?;
         let passwd = inp.read_buffer()?.unwrap_or_default();
-        let read_only = if inp.remaining() > 0 {
-            Some(inp.read_bool()?)
-        } else {
-            None
-        };
-        Ok(ConnectResponse {
-            protocol_version,
-            time_out,
-            session_id,
-            passwd,
-            read_only,
-        })
+        let read_only = if inp.remaining() > 0 { Some(inp.read_bool()?) } else { None };
+        Ok(ConnectResponse { protocol_version, time_out, session_id, passwd, read_only })
     }
 }
 
@@ -100,25 +79,13 @@ mod tests {
 
     #[test]
     fn connect_request_sizes_match_zookeeper() {
-        let mut req = ConnectRequest {
-            passwd: vec![0; 16],
-            read_only: Some(false),
-            ..Default::default()
-        };
+        let mut req = ConnectRequest { passwd: vec![0; 16], read_only: Some(false), ..Default::default() };
         assert_eq!(req.to_bytes().len(), 45);
         req.read_only = None;
         assert_eq!(req.to_bytes().len(), 44);
-        let rsp = ConnectResponse {
-            passwd: vec![0; 16],
-            read_only: Some(false),
-            ..Default::default()
-        };
+        let rsp = ConnectResponse { passwd: vec![0; 16], read_only: Some(false), ..Default::default() };
         assert_eq!(rsp.to_bytes().len(), 37);
-        let legacy = ConnectResponse {
-            passwd: vec![0; 16],
-            read_only: None,
-            ..Default::default()
-        };
+        let legacy = ConnectResponse { passwd: vec![0; 16], read_only: None, ..Default::default() };
         assert_eq!(legacy.to_bytes().len(), 36);
         let parsed = ConnectRequest::from_bytes(&req.to_bytes(), 1024).unwrap();
         assert_eq!(parsed.read_only, None);

@@ -96,20 +96,10 @@ pub struct MultiRequest {
 impl Record for MultiRequest {
     fn write(&self, out: &mut OutputArchive) {
         for o in &self.ops {
-            MultiHeader {
-                op_type: o.op_type(),
-                done: false,
-                err: -1,
-            }
-            .write(out);
+            MultiHeader { op_type: o.op_type(), done: false, err: -1 }.write(out);
             o.write_body(out);
         }
-        MultiHeader {
-            op_type: -1,
-            done: true,
-            err: -1,
-        }
-        .write(out);
+        MultiHeader { op_type: -1, done: true, err: -1 }.write(out);
     }
 
     /// Fails, as ZooKeeper does, on an unknown sub-opcode or on reads mixed with writes.
@@ -139,12 +129,7 @@ impl Record for MultiRequest {
                         op::CREATE_TTL => MultiOp::CreateTtl(r),
                         op_type => MultiOp::Create {
                             op_type,
-                            req: CreateRequest {
-                                path: r.path,
-                                data: r.data,
-                                acl: r.acl,
-                                flags: r.flags,
-                            },
+                            req: CreateRequest { path: r.path, data: r.data, acl: r.acl, flags: r.flags },
                         },
                     }
                 }
@@ -153,19 +138,13 @@ impl Record for MultiRequest {
                 op::CHECK => MultiOp::Check(CheckVersionRequest::read(inp)?),
                 op::GET_CHILDREN => MultiOp::GetChildren(PathWatchRequest::read(inp)?),
                 op::GET_DATA => MultiOp::GetData(PathWatchRequest::read(inp)?),
-                other => {
-                    return Err(JuteError::Invalid(format!(
-                        "invalid type of op {other} in multi"
-                    )))
-                }
+                other => return Err(JuteError::Invalid(format!("invalid type of op {other} in multi"))),
             };
             let is_read = o.is_read();
             match kind_read {
                 None => kind_read = Some(is_read),
                 Some(k) if k != is_read => {
-                    return Err(JuteError::Invalid(
-                        "mixing read and write operations in a multi".into(),
-                    ))
+                    return Err(JuteError::Invalid("mixing read and write operations in a multi".into()))
                 }
                 _ => {}
             }
@@ -207,12 +186,7 @@ impl Record for MultiResponse {
                 MultiResult::GetData { .. } => (op::GET_DATA, 0),
                 MultiResult::Error { err } => (op::ERROR, *err),
             };
-            MultiHeader {
-                op_type: t,
-                done: false,
-                err,
-            }
-            .write(out);
+            MultiHeader { op_type: t, done: false, err }.write(out);
             match r {
                 MultiResult::Create { path } => out.write_string(path),
                 MultiResult::Create2 { path, stat } => {
@@ -229,12 +203,7 @@ impl Record for MultiResponse {
                 MultiResult::Error { err } => out.write_i32(*err),
             }
         }
-        MultiHeader {
-            op_type: -1,
-            done: true,
-            err: -1,
-        }
-        .write(out);
+        MultiHeader { op_type: -1, done: true, err: -1 }.write(out);
     }
 
     fn read(inp: &mut InputArchive<'_>) -> Result<Self, JuteError> {
@@ -245,33 +214,15 @@ impl Record for MultiResponse {
                 break;
             }
             let r = match h.op_type {
-                op::CREATE => MultiResult::Create {
-                    path: inp.read_string()?,
-                },
-                op::CREATE2 => MultiResult::Create2 {
-                    path: inp.read_string()?,
-                    stat: Stat::read(inp)?,
-                },
+                op::CREATE => MultiResult::Create { path: inp.read_string()? },
+                op::CREATE2 => MultiResult::Create2 { path: inp.read_string()?, stat: Stat::read(inp)? },
                 op::DELETE => MultiResult::Delete,
                 op::CHECK => MultiResult::Check,
-                op::SET_DATA => MultiResult::SetData {
-                    stat: Stat::read(inp)?,
-                },
-                op::GET_CHILDREN => MultiResult::GetChildren {
-                    children: Vec::read(inp)?,
-                },
-                op::GET_DATA => MultiResult::GetData {
-                    data: inp.read_buffer()?,
-                    stat: Stat::read(inp)?,
-                },
-                op::ERROR => MultiResult::Error {
-                    err: inp.read_i32()?,
-                },
-                other => {
-                    return Err(JuteError::Invalid(format!(
-                        "invalid result type {other} in multi"
-                    )))
-                }
+                op::SET_DATA => MultiResult::SetData { stat: Stat::read(inp)? },
+                op::GET_CHILDREN => MultiResult::GetChildren { children: Vec::read(inp)? },
+                op::GET_DATA => MultiResult::GetData { data: inp.read_buffer()?, stat: Stat::read(inp)? },
+                op::ERROR => MultiResult::Error { err: inp.read_i32()? },
+                other => return Err(JuteError::Invalid(format!("invalid result type {other} in multi"))),
             };
             results.push(r);
         }

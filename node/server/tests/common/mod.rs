@@ -17,6 +17,7 @@ use zab_node::ZooKeeperServer;
 
 pub struct TestServer {
     pub addr: SocketAddr,
+    pub data: Option<tempfile::TempDir>,
     pub server: std::sync::Arc<ZooKeeperServer>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -36,12 +37,21 @@ pub fn test_config() -> ServerConfig {
     }
 }
 
-pub async fn start(config: ServerConfig) -> TestServer {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind 127.0.0.1:0");
+/// Starts a server on a fresh temporary data directory.
+pub async fn start(mut config: ServerConfig) -> TestServer {
+    let data = tempfile::tempdir().expect("temp dir");
+    config.data_dir = data.path().to_owned();
+    config.data_log_dir = data.path().to_owned();
+    let mut s = start_in(config).await;
+    s.data = Some(data);
+    s
+}
+
+/// Starts a server on the data directory named in `config`.
+pub async fn start_in(config: ServerConfig) -> TestServer {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().expect("local addr");
-    let server = ZooKeeperServer::new(config);
+    let server = ZooKeeperServer::start(config).expect("start zab-node");
     let (stop, stopped) = oneshot::channel::<()>();
     let s = server.clone();
     let task = tokio::spawn(async move {
@@ -50,12 +60,7 @@ pub async fn start(config: ServerConfig) -> TestServer {
         })
         .await
     });
-    TestServer {
-        addr,
-        server,
-        stop: Some(stop),
-        task: Some(task),
-    }
+    TestServer { addr, data: None, server, stop: Some(stop), task: Some(task) }
 }
 
 impl TestServer {
@@ -71,13 +76,15 @@ impl TestServer {
             .expect("connect to zab-node")
     }
 
-    pub async fn stop(mut self) {
+    /// Stops serving and returns the data directory (if the harness made it).
+    pub async fn stop(mut self) -> Option<tempfile::TempDir> {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
         if let Some(t) = self.task.take() {
             let _ = t.await;
         }
+        self.data.take()
     }
 }
 
@@ -92,10 +99,7 @@ where
         if f().await {
             return;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for: {what}"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for: {what}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -119,12 +123,7 @@ impl Raw {
     pub async fn connect(addr: SocketAddr) -> Raw {
         Self::connect_with(
             addr,
-            ConnectRequest {
-                time_out: 10_000,
-                passwd: vec![0; 16],
-                read_only: Some(false),
-                ..Default::default()
-            },
+            ConnectRequest { time_out: 10_000, passwd: vec![0; 16], read_only: Some(false), ..Default::default() },
         )
         .await
         .expect("handshake")
@@ -135,12 +134,7 @@ impl Raw {
         stream.write_all(&frame(&req.to_bytes())).await.ok()?;
         let payload = read_frame(&mut stream).await?;
         let rsp = ConnectResponse::from_bytes(&payload, 1 << 20).ok()?;
-        Some(Raw {
-            stream,
-            session_id: rsp.session_id,
-            passwd: rsp.passwd,
-            timeout: rsp.time_out,
-        })
+        Some(Raw { stream, session_id: rsp.session_id, passwd: rsp.passwd, timeout: rsp.time_out })
     }
 
     pub async fn send_raw(&mut self, bytes: &[u8]) {
@@ -183,18 +177,12 @@ impl Raw {
 
 pub async fn read_frame(stream: &mut TcpStream) -> Option<Vec<u8>> {
     let mut len = [0u8; 4];
-    tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut len))
-        .await
-        .ok()?
-        .ok()?;
+    tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut len)).await.ok()?.ok()?;
     let n = i32::from_be_bytes(len);
     if n < 0 || n > 1 << 24 {
         return None;
     }
     let mut buf = vec![0u8; n as usize];
-    tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut buf))
-        .await
-        .ok()?
-        .ok()?;
+    tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut buf)).await.ok()?.ok()?;
     Some(buf)
 }
