@@ -116,14 +116,17 @@ impl Cnxn {
 
     /// Takes one request frame: handled now, or queued behind a pending write.
     pub fn handle_frame(&mut self, frame: &[u8]) {
-        if self.pending.is_empty() {
-            self.process(frame);
-        } else {
+        let has_deferred = self.pending.iter().any(|p| matches!(p, Pending::Deferred(_)));
+        // Writes pipeline freely (their order is the zxid order); anything else waits until
+        // every earlier write of this session is applied, as ZooKeeper orders a session.
+        if has_deferred || (!frame_is_write(frame) && !self.pending.is_empty()) {
             self.pending.push_back(Pending::Deferred(frame.to_vec()));
+        } else {
+            self.process(frame);
         }
     }
 
-    /// A write finished: reply, then handle what waited behind it, up to the next write.
+    /// A write finished: reply, then release what waited behind it.
     pub fn write_done(&mut self, result: Result<WriteResult, oneshot::error::RecvError>) {
         let Some(Pending::Write { xid, is_close, .. }) = self.pending.pop_front() else {
             return;
@@ -140,22 +143,24 @@ impl Cnxn {
                 return;
             }
         }
+        // Every entry before the first deferred frame is a submitted write. A deferred write
+        // can be submitted at once; a deferred read only once nothing is ahead of it.
         while self.close.is_none() {
-            match self.pending.front() {
-                Some(Pending::Deferred(_)) => {
-                    if let Some(Pending::Deferred(f)) = self.pending.pop_front() {
-                        let before = self.pending.len();
-                        self.process(&f);
-                        if self.pending.len() > before {
-                            // `process` queued a write at the back: it belongs at the front.
-                            if let Some(w) = self.pending.pop_back() {
-                                self.pending.push_front(w);
-                            }
-                            break;
-                        }
-                    }
+            let Some(i) = self.pending.iter().position(|p| matches!(p, Pending::Deferred(_))) else {
+                break;
+            };
+            let is_write = matches!(&self.pending[i], Pending::Deferred(f) if frame_is_write(f));
+            if !is_write && i > 0 {
+                break;
+            }
+            let Some(Pending::Deferred(f)) = self.pending.remove(i) else { break };
+            let before = self.pending.len();
+            self.process(&f);
+            if self.pending.len() > before {
+                // `process` queued the write at the back; it belongs where the frame was.
+                if let Some(w) = self.pending.pop_back() {
+                    self.pending.insert(i, w);
                 }
-                _ => break,
             }
         }
     }
@@ -455,6 +460,27 @@ impl Cnxn {
             Ok(Reply::Multi(r)) => self.reply_rec(xid, zxid, &r),
         }
     }
+}
+
+/// Whether a frame is a write (goes through the log) by its opcode.
+fn frame_is_write(frame: &[u8]) -> bool {
+    let Some(t) = frame.get(4..8) else { return false };
+    let t = i32::from_be_bytes([t[0], t[1], t[2], t[3]]);
+    matches!(
+        t,
+        op::CREATE
+            | op::CREATE2
+            | op::CREATE_CONTAINER
+            | op::CREATE_TTL
+            | op::DELETE
+            | op::SET_DATA
+            | op::SET_ACL
+            | op::CHECK
+            | op::MULTI
+            | op::DELETE_CONTAINER
+            | op::RECONFIG
+            | op::CLOSE_SESSION
+    )
 }
 
 enum Reply {

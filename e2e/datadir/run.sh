@@ -1,0 +1,489 @@
+#!/usr/bin/env bash
+# Data-directory compatibility run: an Apache ZooKeeper 3.8 data directory must open in zab-node
+# and a zab-node data directory in ZooKeeper, with the same tree, and ZooKeeper's own tools must
+# read zab-node's files.
+#
+#   e2e/datadir/run.sh [--zab-bin PATH] [--only-zk] [--keep]
+#
+#   --zab-bin PATH   zab-node binary (default: target/release/zab-node under the repo root)
+#   --only-zk        case a with ZooKeeper standing in for zab-node, and case c on ZooKeeper's own
+#                    files (develops the harness; must pass)
+#   --keep           keep the work directory (configs, data dirs, logs, dumps, tool outputs);
+#                    it is also kept whenever a check fails
+#
+# Cases (README.md says what each proves):
+#   a  zk->zab   ZooKeeper runs Workload and is SIGKILLed with the workload's session live; two
+#                copies of its dataDir/dataLogDir; ZooKeeper opens one, zab-node the other; their
+#                Dump and Probe outputs must be identical
+#   b  zab->zk   the same with zab-node writing the directory
+#   c  tools     TxnLogToolkit on every log, SnapshotFormatter on every snapshot, SnapCheck on all
+#                snapshots, of the directory zab-node wrote in b
+#
+# Prints one "  pass <check>" / "  FAIL <check>" line per check, then exactly
+# "datadir: N passed, M failed". Exit status 0 when everything passed, 1 on a failed check, 2 when
+# the harness itself failed (no java, ZooKeeper misbehaving on its own data).
+# Everything listens on 127.0.0.1 only; every process started here is stopped by its pid.
+set -uo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+ZAB_BIN="$ROOT/target/release/zab-node"
+ONLY_ZK=0
+KEEP=0
+
+usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; }
+
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --zab-bin) ZAB_BIN=${2:?--zab-bin needs a path}; shift 2 ;;
+        --zab-bin=*) ZAB_BIN=${1#*=}; shift ;;
+        --only-zk) ONLY_ZK=1; shift ;;
+        --keep) KEEP=1; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "run.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
+    esac
+done
+
+JARS=/usr/share/java
+# zookeeper.jar's manifest Class-Path brings netty, commons-cli, jackson, slf4j-api ...
+CLIENT_CP="$JARS/zookeeper.jar:$JARS/zookeeper-jute.jar:$JARS/slf4j-nop.jar"
+SERVER_CP="$JARS/zookeeper.jar:$JARS/zookeeper-jute.jar:$JARS/slf4j-simple.jar"
+SUPER_DIGEST='super:D/InIHSb7yEEbrWz8b9l71RjZJU='   # super:test
+SESSION_TIMEOUT_MS=180000   # the workload's session: far longer than a reopen takes
+READY_DEADLINE_S=60
+STOP_DEADLINE_S=20
+WORKLOAD_DEADLINE_S=300
+CLIENT_DEADLINE_S=120
+PROBE_DEADLINE_MS=30000
+
+# Server settings that ZooKeeper takes as JVM system properties (-Dkey=value) and zab-node as
+# zoo.cfg keys. Small snapCount and preAllocSize give many snapshot and log files, and log
+# files that grow past their preallocation.
+WRITE_PROPS=(
+    "zookeeper.snapCount=500"
+    "zookeeper.preAllocSize=64"
+    "zookeeper.extendedTypesEnabled=true"
+    "zookeeper.DigestAuthenticationProvider.superDigest=$SUPER_DIGEST"
+)
+# A server that reopens a copy also checks containers and TTLs every 100 ms, for Probe.
+REOPEN_PROPS=("${WRITE_PROPS[@]}" "znode.container.checkIntervalMs=100")
+
+WORK=$(mktemp -d /tmp/zab-datadir.XXXXXX)
+PIDS=()
+PASSED=0
+FAILED=0
+HARNESS_BROKEN=0
+
+log() { echo "run.sh: $*" >&2; }
+
+# stop_pid PID: TERM, wait up to STOP_DEADLINE_S, then KILL.
+stop_pid() {
+    local pid=$1 deadline=$((SECONDS + STOP_DEADLINE_S))
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
+    kill -TERM "$pid" 2>/dev/null
+    while kill -0 "$pid" 2>/dev/null; do
+        if (( SECONDS >= deadline )); then
+            kill -KILL "$pid" 2>/dev/null
+            break
+        fi
+        sleep 0.1
+    done
+    wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+    if [[ $KEEP -eq 1 || $FAILED -ne 0 || $HARNESS_BROKEN -ne 0 ]]; then
+        echo "run.sh: work directory kept: $WORK" >&2
+    else
+        rm -rf "$WORK"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+for tool in java javac python3 timeout; do
+    command -v "$tool" >/dev/null || { log "$tool not found"; exit 2; }
+done
+for jar in zookeeper.jar zookeeper-jute.jar slf4j-nop.jar slf4j-simple.jar; do
+    [[ -f "$JARS/$jar" ]] || { log "$JARS/$jar missing (apt-get install zookeeper libslf4j-java)"; exit 2; }
+done
+if [[ $ONLY_ZK -eq 0 && ! -x $ZAB_BIN ]]; then
+    log "zab-node binary not found or not executable: $ZAB_BIN (give --zab-bin PATH, or --only-zk)"
+    exit 2
+fi
+
+# check NAME STATUS [DETAIL]: records and prints one check.
+check() {
+    local name=$1 ok=$2 detail=${3:-}
+    if [[ $ok -eq 0 ]]; then
+        echo "  pass $name${detail:+ ($detail)}"
+        PASSED=$((PASSED + 1))
+    else
+        echo "  FAIL $name${detail:+ ($detail)}"
+        FAILED=$((FAILED + 1))
+    fi
+}
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# four_letter PORT WORD: prints the server's answer (empty if none).
+four_letter() {
+    timeout 5 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf "%s" "$2" >&3 && cat <&3' _ "$1" "$2" \
+        2>/dev/null || true
+}
+
+# wait_ready NAME PORT PID: until ruok answers imok and srvr shows a Zxid (ZooKeeper answers ruok
+# a moment before it serves: srvr then says "not currently serving requests").
+wait_ready() {
+    local name=$1 port=$2 pid=$3 deadline=$((SECONDS + READY_DEADLINE_S))
+    while (( SECONDS < deadline )); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            log "$name exited during start-up"
+            return 1
+        fi
+        if [[ $(four_letter "$port" ruok) == imok ]] && four_letter "$port" srvr | grep -q '^Zxid: 0x'; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    log "$name not ready after ${READY_DEADLINE_S}s"
+    return 1
+}
+
+# srvr_zxid PORT: the value of srvr's "Zxid:" line.
+srvr_zxid() { four_letter "$1" srvr | sed -n 's/^Zxid: //p'; }
+
+# start_server KIND DIR PROPS...: KIND zk or zab; DIR holds zoo.cfg, server.log and state/
+# (state/data = dataDir, state/datalog = dataLogDir). Sets SPID and SPORT.
+start_server() {
+    local kind=$1 dir=$2 prop
+    shift 2
+    SPORT=$(free_port)
+    mkdir -p "$dir/state/data" "$dir/state/datalog"
+    cat >"$dir/zoo.cfg" <<EOF
+tickTime=2000
+initLimit=10
+syncLimit=5
+dataDir=$dir/state/data
+dataLogDir=$dir/state/datalog
+clientPort=$SPORT
+clientPortAddress=127.0.0.1
+admin.enableServer=false
+4lw.commands.whitelist=*
+maxClientCnxns=60
+minSessionTimeout=4000
+maxSessionTimeout=300000
+EOF
+    if [[ $kind == zk ]]; then
+        local jvm_props=()
+        for prop in "$@"; do jvm_props+=("-D$prop"); done
+        java -cp "$SERVER_CP" "${jvm_props[@]}" org.apache.zookeeper.server.quorum.QuorumPeerMain \
+            "$dir/zoo.cfg" >"$dir/server.log" 2>&1 &
+    else
+        # the superDigest value ends in '=': zab-node splits each line on its first '=' only
+        for prop in "$@"; do echo "$prop"; done >>"$dir/zoo.cfg"
+        "$ZAB_BIN" "$dir/zoo.cfg" >"$dir/server.log" 2>&1 &
+    fi
+    SPID=$!
+    PIDS+=("$SPID")
+    if ! wait_ready "$kind in $dir" "$SPORT" "$SPID"; then
+        tail -n 20 "$dir/server.log" | sed 's/^/    | /' >&2
+        return 1
+    fi
+}
+
+# by_zxid DIR PREFIX: the files PREFIX.<hex zxid> in DIR, in zxid order.
+by_zxid() {
+    local f
+    for f in $(ls "$1" 2>/dev/null); do
+        [[ $f =~ ^$2\.[0-9a-f]+$ ]] && printf '%d %s\n' "0x${f#"$2".}" "$f"
+    done | sort -n | cut -d' ' -f2
+}
+
+server_name() { if [[ $1 == zk ]]; then echo ZooKeeper; else echo zab-node; fi; }
+
+# ---- compile the client programs
+mkdir -p "$WORK/classes"
+if ! javac -nowarn -d "$WORK/classes" -cp "$CLIENT_CP" \
+        "$HERE/Workload.java" "$HERE/Dump.java" "$HERE/Probe.java" "$HERE/SnapCheck.java" \
+        2>"$WORK/javac.log"; then
+    cat "$WORK/javac.log" >&2
+    log "the Java programs do not compile"
+    exit 2
+fi
+JCP="$WORK/classes:$CLIENT_CP"
+# SnapCheck uses server classes; slf4j-simple so that any warning they log shows.
+TOOL_CP="$WORK/classes:$SERVER_CP"
+
+# write_dir CASE KIND: KIND runs the Workload in $WORK/CASE/writer and is SIGKILLed while the
+# workload's session is open. Leaves $WORK/CASE/writer/state, and sets LAST_ZXID (srvr before the
+# kill), SESSION and EPHEMERALS (from the workload's READY line).
+write_dir() {
+    local case=$1 kind=$2 dir="$WORK/$1/writer" wpid deadline ready=""
+    LAST_ZXID="" SESSION="" EPHEMERALS=""
+    if ! start_server "$kind" "$dir" "${WRITE_PROPS[@]}"; then
+        check "$case: $(server_name "$kind") starts on an empty data dir" 1
+        return 1
+    fi
+    local spid=$SPID
+    java -cp "$JCP" Workload "127.0.0.1:$SPORT" "$SESSION_TIMEOUT_MS" >"$dir/workload.out" 2>"$dir/workload.err" &
+    wpid=$!
+    PIDS+=("$wpid")
+    deadline=$((SECONDS + WORKLOAD_DEADLINE_S))
+    while (( SECONDS < deadline )); do
+        ready=$(grep -m1 '^READY ' "$dir/workload.out" || true)
+        [[ -n $ready ]] && break
+        kill -0 "$wpid" 2>/dev/null || break
+        sleep 0.2
+    done
+    if [[ -z $ready ]]; then
+        check "$case: Workload against $(server_name "$kind")" 1 "$(tail -n 3 "$dir/workload.err" | tr '\n' ' ')"
+        stop_pid "$wpid"
+        stop_pid "$spid"
+        return 1
+    fi
+    LAST_ZXID=$(srvr_zxid "$SPORT")
+    kill -KILL "$spid" 2>/dev/null
+    wait "$spid" 2>/dev/null
+    stop_pid "$wpid"
+    SESSION=$(awk '{print $2}' <<<"$ready")
+    EPHEMERALS=$(sed -n 's/.*ephemerals=\([0-9]*\).*/\1/p' <<<"$ready")
+    check "$case: Workload against $(server_name "$kind"), then SIGKILL" 0 \
+        "last zxid $LAST_ZXID, live session $SESSION with $EPHEMERALS ephemerals"
+    [[ -n $LAST_ZXID ]]
+}
+
+# reopen CASE NAME KIND SRC: copies SRC (a state dir) to $WORK/CASE/NAME/state, starts KIND on
+# it, runs Dump then Probe (outputs $WORK/CASE/NAME.dump and .probe), keeps mntr's digest
+# mismatch count in $WORK/CASE/NAME.mntr (ZooKeeper only), stops the server.
+reopen() {
+    local case=$1 name=$2 kind=$3 src=$4 dir="$WORK/$1/$2" rc=0
+    mkdir -p "$dir"
+    cp -a "$src" "$dir/state"
+    if ! start_server "$kind" "$dir" "${REOPEN_PROPS[@]}"; then
+        check "$case: $(server_name "$kind") opens the directory" 1 "log: $dir/server.log"
+        return 1
+    fi
+    timeout "$CLIENT_DEADLINE_S" java -cp "$JCP" Dump "127.0.0.1:$SPORT" \
+        >"$WORK/$case/$name.dump" 2>"$dir/dump.err" || rc=1
+    timeout "$CLIENT_DEADLINE_S" java -cp "$JCP" Probe "127.0.0.1:$SPORT" "$PROBE_DEADLINE_MS" \
+        >"$WORK/$case/$name.probe" 2>"$dir/probe.err" || rc=1
+    if [[ $kind == zk ]]; then
+        four_letter "$SPORT" mntr | grep '^zk_digest_mismatches_count' >"$WORK/$case/$name.mntr"
+    fi
+    if ! kill -0 "$SPID" 2>/dev/null; then
+        log "$name: the server was no longer running after the dump"
+        rc=1
+    fi
+    stop_pid "$SPID"
+    check "$case: $(server_name "$kind") opens the directory; Dump and Probe run" $rc \
+        "$(grep -c '^/' "$WORK/$case/$name.dump") znodes"
+    return $rc
+}
+
+# ZooKeeper's own verdict on a directory it opened (its log and mntr): a bad newest snapshot is
+# skipped with a warning, a digest mismatch is only logged and counted, so both are looked for.
+zk_opened_cleanly() {
+    local case=$1 name=$2 src=$3 dir="$WORK/$1/$2" newest read bad
+    # ("Error closing a command socket" is a four-letter word polled before zkDb exists: benign)
+    bad=$(grep -E 'problem reading snap|Digests are not matching|not covering the snapshot digest|CRC|Unable to load database|Severe unrecoverable|Failed to process transaction|\] ERROR ' \
+        "$dir/server.log" | grep -v 'Error closing a command socket' | head -n 3)
+    newest=$(by_zxid "$src/data/version-2" snapshot | tail -n 1)
+    read=$(sed -n 's/.*Reading snapshot .*\/\(snapshot\.[0-9a-f]*\).*/\1/p' "$dir/server.log" | head -n 1)
+    check "$case: ZooKeeper's log on opening: no warning about snapshots, CRC or digests" \
+        "$([[ -z $bad ]]; echo $?)" "${bad:-clean}"
+    # a bad newest snapshot would be skipped for an older one, with the same tree in the end
+    check "$case: ZooKeeper loaded the newest snapshot of the directory" \
+        "$([[ -n $read && $read == "$newest" ]]; echo $?)" "read ${read:-none}, newest $newest"
+    check "$case: ZooKeeper's mntr zk_digest_mismatches_count is 0" \
+        "$(grep -qE 'zk_digest_mismatches_count[[:space:]]+0$' "$WORK/$case/$name.mntr"; echo $?)" \
+        "$(tr '\t' ' ' <"$WORK/$case/$name.mntr")"
+}
+
+# The reopened tree still holds what was on disk: the last zxid, and the ephemerals of the session
+# that was live at the kill.
+dump_matches_writer() {
+    local case=$1 name=$2 file="$WORK/$1/$2.dump" zxid owned
+    zxid=$(sed -n 's/^srvr-before-connect Zxid: //p' "$file")
+    owned=$(grep -c "ephemeralOwner=$SESSION " "$file")
+    check "$case: $name restored the last zxid" "$([[ $zxid == "$LAST_ZXID" ]]; echo $?)" \
+        "srvr $zxid, before the kill $LAST_ZXID"
+    check "$case: $name kept the $EPHEMERALS ephemerals of the live session" \
+        "$([[ $owned == "$EPHEMERALS" ]]; echo $?)" "$owned owned by $SESSION"
+}
+
+# compare CASE A B WHAT: the two outputs must be identical.
+compare() {
+    local case=$1 a=$2 b=$3 what=$4 lines
+    if diff -u --label "$a.$what" --label "$b.$what" "$WORK/$case/$a.$what" "$WORK/$case/$b.$what" \
+            >"$WORK/$case/$what.diff"; then
+        check "$case: $what of $a and $b identical" 0 "$(wc -l <"$WORK/$case/$a.$what") lines"
+    else
+        lines=$(grep -c '^[-+][^-+]' "$WORK/$case/$what.diff")
+        check "$case: $what of $a and $b identical" 1 "$lines lines differ: $WORK/$case/$what.diff"
+        head -n 40 "$WORK/$case/$what.diff" | cut -c1-200 | sed 's/^/    /'
+    fi
+}
+
+# run_open_case CASE WRITER OTHER: WRITER fills a directory; ZooKeeper and OTHER open copies of it.
+run_open_case() {
+    local case=$1 writer=$2 other=$3 t0=$SECONDS
+    echo "case $case: $(server_name "$writer") writes, ZooKeeper and $(server_name "$other") reopen"
+    if ! write_dir "$case" "$writer"; then
+        [[ $writer == zk ]] && HARNESS_BROKEN=1
+        return
+    fi
+    local src="$WORK/$case/writer/state"
+    local zk_ok=0
+    reopen "$case" zk zk "$src" || zk_ok=1
+    if [[ $zk_ok -eq 0 ]]; then
+        zk_opened_cleanly "$case" zk "$src"
+        dump_matches_writer "$case" zk
+    elif [[ $writer == zk ]]; then
+        HARNESS_BROKEN=1
+    fi
+    local oname=zab
+    [[ $other == zk ]] && oname=zk-again
+    if reopen "$case" "$oname" "$other" "$src" && [[ $zk_ok -eq 0 ]]; then
+        dump_matches_writer "$case" "$oname"
+        compare "$case" zk "$oname" dump
+        compare "$case" zk "$oname" probe
+    fi
+    echo "case $case: $((SECONDS - t0))s"
+}
+
+# ---- case c: ZooKeeper's tools on a directory
+hexnum() { printf '%d' "0x$1"; }
+
+run_tools_case() {
+    local case=$1 state=$2 last=$3 t0=$SECONDS
+    local logdir="$state/datalog/version-2" snapdir="$state/data/version-2" out="$WORK/$case"
+    echo "case $case: ZooKeeper's tools on $(basename "$(dirname "$state")")'s files in $state"
+    mkdir -p "$out"
+    local logs snaps
+    mapfile -t logs < <(by_zxid "$logdir" log)
+    mapfile -t snaps < <(by_zxid "$snapdir" snapshot)
+    check "$case: transaction logs in dataLogDir/version-2, snapshots in dataDir/version-2" \
+        "$([[ ${#logs[@]} -gt 0 && ${#snaps[@]} -gt 0 ]]; echo $?)" \
+        "${#logs[@]} log files, ${#snaps[@]} snapshots; others: $(ls "$snapdir" "$logdir" | grep -vE '^(log|snapshot)\.[0-9a-f]+$|^$|:$' | tr '\n' ' ')"
+
+    # TxnLogToolkit, dump mode: one JVM per file, as an operator would run it
+    local f rc problems=0 total=0 expect=-1 gaps=0 first_bad="" n zxids
+    : >"$out/txnlog.zxids"
+    for f in "${logs[@]}"; do
+        rc=0
+        java -cp "$SERVER_CP" org.apache.zookeeper.server.persistence.TxnLogToolkit "$logdir/$f" \
+            </dev/null >"$out/$f.txt" 2>"$out/$f.err" || rc=$?
+        n=$(sed -n 's/^EOF reached after \([0-9]*\) txns\.$/\1/p' "$out/$f.txt" | tail -n 1)
+        zxids=$(grep -aoE ' session 0x[0-9a-f]+ cxid 0x[0-9a-f]+ zxid 0x[0-9a-f]+ ' "$out/$f.txt" | \
+            awk '{ print $6 }')
+        local first count
+        first=$(head -n 1 <<<"$zxids")
+        count=$(grep -c . <<<"$zxids")
+        local why=""
+        [[ $rc -ne 0 ]] && why+="exit $rc; "
+        head -n 1 "$out/$f.txt" | grep -qx 'ZooKeeper Transactional Log File with dbid 0 txnlog format version 2' \
+            || why+="header line: $(head -n 1 "$out/$f.txt" | cut -c1-80); "
+        # its own complaints: "CRC ERROR - <txn>" lines on stdout; exceptions, "Last transaction
+        # was partial." and logged warnings on stderr (txn lines print node data, which may
+        # contain any text, so stdout is not searched for words)
+        grep -aq '^CRC ERROR' "$out/$f.txt" && why+="CRC ERROR lines; "
+        grep -aqiE 'CRC|exception|partial' "$out/$f.err" && why+="$(grep -aiE -m1 'CRC|exception|partial' "$out/$f.err" | cut -c1-100); "
+        grep -aqE '\] (WARN|ERROR) ' "$out/$f.err" && why+="warnings on stderr; "
+        [[ -z $n ]] && why+="no 'EOF reached after N txns.'; "
+        [[ -n $n && $n != "$count" ]] && why+="says $n txns, printed $count; "
+        [[ ${n:-0} -eq 0 ]] && why+="no txns; "
+        [[ -n $first && $first != "0x${f#log.}" ]] && why+="first txn $first, file name ${f#log.}; "
+        if [[ -n $why ]]; then
+            problems=$((problems + 1))
+            first_bad=${first_bad:-"$f: $why"}
+        fi
+        total=$((total + ${n:-0}))
+        [[ -n $zxids ]] && echo "$zxids" >>"$out/txnlog.zxids"
+    done
+    check "$case: TxnLogToolkit reads every log file" "$((problems > 0))" \
+        "${first_bad:-${#logs[@]} files, $total txns}"
+    # together the logs hold every zxid from the first to the last, once, in file-name order
+    local prev="" z v
+    first_bad=""
+    while read -r z; do
+        v=$(hexnum "${z#0x}")
+        if [[ -n $prev && $v -ne $((prev + 1)) ]]; then
+            gaps=$((gaps + 1))
+            [[ $gaps -eq 1 ]] && first_bad="after 0x$(printf '%x' "$prev") comes $z"
+        fi
+        prev=$v
+    done <"$out/txnlog.zxids"
+    local lastlogged
+    lastlogged=$(tail -n 1 "$out/txnlog.zxids")
+    check "$case: logged zxids are contiguous and end at the last zxid" \
+        "$([[ $gaps -eq 0 && -n $lastlogged && $(hexnum "${lastlogged#0x}") -eq $(hexnum "${last#0x}") ]]; echo $?)" \
+        "$(head -n 1 "$out/txnlog.zxids")..$lastlogged, srvr said $last${first_bad:+, $gaps gaps, first: $first_bad}"
+
+    # SnapshotFormatter: parses each snapshot (it does not check the seals: SnapCheck does)
+    problems=0 first_bad=""
+    local counts=""
+    for f in "${snaps[@]}"; do
+        rc=0
+        java -cp "$SERVER_CP" org.apache.zookeeper.server.SnapshotFormatter "$snapdir/$f" \
+            </dev/null >"$out/$f.txt" 2>"$out/$f.err" || rc=$?
+        local why="" nodes lastz
+        nodes=$(sed -n 's/^ZNode Details (count=\([0-9]*\)):$/\1/p' "$out/$f.txt")
+        lastz=$(sed -n 's/^Last zxid: 0x\([0-9a-f]*\)$/\1/p' "$out/$f.txt")
+        [[ $rc -ne 0 ]] && why+="exit $rc; "
+        grep -aqiE 'CRC|exception' "$out/$f.txt" "$out/$f.err" && why+="CRC/exception text; "
+        grep -aqE '\] (WARN|ERROR) ' "$out/$f.err" && why+="warnings on stderr; "
+        [[ -z $nodes ]] && why+="no 'ZNode Details (count=N):'; "
+        [[ -n $nodes && $nodes -lt 4 ]] && why+="only $nodes znodes; "
+        grep -q '^Session Details (sid, timeout, ephemeralCount):$' "$out/$f.txt" || why+="no session section; "
+        [[ -z $lastz ]] && why+="no 'Last zxid'; "
+        [[ -n $lastz && $(hexnum "$lastz") -lt $(hexnum "${f#snapshot.}") ]] && why+="Last zxid 0x$lastz below the file name; "
+        [[ -n $lastz && $(hexnum "$lastz") -gt $(hexnum "${last#0x}") ]] && why+="Last zxid 0x$lastz beyond the last zxid $last; "
+        if [[ -n $why ]]; then
+            problems=$((problems + 1))
+            first_bad=${first_bad:-"$f: $why"}
+        fi
+        counts+="${nodes:-?} "
+    done
+    check "$case: SnapshotFormatter reads every snapshot" "$((problems > 0))" \
+        "${first_bad:-${#snaps[@]} files, znode counts: $counts}"
+
+    # SnapCheck: the load path of a starting server, seals included
+    rc=0
+    java -cp "$TOOL_CP" SnapCheck "${snaps[@]/#/$snapdir/}" >"$out/snapcheck.txt" 2>"$out/snapcheck.err" || rc=$?
+    local bad
+    bad=$(grep -v '^OK ' "$out/snapcheck.txt" | head -n 1)
+    grep -aqE '\] (WARN|ERROR) |Exception' "$out/snapcheck.err" && bad=${bad:-"$(grep -aE 'WARN|ERROR|Exception' "$out/snapcheck.err" | head -n 1)"}
+    check "$case: every snapshot loads with valid seals (SnapCheck)" "$([[ $rc -eq 0 && -z $bad ]]; echo $?)" \
+        "${bad:-$(grep -c '^OK ' "$out/snapcheck.txt") OK, newest: $(tail -n 1 "$out/snapcheck.txt" | cut -c1-160)}"
+    echo "case $case: $((SECONDS - t0))s"
+}
+
+T0=$SECONDS
+if [[ $ONLY_ZK -eq 1 ]]; then
+    run_open_case a zk zk
+    if [[ -n ${LAST_ZXID:-} ]]; then
+        run_tools_case c "$WORK/a/writer/state" "$LAST_ZXID"
+    fi
+    # against ZooKeeper itself every check must pass
+    [[ $FAILED -ne 0 ]] && HARNESS_BROKEN=1
+else
+    run_open_case a zk zab
+    run_open_case b zab zab
+    if [[ -n ${LAST_ZXID:-} ]]; then
+        run_tools_case c "$WORK/b/writer/state" "$LAST_ZXID"
+    else
+        check "c: tools on zab-node's files (case b wrote no directory)" 1
+    fi
+fi
+echo "total: $((SECONDS - T0))s"
+echo "datadir: $PASSED passed, $FAILED failed"
+if [[ $HARNESS_BROKEN -ne 0 ]]; then
+    log "the harness failed against ZooKeeper itself"
+    exit 2
+fi
+[[ $FAILED -eq 0 ]]
