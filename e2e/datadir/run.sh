@@ -285,15 +285,17 @@ reopen() {
     return $rc
 }
 
+ZK_OPEN_PROBLEMS='problem reading snap|Digests are not matching|not covering the snapshot digest|CRC'
+ZK_OPEN_PROBLEMS+='|Unable to load database|Severe unrecoverable|Failed to process transaction|\] ERROR '
+
 # ZooKeeper's own verdict on a directory it opened (its log and mntr): a bad newest snapshot is
 # skipped with a warning, a digest mismatch is only logged and counted, so both are looked for.
 zk_opened_cleanly() {
     local case=$1 name=$2 src=$3 dir="$WORK/$1/$2" newest read bad
     # ("Error closing a command socket" is a four-letter word polled before zkDb exists: benign)
-    bad=$(grep -E 'problem reading snap|Digests are not matching|not covering the snapshot digest|CRC|Unable to load database|Severe unrecoverable|Failed to process transaction|\] ERROR ' \
-        "$dir/server.log" | grep -v 'Error closing a command socket' | head -n 3)
+    bad=$(grep -E "$ZK_OPEN_PROBLEMS" "$dir/server.log" | grep -v 'Error closing a command socket' | head -n 3)
     newest=$(by_zxid "$src/data/version-2" snapshot | tail -n 1)
-    read=$(sed -n 's/.*Reading snapshot .*\/\(snapshot\.[0-9a-f]*\).*/\1/p' "$dir/server.log" | head -n 1)
+    read=$(sed -n 's/.*Reading snapshot .*\/\(snapshot\.[0-9a-f]*\).*/\1/p' "$dir/server.log" | tail -n 1)
     check "$case: ZooKeeper's log on opening: no warning about snapshots, CRC or digests" \
         "$([[ -z $bad ]]; echo $?)" "${bad:-clean}"
     # a bad newest snapshot would be skipped for an older one, with the same tree in the end
@@ -367,9 +369,11 @@ run_tools_case() {
     local logs snaps
     mapfile -t logs < <(by_zxid "$logdir" log)
     mapfile -t snaps < <(by_zxid "$snapdir" snapshot)
+    local others
+    others=$(cd "$state" && find . -type f ! -name 'log.*' ! -name 'snapshot.*' | sed 's|^\./||' | sort | tr '\n' ' ')
     check "$case: transaction logs in dataLogDir/version-2, snapshots in dataDir/version-2" \
         "$([[ ${#logs[@]} -gt 0 && ${#snaps[@]} -gt 0 ]]; echo $?)" \
-        "${#logs[@]} log files, ${#snaps[@]} snapshots; others: $(ls "$snapdir" "$logdir" | grep -vE '^(log|snapshot)\.[0-9a-f]+$|^$|:$' | tr '\n' ' ')"
+        "${#logs[@]} log files, ${#snaps[@]} snapshots; other files: ${others:-none}"
 
     # TxnLogToolkit, dump mode: one JVM per file, as an operator would run it
     local f rc problems=0 total=0 expect=-1 gaps=0 first_bad="" n zxids
@@ -407,6 +411,10 @@ run_tools_case() {
     done
     check "$case: TxnLogToolkit reads every log file" "$((problems > 0))" \
         "${first_bad:-${#logs[@]} files, $total txns}"
+    # snapCount=500: ZooKeeper rolls the log and snapshots at least every 500 txns
+    check "$case: snapCount 500 honoured (a log file and a snapshot per 500 txns at least)" \
+        "$([[ ${#logs[@]} -ge $((total / 500)) && ${#snaps[@]} -ge $((total / 500)) ]]; echo $?)" \
+        "$total txns, ${#logs[@]} log files, ${#snaps[@]} snapshots"
     # together the logs hold every zxid from the first to the last, once, in file-name order
     local prev="" z v
     first_bad=""

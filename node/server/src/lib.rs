@@ -20,6 +20,7 @@ pub mod four_letter;
 pub mod request;
 pub mod stats;
 pub mod sync_proc;
+pub mod tools;
 pub mod zk_server;
 
 use std::collections::HashMap;
@@ -39,6 +40,7 @@ pub use zk_server::ZooKeeperServer;
 pub async fn run(listener: TcpListener, server: Arc<ZooKeeperServer>, shutdown: impl std::future::Future<Output = ()>) {
     let expiry = tokio::spawn(expire_sessions(server.clone()));
     let containers = tokio::spawn(container_manager(server.clone()));
+    let purger = tokio::spawn(autopurge(server.clone()));
     let per_ip: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
     tokio::pin!(shutdown);
     if let Ok(addr) = listener.local_addr() {
@@ -83,6 +85,7 @@ pub async fn run(listener: TcpListener, server: Arc<ZooKeeperServer>, shutdown: 
     }
     expiry.abort();
     containers.abort();
+    purger.abort();
     for c in server.cnxns() {
         let _ = c.tx.send(zk_server::CnxnMsg::Close("server shutting down"));
     }
@@ -117,6 +120,26 @@ async fn container_manager(server: Arc<ZooKeeperServer>) {
             if spent < min_gap {
                 tokio::time::sleep(min_gap - spent).await;
             }
+        }
+    }
+}
+
+/// DatadirCleanupManager: every `autopurge.purgeInterval` hours, keeps the
+/// `autopurge.snapRetainCount` newest snapshots and the logs they need.
+async fn autopurge(server: Arc<ZooKeeperServer>) {
+    let hours = server.config.autopurge_interval_h;
+    if hours == 0 {
+        return;
+    }
+    let every = Duration::from_secs(hours * 3600);
+    loop {
+        tokio::time::sleep(every).await;
+        let snap_log = server.snap_log.clone();
+        let retain = server.config.autopurge_retain;
+        match tokio::task::spawn_blocking(move || snap_log.purge(retain)).await {
+            Ok(Ok(removed)) => info!(files = removed.len(), "autopurge done"),
+            Ok(Err(e)) => warn!(error = %e, "autopurge failed"),
+            Err(e) => warn!(error = %e, "autopurge task failed"),
         }
     }
 }

@@ -10,8 +10,15 @@ use tracing::info;
 use zab_node::config::{ConfigBuilder, ServerConfig};
 
 #[derive(Parser, Debug)]
-#[command(name = "zab-node", version, about = "A ZooKeeper 3.8 compatible server")]
+#[command(
+    name = "zab-node",
+    version,
+    about = "A ZooKeeper 3.8 compatible server",
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
+    #[command(subcommand)]
+    tool: Option<Tool>,
     /// zoo.cfg to read.
     #[arg(long, env = "ZAB_CONFIG")]
     config: Option<PathBuf>,
@@ -32,6 +39,58 @@ struct Cli {
     define: Vec<String>,
 }
 
+/// Offline tools on data directories.
+#[derive(clap::Subcommand, Debug)]
+enum Tool {
+    /// Print every txn of a transaction log file (like ZooKeeper's TxnLogToolkit).
+    Logdump { file: PathBuf },
+    /// Print a snapshot's summary, and with --nodes every node (like SnapshotFormatter).
+    Snapdump {
+        file: PathBuf,
+        #[arg(long)]
+        nodes: bool,
+    },
+    /// Check every snapshot and log of a data directory, and a full restore.
+    Verify {
+        data_dir: PathBuf,
+        /// dataLogDir, when it differs from dataDir.
+        #[arg(long)]
+        log_dir: Option<PathBuf>,
+    },
+    /// Delete old snapshots and logs, keeping the COUNT newest snapshots (like zkCleanup.sh).
+    Purge {
+        data_dir: PathBuf,
+        #[arg(long)]
+        log_dir: Option<PathBuf>,
+        #[arg(long, short = 'n', default_value_t = 3)]
+        count: usize,
+    },
+}
+
+fn run_tool(tool: Tool) -> anyhow::Result<()> {
+    match tool {
+        Tool::Logdump { file } => print!("{}", zab_node::tools::logdump(&file).map_err(anyhow::Error::msg)?),
+        Tool::Snapdump { file, nodes } => {
+            print!("{}", zab_node::tools::snapdump(&file, nodes).map_err(anyhow::Error::msg)?)
+        }
+        Tool::Verify { data_dir, log_dir } => {
+            let log_dir = log_dir.unwrap_or_else(|| data_dir.clone());
+            let (report, ok) = zab_node::tools::verify(&data_dir, &log_dir);
+            print!("{report}");
+            if !ok {
+                std::process::exit(1);
+            }
+        }
+        Tool::Purge { data_dir, log_dir, count } => {
+            let log_dir = log_dir.unwrap_or_else(|| data_dir.clone());
+            for p in zab_node::tools::purge(&data_dir, &log_dir, count).map_err(anyhow::Error::msg)? {
+                println!("removed {}", p.display());
+            }
+        }
+    }
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("ZAB_LOG").unwrap_or_else(|_| "info".into()))
@@ -39,6 +98,9 @@ fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
+    if let Some(tool) = cli.tool {
+        return run_tool(tool);
+    }
     let mut b = ConfigBuilder::default();
     let file = cli.config.or(cli.config_positional);
     let mut defaults = ServerConfig::default();
