@@ -55,6 +55,7 @@ STOP_DEADLINE_S=20
 WORKLOAD_DEADLINE_S=300
 CLIENT_DEADLINE_S=120
 PROBE_DEADLINE_MS=30000
+TXNLOG_HEADER='ZooKeeper Transactional Log File with dbid 0 txnlog format version 2'
 
 # Server settings that ZooKeeper takes as JVM system properties (-Dkey=value) and zab-node as
 # zoo.cfg keys. Small snapCount and preAllocSize give many snapshot and log files, and log
@@ -359,98 +360,100 @@ run_open_case() {
 }
 
 # ---- case c: ZooKeeper's tools on a directory
-hexnum() { printf '%d' "0x$1"; }
+hexnum() { printf '%d' "0x${1#0x}"; }
 
-run_tools_case() {
-    local case=$1 state=$2 last=$3 t0=$SECONDS
-    local logdir="$state/datalog/version-2" snapdir="$state/data/version-2" out="$WORK/$case"
-    echo "case $case: ZooKeeper's tools on $(basename "$(dirname "$state")")'s files in $state"
-    mkdir -p "$out"
-    local logs snaps
-    mapfile -t logs < <(by_zxid "$logdir" log)
-    mapfile -t snaps < <(by_zxid "$snapdir" snapshot)
-    local others
+# tool_problems OUT ERR: the complaints of a ZooKeeper tool. A tool's stdout prints node data,
+# which may hold any text, so only its own markers are looked for there ("CRC ERROR - <txn>"
+# lines); its stderr gets exceptions, "Last transaction was partial." and logged warnings.
+tool_problems() {
+    grep -aq '^CRC ERROR' "$1" && echo -n "CRC ERROR lines; "
+    grep -aqiE 'CRC|exception|partial|\] (WARN|ERROR) ' "$2" &&
+        echo -n "stderr: $(grep -aiE -m1 'CRC|exception|partial|\] (WARN|ERROR) ' "$2" | cut -c1-100); "
+}
+
+# check_files CASE STATE: names and places of the files.
+check_files() {
+    local case=$1 state=$2 f bad="" others
+    for f in "${LOGS[@]}" "${SNAPS[@]}"; do
+        [[ ${f#*.} == "$(printf '%x' "$(hexnum "${f#*.}")")" ]] || bad+="$f "
+    done
     others=$(cd "$state" && find . -type f ! -name 'log.*' ! -name 'snapshot.*' | sed 's|^\./||' | sort | tr '\n' ' ')
-    check "$case: transaction logs in dataLogDir/version-2, snapshots in dataDir/version-2" \
-        "$([[ ${#logs[@]} -gt 0 && ${#snaps[@]} -gt 0 ]]; echo $?)" \
-        "${#logs[@]} log files, ${#snaps[@]} snapshots; other files: ${others:-none}"
+    check "$case: logs in dataLogDir/version-2, snapshots in dataDir/version-2, names in plain hex" \
+        "$([[ ${#LOGS[@]} -gt 0 && ${#SNAPS[@]} -gt 0 && -z $bad ]]; echo $?)" \
+        "${#LOGS[@]} log files, ${#SNAPS[@]} snapshots${bad:+; badly named: $bad}; other files: ${others:-none}"
+}
 
-    # TxnLogToolkit, dump mode: one JVM per file, as an operator would run it
-    local f rc problems=0 total=0 expect=-1 gaps=0 first_bad="" n zxids
+# check_logs CASE LOGDIR LAST: TxnLogToolkit in dump mode, one JVM per file as an operator runs it;
+# then the zxids of all files together. Sets TOTAL_TXNS.
+check_logs() {
+    local case=$1 logdir=$2 last=$3 out="$WORK/$1" f rc n zxids first count why problems=0 first_bad=""
+    TOTAL_TXNS=0
     : >"$out/txnlog.zxids"
-    for f in "${logs[@]}"; do
+    for f in "${LOGS[@]}"; do
         rc=0
         java -cp "$SERVER_CP" org.apache.zookeeper.server.persistence.TxnLogToolkit "$logdir/$f" \
             </dev/null >"$out/$f.txt" 2>"$out/$f.err" || rc=$?
         n=$(sed -n 's/^EOF reached after \([0-9]*\) txns\.$/\1/p' "$out/$f.txt" | tail -n 1)
-        zxids=$(grep -aoE ' session 0x[0-9a-f]+ cxid 0x[0-9a-f]+ zxid 0x[0-9a-f]+ ' "$out/$f.txt" | \
+        zxids=$(grep -aoE ' session 0x[0-9a-f]+ cxid 0x[0-9a-f]+ zxid 0x[0-9a-f]+ ' "$out/$f.txt" |
             awk '{ print $6 }')
-        local first count
         first=$(head -n 1 <<<"$zxids")
         count=$(grep -c . <<<"$zxids")
-        local why=""
+        why=""
         [[ $rc -ne 0 ]] && why+="exit $rc; "
-        head -n 1 "$out/$f.txt" | grep -qx 'ZooKeeper Transactional Log File with dbid 0 txnlog format version 2' \
-            || why+="header line: $(head -n 1 "$out/$f.txt" | cut -c1-80); "
-        # its own complaints: "CRC ERROR - <txn>" lines on stdout; exceptions, "Last transaction
-        # was partial." and logged warnings on stderr (txn lines print node data, which may
-        # contain any text, so stdout is not searched for words)
-        grep -aq '^CRC ERROR' "$out/$f.txt" && why+="CRC ERROR lines; "
-        grep -aqiE 'CRC|exception|partial' "$out/$f.err" && why+="$(grep -aiE -m1 'CRC|exception|partial' "$out/$f.err" | cut -c1-100); "
-        grep -aqE '\] (WARN|ERROR) ' "$out/$f.err" && why+="warnings on stderr; "
+        head -n 1 "$out/$f.txt" | grep -qx "$TXNLOG_HEADER" || why+="header: $(head -n 1 "$out/$f.txt" | cut -c1-80); "
+        why+=$(tool_problems "$out/$f.txt" "$out/$f.err")
         [[ -z $n ]] && why+="no 'EOF reached after N txns.'; "
         [[ -n $n && $n != "$count" ]] && why+="says $n txns, printed $count; "
         [[ ${n:-0} -eq 0 ]] && why+="no txns; "
-        [[ -n $first && $first != "0x${f#log.}" ]] && why+="first txn $first, file name ${f#log.}; "
+        [[ -n $first && $(hexnum "$first") -ne $(hexnum "${f#log.}") ]] && why+="first txn $first; "
         if [[ -n $why ]]; then
             problems=$((problems + 1))
             first_bad=${first_bad:-"$f: $why"}
         fi
-        total=$((total + ${n:-0}))
+        TOTAL_TXNS=$((TOTAL_TXNS + ${n:-0}))
         [[ -n $zxids ]] && echo "$zxids" >>"$out/txnlog.zxids"
     done
     check "$case: TxnLogToolkit reads every log file" "$((problems > 0))" \
-        "${first_bad:-${#logs[@]} files, $total txns}"
-    # snapCount=500: ZooKeeper rolls the log and snapshots at least every 500 txns
-    check "$case: snapCount 500 honoured (a log file and a snapshot per 500 txns at least)" \
-        "$([[ ${#logs[@]} -ge $((total / 500)) && ${#snaps[@]} -ge $((total / 500)) ]]; echo $?)" \
-        "$total txns, ${#logs[@]} log files, ${#snaps[@]} snapshots"
+        "${first_bad:-${#LOGS[@]} files, $TOTAL_TXNS txns}"
+
     # together the logs hold every zxid from the first to the last, once, in file-name order
-    local prev="" z v
+    local prev="" z v gaps=0 lastlogged
     first_bad=""
     while read -r z; do
-        v=$(hexnum "${z#0x}")
+        v=$(hexnum "$z")
         if [[ -n $prev && $v -ne $((prev + 1)) ]]; then
             gaps=$((gaps + 1))
             [[ $gaps -eq 1 ]] && first_bad="after 0x$(printf '%x' "$prev") comes $z"
         fi
         prev=$v
     done <"$out/txnlog.zxids"
-    local lastlogged
     lastlogged=$(tail -n 1 "$out/txnlog.zxids")
     check "$case: logged zxids are contiguous and end at the last zxid" \
-        "$([[ $gaps -eq 0 && -n $lastlogged && $(hexnum "${lastlogged#0x}") -eq $(hexnum "${last#0x}") ]]; echo $?)" \
+        "$([[ $gaps -eq 0 && -n $lastlogged && $(hexnum "$lastlogged") -eq $(hexnum "$last") ]]; echo $?)" \
         "$(head -n 1 "$out/txnlog.zxids")..$lastlogged, srvr said $last${first_bad:+, $gaps gaps, first: $first_bad}"
+}
 
-    # SnapshotFormatter: parses each snapshot (it does not check the seals: SnapCheck does)
-    problems=0 first_bad=""
-    local counts=""
-    for f in "${snaps[@]}"; do
+# check_snapshots CASE SNAPDIR LAST: SnapshotFormatter on each snapshot (it parses the file but
+# does not check the seals), then SnapCheck on all of them (the load path of a starting server).
+check_snapshots() {
+    local case=$1 snapdir=$2 last=$3 out="$WORK/$1" f rc why nodes lastz problems=0 first_bad="" counts=""
+    for f in "${SNAPS[@]}"; do
         rc=0
         java -cp "$SERVER_CP" org.apache.zookeeper.server.SnapshotFormatter "$snapdir/$f" \
             </dev/null >"$out/$f.txt" 2>"$out/$f.err" || rc=$?
-        local why="" nodes lastz
         nodes=$(sed -n 's/^ZNode Details (count=\([0-9]*\)):$/\1/p' "$out/$f.txt")
-        lastz=$(sed -n 's/^Last zxid: 0x\([0-9a-f]*\)$/\1/p' "$out/$f.txt")
+        lastz=$(sed -n 's/^Last zxid: \(0x[0-9a-f]*\)$/\1/p' "$out/$f.txt")
+        why=""
         [[ $rc -ne 0 ]] && why+="exit $rc; "
-        grep -aqiE 'CRC|exception' "$out/$f.txt" "$out/$f.err" && why+="CRC/exception text; "
-        grep -aqE '\] (WARN|ERROR) ' "$out/$f.err" && why+="warnings on stderr; "
+        why+=$(tool_problems "$out/$f.txt" "$out/$f.err")
         [[ -z $nodes ]] && why+="no 'ZNode Details (count=N):'; "
         [[ -n $nodes && $nodes -lt 4 ]] && why+="only $nodes znodes; "
-        grep -q '^Session Details (sid, timeout, ephemeralCount):$' "$out/$f.txt" || why+="no session section; "
-        [[ -z $lastz ]] && why+="no 'Last zxid'; "
-        [[ -n $lastz && $(hexnum "$lastz") -lt $(hexnum "${f#snapshot.}") ]] && why+="Last zxid 0x$lastz below the file name; "
-        [[ -n $lastz && $(hexnum "$lastz") -gt $(hexnum "${last#0x}") ]] && why+="Last zxid 0x$lastz beyond the last zxid $last; "
+        grep -q '^Session Details (sid, timeout, ephemeralCount):$' "$out/$f.txt" || why+="no sessions line; "
+        if [[ -z $lastz ]]; then
+            why+="no 'Last zxid'; "
+        elif (( $(hexnum "$lastz") < $(hexnum "${f#snapshot.}") || $(hexnum "$lastz") > $(hexnum "$last") )); then
+            why+="Last zxid $lastz outside ${f#snapshot.}..$last; "
+        fi
         if [[ -n $why ]]; then
             problems=$((problems + 1))
             first_bad=${first_bad:-"$f: $why"}
@@ -458,16 +461,31 @@ run_tools_case() {
         counts+="${nodes:-?} "
     done
     check "$case: SnapshotFormatter reads every snapshot" "$((problems > 0))" \
-        "${first_bad:-${#snaps[@]} files, znode counts: $counts}"
+        "${first_bad:-${#SNAPS[@]} files, znode counts: $counts}"
 
-    # SnapCheck: the load path of a starting server, seals included
     rc=0
-    java -cp "$TOOL_CP" SnapCheck "${snaps[@]/#/$snapdir/}" >"$out/snapcheck.txt" 2>"$out/snapcheck.err" || rc=$?
-    local bad
-    bad=$(grep -v '^OK ' "$out/snapcheck.txt" | head -n 1)
-    grep -aqE '\] (WARN|ERROR) |Exception' "$out/snapcheck.err" && bad=${bad:-"$(grep -aE 'WARN|ERROR|Exception' "$out/snapcheck.err" | head -n 1)"}
-    check "$case: every snapshot loads with valid seals (SnapCheck)" "$([[ $rc -eq 0 && -z $bad ]]; echo $?)" \
-        "${bad:-$(grep -c '^OK ' "$out/snapcheck.txt") OK, newest: $(tail -n 1 "$out/snapcheck.txt" | cut -c1-160)}"
+    java -cp "$TOOL_CP" SnapCheck "${SNAPS[@]/#/$snapdir/}" >"$out/snapcheck.txt" 2>"$out/snapcheck.err" || rc=$?
+    why=$(grep -v '^OK ' "$out/snapcheck.txt" | head -n 1)
+    why+=$(tool_problems /dev/null "$out/snapcheck.err")
+    check "$case: every snapshot loads with valid seals (SnapCheck)" "$([[ $rc -eq 0 && -z $why ]]; echo $?)" \
+        "${why:-$(grep -c '^OK ' "$out/snapcheck.txt") OK, newest: $(tail -n 1 "$out/snapcheck.txt" | cut -c1-160)}"
+}
+
+# run_tools_case CASE STATE LAST: ZooKeeper's tools on the files of STATE (data/ and datalog/).
+run_tools_case() {
+    local case=$1 state=$2 last=$3 t0=$SECONDS
+    local logdir="$state/datalog/version-2" snapdir="$state/data/version-2"
+    echo "case $case: ZooKeeper's tools on the files in $state"
+    mkdir -p "$WORK/$case"
+    mapfile -t LOGS < <(by_zxid "$logdir" log)
+    mapfile -t SNAPS < <(by_zxid "$snapdir" snapshot)
+    check_files "$case" "$state"
+    check_logs "$case" "$logdir" "$last"
+    # snapCount=500: ZooKeeper rolls the log, and snapshots, at least once per 500 txns
+    check "$case: snapCount 500 honoured (a log file and a snapshot per 500 txns at least)" \
+        "$([[ ${#LOGS[@]} -ge $((TOTAL_TXNS / 500)) && ${#SNAPS[@]} -ge $((TOTAL_TXNS / 500)) ]]; echo $?)" \
+        "$TOTAL_TXNS txns, ${#LOGS[@]} log files, ${#SNAPS[@]} snapshots"
+    check_snapshots "$case" "$snapdir" "$last"
     echo "case $case: $((SECONDS - t0))s"
 }
 

@@ -112,6 +112,21 @@ impl SnapLog {
         let replayed = entries.len();
         let mut highest = snap_zxid;
         for e in entries {
+            // Within an epoch zxids are contiguous; a jump means a log lost txns (a file
+            // cut in the middle, a file deleted): replaying past it would build a state
+            // that never existed.
+            let z = e.hdr.zxid;
+            if z > highest + 1 && (z >> 32) == (highest >> 32) {
+                return Err(PersistenceError::Corrupt {
+                    path: self.log_dir.clone(),
+                    offset: 0,
+                    reason: format!(
+                        "the transaction logs miss txns 0x{:x} to 0x{:x}; restore the missing log file or the data directory from a backup",
+                        highest + 1,
+                        z - 1
+                    ),
+                });
+            }
             match &e.txn {
                 Txn::CreateSession(t) => {
                     sessions.insert(e.hdr.client_id, t.time_out);
