@@ -12,9 +12,10 @@
 #                    it is also kept whenever a check fails
 #
 # Cases (README.md says what each proves):
-#   a  zk->zab   ZooKeeper runs Workload and is SIGKILLed with the workload's session live; two
-#                copies of its dataDir/dataLogDir; ZooKeeper opens one, zab-node the other; their
-#                Dump and Probe outputs must be identical
+#   a  zk->zab   ZooKeeper runs Workload and is SIGKILLed while the workload's session is live.
+#                Three copies of its dataDir/dataLogDir are opened: by ZooKeeper; by ZooKeeper
+#                from the logs alone (snapshots removed); by zab-node. Their Dump outputs must be
+#                identical, and ZooKeeper's and zab-node's Probe outputs too
 #   b  zab->zk   the same with zab-node writing the directory
 #   c  tools     TxnLogToolkit on every log, SnapshotFormatter on every snapshot, SnapCheck on all
 #                snapshots, of the directory zab-node wrote in b
@@ -31,7 +32,7 @@ ZAB_BIN="$ROOT/target/release/zab-node"
 ONLY_ZK=0
 KEEP=0
 
-usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -231,6 +232,7 @@ write_dir() {
         return 1
     fi
     local spid=$SPID
+    : >"$dir/workload.out"
     java -cp "$JCP" Workload "127.0.0.1:$SPORT" "$SESSION_TIMEOUT_MS" >"$dir/workload.out" 2>"$dir/workload.err" &
     wpid=$!
     PIDS+=("$wpid")
@@ -258,15 +260,22 @@ write_dir() {
     [[ -n $LAST_ZXID ]]
 }
 
-# reopen CASE NAME KIND SRC: copies SRC (a state dir) to $WORK/CASE/NAME/state, starts KIND on
-# it, runs Dump then Probe (outputs $WORK/CASE/NAME.dump and .probe), keeps mntr's digest
-# mismatch count in $WORK/CASE/NAME.mntr (ZooKeeper only), stops the server.
+# reopen CASE NAME KIND SRC [replay]: copies SRC (a state dir) to $WORK/CASE/NAME/state, starts
+# KIND on it, runs Dump then Probe (outputs $WORK/CASE/NAME.dump and .probe), keeps mntr's digest
+# mismatch count in $WORK/CASE/NAME.mntr (ZooKeeper only), stops the server. With "replay" the
+# copy loses all its snapshots and ZooKeeper is told to trust an empty snapshot dir, so it
+# rebuilds the tree from the transaction logs alone, comparing every txn's digest on the way.
 reopen() {
-    local case=$1 name=$2 kind=$3 src=$4 dir="$WORK/$1/$2" rc=0
+    local case=$1 name=$2 kind=$3 src=$4 mode=${5:-} dir="$WORK/$1/$2" rc=0
+    local props=("${REOPEN_PROPS[@]}")
     mkdir -p "$dir"
     cp -a "$src" "$dir/state"
-    if ! start_server "$kind" "$dir" "${REOPEN_PROPS[@]}"; then
-        check "$case: $(server_name "$kind") opens the directory" 1 "log: $dir/server.log"
+    if [[ $mode == replay ]]; then
+        rm -f "$dir/state/data/version-2"/snapshot.*
+        props+=("zookeeper.snapshot.trust.empty=true")
+    fi
+    if ! start_server "$kind" "$dir" "${props[@]}"; then
+        check "$case: $name ($(server_name "$kind")) opens the directory" 1 "log: $dir/server.log"
         return 1
     fi
     timeout "$CLIENT_DEADLINE_S" java -cp "$JCP" Dump "127.0.0.1:$SPORT" \
@@ -281,7 +290,7 @@ reopen() {
         rc=1
     fi
     stop_pid "$SPID"
-    check "$case: $(server_name "$kind") opens the directory; Dump and Probe run" $rc \
+    check "$case: $name ($(server_name "$kind")) opens the directory; Dump and Probe run" $rc \
         "$(grep -c '^/' "$WORK/$case/$name.dump") znodes"
     return $rc
 }
@@ -291,18 +300,21 @@ ZK_OPEN_PROBLEMS+='|Unable to load database|Severe unrecoverable|Failed to proce
 
 # ZooKeeper's own verdict on a directory it opened (its log and mntr): a bad newest snapshot is
 # skipped with a warning, a digest mismatch is only logged and counted, so both are looked for.
+# SRC is the directory that was copied, or "replay" (no snapshot to look for).
 zk_opened_cleanly() {
     local case=$1 name=$2 src=$3 dir="$WORK/$1/$2" newest read bad
     # ("Error closing a command socket" is a four-letter word polled before zkDb exists: benign)
     bad=$(grep -E "$ZK_OPEN_PROBLEMS" "$dir/server.log" | grep -v 'Error closing a command socket' | head -n 3)
-    newest=$(by_zxid "$src/data/version-2" snapshot | tail -n 1)
-    read=$(sed -n 's/.*Reading snapshot .*\/\(snapshot\.[0-9a-f]*\).*/\1/p' "$dir/server.log" | tail -n 1)
-    check "$case: ZooKeeper's log on opening: no warning about snapshots, CRC or digests" \
+    check "$case: $name's log on opening: no warning about snapshots, CRC or digests" \
         "$([[ -z $bad ]]; echo $?)" "${bad:-clean}"
-    # a bad newest snapshot would be skipped for an older one, with the same tree in the end
-    check "$case: ZooKeeper loaded the newest snapshot of the directory" \
-        "$([[ -n $read && $read == "$newest" ]]; echo $?)" "read ${read:-none}, newest $newest"
-    check "$case: ZooKeeper's mntr zk_digest_mismatches_count is 0" \
+    if [[ $src != replay ]]; then
+        # a bad newest snapshot would be skipped for an older one, with the same tree in the end
+        newest=$(by_zxid "$src/data/version-2" snapshot | tail -n 1)
+        read=$(sed -n 's/.*Reading snapshot .*\/\(snapshot\.[0-9a-f]*\).*/\1/p' "$dir/server.log" | tail -n 1)
+        check "$case: $name loaded the newest snapshot of the directory" \
+            "$([[ -n $read && $read == "$newest" ]]; echo $?)" "read ${read:-none}, newest $newest"
+    fi
+    check "$case: $name's mntr zk_digest_mismatches_count is 0" \
         "$(grep -qE 'zk_digest_mismatches_count[[:space:]]+0$' "$WORK/$case/$name.mntr"; echo $?)" \
         "$(tr '\t' ' ' <"$WORK/$case/$name.mntr")"
 }
@@ -348,6 +360,11 @@ run_open_case() {
         dump_matches_writer "$case" zk
     elif [[ $writer == zk ]]; then
         HARNESS_BROKEN=1
+    fi
+    # ZooKeeper again, from the logs alone: every txn replayed and its digest compared
+    if reopen "$case" zk-replay zk "$src" replay && [[ $zk_ok -eq 0 ]]; then
+        zk_opened_cleanly "$case" zk-replay replay
+        compare "$case" zk zk-replay dump
     fi
     local oname=zab
     [[ $other == zk ]] && oname=zk-again

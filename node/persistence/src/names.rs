@@ -40,7 +40,12 @@ pub fn sorted_files(dir: &Path, prefix: &str) -> std::io::Result<Vec<(i64, PathB
         let name = e.file_name();
         let Some(name) = name.to_str() else { continue };
         if let Some(z) = zxid_from_name(name, prefix) {
-            v.push((z, e.path()));
+            // Only regular files (a symlink to one is fine): a device or a fifo under a
+            // log's name would never end.
+            match std::fs::metadata(e.path()) {
+                Ok(m) if m.is_file() => v.push((z, e.path())),
+                _ => tracing::warn!(file = %e.path().display(), "ignoring a data file that is not a regular file"),
+            }
         }
     }
     v.sort_by_key(|(z, _)| *z);

@@ -101,7 +101,11 @@ fn all_zero(b: &[u8]) -> bool {
 
 /// Reads and checks one log file.
 pub fn scan_file(path: &Path) -> Result<ScannedFile, PersistenceError> {
-    let bytes = std::fs::read(path).map_err(io("reading", path))?;
+    use std::io::Read;
+    let f = File::open(path).map_err(io("opening", path))?;
+    let len = f.metadata().map_err(io("reading metadata of", path))?.len();
+    let mut bytes = Vec::with_capacity(len as usize);
+    f.take(len).read_to_end(&mut bytes).map_err(io("reading", path))?;
     scan_bytes(path, &bytes)
 }
 

@@ -121,3 +121,38 @@ async fn a_torn_log_tail_is_cut_on_restart() {
     assert_eq!(std::fs::metadata(&log).unwrap().len(), scanned.valid_end, "the torn tail was cut");
     drop(data);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_disk_acknowledges_nothing_and_refuses_writes() {
+    let cfg = test_config();
+    let s = start(cfg.clone()).await;
+    let c = s.client().await;
+    c.create("/before", b"kept", &persistent()).await.unwrap();
+    drop(c);
+    let data = s.stop().await.unwrap();
+    // The next log file zab-node opens will be named after the next zxid: make it /dev/full.
+    let last = zab_persistence::txnlog::last_logged_zxid(&data.path().join("version-2")).unwrap();
+    let next = data.path().join("version-2").join(zab_persistence::names::log_name(last + 1));
+    std::os::unix::fs::symlink("/dev/full", &next).unwrap();
+    let mut cfg2 = cfg.clone();
+    cfg2.data_dir = data.path().to_owned();
+    cfg2.data_log_dir = data.path().to_owned();
+    let s = start_in(cfg2.clone()).await;
+    // The handshake's createSession cannot be logged: no session is established.
+    let req = zab_jute::proto::ConnectRequest {
+        time_out: 2000,
+        passwd: vec![0; 16],
+        read_only: Some(false),
+        ..Default::default()
+    };
+    let r = Raw::connect_with(s.addr, req).await;
+    assert!(r.is_none(), "no session may be acknowledged when the log cannot be written");
+    assert!(s.server.disk_failure().is_some());
+    let _ = s.stop().await;
+    std::fs::remove_file(&next).unwrap();
+    let s = start_in(cfg2).await;
+    let c = s.client().await;
+    assert_eq!(c.get_data("/before").await.unwrap().0, b"kept");
+    let _ = s.stop().await;
+    drop(data);
+}
