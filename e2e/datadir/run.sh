@@ -198,6 +198,9 @@ EOF
     fi
 }
 
+# hexnum HEX: the value of a hex number, with or without 0x.
+hexnum() { printf '%d' "0x${1#0x}"; }
+
 # by_zxid DIR PREFIX: the files PREFIX.<hex zxid> in DIR, in zxid order.
 by_zxid() {
     local f
@@ -260,14 +263,18 @@ write_dir() {
     [[ -n $LAST_ZXID ]]
 }
 
-# reopen CASE NAME KIND SRC [replay]: copies SRC (a state dir) to $WORK/CASE/NAME/state, starts
+# reopen CASE NAME KIND SRC [MODE]: copies SRC (a state dir) to $WORK/CASE/NAME/state, starts
 # KIND on it, runs Dump then Probe (outputs $WORK/CASE/NAME.dump and .probe), keeps mntr's digest
-# mismatch count in $WORK/CASE/NAME.mntr (ZooKeeper only), stops the server. With "replay" the
-# copy loses all its snapshots and ZooKeeper is told to trust an empty snapshot dir, so it
-# rebuilds the tree from the transaction logs alone, comparing every txn's digest on the way.
+# mismatch count in $WORK/CASE/NAME.mntr (ZooKeeper only), stops the server. MODE:
+#   replay    the copy loses all its snapshots and ZooKeeper is told to trust an empty snapshot
+#             dir, so it rebuilds the tree from the transaction logs alone, comparing every txn's
+#             digest on the way
+#   handover  after Probe, Dump again (NAME.final.dump) and stop the server with SIGKILL: the
+#             directory then goes back to the other implementation
+#   dumponly  Dump, no Probe
 reopen() {
     local case=$1 name=$2 kind=$3 src=$4 mode=${5:-} dir="$WORK/$1/$2" rc=0
-    local props=("${REOPEN_PROPS[@]}")
+    local props=("${REOPEN_PROPS[@]}") what="Dump and Probe run"
     mkdir -p "$dir"
     cp -a "$src" "$dir/state"
     if [[ $mode == replay ]]; then
@@ -280,8 +287,17 @@ reopen() {
     fi
     timeout "$CLIENT_DEADLINE_S" java -cp "$JCP" Dump "127.0.0.1:$SPORT" \
         >"$WORK/$case/$name.dump" 2>"$dir/dump.err" || rc=1
-    timeout "$CLIENT_DEADLINE_S" java -cp "$JCP" Probe "127.0.0.1:$SPORT" "$PROBE_DEADLINE_MS" \
-        >"$WORK/$case/$name.probe" 2>"$dir/probe.err" || rc=1
+    if [[ $mode == dumponly ]]; then
+        what="Dump runs"
+    else
+        timeout "$CLIENT_DEADLINE_S" java -cp "$JCP" Probe "127.0.0.1:$SPORT" "$PROBE_DEADLINE_MS" \
+            >"$WORK/$case/$name.probe" 2>"$dir/probe.err" || rc=1
+    fi
+    if [[ $mode == handover ]]; then
+        timeout "$CLIENT_DEADLINE_S" java -cp "$JCP" Dump "127.0.0.1:$SPORT" \
+            >"$WORK/$case/$name.final.dump" 2>"$dir/final-dump.err" || rc=1
+        what="Dump, Probe and Dump run, then SIGKILL"
+    fi
     if [[ $kind == zk ]]; then
         four_letter "$SPORT" mntr | grep '^zk_digest_mismatches_count' >"$WORK/$case/$name.mntr"
     fi
@@ -289,8 +305,13 @@ reopen() {
         log "$name: the server was no longer running after the dump"
         rc=1
     fi
-    stop_pid "$SPID"
-    check "$case: $name ($(server_name "$kind")) opens the directory; Dump and Probe run" $rc \
+    if [[ $mode == handover ]]; then
+        kill -KILL "$SPID" 2>/dev/null
+        wait "$SPID" 2>/dev/null
+    else
+        stop_pid "$SPID"
+    fi
+    check "$case: $name ($(server_name "$kind")) opens the directory; $what" $rc \
         "$(grep -c '^/' "$WORK/$case/$name.dump") znodes"
     return $rc
 }
@@ -344,7 +365,22 @@ compare() {
     fi
 }
 
+# handed_back CASE FROM TO: TO reopened what FROM left after Probe and a last Dump; the tree must
+# be the one FROM showed last, and the last zxid one more (the closeSession of that Dump).
+handed_back() {
+    local case=$1 from=$2 to=$3 d="$WORK/$1" before after
+    grep -v '^srvr-' "$d/$from.final.dump" >"$d/$from.final.tree"
+    grep -v '^srvr-' "$d/$to.dump" >"$d/$to.tree"
+    compare "$case" "$from.final" "$to" tree
+    after=$(sed -n 's/^srvr-after-dump Zxid: //p' "$d/$from.final.dump")
+    before=$(sed -n 's/^srvr-before-connect Zxid: //p' "$d/$to.dump")
+    check "$case: $to starts at the zxid after $from's last" \
+        "$([[ -n $after && -n $before && $(hexnum "$before") -eq $(( $(hexnum "$after") + 1 )) ]]; echo $?)" \
+        "$from's last Dump saw $after (its closeSession comes next), $to restored $before"
+}
+
 # run_open_case CASE WRITER OTHER: WRITER fills a directory; ZooKeeper and OTHER open copies of it.
+# Then the copy opened by the implementation that did not write it goes back to the writer's.
 run_open_case() {
     local case=$1 writer=$2 other=$3 t0=$SECONDS
     echo "case $case: $(server_name "$writer") writes, ZooKeeper and $(server_name "$other") reopen"
@@ -352,9 +388,11 @@ run_open_case() {
         [[ $writer == zk ]] && HARNESS_BROKEN=1
         return
     fi
-    local src="$WORK/$case/writer/state"
+    local src="$WORK/$case/writer/state" oname=zab zk_mode="" other_mode=handover
+    [[ $other == zk ]] && oname=zk-again
+    [[ $writer == zab ]] && zk_mode=handover other_mode=""
     local zk_ok=0
-    reopen "$case" zk zk "$src" || zk_ok=1
+    reopen "$case" zk zk "$src" "$zk_mode" || zk_ok=1
     if [[ $zk_ok -eq 0 ]]; then
         zk_opened_cleanly "$case" zk "$src"
         dump_matches_writer "$case" zk
@@ -366,18 +404,23 @@ run_open_case() {
         zk_opened_cleanly "$case" zk-replay replay
         compare "$case" zk zk-replay dump
     fi
-    local oname=zab
-    [[ $other == zk ]] && oname=zk-again
-    if reopen "$case" "$oname" "$other" "$src" && [[ $zk_ok -eq 0 ]]; then
+    if reopen "$case" "$oname" "$other" "$src" "$other_mode" && [[ $zk_ok -eq 0 ]]; then
         dump_matches_writer "$case" "$oname"
         compare "$case" zk "$oname" dump
         compare "$case" zk "$oname" probe
+    fi
+    # the hand-back: a directory both implementations have written to
+    local from=$oname
+    [[ $writer == zab ]] && from=zk
+    if [[ -f "$WORK/$case/$from.final.dump" ]] &&
+            reopen "$case" back "$writer" "$WORK/$case/$from/state" dumponly; then
+        [[ $writer == zk ]] && zk_opened_cleanly "$case" back "$WORK/$case/$from/state"
+        handed_back "$case" "$from" back
     fi
     echo "case $case: $((SECONDS - t0))s"
 }
 
 # ---- case c: ZooKeeper's tools on a directory
-hexnum() { printf '%d' "0x${1#0x}"; }
 
 # tool_problems OUT ERR: the complaints of a ZooKeeper tool. A tool's stdout prints node data,
 # which may hold any text, so only its own markers are looked for there ("CRC ERROR - <txn>"
