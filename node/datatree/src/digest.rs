@@ -22,7 +22,8 @@ pub fn node_digest(path: &str, data: Option<&[u8]>, stat: &StatPersisted) -> u64
     b[48..52].copy_from_slice(&stat.aversion.to_be_bytes());
     b[52..60].copy_from_slice(&stat.ephemeral_owner.to_be_bytes());
     let mut h = crc32fast::Hasher::new();
-    h.update(&zab_jute::archive::encode_java_string(path));
+    // Java hashes `path.getBytes()`; valid paths are all in the BMP, where that is UTF-8.
+    h.update(path.as_bytes());
     if let Some(d) = data {
         h.update(d);
     }
