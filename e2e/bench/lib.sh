@@ -133,8 +133,9 @@ load() {
 # used more than 10% of a core over one second (idle ones do not count).
 busy() {
     local p others=() t1 t2
-    pgrep -x cargo >/dev/null && return 0
-    pgrep rustc >/dev/null && return 0
+    BUSY_WHAT=
+    pgrep -x cargo >/dev/null && { BUSY_WHAT=cargo; return 0; }
+    pgrep rustc >/dev/null && { BUSY_WHAT=rustc; return 0; }
     for p in $(pgrep -x java; pgrep -x zab-node); do
         grep -qx "$p" "$scratch/.ours" 2>/dev/null || others+=("$p")
     done
@@ -142,6 +143,7 @@ busy() {
     t1=$(cpu_ticks "${others[@]}")
     sleep 1
     t2=$(cpu_ticks "${others[@]}")
+    BUSY_WHAT="pids ${others[*]}"
     [ $((t2 - t1)) -gt $(($(getconf CLK_TCK) / 10)) ]
 }
 cpu_ticks() { # PIDS... -> utime+stime summed, in clock ticks
@@ -190,7 +192,7 @@ noise_watch() {
     (
         while :; do
             if [ ! -e "$scratch/.waiting" ] && busy; then
-                echo "$(date +%T) $(cut -d' ' -f1 /proc/loadavg)" >>"$out/noise.log"
+                echo "$(date +%T) load $(cut -d' ' -f1 /proc/loadavg) $BUSY_WHAT" >>"$out/noise.log"
             fi
             sleep 1
         done

@@ -26,6 +26,9 @@ use zab_persistence::txnlog::TxnLogWriter;
 
 use crate::zk_server::ZooKeeperServer;
 
+/// How long the sync thread polls for the next txn before it blocks.
+const SPIN: Duration = Duration::from_micros(200);
+
 /// The outcome of one write, or why it was not done.
 pub type WriteResult = Result<WriteOutcome, String>;
 
@@ -64,10 +67,24 @@ pub fn run(server: Arc<ZooKeeperServer>, rx: Receiver<LogItem>, mut log: TxnLogW
     let size_limit = cfg.snap_size_limit_kb.saturating_mul(1024);
     let mut batch: Vec<LogItem> = Vec::with_capacity(1024);
     loop {
-        let first = match rx.recv_timeout(Duration::from_secs(1)) {
-            Ok(i) => i,
-            Err(RecvTimeoutError::Timeout) => continue,
-            Err(RecvTimeoutError::Disconnected) => break,
+        // Spin briefly before sleeping: with few clients the next write usually arrives
+        // within a fraction of an fsync, and a futex wake-up costs as much again.
+        let mut first = None;
+        let spin_until = Instant::now() + SPIN;
+        while first.is_none() && Instant::now() < spin_until {
+            match rx.try_recv() {
+                Ok(i) => first = Some(i),
+                Err(std::sync::mpsc::TryRecvError::Empty) => std::hint::spin_loop(),
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => break,
+            }
+        }
+        let first = match first {
+            Some(i) => i,
+            None => match rx.recv_timeout(Duration::from_secs(1)) {
+                Ok(i) => i,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => break,
+            },
         };
         batch.push(first);
         while batch.len() < 1000 {
