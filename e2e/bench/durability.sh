@@ -19,7 +19,7 @@
 # It reports µs per fdatasync and syncs/s. 1x1 writes cannot go faster than the
 # disk's sync rate; the table shows each server's 1x1 rate as a share of it.
 #
-# Waits for a running cargo/rustc to finish before measuring (BUILD_WAIT_SECS).
+# Waits while cargo/rustc or a busy java/zab-node of someone else runs (BUILD_WAIT_SECS).
 # Never builds anything: --load-bin defaults to target/release/zab-load.
 set -u -o pipefail
 

@@ -22,7 +22,7 @@
 # ZooKeeper runs with -Xmx1g (ZK_HEAP to change) and GC logging to
 # $out/zk.gc.*.log; the table shows its GC pauses, and any OutOfMemoryError in
 # its log is reported. RESTART_SECS (default 900) bounds the wait.
-# Waits for a running cargo/rustc to finish before measuring (BUILD_WAIT_SECS).
+# Waits while cargo/rustc or a busy java/zab-node of someone else runs (BUILD_WAIT_SECS).
 set -u -o pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -41,7 +41,7 @@ while [ $# -gt 0 ]; do
         --znodes) znodes=${2:?}; shift 2 ;;
         --load-bin) load_bin=${2:?}; shift 2 ;;
         --out) out=${2:?}; shift 2 ;;
-        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
         *) echo "restart.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
