@@ -102,8 +102,14 @@ impl DataTree {
     }
 
     /// Reads the tree part of a snapshot (ACL section, nodes, closing "/").
-    pub fn read_snapshot_tree(inp: &mut InputArchive<'_>, config: TreeConfig) -> Result<DataTree, JuteError> {
+    /// `expected_nodes` sizes the node map up front (a guess is fine).
+    pub fn read_snapshot_tree(
+        inp: &mut InputArchive<'_>,
+        config: TreeConfig,
+        expected_nodes: usize,
+    ) -> Result<DataTree, JuteError> {
         let mut tree = DataTree::empty(config);
+        tree.nodes.reserve(expected_nodes);
         let count = inp.read_i32()?;
         if count < 0 {
             return Err(JuteError::Invalid(format!("negative ACL cache size {count}")));
@@ -125,7 +131,7 @@ impl DataTree {
             let data = inp.read_buffer()?;
             let acl = inp.read_i64()?;
             let stat = StatPersisted::read(inp)?;
-            tree.load_node(&path, data, acl, stat)?;
+            tree.load_node(path, data, acl, stat)?;
         }
         tree.acls.purge_unused();
         tree.setup_quota();
@@ -142,8 +148,15 @@ impl DataTree {
         t
     }
 
-    fn load_node(&mut self, path: &str, data: Option<Vec<u8>>, acl: i64, stat: StatPersisted) -> Result<(), JuteError> {
-        let key: &str = if path.is_empty() { "/" } else { path };
+    fn load_node(
+        &mut self,
+        path: String,
+        data: Option<Vec<u8>>,
+        acl: i64,
+        stat: StatPersisted,
+    ) -> Result<(), JuteError> {
+        let key: Box<str> = if path.is_empty() { "/".into() } else { path.into_boxed_str() };
+        let path: &str = if &*key == "/" { "" } else { &key };
         let node = DataNode::new(data.map(Vec::into_boxed_slice), acl, stat);
         if !path.is_empty() {
             let Some(i) = path.rfind('/') else {
@@ -173,9 +186,9 @@ impl DataTree {
             }
         }
         self.acls.add_usage(acl);
-        self.digest = self.digest.wrapping_add(self.digest_of(key, &node));
+        self.digest = self.digest.wrapping_add(self.digest_of(&key, &node));
         self.data_size += (key.len() + node.data_len()) as i64;
-        self.nodes.insert(key.into(), node);
+        self.nodes.insert(key, node);
         Ok(())
     }
 
@@ -241,7 +254,7 @@ mod tests {
         assert!(!cur.acl_missing);
         let bytes = out.into_inner();
         let mut inp = InputArchive::new(&bytes, usize::MAX);
-        let back = DataTree::read_snapshot_tree(&mut inp, TreeConfig::default()).unwrap();
+        let back = DataTree::read_snapshot_tree(&mut inp, TreeConfig::default(), 0).unwrap();
         assert_eq!(inp.remaining(), 0);
         assert_eq!(back.digest(), t.digest());
         assert_eq!(back.node_count(), t.node_count());

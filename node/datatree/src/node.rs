@@ -16,7 +16,7 @@ pub const JAVA_SET_INITIAL_TABLE: u32 = 16;
 /// Child names of a node, remembering insertion order and the largest size reached.
 #[derive(Debug, Clone, Default)]
 pub struct ChildSet {
-    names: HashMap<Box<str>, u64>,
+    names: HashMap<Box<str>, u64, ahash::RandomState>,
     max_len: usize,
 }
 

@@ -8,6 +8,9 @@
 
 use std::collections::{HashMap, HashSet};
 
+/// The node map: a fast keyed hash (paths come from clients, so the keys are random per process).
+pub(crate) type NodeMap = HashMap<Box<str>, DataNode, ahash::RandomState>;
+
 use parking_lot::Mutex;
 use zab_jute::data::{Acl, Stat, StatPersisted};
 
@@ -44,7 +47,7 @@ pub struct WatchEvent {
 }
 
 pub struct DataTree {
-    pub(crate) nodes: HashMap<Box<str>, DataNode>,
+    pub(crate) nodes: NodeMap,
     pub(crate) acls: AclCache,
     pub(crate) ephemerals: HashMap<i64, ChildSet>,
     pub(crate) containers: HashSet<String>,
@@ -64,7 +67,7 @@ impl DataTree {
     /// as a fresh ZooKeeper has.
     pub fn new(config: TreeConfig) -> DataTree {
         let mut t = DataTree {
-            nodes: HashMap::new(),
+            nodes: NodeMap::default(),
             acls: AclCache::default(),
             ephemerals: HashMap::new(),
             containers: HashSet::new(),

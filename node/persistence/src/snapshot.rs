@@ -224,9 +224,35 @@ pub fn read_snapshot(path: &Path, zxid: i64, config: TreeConfig) -> Result<Loade
         sessions.push((id, to));
     }
     let at = inp.position();
-    let tree = DataTree::read_snapshot_tree(&mut inp, config).map_err(|e| corrupt(at, format!("data tree: {e}")))?;
+    // The seal after the tree sits 13 bytes before the end, or 46 when the digest section
+    // follows: checksum both candidates on another thread while this one parses.
+    let len = bytes.len();
+    let (tree, precomputed) = std::thread::scope(|scope| {
+        let checksums = scope.spawn(|| {
+            let mut a = adler::Adler32::new();
+            let mut marks = Vec::new();
+            let mut done = 0;
+            for cut in [len.saturating_sub(46), len.saturating_sub(13)] {
+                if cut >= done {
+                    a.write_slice(&bytes[done..cut]);
+                    done = cut;
+                    marks.push((cut, a.checksum()));
+                }
+            }
+            marks
+        });
+        let expected = (len / 140).min(50_000_000);
+        let tree = DataTree::read_snapshot_tree(&mut inp, config, expected);
+        (tree, checksums.join().unwrap_or_default())
+    });
+    let tree = tree.map_err(|e| corrupt(at, format!("data tree: {e}")))?;
     let mut adler = adler::Adler32::new();
     let mut done = 0;
+    if let Some(&(cut, _)) = precomputed.iter().find(|(cut, _)| *cut == inp.position()) {
+        // Resume the running checksum from the precomputed mark.
+        adler = adler::Adler32::from_checksum(precomputed.iter().find(|(c, _)| *c == cut).map(|m| m.1).unwrap_or(1));
+        done = cut;
+    }
     checked_seal(path, &bytes, &mut inp, &mut adler, &mut done)?;
     let mut digest = None;
     if inp.remaining() >= 20 {
