@@ -143,3 +143,43 @@ async fn autopurge(server: Arc<ZooKeeperServer>) {
         }
     }
 }
+
+/// Accepts connections while the database is still loading: four-letter words get an answer
+/// (`ruok` → `imok`, others ZooKeeper's "not currently serving"), everything else is closed.
+/// Returns the listener once `loaded` fires.
+pub async fn serve_while_loading(
+    listener: TcpListener,
+    whitelist: Option<std::collections::HashSet<String>>,
+    loaded: tokio::sync::oneshot::Receiver<()>,
+) -> TcpListener {
+    tokio::pin!(loaded);
+    loop {
+        tokio::select! {
+            _ = &mut loaded => return listener,
+            r = listener.accept() => {
+                let Ok((mut stream, _)) = r else { continue };
+                let whitelist = whitelist.clone();
+                tokio::spawn(async move {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let mut head = [0u8; 4];
+                    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut head)).await;
+                    if !matches!(read, Ok(Ok(_))) {
+                        return;
+                    }
+                    if let Some(cmd) = four_letter::command_of(head) {
+                        let allowed = whitelist.as_ref().is_none_or(|w| w.contains(cmd));
+                        let text = if !allowed {
+                            format!("{cmd} is not executed because it is not in the whitelist.\n")
+                        } else if cmd == "ruok" {
+                            "imok".to_string()
+                        } else {
+                            "This ZooKeeper instance is not currently serving requests\n".to_string()
+                        };
+                        let _ = stream.write_all(text.as_bytes()).await;
+                    }
+                    let _ = stream.shutdown().await;
+                });
+            }
+        }
+    }
+}

@@ -136,7 +136,17 @@ fn main() -> anyhow::Result<()> {
             .await
             .with_context(|| format!("binding the client port {addr}: is another server using it?"))?;
         info!(%addr, data_dir = %config.data_dir.display(), data_log_dir = %config.data_log_dir.display(), "zab-node starting (standalone)");
-        let server = zab_node::ZooKeeperServer::start(config).context("starting zab-node")?;
+        // While the database loads, answer four-letter words as ZooKeeper does (ruok says
+        // imok, so liveness probes pass) and turn clients away.
+        let (loaded_tx, loaded_rx) = tokio::sync::oneshot::channel();
+        let whitelist = config.four_letter_whitelist.clone();
+        let loading = tokio::spawn(zab_node::serve_while_loading(listener, whitelist, loaded_rx));
+        let server = tokio::task::spawn_blocking(move || zab_node::ZooKeeperServer::start(config))
+            .await
+            .context("the loading task failed")?
+            .context("starting zab-node")?;
+        let _ = loaded_tx.send(());
+        let listener = loading.await.context("the loading listener failed")?;
         let shutdown = async {
             let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
             tokio::select! {
