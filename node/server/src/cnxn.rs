@@ -189,6 +189,9 @@ fn handshake(
     Some((cnxn, framed, pending_create))
 }
 
+/// How long a connection with a single write in flight polls for its completion.
+const LONE_WRITE_SPIN: std::time::Duration = std::time::Duration::from_micros(400);
+
 /// Requests queued behind writes before the connection stops reading (backpressure).
 const MAX_PENDING: usize = 1000;
 
@@ -223,6 +226,29 @@ async fn run(mut cnxn: Cnxn, stream: TcpStream, mut inbuf: BytesMut) {
         if let Some(why) = cnxn.close {
             debug!(session = format_args!("0x{session:x}"), reason = ?why, "closing connection");
             break;
+        }
+        // A lone write (no pipelining, as a client with one request in flight does): poll
+        // for its completion for a moment instead of parking, since a fsync is short and a
+        // park/unpark of the worker costs a good part of one.
+        if cnxn.pending.len() == 1 {
+            if let Some(Pending::Write { rx, .. }) = cnxn.pending.front_mut() {
+                let deadline = std::time::Instant::now() + LONE_WRITE_SPIN;
+                let mut done = None;
+                while std::time::Instant::now() < deadline {
+                    match rx.try_recv() {
+                        Ok(r) => {
+                            done = Some(Ok(r));
+                            break;
+                        }
+                        Err(tokio::sync::oneshot::error::TryRecvError::Empty) => tokio::task::yield_now().await,
+                        Err(tokio::sync::oneshot::error::TryRecvError::Closed) => break,
+                    }
+                }
+                if let Some(r) = done {
+                    cnxn.write_done(r);
+                    continue;
+                }
+            }
         }
         let reading = cnxn.pending.len() < MAX_PENDING;
         let Cnxn { rx, pending, .. } = &mut cnxn;
