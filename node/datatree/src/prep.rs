@@ -84,6 +84,8 @@ pub struct PrepContext<'a> {
     pub auth: &'a [Id],
     pub zxid: i64,
     pub time: i64,
+    /// The tree digest after the last txn prepared (applied or not).
+    pub digest: u64,
 }
 
 /// A node as prep sees it: the tree's state or a change not yet applied.
@@ -92,6 +94,14 @@ pub struct ChangeRecord {
     pub stat: StatPersisted,
     pub child_count: i32,
     pub acl: Vec<Acl>,
+    /// CRC state over path and data, to precompute the node's digest (`precalculatedDigest`).
+    pub pd: Option<crc32fast::Hasher>,
+}
+
+impl ChangeRecord {
+    fn digest(&self) -> u64 {
+        crate::digest::finish(&self.pd, &self.stat)
+    }
 }
 
 /// Changes prepared but not yet applied to the tree (`ZooKeeperServer.outstandingChanges`):
@@ -136,6 +146,9 @@ struct Pending<'a> {
     tree: &'a DataTree,
     base: &'a Outstanding,
     changes: HashMap<String, Option<ChangeRecord>>,
+    /// The tree digest after every change recorded so far.
+    digest: u64,
+    digest_enabled: bool,
 }
 
 impl<'a> Pending<'a> {
@@ -148,10 +161,16 @@ impl<'a> Pending<'a> {
             return c.clone().ok_or(KeeperError::NoNode);
         }
         let n = self.tree.node(path).ok_or(KeeperError::NoNode)?;
-        Ok(ChangeRecord { stat: n.stat.clone(), child_count: n.num_children() as i32, acl: self.tree.acl_of(n) })
+        let pd = if self.digest_enabled { crate::digest::path_data_hasher(path, n.data.as_deref()) } else { None };
+        Ok(ChangeRecord { stat: n.stat.clone(), child_count: n.num_children() as i32, acl: self.tree.acl_of(n), pd })
     }
 
     fn put(&mut self, path: &str, rec: Option<ChangeRecord>) {
+        if self.digest_enabled {
+            let old = self.get(path).map(|r| r.digest()).unwrap_or(0);
+            let new = rec.as_ref().map(|r| r.digest()).unwrap_or(0);
+            self.digest = self.digest.wrapping_sub(old).wrapping_add(new);
+        }
         self.changes.insert(parent_key(path).to_owned(), rec);
     }
 }
@@ -198,7 +217,7 @@ impl From<KeeperError> for PrepFailure {
 
 /// Prepares `req`. Always returns a header and a txn: failures become error txns. The
 /// changes of a successful request are added to `outstanding` until applied.
-pub fn prep_request(ctx: &PrepContext<'_>, outstanding: &mut Outstanding, req: &WriteRequest) -> (TxnHeader, Txn) {
+pub fn prep_request(ctx: &PrepContext<'_>, outstanding: &mut Outstanding, req: &WriteRequest) -> (TxnHeader, Txn, u64) {
     let mut hdr = TxnHeader {
         client_id: ctx.session_id,
         cxid: ctx.cxid,
@@ -206,7 +225,9 @@ pub fn prep_request(ctx: &PrepContext<'_>, outstanding: &mut Outstanding, req: &
         time: ctx.time,
         txn_type: req.op_type(),
     };
-    let mut pending = Pending { tree: ctx.tree, base: outstanding, changes: HashMap::new() };
+    let digest_enabled = ctx.tree.config().digest_enabled;
+    let mut pending =
+        Pending { tree: ctx.tree, base: outstanding, changes: HashMap::new(), digest: ctx.digest, digest_enabled };
     let result: Result<Txn, PrepFailure> = match req {
         WriteRequest::Multi(m) => prep_multi(ctx, &mut pending, m),
         WriteRequest::Malformed { .. } => Err(PrepFailure::Marshalling),
@@ -214,18 +235,19 @@ pub fn prep_request(ctx: &PrepContext<'_>, outstanding: &mut Outstanding, req: &
         other => prep_one(ctx, &mut pending, other).map(|(_, t)| t),
     };
     let changes = std::mem::take(&mut pending.changes);
+    let digest_after = pending.digest;
     match result {
         Ok(txn) => {
             outstanding.merge(ctx.zxid, changes);
-            (hdr, txn)
+            (hdr, txn, digest_after)
         }
         Err(PrepFailure::Keeper(e)) => {
             hdr.txn_type = op::ERROR;
-            (hdr, Txn::Error(ErrorTxn { err: e.code().code() }))
+            (hdr, Txn::Error(ErrorTxn { err: e.code().code() }), ctx.digest)
         }
         Err(PrepFailure::Marshalling) => {
             hdr.txn_type = op::ERROR;
-            (hdr, Txn::Error(ErrorTxn { err: KeeperError::MarshallingError.code().code() }))
+            (hdr, Txn::Error(ErrorTxn { err: KeeperError::MarshallingError.code().code() }), ctx.digest)
         }
     }
 }
@@ -254,6 +276,7 @@ fn prep_multi(ctx: &PrepContext<'_>, pending: &mut Pending<'_>, m: &MultiRequest
             Err(PrepFailure::Keeper(e)) => {
                 failed = true;
                 pending.changes.clear();
+                pending.digest = ctx.digest;
                 subs.push((op::ERROR, Txn::Error(ErrorTxn { err: e.code().code() })));
             }
             Err(PrepFailure::Marshalling) => return Err(PrepFailure::Marshalling),
@@ -313,6 +336,9 @@ fn prep_one(ctx: &PrepContext<'_>, pending: &mut Pending<'_>, req: &WriteRequest
             node.stat.version = version;
             node.stat.mtime = ctx.time;
             node.stat.mzxid = ctx.zxid;
+            if node.pd.is_some() {
+                node.pd = crate::digest::path_data_hasher(&r.path, r.data.as_deref());
+            }
             pending.put(&r.path, Some(node));
             Ok((op::SET_DATA, Txn::SetData(SetDataTxn { path: r.path.clone(), data: r.data.clone(), version })))
         }
@@ -429,7 +455,9 @@ fn prep_create(
         pzxid: ctx.zxid,
         ..Default::default()
     };
-    pending.put(&path, Some(ChangeRecord { stat, child_count: 0, acl: acl.clone() }));
+    let pd =
+        if pending.digest_enabled { crate::digest::path_data_hasher(&path, data.map(|d| d.as_slice())) } else { None };
+    pending.put(&path, Some(ChangeRecord { stat, child_count: 0, acl: acl.clone(), pd }));
     let data = data.cloned();
     let txn = match op_type {
         op::CREATE_CONTAINER => {

@@ -141,6 +141,7 @@ pub fn answer(server: &ZooKeeperServer, cmd: &str) -> String {
                 ("zk_max_file_descriptor_count", "-1".into()),
                 ("zk_global_sessions", server.session_count().to_string()),
                 ("zk_last_proposal_size", "-1".into()),
+                ("zk_digest_mismatches_count", server.metrics.digest_mismatches.load(Ordering::Relaxed).to_string()),
                 ("zk_fsynctime_count", server.metrics.fsync_count.load(Ordering::Relaxed).to_string()),
                 ("zk_fsynctime_sum", (server.metrics.fsync_micros.load(Ordering::Relaxed) / 1000).to_string()),
                 ("zk_fsync_threshold_exceed_count", server.metrics.fsync_slow.load(Ordering::Relaxed).to_string()),

@@ -91,6 +91,8 @@ pub struct PersistenceMetrics {
     pub fsync_slow: AtomicU64,
     pub snapshot_count: AtomicU64,
     pub snapshot_millis: AtomicU64,
+    /// Txns whose applied tree digest differed from the logged one (`digest_mismatches_count`).
+    pub digest_mismatches: AtomicU64,
 }
 
 impl PersistenceMetrics {

@@ -47,6 +47,8 @@ pub struct LogItem {
     pub hdr: TxnHeader,
     pub txn: Txn,
     pub payload: Vec<u8>,
+    /// The tree digest logged with the txn, checked after it is applied.
+    pub digest: Option<i64>,
     pub done: Option<oneshot::Sender<WriteResult>>,
 }
 

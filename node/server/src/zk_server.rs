@@ -60,6 +60,8 @@ struct Core {
     hzxid: i64,
     /// Prepared changes not yet applied (`outstandingChanges`).
     outstanding: Outstanding,
+    /// The tree digest after the last prepared txn (logged with each txn as its TxnDigest).
+    prepared_digest: u64,
 }
 
 /// Why the server could not start.
@@ -121,13 +123,19 @@ impl ZooKeeperServer {
             sessions.add(*id, *timeout, 0);
         }
         let needs_snapshot = restored.snapshot.is_none();
+        let prepared_digest = restored.tree.digest();
         let log = TxnLogWriter::open(&snap_log.log_dir, config.pre_alloc_kb * 1024, config.force_sync)
             .map_err(|source| StartError::Restore { dir: config.data_log_dir.clone(), source })?;
         let (tx, rx) = std::sync::mpsc::channel();
         let server = Arc::new(ZooKeeperServer {
             acl_config,
             tree: RwLock::new(restored.tree),
-            core: Mutex::new(Core { sessions, hzxid: restored.last_zxid, outstanding: Outstanding::default() }),
+            core: Mutex::new(Core {
+                sessions,
+                hzxid: restored.last_zxid,
+                outstanding: Outstanding::default(),
+                prepared_digest,
+            }),
             cnxns: RwLock::new(HashMap::new()),
             session_owner: Mutex::new(HashMap::new()),
             next_cnxn: AtomicU64::new(1),
@@ -279,7 +287,7 @@ impl ZooKeeperServer {
         let mut core = self.core.lock();
         let zxid = core.hzxid + 1;
         let tree = self.tree.read();
-        let Core { sessions, outstanding, .. } = &mut *core;
+        let Core { sessions, outstanding, prepared_digest, .. } = &mut *core;
         let ctx = PrepContext {
             tree: &tree,
             sessions,
@@ -289,8 +297,10 @@ impl ZooKeeperServer {
             auth,
             zxid,
             time: wall_ms(),
+            digest: *prepared_digest,
         };
-        let (hdr, txn) = prep_request(&ctx, outstanding, req);
+        let (hdr, txn, digest) = prep_request(&ctx, outstanding, req);
+        *prepared_digest = digest;
         drop(tree);
         core.hzxid = zxid;
         match &txn {
@@ -303,10 +313,14 @@ impl ZooKeeperServer {
             Txn::CloseSession(_) => core.sessions.set_closing(session_id),
             _ => {}
         }
-        // ZooKeeper appends the tree digest after the txn; zab does not compute it at prep
-        // yet, and a log record without one is valid (SerializeUtils.deserializeTxn).
-        let payload = zab_persistence::txnlog::marshal(&hdr, &txn, None);
-        let item = LogItem { hdr, txn, payload, done: Some(done) };
+        // Each record carries the tree digest after its txn, as ZooKeeper's do; replay (ours
+        // or ZooKeeper's) checks it.
+        let digest = self.config.digest_enabled.then_some(zab_jute::txn::TxnDigest {
+            version: zab_datatree::digest::DIGEST_VERSION,
+            tree_digest: digest as i64,
+        });
+        let payload = zab_persistence::txnlog::marshal(&hdr, &txn, digest.as_ref());
+        let item = LogItem { hdr, txn, payload, digest: digest.map(|d| d.tree_digest), done: Some(done) };
         // Sent under the core lock, so txns reach the log in zxid order.
         let sent = match self.log_tx.lock().as_ref() {
             Some(tx) => tx.send(item).map_err(|e| e.0),
@@ -328,6 +342,17 @@ impl ZooKeeperServer {
             let mut events = Vec::new();
             for item in batch.iter() {
                 let rc = tree.process_txn(&item.hdr, &item.txn, &mut events);
+                if let Some(d) = item.digest {
+                    if d != tree.digest() as i64 {
+                        let n = self.metrics.digest_mismatches.fetch_add(1, Ordering::Relaxed);
+                        if n == 0 {
+                            tracing::error!(
+                                zxid = format_args!("0x{:x}", item.hdr.zxid),
+                                "tree digest after the txn differs from the one precomputed for the log"
+                            );
+                        }
+                    }
+                }
                 results.push((item.hdr.txn_type, rc, tree.last_processed_zxid()));
             }
             self.deliver(&tree, events);

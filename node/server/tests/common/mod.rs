@@ -84,6 +84,9 @@ impl TestServer {
         if let Some(t) = self.task.take() {
             let _ = t.await;
         }
+        // Every txn logged carried the digest precomputed at prep; applying it must agree.
+        let mismatches = self.server.metrics.digest_mismatches.load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(mismatches, 0, "applied tree digests differed from the precomputed ones");
         self.data.take()
     }
 }
