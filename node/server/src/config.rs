@@ -63,6 +63,10 @@ const USED: &[&str] = &[
     "fsync.warningthresholdms",
     "autopurge.snapRetainCount",
     "autopurge.purgeInterval",
+    "admin.enableServer",
+    "admin.serverAddress",
+    "admin.serverPort",
+    "admin.commandURL",
 ];
 
 /// Keys ZooKeeper knows that later parts of zab will use; accepted quietly.
@@ -81,11 +85,7 @@ const KNOWN: &[&str] = &[
     "closeSessionTxn.enabled",
     "serializeLastProcessedZxid.enabled",
     "snapshot.compression.method",
-    "admin.enableServer",
-    "admin.serverAddress",
-    "admin.serverPort",
     "admin.idleTimeout",
-    "admin.commandURL",
     "metricsProvider.className",
     "metricsProvider.httpHost",
     "metricsProvider.httpPort",
@@ -156,6 +156,11 @@ pub struct ServerConfig {
     pub autopurge_retain: usize,
     /// Hours between purges; 0 disables.
     pub autopurge_interval_h: u64,
+    /// The HTTP admin server (status, health, metrics, AdminServer commands).
+    pub admin_enabled: bool,
+    pub admin_address: IpAddr,
+    pub admin_port: u16,
+    pub admin_command_url: String,
     /// server.N lines, kept for the replication work.
     pub servers: BTreeMap<u64, String>,
     /// Where the settings came from (for `conf` and logs).
@@ -196,6 +201,10 @@ impl Default for ServerConfig {
             fsync_warning_ms: 1000,
             autopurge_retain: 3,
             autopurge_interval_h: 0,
+            admin_enabled: true,
+            admin_address: IpAddr::from([0, 0, 0, 0]),
+            admin_port: 8080,
+            admin_command_url: "/commands".into(),
         }
     }
 }
@@ -301,6 +310,12 @@ impl ConfigBuilder {
                 "fsync.warningthresholdms" => c.fsync_warning_ms = parse_num(key, e)?,
                 "autopurge.snapRetainCount" => c.autopurge_retain = parse_num::<usize>(key, e)?.max(3),
                 "autopurge.purgeInterval" => c.autopurge_interval_h = parse_num(key, e)?,
+                "admin.enableServer" => c.admin_enabled = parse_bool(key, e)?,
+                "admin.serverAddress" => {
+                    c.admin_address = e.value.trim().parse().map_err(|_| invalid(key, e, "expected an IP address"))?
+                }
+                "admin.serverPort" => c.admin_port = parse_num(key, e)?,
+                "admin.commandURL" => c.admin_command_url = e.value.trim().to_owned(),
                 _ => {}
             }
         }

@@ -38,7 +38,7 @@ pub enum Close {
 /// A request waiting its turn: a write until its txn is durable and applied, and every
 /// frame that arrived after it (replies go out in request order).
 pub enum Pending {
-    Write { xid: i32, is_close: bool, rx: oneshot::Receiver<WriteResult> },
+    Write { xid: i32, is_close: bool, rx: oneshot::Receiver<WriteResult>, started: std::time::Instant },
     Deferred(Vec<u8>),
 }
 
@@ -74,6 +74,7 @@ impl Cnxn {
         }
         let len = (o.len() - at - 4) as i32;
         o.patch_i32(at, len);
+        self.server.stats.last_response_size.store(len as i64, Ordering::Relaxed);
         self.out = o.into_inner();
         self.handle.stats.packets_sent.fetch_add(1, Ordering::Relaxed);
         self.server.stats.packets_sent.fetch_add(1, Ordering::Relaxed);
@@ -128,11 +129,15 @@ impl Cnxn {
 
     /// A write finished: reply, then release what waited behind it.
     pub fn write_done(&mut self, result: Result<WriteResult, oneshot::error::RecvError>) {
-        let Some(Pending::Write { xid, is_close, .. }) = self.pending.pop_front() else {
+        let Some(Pending::Write { xid, is_close, started, .. }) = self.pending.pop_front() else {
             return;
         };
         match result {
-            Ok(Ok(outcome)) => self.reply_write(xid, is_close, outcome),
+            Ok(Ok(outcome)) => {
+                let op_type = if outcome.txn_type == op::ERROR { op::ERROR } else { outcome.txn_type };
+                self.reply_write(xid, is_close, outcome);
+                self.record(op_type, started);
+            }
             Ok(Err(reason)) => {
                 warn!(session = format_args!("0x{:x}", self.session_id), %reason, "write not done; closing the connection");
                 self.close = Some(Close::Server("write could not be made durable"));
@@ -194,13 +199,23 @@ impl Cnxn {
         self.touch();
         let write = decode_write(h.op_type, body, max, self.server.config.reconfig_enabled);
         if let Some(w) = write {
-            self.handle_write(h.xid, w);
+            self.handle_write(h.xid, w, started);
         } else if h.op_type == op::CLOSE_SESSION {
-            self.handle_write(h.xid, WriteRequest::CloseSession);
+            self.handle_write(h.xid, WriteRequest::CloseSession, started);
         } else {
             self.handle_read(h.xid, h.op_type, body);
+            self.record(h.op_type, started);
         }
-        self.server.stats.record_latency(started.elapsed().as_millis() as i64);
+    }
+
+    fn record(&self, op_type: i32, started: std::time::Instant) {
+        let e = started.elapsed();
+        self.server.stats.record_latency(e.as_millis() as i64);
+        self.server
+            .metrics_registry
+            .request
+            .get_or_create(&crate::admin::metrics::OpLabels { op: op::name(op_type) })
+            .observe(e.as_secs_f64());
     }
 
     /// Keeps the session alive. The tracker is only asked when the expiry bucket the
@@ -247,11 +262,11 @@ impl Cnxn {
         }
     }
 
-    fn handle_write(&mut self, xid: i32, w: WriteRequest) {
+    fn handle_write(&mut self, xid: i32, w: WriteRequest, started: std::time::Instant) {
         let auth = self.auth();
         let is_close = matches!(w, WriteRequest::CloseSession);
         let rx = self.server.submit_write(self.session_id, xid, &auth, &w);
-        self.pending.push_back(Pending::Write { xid, is_close, rx });
+        self.pending.push_back(Pending::Write { xid, is_close, rx, started });
     }
 
     fn reply_write(&mut self, xid: i32, is_close: bool, out: WriteOutcome) {

@@ -13,6 +13,7 @@
 //! - [`stats`]: counters for srvr/stat/mntr/cons.
 //! - [`run`]: the accept loop and the background tasks (session expiry, containers).
 
+pub mod admin;
 pub mod cnxn;
 pub mod config;
 pub mod final_proc;

@@ -110,7 +110,10 @@ fn main() -> anyhow::Result<()> {
             // ZooKeeper binds every interface when clientPortAddress is not set.
             defaults.client_port_address = "0.0.0.0".parse()?;
         }
-        None => info!("no zoo.cfg given: serving 127.0.0.1:2181 with data under ./data"),
+        None => {
+            info!("no zoo.cfg given: serving 127.0.0.1:2181 with data under ./data, admin endpoint on 127.0.0.1:8080");
+            defaults.admin_address = "127.0.0.1".parse()?;
+        }
     }
     for d in &cli.define {
         let (k, v) = d.split_once('=').with_context(|| format!("-D{d}: expected KEY=VALUE"))?;
@@ -147,6 +150,16 @@ fn main() -> anyhow::Result<()> {
             .context("starting zab-node")?;
         let _ = loaded_tx.send(());
         let listener = loading.await.context("the loading listener failed")?;
+        if server.config.admin_enabled {
+            let admin_addr = std::net::SocketAddr::new(server.config.admin_address, server.config.admin_port);
+            match tokio::net::TcpListener::bind(admin_addr).await {
+                Ok(l) => {
+                    tokio::spawn(zab_node::admin::serve(l, server.clone()));
+                }
+                // As ZooKeeper: a busy admin port is logged, and the server serves anyway.
+                Err(e) => tracing::error!(addr = %admin_addr, error = %e, "cannot start the admin endpoint (admin.serverPort in use?); serving without it"),
+            }
+        }
         let shutdown = async {
             let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
             tokio::select! {

@@ -10,6 +10,7 @@ pub struct ServerStats {
     pub packets_sent: AtomicU64,
     pub writes: AtomicU64,
     pub outstanding: AtomicI64,
+    pub last_response_size: AtomicI64,
     latency: Latency,
 }
 

@@ -106,6 +106,10 @@ pub fn run(server: Arc<ZooKeeperServer>, rx: Receiver<LogItem>, mut log: TxnLogW
         match log.commit() {
             Ok(fsync) => {
                 server.metrics.record_fsync(fsync);
+                server.metrics_registry.fsync.observe(fsync.as_secs_f64());
+                if let Some(last) = batch.last() {
+                    server.last_logged_zxid.store(last.hdr.zxid, Ordering::Relaxed);
+                }
                 if fsync.as_millis() as u64 > cfg.fsync_warning_ms {
                     warn!(
                         ms = fsync.as_millis() as u64,
@@ -192,6 +196,7 @@ pub fn take_snapshot(server: &ZooKeeperServer) -> Result<std::path::PathBuf, Str
         };
         let path = w.finish(digest).map_err(|e| e.to_string())?;
         server.metrics.record_snapshot(started.elapsed());
+        server.metrics_registry.snapshot.observe(started.elapsed().as_secs_f64());
         info!(file = %path.display(), nodes = cur.nodes_written, ms = started.elapsed().as_millis() as u64, "snapshot written");
         return Ok(path);
     }

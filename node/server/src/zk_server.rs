@@ -93,13 +93,19 @@ pub struct ZooKeeperServer {
     sync_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     disk_failed: Mutex<Option<String>>,
     epoch: tokio::time::Instant,
+    /// (currentEpoch, acceptedEpoch) as loaded at start.
+    pub epochs: (i64, i64),
+    /// The last zxid written to the transaction log (set by the sync thread).
+    pub last_logged_zxid: AtomicI64,
+    pub started: std::time::Instant,
+    pub metrics_registry: crate::admin::metrics::Metrics,
 }
 
-fn check_epochs(snap_log: &SnapLog, last_zxid: i64) -> Result<(), StartError> {
+fn check_epochs(snap_log: &SnapLog, last_zxid: i64) -> Result<(i64, i64), StartError> {
     let (current, accepted) = zab_persistence::epoch::load_epochs(&snap_log.snap_dir, last_zxid)
         .map_err(|e| StartError::Epoch(e.to_string()))?;
     debug!(current, accepted, "epochs");
-    Ok(())
+    Ok((current, accepted))
 }
 
 /// Wall-clock milliseconds, as txn headers and Stat times carry them.
@@ -115,7 +121,8 @@ impl ZooKeeperServer {
         let restored = snap_log
             .restore(tree_config, config.commit_log_count)
             .map_err(|source| StartError::Restore { dir: config.data_dir.clone(), source })?;
-        check_epochs(&snap_log, restored.last_zxid)?;
+        let epochs = check_epochs(&snap_log, restored.last_zxid)?;
+        let last_zxid = restored.last_zxid;
         let acl_config = AclConfig { super_digest: config.super_digest.clone(), skip_acl: config.skip_acl };
         let epoch = tokio::time::Instant::now();
         let mut sessions = SessionTracker::new(config.server_id, config.tick_time as i64, wall_ms());
@@ -146,6 +153,10 @@ impl ZooKeeperServer {
             sync_thread: Mutex::new(None),
             disk_failed: Mutex::new(None),
             epoch,
+            epochs,
+            last_logged_zxid: AtomicI64::new(last_zxid),
+            started: std::time::Instant::now(),
+            metrics_registry: crate::admin::metrics::Metrics::new(),
             config,
         });
         if needs_snapshot {

@@ -35,7 +35,7 @@ fn spawn(dir: &Path, port: u16) -> Child {
     std::fs::write(
         &cfg,
         format!(
-            "tickTime=500\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\nsnapCount=400\npreAllocSize=256\n4lw.commands.whitelist=*\n",
+            "tickTime=500\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\nsnapCount=400\npreAllocSize=256\n4lw.commands.whitelist=*\nadmin.enableServer=false\n",
             dir.join("data").display()
         ),
     )

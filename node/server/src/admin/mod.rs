@@ -1,0 +1,86 @@
+//! The HTTP endpoint the operator steers by, on `admin.serverAddress:admin.serverPort`
+//! (default 0.0.0.0:8080, as ZooKeeper's AdminServer):
+//!
+//! - `GET /status` — [`zab_status::MemberStatus`] as JSON (schema: node/status/status.schema.json).
+//! - `GET /healthz` — 200 while the process and its event loop answer.
+//! - `GET /readyz` — 200 while serving clients (standalone, or in broadcast with a leader),
+//!   503 otherwise, with the status as the body.
+//! - `GET /metrics` — Prometheus text format.
+//! - `GET /commands/<name>` — ZooKeeper AdminServer commands, same names and JSON keys.
+//!
+//! Handlers read snapshots of state (atomics, short read locks); they never wait on the
+//! request pipeline.
+
+pub mod commands;
+pub mod metrics;
+pub mod status;
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use tokio::net::TcpListener;
+use tracing::info;
+
+use crate::zk_server::ZooKeeperServer;
+
+type Shared = Arc<ZooKeeperServer>;
+
+/// The routes, with the AdminServer commands under `command_url` (`admin.commandURL`).
+pub fn router(server: Shared, command_url: &str) -> Router {
+    let base = format!("/{}", command_url.trim_matches('/'));
+    Router::new()
+        .route("/status", get(status_handler))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready_handler))
+        .route("/metrics", get(metrics_handler))
+        .route(&format!("{base}/{{name}}"), get(command_handler))
+        .route(&base, get(command_list))
+        .fallback(|| async { (StatusCode::NOT_FOUND, Json(serde_json::json!({"error": "no such endpoint; see /commands, /status, /healthz, /readyz, /metrics"}))) })
+        .with_state(server)
+}
+
+async fn status_handler(State(s): State<Shared>) -> Json<zab_status::MemberStatus> {
+    Json(status::member_status(&s))
+}
+
+async fn ready_handler(State(s): State<Shared>) -> Response {
+    let st = status::member_status(&s);
+    let code = if st.ready() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, Json(st)).into_response()
+}
+
+async fn metrics_handler(State(s): State<Shared>) -> Response {
+    let body = tokio::task::spawn_blocking(move || metrics::render(&s)).await.unwrap_or_default();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
+}
+
+async fn command_handler(State(s): State<Shared>, Path(name): Path<String>) -> Response {
+    match commands::run(&s, &name) {
+        Some(v) => Json(v).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(serde_json::json!({"command": name, "error": "Unknown command: ".to_string() + &name})),
+        )
+            .into_response(),
+    }
+}
+
+async fn command_list() -> Json<serde_json::Value> {
+    let names: Vec<&str> = commands::COMMANDS.iter().map(|(p, _)| *p).collect();
+    Json(serde_json::json!({"commands": names}))
+}
+
+/// Serves the endpoint on `listener` until the task is dropped.
+pub async fn serve(listener: TcpListener, server: Shared) {
+    if let Ok(addr) = listener.local_addr() {
+        info!(%addr, "admin endpoint (status, healthz, readyz, metrics, commands)");
+    }
+    let app = router(server.clone(), &server.config.admin_command_url);
+    if let Err(e) = axum::serve(listener, app).await {
+        tracing::error!(error = %e, "admin endpoint stopped");
+    }
+}
