@@ -9,9 +9,11 @@ to show. With one kazoo session (python3-kazoo, Debian's /usr/bin/python3) it
 
   * creates /admin (data "root") with the children a, b (persistent) and
     eph (ephemeral, owned by this session);
-  * writes /admin/a with setData until the last write has zxid 0x80 or
-    more, so that ZooKeeper's digest log (one entry every 128 zxids,
-    DataTree.DIGEST_LOG_INTERVAL) has an entry and `hash` a non-empty list;
+  * writes /admin/a with setData until the counter half of the last
+    write's zxid is 0x80 or more (in epoch 0 standalone, in epoch 1 in a
+    fresh ensemble), so that ZooKeeper's digest log (one entry at every zxid
+    divisible by 128, DataTree.DIGEST_LOG_INTERVAL) has an entry and `hash`
+    a non-empty list;
   * leaves four watches: a data watch (getData /admin/a), an exists watch
     on /admin/b, an exists watch on the absent /admin/missing, and a child
     watch (getChildren /admin). No watch fires while it runs: nothing
@@ -44,10 +46,10 @@ def build_state(zk):
     while True:
         stat = zk.set(ROOT + "/a", b"a%d" % n)
         n += 1
-        if stat.mzxid >= DIGEST_LOG_INTERVAL:
+        if stat.mzxid & 0xFFFFFFFF >= DIGEST_LOG_INTERVAL:
             return stat.mzxid
         if n > 10 * DIGEST_LOG_INTERVAL:
-            raise RuntimeError("zxid did not reach 0x80 after %d writes" % n)
+            raise RuntimeError("zxid counter did not reach 0x80 after %d writes" % n)
 
 
 def set_watches(zk):

@@ -6,12 +6,16 @@
       structure of each answer (for a directory also method, path, HTTP
       status and Content-Type, in the order of its responses.tsv).
 
-  structure.py compare A B [--names zookeeper,zab] [--strict-numbers]
+  structure.py compare A B [A2 B2 ...] [--names zookeeper,zab] [--strict-numbers]
+                       [--max-lines N]
       A and B are two JSON files, or two directories written by fetch.py
       (A is the reference). Prints one line per request, `match` or
       `DIFFERENT` followed by the differences, then `admin: N passed, M
-      failed`. Exit status 0 when everything matched, 1 otherwise, 2 on a
-      usage or input error.
+      failed`. With more than one pair (ensemble.sh: leader and follower)
+      each label is prefixed with the name of its A directory and the
+      summary counts all pairs. At most N difference lines per request
+      (default 40; 0: all). Exit status 0 when everything matched, 1
+      otherwise, 2 on a usage or input error.
 
 The structure of a JSON document is the set of its key paths, each with the
 JSON types seen there: `server_stats/uptime: number(int)`. Array elements
@@ -19,8 +23,10 @@ are merged into one `[]` step (`connections[]/session_id`), so a list of
 three objects has the keys of all three. Objects whose keys are data rather
 than field names (session ids, paths, expiry times, server ids, Java system
 properties; see DYNAMIC) are merged the same way into one `<placeholder>`
-step. Values are left out because they depend on the run, with two
-exceptions that do not: the top-level `command` (the primary name of the
+step, and so are the data parts of mntr key names
+(`avg_<namespace>_read_per_namespace`, `cnt_<sid>_learner_handler_qp_size`;
+see KEY_PATTERNS). Values are left out because they depend on the run, with
+two exceptions that do not: the top-level `command` (the primary name of the
 command that answered) and `error` (null or a fixed message) are compared
 by value. Numbers are one type, `number`, in comparisons; `show` prints
 whether ZooKeeper wrote an integer or a float literal (`--strict-numbers`
@@ -36,6 +42,7 @@ Python 3 standard library only.
 
 import json
 import os
+import re
 import sys
 
 # The AdminServer commands of ZooKeeper 3.8.0 (server/admin/Commands.java at
@@ -80,6 +87,18 @@ DYNAMIC = {
     ("voting_view", ("current_config",)): "<server_id>",
     ("system_properties", ()): "<property>",
 }
+# Top-level keys with data inside the name: (primary command) -> [(regex, replacement)].
+# mntr's per-namespace summaries are named after the top-level znodes that were read or
+# written (ZooKeeper writes below /zookeeper itself in an ensemble), the leader's per-learner
+# summaries after the learners' server ids.
+KEY_PATTERNS = {
+    "monitor": [
+        (re.compile(r"^(avg|min|max|cnt|sum)_.+_(read|write)_per_namespace$"),
+         r"\1_<namespace>_\2_per_namespace"),
+        (re.compile(r"^(avg|min|max|cnt|sum|p50|p95|p99|p999)_\d+_learner_handler_qp_(size|time_ms)$"),
+         r"\1_<sid>_learner_handler_qp_\2"),
+    ],
+}
 VALUE_KEYS = ("command", "error")  # top-level keys compared by value
 NOT_JSON = "<not json>"
 
@@ -123,17 +142,24 @@ class Structure:
     def walk(self, value, path, keys):
         t = type_of(value)
         self.add(path, t)
-        prefix = path + "/" if path else ""
         if t == "object":
-            placeholder = DYNAMIC.get((self.command, keys))
             for k, v in value.items():
-                if placeholder and not (keys == () and k in VALUE_KEYS):
-                    self.walk(v, prefix + placeholder, keys + (placeholder,))
-                else:
-                    self.walk(v, prefix + step_name(k), keys + (k,))
+                step, key = self.step(k, keys)
+                self.walk(v, (path + "/" if path else "") + step, keys + (key,))
         elif t == "array":
             for v in value:
                 self.walk(v, path + "[]", keys + ("[]",))
+
+    def step(self, k, keys):
+        """(path step, key) for key k of the object at key path `keys`."""
+        placeholder = DYNAMIC.get((self.command, keys))
+        if placeholder and not (keys == () and k in VALUE_KEYS):
+            return placeholder, placeholder
+        if keys == ():
+            for pattern, replacement in KEY_PATTERNS.get(self.command, []):
+                if pattern.match(k):
+                    return pattern.sub(replacement, k), k
+        return step_name(k), k
 
 
 def extract(doc, label=None):
@@ -177,7 +203,7 @@ def format_structure(s, indent="  "):
     for path, types in s.paths.items():
         name = path if path else "(root)"
         line = "%s%s: %s" % (indent, name, show_types(types, True))
-        if path in s.values:
+        if isinstance(s.values.get(path), str):
             line += " = " + json.dumps(s.values[path])
         lines.append(line)
     return lines
@@ -243,23 +269,39 @@ def show(path, header=True):
 
 # ---- compare ----------------------------------------------------------------
 
+def is_below(path, top):
+    """True when key path `path` lies inside the value at key path `top`."""
+    if top == "":
+        return path != ""
+    return path.startswith(top + "/") or path.startswith(top + "[]")
+
+
 def diff_structures(a, b, names, strict):
-    """Differences between structures a (reference) and b, as lines."""
+    """Differences between structures a (reference) and b, as lines.
+
+    A key path missing on one side is listed once, at the top of the missing
+    subtree, with the number of key paths below it; below a path whose type
+    differs nothing more is listed (it follows from the type).
+    """
     out = []
     na, nb = names
 
     def norm(types):
         return show_types(types, strict)
 
-    for path, types in a.paths.items():
-        name = path or "(root)"
-        if path not in b.paths:
-            out.append("only in %s: %s: %s" % (na, name, norm(types)))
-        elif norm(types) != norm(b.paths[path]):
-            out.append("type of %s: %s %s, %s %s" % (name, na, norm(types), nb, norm(b.paths[path])))
-    for path, types in b.paths.items():
-        if path not in a.paths:
-            out.append("only in %s: %s: %s" % (nb, path or "(root)", norm(types)))
+    retyped = [p for p in a.paths if p in b.paths and norm(a.paths[p]) != norm(b.paths[p])]
+    for path in retyped:
+        if not any(is_below(path, t) for t in retyped):
+            out.append("type of %s: %s %s, %s %s" % (path or "(root)", na, norm(a.paths[path]),
+                                                     nb, norm(b.paths[path])))
+    for this, other, name in ((a, b, na), (b, a, nb)):
+        only = [p for p in this.paths if p not in other.paths]
+        for path in only:
+            if any(is_below(path, t) for t in only + retyped):
+                continue
+            below = sum(1 for p in only if is_below(p, path))
+            more = " (and %d key paths below it)" % below if below else ""
+            out.append("only in %s: %s: %s%s" % (name, path or "(root)", norm(this.paths[path]), more))
     for k in VALUE_KEYS:
         if k in a.values and k in b.values and a.values[k] != b.values[k]:
             out.append("value of %s: %s %s, %s %s" % (k, na, json.dumps(a.values[k]),
@@ -288,13 +330,23 @@ def diff_responses(ra, rb, names, strict):
     return out
 
 
-def compare(a, b, names, strict):
+def print_diffs(label, diffs, max_lines):
+    print("  DIFFERENT  %s" % label)
+    shown = diffs if max_lines <= 0 else diffs[:max_lines]
+    for d in shown:
+        print("      " + d)
+    if len(shown) < len(diffs):
+        print("      ... and %d more (--max-lines 0 shows all)" % (len(diffs) - len(shown)))
+
+
+def compare(a, b, names, strict, prefix="", max_lines=40):
     """Returns (passed, failed) and prints the per-request lines."""
     passed = failed = 0
     if os.path.isdir(a) and os.path.isdir(b):
         da, db = load_dir(a), load_dir(b)
         for label, ra in da.items():
             rb = db.get(label)
+            label = prefix + label
             if ra.check == "info":
                 other = "-" if rb is None else "%s %s" % (rb.status, rb.content_type)
                 print("  info       %-32s %s %s %s; %s %s" % (label, names[0], ra.status,
@@ -303,20 +355,16 @@ def compare(a, b, names, strict):
             diffs = diff_responses(ra, rb, names, strict)
             if diffs:
                 failed += 1
-                print("  DIFFERENT  %s" % label)
-                for d in diffs:
-                    print("      " + d)
+                print_diffs(label, diffs, max_lines)
             else:
                 passed += 1
                 print("  match      %s" % label)
     elif os.path.isfile(a) and os.path.isfile(b):
         diffs = diff_structures(load_file(a), load_file(b), names, strict)
-        label = os.path.basename(a)
+        label = prefix + os.path.basename(a)
         if diffs:
             failed = 1
-            print("  DIFFERENT  %s" % label)
-            for d in diffs:
-                print("      " + d)
+            print_diffs(label, diffs, max_lines)
         else:
             passed = 1
             print("  match      %s" % label)
@@ -338,6 +386,12 @@ def main(argv):
         if i + 1 < len(argv):
             names = tuple(argv[i + 1].split(",", 1))
             args.remove(argv[i + 1])
+    max_lines = 40
+    if "--max-lines" in opts:
+        i = argv.index("--max-lines")
+        if i + 1 < len(argv) and argv[i + 1].isdigit():
+            max_lines = int(argv[i + 1])
+            args.remove(argv[i + 1])
     if len(names) != 2:
         print("structure.py: --names wants two names, a,b", file=sys.stderr)
         return 2
@@ -345,14 +399,21 @@ def main(argv):
         if len(args) == 2 and args[0] == "show":
             show(args[1], header="--no-header" not in opts)
             return 0
-        if len(args) == 3 and args[0] == "compare":
-            passed, failed = compare(args[1], args[2], names, strict)
+        if len(args) >= 3 and len(args) % 2 == 1 and args[0] == "compare":
+            passed = failed = 0
+            pairs = list(zip(args[1::2], args[2::2]))
+            for a, b in pairs:
+                prefix = os.path.basename(os.path.normpath(a)) + ":" if len(pairs) > 1 else ""
+                p, f = compare(a, b, names, strict, prefix, max_lines)
+                passed, failed = passed + p, failed + f
             print("admin: %d passed, %d failed" % (passed, failed))
             return 1 if failed else 0
+    except BrokenPipeError:
+        return 1
     except (OSError, ValueError, KeyError) as e:
         print("structure.py: %s" % e, file=sys.stderr)
         return 2
-    print(__doc__.split("\n\n")[1] + "\n\n" + __doc__.split("\n\n")[2], file=sys.stderr)
+    print("\n\n".join(__doc__.split("\n\n")[1:3]), file=sys.stderr)
     return 2
 
 

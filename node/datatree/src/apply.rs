@@ -12,7 +12,7 @@ use zab_jute::txn::{Txn, TxnHeader};
 
 use crate::ephemeral::{self, EphemeralType, CONTAINER_EPHEMERAL_OWNER};
 use crate::error::KeeperError;
-use crate::node::{ChildSet, DataNode};
+use crate::node::DataNode;
 use crate::path::{parent_key, split_parent};
 use crate::tree::{DataTree, WatchEvent};
 use crate::watch::WatcherId;
@@ -253,7 +253,7 @@ impl DataTree {
             EphemeralType::Normal => {
                 self.seq += 1;
                 let seq = self.seq;
-                self.ephemerals.entry(owner).or_insert_with(ChildSet::default).insert(path, seq);
+                self.ephemerals.entry(owner).or_default().insert(path, seq);
             }
             EphemeralType::Void => {}
         }

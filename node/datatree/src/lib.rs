@@ -9,7 +9,7 @@
 //! - [`prep`]: PrepRequestProcessor — requests to txns, with ZooKeeper's check order.
 //! - [`node`], [`watch`], [`acl`], [`session`], [`path`], [`ephemeral`], [`digest`].
 //! - [`java`]: the Java behaviours that show on the wire (HashSet order, java.util.Random).
-//! - [`error`]: [`KeeperError`].
+//! - [`error`]: the [`KeeperError`] enum.
 
 pub mod acl;
 mod apply;

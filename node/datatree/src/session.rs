@@ -62,9 +62,7 @@ impl SessionTracker {
 
     /// Starts tracking a session (on applying createSession, or loading a snapshot).
     pub fn add(&mut self, id: i64, timeout: i32, now_ms: i64) {
-        if !self.sessions.contains_key(&id) {
-            self.sessions.insert(id, Session { id, timeout, expire_at: 0, closing: false });
-        }
+        self.sessions.entry(id).or_insert(Session { id, timeout, expire_at: 0, closing: false });
         self.touch(id, timeout, now_ms);
     }
 

@@ -241,6 +241,7 @@ impl DataTree {
         ws.child.add(path, w, mode);
     }
 
+    #[allow(clippy::too_many_arguments)]
     /// setWatches(2) after a reconnect (`DataTree.setWatches`): fires at once what changed
     /// since `relative_zxid`, registers the rest.
     pub fn set_watches(

@@ -98,9 +98,6 @@ fn handshake(
     req: ConnectRequest,
     remote: SocketAddr,
 ) -> Option<(Cnxn, Vec<u8>, Option<tokio::sync::oneshot::Receiver<crate::sync_proc::WriteResult>>)> {
-    if req.read_only == Some(false) && false {
-        return None;
-    }
     let last = server.last_processed_zxid();
     if req.last_zxid_seen > last {
         info!(

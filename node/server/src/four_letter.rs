@@ -32,7 +32,8 @@ pub fn answer(server: &ZooKeeperServer, cmd: &str) -> String {
     let mut s = String::new();
     match cmd {
         "ruok" => s.push_str("imok"),
-        "isro" => s.push_str(if server.config.read_only_mode { "rw" } else { "rw" }),
+        // zab has no read-only mode yet: it is always read-write.
+        "isro" => s.push_str("rw"),
         "srvr" | "stat" => {
             let _ = writeln!(s, "Zookeeper version: {ZK_VERSION}");
             if cmd == "stat" {

@@ -182,7 +182,7 @@ pub async fn read_frame(stream: &mut TcpStream) -> Option<Vec<u8>> {
     let mut len = [0u8; 4];
     tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut len)).await.ok()?.ok()?;
     let n = i32::from_be_bytes(len);
-    if n < 0 || n > 1 << 24 {
+    if !(0..=1 << 24).contains(&n) {
         return None;
     }
     let mut buf = vec![0u8; n as usize];
