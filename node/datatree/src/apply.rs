@@ -243,6 +243,16 @@ impl DataTree {
         self.data_size += (path.len() + node.data_len()) as i64;
         self.digest = self.digest.wrapping_add(self.digest_of(path, &node));
         self.nodes.insert(path.into(), node);
+        self.index_owner(path, owner);
+        self.quota_on_create(&parent, name, path, data.map_or(0, |d| d.len() as i64));
+        let parent_acl = self.nodes.get(parent.as_str()).map(|p| self.acls.get(p.acl)).unwrap_or_default();
+        self.fire(Mgr::Data, path, event::NODE_CREATED, acl, &[], events);
+        self.fire(Mgr::Child, &parent, event::NODE_CHILDREN_CHANGED, &parent_acl, &[], events);
+        Ok(client_stat)
+    }
+
+    /// Adds a node to the container, TTL or session-ephemeral index its owner puts it in.
+    pub(crate) fn index_owner(&mut self, path: &str, owner: i64) {
         match EphemeralType::of(owner, self.config.extended_types) {
             EphemeralType::Container => {
                 self.containers.insert(path.to_owned());
@@ -257,11 +267,6 @@ impl DataTree {
             }
             EphemeralType::Void => {}
         }
-        self.quota_on_create(&parent, name, path, data.map_or(0, |d| d.len() as i64));
-        let parent_acl = self.nodes.get(parent.as_str()).map(|p| self.acls.get(p.acl)).unwrap_or_default();
-        self.fire(Mgr::Data, path, event::NODE_CREATED, acl, &[], events);
-        self.fire(Mgr::Child, &parent, event::NODE_CHILDREN_CHANGED, &parent_acl, &[], events);
-        Ok(client_stat)
     }
 
     pub(crate) fn delete_node(

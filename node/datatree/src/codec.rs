@@ -16,7 +16,6 @@ use zab_jute::record::Record;
 use zab_jute::{InputArchive, JuteError, OutputArchive};
 
 use crate::acl::OPEN_UNSAFE_ACL_ID;
-use crate::ephemeral::EphemeralType;
 use crate::node::{ChildSet, DataNode};
 use crate::tree::{DataTree, TreeConfig};
 
@@ -170,20 +169,7 @@ impl DataTree {
                 return Err(JuteError::Invalid(format!("invalid DataTree: no parent {parent} for {path}")));
             };
             p.children.get_or_insert_with(Box::<ChildSet>::default).insert(name, seq);
-            match EphemeralType::of(node.stat.ephemeral_owner, self.config.extended_types) {
-                EphemeralType::Container => {
-                    self.containers.insert(path.to_owned());
-                }
-                EphemeralType::Ttl => {
-                    self.ttls.insert(path.to_owned());
-                }
-                EphemeralType::Normal => {
-                    self.seq += 1;
-                    let seq = self.seq;
-                    self.ephemerals.entry(node.stat.ephemeral_owner).or_default().insert(path, seq);
-                }
-                EphemeralType::Void => {}
-            }
+            self.index_owner(path, node.stat.ephemeral_owner);
         }
         self.acls.add_usage(acl);
         self.digest = self.digest.wrapping_add(self.digest_of(&key, &node));
