@@ -170,6 +170,11 @@ impl SessionTracker {
     pub fn sessions(&self) -> impl Iterator<Item = &Session> {
         self.sessions.values()
     }
+
+    /// Expiry time -> sessions expiring then, for `dump`.
+    pub fn expiry_buckets(&self) -> Vec<(i64, Vec<i64>)> {
+        self.buckets.iter().map(|(t, ids)| (*t, ids.iter().copied().collect())).collect()
+    }
 }
 
 #[cfg(test)]

@@ -197,6 +197,7 @@ pub fn take_snapshot(server: &ZooKeeperServer) -> Result<std::path::PathBuf, Str
         let path = w.finish(digest).map_err(|e| e.to_string())?;
         server.metrics.record_snapshot(started.elapsed());
         server.metrics_registry.snapshot.observe(started.elapsed().as_secs_f64());
+        *server.last_snapshot.lock() = (zxid, crate::zk_server::wall_ms() / 1000);
         info!(file = %path.display(), nodes = cur.nodes_written, ms = started.elapsed().as_millis() as u64, "snapshot written");
         return Ok(path);
     }

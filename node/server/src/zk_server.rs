@@ -99,6 +99,10 @@ pub struct ZooKeeperServer {
     pub last_logged_zxid: AtomicI64,
     pub started: std::time::Instant,
     pub metrics_registry: crate::admin::metrics::Metrics,
+    /// ZooKeeper's trace mask (`gtmk`/`stmk`); kept for compatibility, it gates nothing.
+    pub trace_mask: AtomicI64,
+    /// (zxid, unix seconds) of the last snapshot written or loaded (`lsnp`).
+    pub last_snapshot: Mutex<(i64, i64)>,
 }
 
 fn check_epochs(snap_log: &SnapLog, last_zxid: i64) -> Result<(i64, i64), StartError> {
@@ -130,6 +134,17 @@ impl ZooKeeperServer {
             sessions.add(*id, *timeout, 0);
         }
         let needs_snapshot = restored.snapshot.is_none();
+        let last_snapshot = match &restored.snapshot {
+            Some(p) => {
+                let secs = std::fs::metadata(p)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                    .map_or(-1, |d| d.as_secs() as i64);
+                (restored.snapshot_zxid, secs)
+            }
+            None => (-1, -1),
+        };
         let prepared_digest = restored.tree.digest();
         let log = TxnLogWriter::open(&snap_log.log_dir, config.pre_alloc_kb * 1024, config.force_sync)
             .map_err(|source| StartError::Restore { dir: config.data_log_dir.clone(), source })?;
@@ -157,6 +172,8 @@ impl ZooKeeperServer {
             last_logged_zxid: AtomicI64::new(last_zxid),
             started: std::time::Instant::now(),
             metrics_registry: crate::admin::metrics::Metrics::new(),
+            trace_mask: AtomicI64::new(306),
+            last_snapshot: Mutex::new(last_snapshot),
             config,
         });
         if needs_snapshot {
@@ -201,6 +218,11 @@ impl ZooKeeperServer {
     /// (id, timeout) of every live session.
     pub fn sessions(&self) -> Vec<(i64, i32)> {
         self.core.lock().sessions.sessions().map(|s| (s.id, s.timeout)).collect()
+    }
+
+    /// Expiry time -> sessions, for the `dump` command.
+    pub fn session_expiry_buckets(&self) -> Vec<(i64, Vec<i64>)> {
+        self.core.lock().sessions.expiry_buckets()
     }
 
     pub fn outstanding_changes(&self) -> usize {

@@ -65,8 +65,18 @@ async fn status_health_metrics_and_commands() {
     let v: serde_json::Value = serde_json::from_str(&mntr).unwrap();
     assert_eq!(v["command"], "monitor");
     assert_eq!(v["znode_count"], 5);
-    let (code, _) = get(admin_addr, "/commands/nosuch").await;
-    assert_eq!(code, 404);
+    // As ZooKeeper: 200, and the error in the body.
+    let (code, body) = get(admin_addr, "/commands/nosuch").await;
+    assert_eq!(code, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["error"], "Unknown command: nosuch");
+    let (_, lead) = get(admin_addr, "/commands/lead").await;
+    let v: serde_json::Value = serde_json::from_str(&lead).unwrap();
+    assert_eq!(v["error"], "server is not initialized");
+    let (_, stmk) = get(admin_addr, "/commands/stmk?traceMask=7").await;
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&stmk).unwrap()["tracemask"], 7);
+    let (_, gtmk) = get(admin_addr, "/commands/gtmk").await;
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&gtmk).unwrap()["tracemask"], 7);
     task.abort();
     drop(c);
     let _ = s.stop().await;

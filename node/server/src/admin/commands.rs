@@ -49,60 +49,106 @@ fn sessions_by_cnxn(server: &ZooKeeperServer) -> std::collections::HashMap<u64, 
     server.cnxns().iter().map(|c| (c.id, c.session_id.load(Ordering::Relaxed))).collect()
 }
 
+fn dir_size(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok()).filter_map(|e| e.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum()
+        })
+        .unwrap_or(0)
+}
+
+fn sizes(server: &ZooKeeperServer) -> (u64, u64) {
+    (dir_size(&server.snap_log.snap_dir), dir_size(&server.snap_log.log_dir))
+}
+
 fn server_stats(server: &ZooKeeperServer) -> Value {
     let s = &server.stats;
     let (min, avg, max) = s.latency();
+    let (data, log) = sizes(server);
     json!({
         "packets_sent": s.packets_sent.load(Ordering::Relaxed),
         "packets_received": s.packets_received.load(Ordering::Relaxed),
         "fsync_threshold_exceed_count": server.metrics.fsync_slow.load(Ordering::Relaxed),
-        "client_response_stats": {"last_buffer_size": s.last_response_size.load(Ordering::Relaxed), "min_buffer_size": -1, "max_buffer_size": -1},
-        "data_dir_size": 0,
-        "log_dir_size": 0,
+        "client_response_stats": response_stats(server),
+        "data_dir_size": data,
+        "log_dir_size": log,
+        "provider_null": false,
+        "server_state": "standalone",
         "last_processed_zxid": server.last_processed_zxid(),
         "outstanding_requests": server.outstanding_changes(),
-        "server_state": "standalone",
         "avg_latency": avg,
         "max_latency": max,
         "min_latency": min,
         "num_alive_client_connections": server.cnxns().len(),
-        "provider_null": false,
+        "uptime": server.started.elapsed().as_millis() as u64,
         "auth_failed_count": 0,
         "non_mtlsremote_conn_count": 0,
         "non_mtlslocal_conn_count": 0,
-        "uptime": server.started.elapsed().as_millis() as u64,
     })
 }
 
-fn connection_info(server: &ZooKeeperServer) -> Vec<Value> {
+fn response_stats(server: &ZooKeeperServer) -> Value {
+    let last = server.stats.last_response_size.load(Ordering::Relaxed);
+    json!({"last_buffer_size": last, "min_buffer_size": -1, "max_buffer_size": -1})
+}
+
+/// Per-connection details; `brief` keeps only what `stat` shows.
+fn connection_info(server: &ZooKeeperServer, brief: bool) -> Vec<Value> {
     server
         .cnxns()
         .iter()
         .map(|c| {
             let st = &c.stats;
-            json!({
+            let mut v = json!({
                 "remote_socket_address": c.remote.to_string(),
                 "interest_ops": 1,
                 "outstanding_requests": st.outstanding.load(Ordering::Relaxed),
                 "packets_received": st.packets_received.load(Ordering::Relaxed),
                 "packets_sent": st.packets_sent.load(Ordering::Relaxed),
-                "session_id": format!("{:x}", c.session_id.load(Ordering::Relaxed)),
-                "last_operation": *st.last_op.lock(),
-                "session_timeout": st.timeout.load(Ordering::Relaxed),
-                "last_cxid": format!("0x{:x}", st.last_cxid.load(Ordering::Relaxed)),
-                "last_zxid": format!("0x{:x}", st.last_zxid.load(Ordering::Relaxed)),
-                "established": st.established_ms.load(Ordering::Relaxed),
-            })
+            });
+            if !brief {
+                if let Value::Object(m) = &mut v {
+                    m.insert("session_id".into(), json!(c.session_id.load(Ordering::Relaxed)));
+                    m.insert("last_operation".into(), json!(*st.last_op.lock()));
+                    m.insert("established".into(), json!(st.established_ms.load(Ordering::Relaxed)));
+                    m.insert("session_timeout".into(), json!(st.timeout.load(Ordering::Relaxed)));
+                    m.insert("last_cxid".into(), json!(st.last_cxid.load(Ordering::Relaxed)));
+                    m.insert("last_zxid".into(), json!(st.last_zxid.load(Ordering::Relaxed)));
+                    m.insert("last_response_time".into(), json!(0));
+                    m.insert("last_latency".into(), json!(0));
+                    m.insert("min_latency".into(), json!(0));
+                    m.insert("avg_latency".into(), json!(0));
+                    m.insert("max_latency".into(), json!(0));
+                }
+            }
+            v
         })
         .collect()
 }
 
-/// Runs a command; `None` when the name is unknown.
-pub fn run(server: &ZooKeeperServer, name: &str) -> Option<Value> {
-    let primary = primary(name)?;
+fn mb(bytes: u64) -> String {
+    format!("{}MB", bytes / (1024 * 1024))
+}
+
+fn meminfo(key: &str) -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with(key))?;
+    line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kb| kb * 1024)
+}
+
+/// What ZooKeeper returns when a command is known but not available in this mode.
+fn error_only(primary: &str, error: &str) -> Value {
+    json!({"error": error, "command": primary})
+}
+
+/// Runs a command; an unknown name gets ZooKeeper's JSON error (still HTTP 200).
+pub fn run(server: &ZooKeeperServer, name: &str, query: &std::collections::HashMap<String, String>) -> Value {
+    let Some(primary) = primary(name) else {
+        return json!({"command": name, "error": format!("Unknown command: {name}")});
+    };
     let mut m = Map::new();
     match primary {
-        "ruok" => {}
+        "ruok" | "observer_connection_stat_reset" => {}
         "is_read_only" => {
             m.insert("read_only".into(), json!(false));
         }
@@ -110,18 +156,15 @@ pub fn run(server: &ZooKeeperServer, name: &str) -> Option<Value> {
             m.insert("version".into(), json!(ZK_VERSION));
             m.insert("read_only".into(), json!(false));
             m.insert("server_stats".into(), server_stats(server));
-            m.insert(
-                "client_response".into(),
-                json!({"last_buffer_size": -1, "min_buffer_size": -1, "max_buffer_size": -1}),
-            );
+            m.insert("client_response".into(), response_stats(server));
             m.insert("node_count".into(), json!(server.tree().node_count()));
             if primary == "stats" {
-                m.insert("connections".into(), json!(connection_info(server)));
+                m.insert("connections".into(), json!(connection_info(server, true)));
                 m.insert("secure_connections".into(), json!([]));
             }
         }
         "connections" => {
-            m.insert("connections".into(), json!(connection_info(server)));
+            m.insert("connections".into(), json!(connection_info(server, false)));
             m.insert("secure_connections".into(), json!([]));
         }
         "connection_stat_reset" => {
@@ -132,62 +175,91 @@ pub fn run(server: &ZooKeeperServer, name: &str) -> Option<Value> {
         "stat_reset" => server.stats.reset(),
         "configuration" => {
             let c = &server.config;
-            let abs = |p: &std::path::Path| {
-                std::path::absolute(p).unwrap_or_else(|_| p.to_owned()).join("version-2").display().to_string()
-            };
             m.insert("client_port".into(), json!(c.client_port));
-            m.insert("data_dir".into(), json!(abs(&c.data_dir)));
-            m.insert("data_dir_size".into(), json!(0));
-            m.insert("log_dir".into(), json!(abs(&c.data_log_dir)));
-            m.insert("log_dir_size".into(), json!(0));
+            m.insert("data_dir".into(), json!(server.snap_log.snap_dir.display().to_string()));
+            m.insert("data_log_dir".into(), json!(server.snap_log.log_dir.display().to_string()));
             m.insert("tick_time".into(), json!(c.tick_time));
             m.insert("max_client_cnxns".into(), json!(c.max_client_cnxns));
             m.insert("min_session_timeout".into(), json!(c.min_session_timeout));
             m.insert("max_session_timeout".into(), json!(c.max_session_timeout));
-            m.insert("server_id".into(), json!(0));
+            m.insert("server_id".into(), json!(if c.servers.is_empty() { 0 } else { c.server_id }));
             m.insert("client_port_listen_backlog".into(), json!(-1));
         }
         "dirs" => {
-            m.insert("datadir_size".into(), json!(0));
-            m.insert("logdir_size".into(), json!(0));
+            let (data, log) = sizes(server);
+            m.insert("datadir_size".into(), json!(data));
+            m.insert("logdir_size".into(), json!(log));
         }
         "dump" => {
+            let expiry: BTreeMap<String, Vec<i64>> =
+                server.session_expiry_buckets().into_iter().map(|(t, ids)| (t.to_string(), ids)).collect();
             let tree = server.tree();
-            let eph: BTreeMap<String, Vec<String>> = tree.all_ephemerals().map(|(s, p)| (format!("{s}"), p)).collect();
-            m.insert("expiry_time_to_session_ids".into(), json!({}));
+            let eph: BTreeMap<String, Vec<String>> = tree.all_ephemerals().map(|(s, p)| (s.to_string(), p)).collect();
+            m.insert("expiry_time_to_session_ids".into(), json!(expiry));
             m.insert("session_id_to_ephemeral_paths".into(), json!(eph));
         }
         "environment" => {
+            // ZooKeeper's Environment.list(); the java.* entries have no meaning for a
+            // native server and say so with ZooKeeper's own "<NA>".
+            let na = || json!("<NA>");
+            let host =
+                std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_owned()).unwrap_or_default();
+            let os_version =
+                std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_owned()).unwrap_or_default();
+            let user = std::env::var("USER").unwrap_or_else(|_| "<NA>".into());
+            let home = std::env::var("HOME").unwrap_or_else(|_| "<NA>".into());
             m.insert("zookeeper.version".into(), json!(ZK_VERSION));
+            m.insert("host.name".into(), json!(host));
+            for k in ["java.version", "java.vendor", "java.home", "java.class.path", "java.library.path"] {
+                m.insert(k.into(), na());
+            }
+            m.insert("java.io.tmpdir".into(), json!(std::env::temp_dir().display().to_string()));
+            m.insert("java.compiler".into(), na());
             m.insert("os.name".into(), json!(std::env::consts::OS));
             m.insert("os.arch".into(), json!(std::env::consts::ARCH));
+            m.insert("os.version".into(), json!(os_version));
+            m.insert("user.name".into(), json!(user));
+            m.insert("user.home".into(), json!(home));
             m.insert(
                 "user.dir".into(),
                 json!(std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default()),
             );
+            m.insert("os.memory.free".into(), json!(meminfo("MemAvailable:").map(mb).unwrap_or_else(|| "<NA>".into())));
+            m.insert("os.memory.max".into(), json!(meminfo("MemTotal:").map(mb).unwrap_or_else(|| "<NA>".into())));
+            m.insert("os.memory.total".into(), json!(meminfo("MemTotal:").map(mb).unwrap_or_else(|| "<NA>".into())));
         }
-        "get_trace_mask" | "set_trace_mask" => {
-            m.insert("tracemask".into(), json!(0));
+        "get_trace_mask" => {
+            m.insert("tracemask".into(), json!(server.trace_mask.load(Ordering::Relaxed)));
         }
+        "set_trace_mask" => match query.get("traceMask") {
+            None => return error_only(primary, "setTraceMask requires long traceMask argument"),
+            Some(v) => match v.parse::<i64>() {
+                Ok(mask) => {
+                    server.trace_mask.store(mask, Ordering::Relaxed);
+                    m.insert("tracemask".into(), json!(mask));
+                }
+                Err(_) => {
+                    return error_only(primary, &format!("setTraceMask requires long traceMask argument, got {v}"))
+                }
+            },
+        },
         "hash" => {
             let tree = server.tree();
             m.insert(
                 "digests".into(),
-                json!([{"zxid": tree.last_processed_zxid(), "digest_version": 2, "digest": tree.digest() as i64}]),
+                json!([{"zxid": tree.last_processed_zxid(), "digest": tree.digest() as i64, "digest_version": 2}]),
             );
         }
         "initial_configuration" => {
-            m.insert("initial_configuration".into(), json!(""));
+            let text = server.config.source.as_ref().and_then(|p| std::fs::read_to_string(p).ok());
+            m.insert("initial_configuration".into(), json!(text.unwrap_or_default()));
         }
         "last_snapshot" => {
-            m.insert("zxid".into(), json!("-1"));
-            m.insert("timestamp".into(), json!(-1));
+            let (zxid, secs) = *server.last_snapshot.lock();
+            m.insert("zxid".into(), json!(format!("{:x}", zxid)));
+            m.insert("timestamp".into(), json!(secs));
         }
-        "leader" => {
-            m.insert("is_leader".into(), json!(false));
-            m.insert("leader_id".into(), json!(-1));
-            m.insert("leader_ip".into(), json!(""));
-        }
+        "leader" => return error_only(primary, "server is not initialized"),
         "monitor" => {
             let text = crate::four_letter::answer(server, "mntr");
             for line in text.lines() {
@@ -202,12 +274,31 @@ pub fn run(server: &ZooKeeperServer, name: &str) -> Option<Value> {
                 }
             }
         }
-        "observer_connection_stat_reset" => {}
         "observers" => {
             m.insert("synced_observers".into(), json!(0));
             m.insert("observers".into(), json!([]));
         }
-        "system_properties" => {}
+        "system_properties" => {
+            // zab has no JVM; these are the ZooKeeper settings it runs with, under the names
+            // ZooKeeper copies them to.
+            let c = &server.config;
+            let props: BTreeMap<String, String> = [
+                ("zookeeper.jute.maxbuffer", c.max_buffer.to_string()),
+                ("zookeeper.extendedTypesEnabled", c.extended_types.to_string()),
+                ("zookeeper.snapCount", c.snap_count.to_string()),
+                ("zookeeper.commitLogCount", c.commit_log_count.to_string()),
+                ("zookeeper.forceSync", if c.force_sync { "yes".into() } else { "no".into() }),
+                ("zookeeper.preAllocSize", c.pre_alloc_kb.to_string()),
+                ("zookeeper.admin.enableServer", c.admin_enabled.to_string()),
+                ("zookeeper.admin.serverPort", c.admin_port.to_string()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+            for (k, v) in props {
+                m.insert(k, json!(v));
+            }
+        }
         "voting_view" => {
             m.insert("current_config".into(), json!({}));
         }
@@ -248,5 +339,12 @@ pub fn run(server: &ZooKeeperServer, name: &str) -> Option<Value> {
     }
     m.insert("command".into(), json!(primary));
     m.insert("error".into(), Value::Null);
-    Some(Value::Object(m))
+    Value::Object(m)
+}
+
+/// `GET /commands`: the HTML list of links ZooKeeper's CommandListServlet prints.
+pub fn link_list() -> String {
+    let mut names: Vec<&str> = COMMANDS.iter().map(|(p, _)| *p).collect();
+    names.sort_unstable();
+    names.iter().map(|n| format!("<a href=\"/commands/{n}\">{n}</a>\n<br/>\n")).collect()
 }

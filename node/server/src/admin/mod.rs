@@ -17,7 +17,7 @@ pub mod status;
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -39,6 +39,7 @@ pub fn router(server: Shared, command_url: &str) -> Router {
         .route("/metrics", get(metrics_handler))
         .route(&format!("{base}/{{name}}"), get(command_handler))
         .route(&base, get(command_list))
+        .route(&format!("{base}/"), get(command_list))
         .fallback(|| async { (StatusCode::NOT_FOUND, Json(serde_json::json!({"error": "no such endpoint; see /commands, /status, /healthz, /readyz, /metrics"}))) })
         .with_state(server)
 }
@@ -58,20 +59,18 @@ async fn metrics_handler(State(s): State<Shared>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
 }
 
-async fn command_handler(State(s): State<Shared>, Path(name): Path<String>) -> Response {
-    match commands::run(&s, &name) {
-        Some(v) => Json(v).into_response(),
-        None => (
-            StatusCode::NOT_FOUND,
-            Json(serde_json::json!({"command": name, "error": "Unknown command: ".to_string() + &name})),
-        )
-            .into_response(),
-    }
+/// ZooKeeper answers every command, even an unknown one, with 200 and a JSON body whose
+/// `error` says what went wrong.
+async fn command_handler(
+    State(s): State<Shared>,
+    Path(name): Path<String>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    Json(commands::run(&s, &name, &query)).into_response()
 }
 
-async fn command_list() -> Json<serde_json::Value> {
-    let names: Vec<&str> = commands::COMMANDS.iter().map(|(p, _)| *p).collect();
-    Json(serde_json::json!({"commands": names}))
+async fn command_list() -> Response {
+    commands::link_list().into_response()
 }
 
 /// Serves the endpoint on `listener` until the task is dropped.
