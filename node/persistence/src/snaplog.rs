@@ -213,3 +213,25 @@ impl SnapLog {
         Ok(removed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn purge_keeps_the_newest_snapshots_and_the_logs_they_need() {
+        let d = tempfile::tempdir().unwrap();
+        let v = d.path().join("version-2");
+        std::fs::create_dir_all(&v).unwrap();
+        for n in ["snapshot.10", "snapshot.20", "snapshot.30", "snapshot.40", "log.1", "log.15", "log.25", "log.35"] {
+            std::fs::write(v.join(n), b"x").unwrap();
+        }
+        let removed = SnapLog::new(d.path(), d.path()).purge(3).unwrap();
+        let mut names: Vec<String> =
+            removed.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+        names.sort();
+        // oldest kept snapshot is 20; log.15 may hold its txns and stays, log.1 goes
+        assert_eq!(names, vec!["log.1", "snapshot.10"]);
+        assert!(v.join("log.15").exists() && v.join("snapshot.20").exists());
+    }
+}
