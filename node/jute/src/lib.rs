@@ -13,6 +13,7 @@
 //! - [`data`]: Id, ACL, Stat, StatPersisted.
 //! - [`proto`]: client protocol records, one file per op family.
 //! - [`txn`]: transaction records (TxnHeader, CreateTxn, ..., MultiTxn, TxnDigest).
+//! - [`quorum`]: QuorumPacket, LearnerInfo, election notifications and handshakes.
 //! - [`frame`]: the int32 length framing of the client port, with "need more" kept apart
 //!   from "bad bytes".
 
@@ -23,6 +24,7 @@ pub mod codes;
 pub mod data;
 pub mod frame;
 pub mod proto;
+pub mod quorum;
 pub mod txn;
 
 pub use archive::{InputArchive, JuteError, OutputArchive};
