@@ -112,7 +112,10 @@ impl Notification {
         if version > 1 {
             let len = inp.read_i32()?;
             if len < 0 || len as usize > inp.remaining() {
-                return Err(JuteError::Invalid(format!("invalid configLength {len} in a notification of {} bytes", buf.len())));
+                return Err(JuteError::Invalid(format!(
+                    "invalid configLength {len} in a notification of {} bytes",
+                    buf.len()
+                )));
             }
             config = inp.rest()[..len as usize].to_vec();
         }
@@ -204,11 +207,16 @@ mod tests {
 
     #[test]
     fn initial_message_and_packets() {
-        let m = InitialMessage { protocol_version: INITIAL_MESSAGE_V1, sid: 2, addresses: vec!["127.0.0.1:3888".into()] };
+        let m =
+            InitialMessage { protocol_version: INITIAL_MESSAGE_V1, sid: 2, addresses: vec!["127.0.0.1:3888".into()] };
         assert_eq!(InitialMessage::decode(&m.encode()).unwrap(), m);
         let legacy = 7i64.to_be_bytes();
         assert_eq!(InitialMessage::decode(&legacy).unwrap().sid, 7);
-        let p = QuorumPacket::new(packet::FOLLOWERINFO, 5 << 32, Some(LearnerInfo { serverid: 2, protocol_version: PROTOCOL_VERSION, config_version: 0 }.to_bytes()));
+        let p = QuorumPacket::new(
+            packet::FOLLOWERINFO,
+            5 << 32,
+            Some(LearnerInfo { serverid: 2, protocol_version: PROTOCOL_VERSION, config_version: 0 }.to_bytes()),
+        );
         let back = QuorumPacket::from_bytes(&p.to_vec(), 1 << 20).unwrap();
         assert_eq!(back, p);
         let li = LearnerInfo::from_bytes(back.data.as_deref().unwrap(), 1024).unwrap();

@@ -1,0 +1,18 @@
+//! ZAB replication as pure state machines: messages and ticks (time is an argument) go in,
+//! actions to carry out come out. No sockets, threads or clocks: the server wires them to
+//! QuorumCnxManager and the quorum port; tests drive them deterministically.
+//!
+//! # Layout
+//! - [`zxid`]: epoch and counter of a zxid (`ZxidUtils`).
+//! - [`verifier`]: `server.N` lines and majority quorums (`QuorumPeer.QuorumServer`,
+//!   `QuorumMaj`).
+//! - [`vote`]: votes and their total order (`Vote`, `FastLeaderElection.totalOrderPredicate`).
+//! - [`election`]: FastLeaderElection (`lookForLeader`, `WorkerReceiver`).
+//!
+//! Discovery, synchronisation and broadcast (Leader, LearnerHandler, Follower, Observer)
+//! are not written yet.
+
+pub mod election;
+pub mod verifier;
+pub mod vote;
+pub mod zxid;
