@@ -8,11 +8,13 @@
 //!   `QuorumMaj`).
 //! - [`vote`]: votes and their total order (`Vote`, `FastLeaderElection.totalOrderPredicate`).
 //! - [`election`]: FastLeaderElection (`lookForLeader`, `WorkerReceiver`).
+//! - [`sync`]: the leader's choice of DIFF / TRUNC / SNAP for a learner (`syncFollower`).
 //!
-//! Discovery, synchronisation and broadcast (Leader, LearnerHandler, Follower, Observer)
-//! are not written yet.
+//! Discovery, the synchronisation conversation and broadcast (Leader, LearnerHandler,
+//! Follower, Observer) are not written yet.
 
 pub mod election;
+pub mod sync;
 pub mod verifier;
 pub mod vote;
 pub mod zxid;
