@@ -8,11 +8,13 @@
 //!   `QuorumMaj`).
 //! - [`vote`]: votes and their total order (`Vote`, `FastLeaderElection.totalOrderPredicate`).
 //! - [`election`]: FastLeaderElection (`lookForLeader`, `WorkerReceiver`).
+//! - [`discovery`]: the new epoch (FOLLOWERINFO, LEADERINFO, ACKEPOCH).
 //! - [`sync`]: the leader's choice of DIFF / TRUNC / SNAP for a learner (`syncFollower`).
 //!
-//! Discovery, the synchronisation conversation and broadcast (Leader, LearnerHandler,
+//! The synchronisation conversation (NEWLEADER, UPTODATE) and broadcast (Leader, LearnerHandler,
 //! Follower, Observer) are not written yet.
 
+pub mod discovery;
 pub mod election;
 pub mod sync;
 pub mod verifier;
