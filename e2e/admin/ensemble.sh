@@ -45,7 +45,6 @@ while [[ $# -gt 0 ]]; do
     esac
 done
 
-NAME=ensemble.sh
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
 admin_init
@@ -67,11 +66,11 @@ run_ensemble() {
     for i in "${PEERS[@]}"; do
         mkdir -p "$dir/peer$i/data"
         echo "$i" >"$dir/peer$i/data/myid"
-        write_zoo_cfg "$dir/peer$i/zoo.cfg" "${client[i]}" "${admin[i]}" "$dir/peer$i/data"
+        write_admin_cfg "$dir/peer$i/zoo.cfg" "${client[i]}" "${admin[i]}" "$dir/peer$i/data"
         printf '%s' "$servers" >>"$dir/peer$i/zoo.cfg"
     done
     for i in "${PEERS[@]}"; do
-        start_server "$target" "$dir/peer$i/zoo.cfg" "$dir/peer$i/server.log"
+        spawn_server "$target" "$dir/peer$i/zoo.cfg" "$dir/peer$i/server.log"
         pid[i]=$SERVER_PID
     done
     for i in "${PEERS[@]}"; do

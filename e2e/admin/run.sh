@@ -43,7 +43,6 @@ while [[ $# -gt 0 ]]; do
     esac
 done
 
-NAME=run.sh
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
 admin_init
@@ -55,8 +54,8 @@ run_against() {
     local target=$1 dir="$WORK/$1" port admin_port rc=0 t0=$SECONDS
     mkdir -p "$dir/data" "$dir/out"
     { read -r port; read -r admin_port; } < <(free_ports 2)
-    write_zoo_cfg "$dir/zoo.cfg" "$port" "$admin_port" "$dir/data"
-    start_server "$target" "$dir/zoo.cfg" "$dir/server.log"
+    write_admin_cfg "$dir/zoo.cfg" "$port" "$admin_port" "$dir/data"
+    spawn_server "$target" "$dir/zoo.cfg" "$dir/server.log"
     local pid=$SERVER_PID
     if ! wait_client_port "$target" "$port" "$pid" || ! wait_admin "$target" "$admin_port" "$pid"; then
         tail -n 30 "$dir/server.log" >&2 || true

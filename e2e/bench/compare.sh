@@ -27,12 +27,12 @@ set -u -o pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-PY=/usr/bin/python3
-ZK_CP=/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar
-READY_SECS=${READY_SECS:-60}
-STOP_SECS=${STOP_SECS:-20}
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+FORCE_SYNC=""    # forceSync left to the servers' default
+SHOW_DATADIR=0
 
-zab_bin=""
+ZAB_BIN=""
 only_zk=0
 memory=0
 znodes=1000000
@@ -43,7 +43,7 @@ out=""
 load_args=()
 while [ $# -gt 0 ]; do
     case $1 in
-        --zab-bin) zab_bin=${2:?}; shift 2 ;;
+        --zab-bin) ZAB_BIN=${2:?}; shift 2 ;;
         --only-zk) only_zk=1; shift ;;
         --memory) memory=1; shift ;;
         --znodes) znodes=${2:?}; shift 2 ;;
@@ -56,14 +56,7 @@ while [ $# -gt 0 ]; do
         *) echo "compare.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
-if [ "$only_zk" -eq 0 ] && [ -z "$zab_bin" ]; then
-    echo "compare.sh: give --zab-bin PATH, or --only-zk" >&2
-    exit 2
-fi
-if [ -n "$zab_bin" ] && [ ! -x "$zab_bin" ]; then
-    echo "compare.sh: $zab_bin is not an executable" >&2
-    exit 2
-fi
+need_zab_bin "$only_zk"
 if [ -z "$load_bin" ]; then
     load_bin=$repo/target/release/zab-load
     if [ ! -x "$load_bin" ]; then
@@ -71,90 +64,7 @@ if [ -z "$load_bin" ]; then
     fi
 fi
 [ -x "$load_bin" ] || { echo "compare.sh: no zab-load at $load_bin" >&2; exit 2; }
-[ -n "$out" ] || out=$(mktemp -d /tmp/zab-bench.XXXXXX)
-mkdir -p "$out"
-out=$(cd "$out" && pwd)
-scratch=$(mktemp -d /tmp/zab-bench-run.XXXXXX)
-
-pids=()
-cleanup() {
-    local pid
-    for pid in "${pids[@]}"; do stop_pid "$pid"; done
-    rm -rf "$scratch"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-stop_pid() {
-    local pid=$1 deadline=$((SECONDS + STOP_SECS))
-    kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null
-    while kill -0 "$pid" 2>/dev/null; do
-        if [ "$SECONDS" -ge "$deadline" ]; then kill -KILL "$pid" 2>/dev/null; break; fi
-        sleep 0.1
-    done
-    wait "$pid" 2>/dev/null || true
-}
-
-free_port() {
-    "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-ruok() {
-    timeout 3 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf ruok >&3 && cat <&3' _ "$1" 2>/dev/null
-}
-
-# start TARGET (zk|zab): fresh dataDir and port; sets PID and PORT.
-start() {
-    local target=$1 dir deadline
-    dir=$(mktemp -d "$scratch/$target.XXXXXX")
-    mkdir -p "$dir/data"
-    PORT=$(free_port)
-    cat >"$dir/zoo.cfg" <<EOF
-tickTime=2000
-initLimit=10
-syncLimit=5
-dataDir=$dir/data
-clientPort=$PORT
-clientPortAddress=127.0.0.1
-maxClientCnxns=0
-admin.enableServer=false
-4lw.commands.whitelist=*
-zookeeper.extendedTypesEnabled=true
-EOF
-    cp "$dir/zoo.cfg" "$out/$target.zoo.cfg"
-    case $target in
-        zk) java -Xmx1g -Dzookeeper.extendedTypesEnabled=true -cp "$ZK_CP" \
-                org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/zoo.cfg" >"$out/zk.server.log" 2>&1 & ;;
-        zab) "$zab_bin" "$dir/zoo.cfg" >"$out/zab.server.log" 2>&1 & ;;
-    esac
-    PID=$!
-    pids+=("$PID")
-    deadline=$((SECONDS + READY_SECS))
-    while [ "$(ruok "$PORT")" != imok ]; do
-        if ! kill -0 "$PID" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
-            echo "[$target] not ready (log: $out/$target.server.log)" >&2
-            return 1
-        fi
-        sleep 0.1
-    done
-    echo "[$target] pid $PID on 127.0.0.1:$PORT"
-}
-
-# load TARGET NAME ARGS...: one zab-load run; its JSON line goes to $out/TARGET.NAME.json.
-load() {
-    local target=$1 name=$2
-    shift 2
-    "$load_bin" --connect "127.0.0.1:$PORT" --label "$target" "$@" >"$out/$target.$name.txt" 2>&1
-    local rc=$?
-    sed 's/^/    /' "$out/$target.$name.txt" | grep -v '^    {'
-    grep '^{' "$out/$target.$name.txt" | tail -n 1 >"$out/$target.$name.json"
-    return $rc
-}
-
-rss() { # PID -> "VmRSS VmHWM" in MiB
-    awk '/^VmRSS:/ { r = $2 } /^VmHWM:/ { h = $2 } END { printf "%.0f %.0f", r / 1024, h / 1024 }' "/proc/$1/status"
-}
+out_and_scratch zab-bench
 
 if [ "$memory" -eq 1 ]; then
     names=(create)

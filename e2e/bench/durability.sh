@@ -28,14 +28,14 @@ repo=$(cd "$here/../.." && pwd)
 # shellcheck source=lib.sh
 . "$here/lib.sh"
 
-zab_bin=""
+ZAB_BIN=""
 duration=10
 warmup=2
 load_bin=$repo/target/release/zab-load
 out=""
 while [ $# -gt 0 ]; do
     case $1 in
-        --zab-bin) zab_bin=${2:?}; shift 2 ;;
+        --zab-bin) ZAB_BIN=${2:?}; shift 2 ;;
         --duration) duration=${2:?}; shift 2 ;;
         --warmup) warmup=${2:?}; shift 2 ;;
         --load-bin) load_bin=${2:?}; shift 2 ;;
@@ -44,17 +44,7 @@ while [ $# -gt 0 ]; do
         *) echo "durability.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
-[ -n "$zab_bin" ] || { echo "durability.sh: give --zab-bin PATH" >&2; exit 2; }
-[ -x "$zab_bin" ] || { echo "durability.sh: $zab_bin is not an executable" >&2; exit 2; }
-[ -x "$load_bin" ] || { echo "durability.sh: no zab-load at $load_bin (cargo build --release -p zab-load)" >&2; exit 2; }
-[ -n "$out" ] || out=$(mktemp -d /tmp/zab-durability.XXXXXX)
-mkdir -p "$out"
-out=$(cd "$out" && pwd)
-scratch=$(mktemp -d /tmp/zab-durability-run.XXXXXX)
-trap bench_cleanup EXIT
-trap 'exit 130' INT TERM
-echo "zab-node: $zab_bin ($(date -r "$zab_bin" '+%F %T'), sha256 $(sha256sum "$zab_bin" | cut -c1-12))"
-pin_bins || exit 1
+bench_setup durability
 
 names=(write-1x1 write-1x64 write-16x32)
 args_for() {

@@ -1,119 +1,57 @@
-# lib.sh — helpers shared by durability.sh and restart.sh (sourced, not run).
-# Same conventions as compare.sh: servers one at a time on a free 127.0.0.1
-# port, fresh mktemp dataDirs under /tmp, readiness by polling `ruok` against a
-# deadline, ZooKeeper as `java -Xmx1g` from Debian's jars, every process this
-# script starts is stopped by its pid.
+# lib.sh — the bench helpers on top of e2e/lib.sh, shared by compare.sh, durability.sh and
+# restart.sh (sourced, not run). Servers one at a time on a free 127.0.0.1 port, fresh mktemp
+# dataDirs under /tmp, readiness by polling `ruok` against a deadline, ZooKeeper as `java -Xmx1g`
+# from Debian's jars, every process this script starts is stopped by its pid.
 #
-# The sourcing script sets: out (kept logs), scratch (deleted on exit),
-# zab_bin, load_bin; and may call bench_wait_quiet before measuring.
+# The sourcing script sets: ZAB_BIN, load_bin, out (kept logs; empty: a new /tmp dir) and calls
+# out_and_scratch (scratch is deleted on exit); it may call pin_bins, bench_wait_quiet before
+# measuring, and noise_watch / noise_report around the measurements.
 
 here=${here:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}
 repo=${repo:-$(cd "$here/../.." && pwd)}
-PY=/usr/bin/python3
+# shellcheck source=../lib.sh
+. "$here/../lib.sh"
 PROBE=$here/zkprobe.py
-ZK_CP=/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar
 ZK_HEAP=${ZK_HEAP:-1g}
-READY_SECS=${READY_SECS:-60}
-STOP_SECS=${STOP_SECS:-20}
 BUILD_WAIT_SECS=${BUILD_WAIT_SECS:-3600}
+FORCE_SYNC=yes       # forceSync in zoo.cfg (empty: left to the server's default)
+SHOW_DATADIR=1       # start names the dataDir in its "[target] pid ..." line
 
-pids=()
-bench_cleanup() {
-    local pid
-    for pid in "${pids[@]}"; do stop_pid "$pid"; done
-    [ -n "${scratch:-}" ] && rm -rf "$scratch"
-}
-
-# stop_pid PID: SIGTERM, SIGKILL after STOP_SECS. Sets STOP_SECONDS (wall
-# time to exit) and STOP_KILLED (1 if it had to be killed).
-stop_pid() {
-    local pid=$1 t0 deadline=$((SECONDS + STOP_SECS))
-    STOP_SECONDS=0 STOP_KILLED=0
-    kill -0 "$pid" 2>/dev/null || return 0
-    t0=$(date +%s%N)
-    kill -TERM "$pid" 2>/dev/null
-    while kill -0 "$pid" 2>/dev/null && [ "$(ps -o stat= -p "$pid" 2>/dev/null | cut -c1)" != Z ]; do
-        if [ "$SECONDS" -ge "$deadline" ]; then
-            kill -KILL "$pid" 2>/dev/null
-            STOP_KILLED=1
-            break
-        fi
-        sleep 0.05
-    done
-    wait "$pid" 2>/dev/null || true
-    STOP_SECONDS=$(awk -v a="$t0" -v b="$(date +%s%N)" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')
-}
-
-free_port() {
-    "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-ruok() {
-    timeout 3 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf ruok >&3 && cat <&3' _ "$1" 2>/dev/null
-}
-
-# srvr_zxid PORT -> the Zxid srvr reports, as 0x... (empty if none)
-srvr_zxid() {
-    timeout 5 "$PY" "$PROBE" fourlw "$1" srvr 2>/dev/null | awk '/^Zxid:/ { print $2 }'
-}
-
-# write_cfg DIR PORT: DIR/zoo.cfg with dataDir DIR/data, fsync on.
+# write_cfg DIR PORT: DIR/zoo.cfg with dataDir DIR/data (fsync per FORCE_SYNC).
 write_cfg() {
     local dir=$1 port=$2
     mkdir -p "$dir/data"
-    cat >"$dir/zoo.cfg" <<EOF
-tickTime=2000
-initLimit=10
-syncLimit=5
-dataDir=$dir/data
-clientPort=$port
-clientPortAddress=127.0.0.1
-maxClientCnxns=0
-admin.enableServer=false
-4lw.commands.whitelist=*
-zookeeper.extendedTypesEnabled=true
-forceSync=yes
-EOF
+    write_zoo_cfg "$dir/zoo.cfg" "$port" "$dir/data" maxClientCnxns=0 admin.enableServer=false \
+        zookeeper.extendedTypesEnabled=true ${FORCE_SYNC:+"forceSync=$FORCE_SYNC"}
 }
 
-# launch TARGET DIR LOG: starts the server on DIR/zoo.cfg in the background
+# launch TARGET DIR LOG: starts the server on DIR/zoo.cfg in the background, output appended to LOG
 # (no waiting); sets PID and LAUNCH_NS (date +%s%N just before the fork).
 launch() {
     local target=$1 dir=$2 log=$3
+    # shellcheck disable=SC2206 # ZK_JAVA_OPTS is a list of words
+    ZK_JVM_ARGS=(-Xmx"$ZK_HEAP" ${ZK_JAVA_OPTS:-} -Dzookeeper.extendedTypesEnabled=true)
     LAUNCH_NS=$(date +%s%N)
-    case $target in
-        # shellcheck disable=SC2086 # ZK_JAVA_OPTS is a list of words
-        zk) java -Xmx"$ZK_HEAP" ${ZK_JAVA_OPTS:-} -Dzookeeper.extendedTypesEnabled=true -cp "$ZK_CP" \
-                org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/zoo.cfg" >>"$log" 2>&1 & ;;
-        zab) "$zab_bin" "$dir/zoo.cfg" >>"$log" 2>&1 & ;;
-    esac
-    PID=$!
-    pids+=("$PID")
+    spawn_server "$target" "$dir/zoo.cfg" "$log"
+    PID=$SERVER_PID
     echo "$PID" >>"$scratch/.ours"
 }
 
-# wait_ruok TARGET PORT PID LOG: polls ruok until imok, READY_SECS at most.
-wait_ruok() {
-    local target=$1 port=$2 pid=$3 log=$4 deadline=$((SECONDS + READY_SECS))
-    while [ "$(ruok "$port")" != imok ]; do
-        if ! kill -0 "$pid" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
-            echo "[$target] not ready (log: $log)" >&2
-            return 1
-        fi
-        sleep 0.1
-    done
-}
-
-# start TARGET: fresh dataDir and port, waits for ruok; sets PID, PORT, DIR.
+# start TARGET: fresh dataDir, port and log, waits for ruok; sets PID, PORT, DIR.
 start() {
-    local target=$1
+    local target=$1 log=$out/$1.server.log
     DIR=$(mktemp -d "$scratch/$target.XXXXXX")
     PORT=$(free_port)
     write_cfg "$DIR" "$PORT"
     cp "$DIR/zoo.cfg" "$out/$target.zoo.cfg"
-    launch "$target" "$DIR" "$out/$target.server.log"
-    wait_ruok "$target" "$PORT" "$PID" "$out/$target.server.log" || return 1
-    echo "[$target] pid $PID on 127.0.0.1:$PORT, dataDir $DIR/data"
+    : >"$log"
+    launch "$target" "$DIR" "$log"
+    poll_ready "$PORT" "$PID" || { echo "[$target] not ready (log: $log)" >&2; return 1; }
+    if [ "$SHOW_DATADIR" -eq 1 ]; then
+        echo "[$target] pid $PID on 127.0.0.1:$PORT, dataDir $DIR/data"
+    else
+        echo "[$target] pid $PID on 127.0.0.1:$PORT"
+    fi
 }
 
 # load TARGET NAME ARGS...: one zab-load run against PORT; its JSON line goes
@@ -197,7 +135,7 @@ noise_watch() {
             sleep 1
         done
     ) &
-    pids+=("$!")
+    PIDS+=("$!")
 }
 noise_report() {
     local n
@@ -210,6 +148,21 @@ noise_report() {
 # pin_bins: copy zab-node and zab-load into the scratch dir, so that a rebuild
 # during the run cannot swap the binary between two starts.
 pin_bins() {
-    cp "$zab_bin" "$scratch/zab-node" && zab_bin=$scratch/zab-node || return 1
+    cp "$ZAB_BIN" "$scratch/zab-node" && ZAB_BIN=$scratch/zab-node || return 1
     cp "$load_bin" "$scratch/zab-load" && load_bin=$scratch/zab-load || return 1
+}
+
+# bench_setup NAME: the checks and set-up of durability.sh and restart.sh (NAME): --zab-bin and
+# the zab-load binary, out (default /tmp/zab-NAME.XXXXXX) and scratch, which zab-node runs, pin_bins.
+bench_setup() {
+    need_zab_bin
+    [ -x "$load_bin" ] || { echo "$1.sh: no zab-load at $load_bin (cargo build --release -p zab-load)" >&2; exit 2; }
+    out_and_scratch "zab-$1"
+    echo "zab-node: $ZAB_BIN ($(date -r "$ZAB_BIN" '+%F %T'), sha256 $(sha256sum "$ZAB_BIN" | cut -c1-12))"
+    pin_bins || exit 1
+}
+
+# rss PID: "VmRSS VmHWM" of PID in MiB.
+rss() {
+    awk '/^VmRSS:/ { r = $2 } /^VmHWM:/ { h = $2 } END { printf "%.0f %.0f", r / 1024, h / 1024 }' "/proc/$1/status"
 }

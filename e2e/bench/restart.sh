@@ -31,13 +31,13 @@ repo=$(cd "$here/../.." && pwd)
 . "$here/lib.sh"
 RESTART_SECS=${RESTART_SECS:-900}
 
-zab_bin=""
+ZAB_BIN=""
 znodes=1000000
 load_bin=$repo/target/release/zab-load
 out=""
 while [ $# -gt 0 ]; do
     case $1 in
-        --zab-bin) zab_bin=${2:?}; shift 2 ;;
+        --zab-bin) ZAB_BIN=${2:?}; shift 2 ;;
         --znodes) znodes=${2:?}; shift 2 ;;
         --load-bin) load_bin=${2:?}; shift 2 ;;
         --out) out=${2:?}; shift 2 ;;
@@ -45,24 +45,10 @@ while [ $# -gt 0 ]; do
         *) echo "restart.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
-[ -n "$zab_bin" ] || { echo "restart.sh: give --zab-bin PATH" >&2; exit 2; }
-[ -x "$zab_bin" ] || { echo "restart.sh: $zab_bin is not an executable" >&2; exit 2; }
-[ -x "$load_bin" ] || { echo "restart.sh: no zab-load at $load_bin (cargo build --release -p zab-load)" >&2; exit 2; }
-[ -n "$out" ] || out=$(mktemp -d /tmp/zab-restart.XXXXXX)
-mkdir -p "$out"
-out=$(cd "$out" && pwd)
-scratch=$(mktemp -d /tmp/zab-restart-run.XXXXXX)
-trap bench_cleanup EXIT
-trap 'exit 130' INT TERM
-echo "zab-node: $zab_bin ($(date -r "$zab_bin" '+%F %T'), sha256 $(sha256sum "$zab_bin" | cut -c1-12))"
-pin_bins || exit 1
+bench_setup restart
 
 prefix=/rst
 probe_path=$prefix/create/p0000/n000000000
-
-rss() { # PID -> "VmRSS VmHWM" in MiB
-    awk '/^VmRSS:/ { r = $2 } /^VmHWM:/ { h = $2 } END { printf "%.0f %.0f", r / 1024, h / 1024 }' "/proc/$1/status"
-}
 
 # stable_zxid PORT: srvr's Zxid once two reads 0.5 s apart agree.
 stable_zxid() {

@@ -36,111 +36,22 @@ while [[ $# -gt 0 ]]; do
     esac
 done
 
-JARS=/usr/share/java
-# zookeeper.jar's manifest Class-Path pulls in netty, jute, slf4j-api, commons-*, metrics ...
-CLIENT_CP="$JARS/zookeeper.jar:$JARS/zookeeper-jute.jar:$JARS/slf4j-nop.jar"
-SERVER_CP="$JARS/zookeeper.jar:$JARS/zookeeper-jute.jar:$JARS/slf4j-simple.jar"
-SUPER_DIGEST='super:D/InIHSb7yEEbrWz8b9l71RjZJU='   # super:test
-READY_DEADLINE_S=60
+# shellcheck source=../lib.sh
+. "$HERE/../lib.sh"
+FOURLW_SECS=2
+READY_OPEN_SECS=5   # a server without four-letter words: going ahead once its port accepts for 5 s
 CLIENT_DEADLINE_S=600
 
 WORK=$(mktemp -d /tmp/zab-conformance.XXXXXX)
-PIDS=()
+on_exit 'remove_work "$KEEP"'
 
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        if kill -0 "$pid" 2>/dev/null; then
-            kill "$pid" 2>/dev/null || true
-            wait "$pid" 2>/dev/null || true
-        fi
-    done
-    if [[ $KEEP -eq 0 ]]; then
-        rm -rf "$WORK"
-    else
-        echo "run.sh: work directory kept: $WORK" >&2
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-log() { echo "run.sh: $*" >&2; }
-
-for tool in java javac; do
-    command -v "$tool" >/dev/null || { log "$tool not found"; exit 2; }
-done
-for jar in zookeeper.jar zookeeper-jute.jar slf4j-nop.jar slf4j-simple.jar; do
-    [[ -f "$JARS/$jar" ]] || { log "$JARS/$jar missing (apt-get install zookeeper libslf4j-java)"; exit 2; }
-done
-
-# A loopback port nobody listens on (a connect attempt fails).
-free_port() {
-    local port i
-    for i in $(seq 1 100); do
-        port=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "$port"
-            return 0
-        fi
-    done
-    log "no free port found"
-    return 1
-}
-
-# Sends a four-letter word, prints the answer (empty if none).
-four_letter() {
-    local port=$1 word=$2
-    ( exec 3<>"/dev/tcp/127.0.0.1/$port" && printf '%s' "$word" >&3 && timeout 2 cat <&3 ) 2>/dev/null || true
-}
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# Waits until the server on $port answers ruok with imok (ZooKeeper) or, for a server that does
-# not implement four-letter words, at least accepts connections for a while.
-wait_ready() {
-    local name=$1 port=$2 pid=$3
-    local start=$SECONDS open_since=""
-    while (( SECONDS - start < READY_DEADLINE_S )); do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            log "$name exited before it was ready"
-            return 1
-        fi
-        if [[ $(four_letter "$port" ruok) == imok ]]; then
-            return 0
-        fi
-        if port_open "$port"; then
-            open_since=${open_since:-$SECONDS}
-            if (( SECONDS - open_since >= 5 )); then
-                log "$name accepts connections but does not answer ruok; going ahead"
-                return 0
-            fi
-        fi
-        sleep 0.2
-    done
-    log "$name not ready after ${READY_DEADLINE_S}s"
-    return 1
-}
-
-write_config() {
-    local file=$1 port=$2 datadir=$3
-    cat >"$file" <<EOF
-tickTime=2000
-initLimit=10
-syncLimit=5
-dataDir=$datadir
-clientPort=$port
-clientPortAddress=127.0.0.1
-admin.enableServer=false
-4lw.commands.whitelist=*
-maxClientCnxns=60
-minSessionTimeout=2000
-maxSessionTimeout=20000
-EOF
-}
+require_tools java javac "$PY"
+require_jars "apt-get install zookeeper libslf4j-java" \
+    zookeeper.jar zookeeper-jute.jar slf4j-nop.jar slf4j-simple.jar
 
 # ---- compile the client program
 mkdir -p "$WORK/classes"
-if ! javac -nowarn -d "$WORK/classes" -cp "$CLIENT_CP" "$HERE/Conformance.java" 2>"$WORK/javac.log"; then
+if ! javac -nowarn -d "$WORK/classes" -cp "$ZK_CLIENT_CP" "$HERE/Conformance.java" 2>"$WORK/javac.log"; then
     cat "$WORK/javac.log" >&2
     log "Conformance.java does not compile"
     exit 2
@@ -152,24 +63,14 @@ run_against() {
     local name=$1 dir="$WORK/$1" port pid rc=0 t0=$SECONDS
     mkdir -p "$dir/data"
     port=$(free_port)
-    write_config "$dir/zoo.cfg" "$port" "$dir/data"
-    if [[ $name == zookeeper ]]; then
-        java -cp "$SERVER_CP" \
-            -Dzookeeper.extendedTypesEnabled=true \
-            -Dznode.container.checkIntervalMs=100 \
-            "-Dzookeeper.DigestAuthenticationProvider.superDigest=$SUPER_DIGEST" \
-            org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/zoo.cfg" \
-            >"$dir/server.log" 2>&1 &
-    else
-        {
-            echo "zookeeper.extendedTypesEnabled=true"
-            echo "znode.container.checkIntervalMs=100"
-            echo "zookeeper.DigestAuthenticationProvider.superDigest=$SUPER_DIGEST"
-        } >>"$dir/zoo.cfg"
-        "$ZAB_BIN" "$dir/zoo.cfg" >"$dir/server.log" 2>&1 &
-    fi
-    pid=$!
-    PIDS+=("$pid")
+    write_zoo_cfg "$dir/zoo.cfg" "$port" "$dir/data" admin.enableServer=false maxClientCnxns=60 \
+        minSessionTimeout=2000 maxSessionTimeout=20000
+    # JVM system properties of ZooKeeper, zoo.cfg keys of zab-node
+    spawn_server "$name" "$dir/zoo.cfg" "$dir/server.log" \
+        zookeeper.extendedTypesEnabled=true \
+        znode.container.checkIntervalMs=100 \
+        "zookeeper.DigestAuthenticationProvider.superDigest=$SUPER_DIGEST"
+    pid=$SERVER_PID
     if ! wait_ready "$name" "$port" "$pid"; then
         tail -n 30 "$dir/server.log" >&2 || true
         : >"$WORK/$name.txt"
@@ -177,7 +78,7 @@ run_against() {
     else
         local args=("127.0.0.1:$port")
         [[ -n $SCENARIOS ]] && args+=("$SCENARIOS")
-        timeout "$CLIENT_DEADLINE_S" java -cp "$WORK/classes:$CLIENT_CP" Conformance "${args[@]}" \
+        timeout "$CLIENT_DEADLINE_S" java -cp "$WORK/classes:$ZK_CLIENT_CP" Conformance "${args[@]}" \
             >"$WORK/$name.txt" 2>"$dir/client.log" || rc=$?
         case $rc in
             0) ;;
@@ -187,8 +88,7 @@ run_against() {
         esac
     fi
     if kill -0 "$pid" 2>/dev/null; then
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
+        stop_pid "$pid"
     else
         log "$name: server was no longer running at the end"
         rc=1
@@ -242,22 +142,20 @@ fi
 
 mapfile -t names < <(split_scenarios "$WORK/zookeeper.txt" "$WORK/split-zookeeper")
 split_scenarios "$WORK/zab.txt" "$WORK/split-zab" >/dev/null
-passed=0
-failed=0
 for n in "${names[@]}"; do
     if [[ -f "$WORK/split-zab/$n" ]] && cmp -s "$WORK/split-zookeeper/$n" "$WORK/split-zab/$n"; then
         echo "  match     $n"
-        passed=$((passed + 1))
+        tally 0
     else
         echo "  DIFFERENT $n"
-        failed=$((failed + 1))
+        tally 1
     fi
 done
 if [[ $zab_rc -ne 0 ]]; then
     log "the zab-node run failed (status $zab_rc)"
 fi
-echo "conformance: $passed passed, $failed failed"
-if [[ $failed -ne 0 || $zab_rc -ne 0 ]]; then
+summary conformance
+if [[ $FAILED -ne 0 || $zab_rc -ne 0 ]]; then
     exit 1
 fi
 exit 0

@@ -45,14 +45,11 @@ while [[ $# -gt 0 ]]; do
     esac
 done
 
-JARS=/usr/share/java
-# zookeeper.jar's manifest Class-Path brings netty, commons-cli, jackson, slf4j-api ...
-CLIENT_CP="$JARS/zookeeper.jar:$JARS/zookeeper-jute.jar:$JARS/slf4j-nop.jar"
-SERVER_CP="$JARS/zookeeper.jar:$JARS/zookeeper-jute.jar:$JARS/slf4j-simple.jar"
-SUPER_DIGEST='super:D/InIHSb7yEEbrWz8b9l71RjZJU='   # super:test
+# shellcheck source=../lib.sh
+. "$HERE/../lib.sh"
+FOURLW_SECS=5
+READY_ZXID=1   # ZooKeeper answers ruok a moment before it serves: srvr then shows no Zxid
 SESSION_TIMEOUT_MS=180000   # the workload's session: far longer than a reopen takes
-READY_DEADLINE_S=60
-STOP_DEADLINE_S=20
 WORKLOAD_DEADLINE_S=300
 CLIENT_DEADLINE_S=120
 PROBE_DEADLINE_MS=30000
@@ -71,46 +68,12 @@ WRITE_PROPS=(
 REOPEN_PROPS=("${WRITE_PROPS[@]}" "znode.container.checkIntervalMs=100")
 
 WORK=$(mktemp -d /tmp/zab-datadir.XXXXXX)
-PIDS=()
-PASSED=0
-FAILED=0
 HARNESS_BROKEN=0
+on_exit 'remove_work $((KEEP || FAILED || HARNESS_BROKEN))'
 
-log() { echo "run.sh: $*" >&2; }
-
-# stop_pid PID: TERM, wait up to STOP_DEADLINE_S, then KILL.
-stop_pid() {
-    local pid=$1 deadline=$((SECONDS + STOP_DEADLINE_S))
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
-    kill -TERM "$pid" 2>/dev/null
-    while kill -0 "$pid" 2>/dev/null; do
-        if (( SECONDS >= deadline )); then
-            kill -KILL "$pid" 2>/dev/null
-            break
-        fi
-        sleep 0.1
-    done
-    wait "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
-    if [[ $KEEP -eq 1 || $FAILED -ne 0 || $HARNESS_BROKEN -ne 0 ]]; then
-        echo "run.sh: work directory kept: $WORK" >&2
-    else
-        rm -rf "$WORK"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-for tool in java javac python3 timeout; do
-    command -v "$tool" >/dev/null || { log "$tool not found"; exit 2; }
-done
-for jar in zookeeper.jar zookeeper-jute.jar slf4j-nop.jar slf4j-simple.jar; do
-    [[ -f "$JARS/$jar" ]] || { log "$JARS/$jar missing (apt-get install zookeeper libslf4j-java)"; exit 2; }
-done
+require_tools java javac "$PY" timeout
+require_jars "apt-get install zookeeper libslf4j-java" \
+    zookeeper.jar zookeeper-jute.jar slf4j-nop.jar slf4j-simple.jar
 if [[ $ONLY_ZK -eq 0 && ! -x $ZAB_BIN ]]; then
     log "zab-node binary not found or not executable: $ZAB_BIN (give --zab-bin PATH, or --only-zk)"
     exit 2
@@ -121,78 +84,27 @@ check() {
     local name=$1 ok=$2 detail=${3:-}
     if [[ $ok -eq 0 ]]; then
         echo "  pass $name${detail:+ ($detail)}"
-        PASSED=$((PASSED + 1))
     else
         echo "  FAIL $name${detail:+ ($detail)}"
-        FAILED=$((FAILED + 1))
     fi
+    tally "$ok"
 }
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# four_letter PORT WORD: prints the server's answer (empty if none).
-four_letter() {
-    timeout 5 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf "%s" "$2" >&3 && cat <&3' _ "$1" "$2" \
-        2>/dev/null || true
-}
-
-# wait_ready NAME PORT PID: until ruok answers imok and srvr shows a Zxid (ZooKeeper answers ruok
-# a moment before it serves: srvr then says "not currently serving requests").
-wait_ready() {
-    local name=$1 port=$2 pid=$3 deadline=$((SECONDS + READY_DEADLINE_S))
-    while (( SECONDS < deadline )); do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            log "$name exited during start-up"
-            return 1
-        fi
-        if [[ $(four_letter "$port" ruok) == imok ]] && four_letter "$port" srvr | grep -q '^Zxid: 0x'; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    log "$name not ready after ${READY_DEADLINE_S}s"
-    return 1
-}
-
-# srvr_zxid PORT: the value of srvr's "Zxid:" line.
-srvr_zxid() { four_letter "$1" srvr | sed -n 's/^Zxid: //p'; }
 
 # start_server KIND DIR PROPS...: KIND zk or zab; DIR holds zoo.cfg, server.log and state/
 # (state/data = dataDir, state/datalog = dataLogDir). Sets SPID and SPORT.
 start_server() {
-    local kind=$1 dir=$2 prop
+    local kind=$1 dir=$2 rc=0
     shift 2
     SPORT=$(free_port)
     mkdir -p "$dir/state/data" "$dir/state/datalog"
-    cat >"$dir/zoo.cfg" <<EOF
-tickTime=2000
-initLimit=10
-syncLimit=5
-dataDir=$dir/state/data
-dataLogDir=$dir/state/datalog
-clientPort=$SPORT
-clientPortAddress=127.0.0.1
-admin.enableServer=false
-4lw.commands.whitelist=*
-maxClientCnxns=60
-minSessionTimeout=4000
-maxSessionTimeout=300000
-EOF
-    if [[ $kind == zk ]]; then
-        local jvm_props=()
-        for prop in "$@"; do jvm_props+=("-D$prop"); done
-        java -cp "$SERVER_CP" "${jvm_props[@]}" org.apache.zookeeper.server.quorum.QuorumPeerMain \
-            "$dir/zoo.cfg" >"$dir/server.log" 2>&1 &
-    else
-        # the superDigest value ends in '=': zab-node splits each line on its first '=' only
-        for prop in "$@"; do echo "$prop"; done >>"$dir/zoo.cfg"
-        "$ZAB_BIN" "$dir/zoo.cfg" >"$dir/server.log" 2>&1 &
-    fi
-    SPID=$!
-    PIDS+=("$SPID")
-    if ! wait_ready "$kind in $dir" "$SPORT" "$SPID"; then
+    write_zoo_cfg "$dir/zoo.cfg" "$SPORT" "$dir/state/data" "dataLogDir=$dir/state/datalog" \
+        admin.enableServer=false maxClientCnxns=60 minSessionTimeout=4000 maxSessionTimeout=300000
+    spawn_server "$kind" "$dir/zoo.cfg" "$dir/server.log" "$@"
+    SPID=$SERVER_PID
+    poll_ready "$SPORT" "$SPID" || rc=$?
+    [[ $rc -eq 1 ]] && log "$kind in $dir exited during start-up"
+    [[ $rc -eq 2 ]] && log "$kind in $dir not ready after ${READY_SECS}s"
+    if [[ $rc -ne 0 ]]; then
         tail -n 20 "$dir/server.log" | sed 's/^/    | /' >&2
         return 1
     fi
@@ -213,16 +125,16 @@ server_name() { if [[ $1 == zk ]]; then echo ZooKeeper; else echo zab-node; fi; 
 
 # ---- compile the client programs
 mkdir -p "$WORK/classes"
-if ! javac -nowarn -d "$WORK/classes" -cp "$CLIENT_CP" \
+if ! javac -nowarn -d "$WORK/classes" -cp "$ZK_CLIENT_CP" \
         "$HERE/Workload.java" "$HERE/Dump.java" "$HERE/Probe.java" "$HERE/SnapCheck.java" \
         2>"$WORK/javac.log"; then
     cat "$WORK/javac.log" >&2
     log "the Java programs do not compile"
     exit 2
 fi
-JCP="$WORK/classes:$CLIENT_CP"
+JCP="$WORK/classes:$ZK_CLIENT_CP"
 # SnapCheck uses server classes; slf4j-simple so that any warning they log shows.
-TOOL_CP="$WORK/classes:$SERVER_CP"
+TOOL_CP="$WORK/classes:$ZK_CP"
 
 # write_dir CASE KIND: KIND runs the Workload in $WORK/CASE/writer and is SIGKILLed while the
 # workload's session is open. Leaves $WORK/CASE/writer/state, and sets LAST_ZXID (srvr before the
@@ -451,7 +363,7 @@ check_logs() {
     : >"$out/txnlog.zxids"
     for f in "${LOGS[@]}"; do
         rc=0
-        java -cp "$SERVER_CP" org.apache.zookeeper.server.persistence.TxnLogToolkit "$logdir/$f" \
+        java -cp "$ZK_CP" org.apache.zookeeper.server.persistence.TxnLogToolkit "$logdir/$f" \
             </dev/null >"$out/$f.txt" 2>"$out/$f.err" || rc=$?
         n=$(sed -n 's/^EOF reached after \([0-9]*\) txns\.$/\1/p' "$out/$f.txt" | tail -n 1)
         zxids=$(grep -aoE ' session 0x[0-9a-f]+ cxid 0x[0-9a-f]+ zxid 0x[0-9a-f]+ ' "$out/$f.txt" |
@@ -499,7 +411,7 @@ check_snapshots() {
     local case=$1 snapdir=$2 last=$3 out="$WORK/$1" f rc why nodes lastz problems=0 first_bad="" counts=""
     for f in "${SNAPS[@]}"; do
         rc=0
-        java -cp "$SERVER_CP" org.apache.zookeeper.server.SnapshotFormatter "$snapdir/$f" \
+        java -cp "$ZK_CP" org.apache.zookeeper.server.SnapshotFormatter "$snapdir/$f" \
             </dev/null >"$out/$f.txt" 2>"$out/$f.err" || rc=$?
         nodes=$(sed -n 's/^ZNode Details (count=\([0-9]*\)):$/\1/p' "$out/$f.txt")
         lastz=$(sed -n 's/^Last zxid: \(0x[0-9a-f]*\)$/\1/p' "$out/$f.txt")
@@ -567,7 +479,7 @@ else
     fi
 fi
 echo "total: $((SECONDS - T0))s"
-echo "datadir: $PASSED passed, $FAILED failed"
+summary datadir
 if [[ $HARNESS_BROKEN -ne 0 ]]; then
     log "the harness failed against ZooKeeper itself"
     exit 2

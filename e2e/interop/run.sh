@@ -21,19 +21,18 @@
 set -u -o pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-PY=/usr/bin/python3           # Debian's python, the one with python3-kazoo
-ZK_CP=/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar
-READY_SECS=${READY_SECS:-60}
-STOP_SECS=${STOP_SECS:-20}
+# shellcheck source=../lib.sh
+. "$here/../lib.sh"
+ZK_JVM_ARGS=(-Dzookeeper.extendedTypesEnabled=true)
 CHECK_SECS=${CHECK_SECS:-300}
 
-zab_bin=""
+ZAB_BIN=""
 only_zk=0
 self_check=0
 out=""
 while [ $# -gt 0 ]; do
     case $1 in
-        --zab-bin) zab_bin=${2:?--zab-bin needs a path}; shift 2 ;;
+        --zab-bin) ZAB_BIN=${2:?--zab-bin needs a path}; shift 2 ;;
         --only-zk) only_zk=1; shift ;;
         --self-check) self_check=1; shift ;;
         --out) out=${2:?--out needs a directory}; shift 2 ;;
@@ -41,99 +40,26 @@ while [ $# -gt 0 ]; do
         *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
-if [ "$only_zk" -eq 0 ] && [ -z "$zab_bin" ]; then
-    echo "run.sh: give --zab-bin PATH, or --only-zk" >&2
-    exit 2
-fi
-if [ -n "$zab_bin" ] && [ ! -x "$zab_bin" ]; then
-    echo "run.sh: $zab_bin is not an executable" >&2
-    exit 2
-fi
-[ -n "$out" ] || out=$(mktemp -d /tmp/zab-interop.XXXXXX)
-mkdir -p "$out"
-out=$(cd "$out" && pwd)
-scratch=$(mktemp -d /tmp/zab-interop-run.XXXXXX)
-
-pids=()
-cleanup() {
-    local pid
-    for pid in "${pids[@]}"; do stop_pid "$pid"; done
-    rm -rf "$scratch"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# stop_pid PID: TERM, wait up to STOP_SECS, then KILL.
-stop_pid() {
-    local pid=$1 deadline=$((SECONDS + STOP_SECS))
-    kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null
-    while kill -0 "$pid" 2>/dev/null; do
-        if [ "$SECONDS" -ge "$deadline" ]; then
-            kill -KILL "$pid" 2>/dev/null
-            break
-        fi
-        sleep 0.1
-    done
-    wait "$pid" 2>/dev/null || true
-}
-
-free_port() {
-    "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# write_cfg FILE PORT DATADIR
-write_cfg() {
-    cat >"$1" <<EOF
-tickTime=2000
-initLimit=10
-syncLimit=5
-dataDir=$3
-clientPort=$2
-clientPortAddress=127.0.0.1
-maxClientCnxns=60
-admin.enableServer=false
-4lw.commands.whitelist=*
-zookeeper.extendedTypesEnabled=true
-EOF
-}
-
-# ruok PORT: prints the server's answer to the four-letter word ruok.
-ruok() {
-    timeout 3 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf ruok >&3 && cat <&3' _ "$1" 2>/dev/null
-}
-
-# wait_ready PID PORT: poll until ruok answers imok, the process dies, or the deadline passes.
-wait_ready() {
-    local pid=$1 port=$2 deadline=$((SECONDS + READY_SECS))
-    while [ "$SECONDS" -lt "$deadline" ]; do
-        kill -0 "$pid" 2>/dev/null || { echo "server pid $pid exited during start-up" >&2; return 1; }
-        [ "$(ruok "$port")" = imok ] && return 0
-        sleep 0.1
-    done
-    echo "server on port $port not ready after ${READY_SECS}s" >&2
-    return 1
-}
+need_zab_bin "$only_zk"
+out_and_scratch zab-interop
 
 # start TARGET: start the server for TARGET (zk, zk2, zab); sets PID and PORT.
 start() {
-    local target=$1 dir
+    local target=$1 dir rc=0
     dir=$(mktemp -d "$scratch/$target.XXXXXX")
     mkdir -p "$dir/data"
     PORT=$(free_port)
-    write_cfg "$dir/zoo.cfg" "$PORT" "$dir/data"
+    write_zoo_cfg "$dir/zoo.cfg" "$PORT" "$dir/data" maxClientCnxns=60 admin.enableServer=false \
+        zookeeper.extendedTypesEnabled=true
     cp "$dir/zoo.cfg" "$out/$target.zoo.cfg"
-    case $target in
-        zk*) java -Dzookeeper.extendedTypesEnabled=true -cp "$ZK_CP" \
-                 org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/zoo.cfg" \
-                 >"$out/$target.server.log" 2>&1 &
-             ;;
-        zab) "$zab_bin" "$dir/zoo.cfg" >"$out/$target.server.log" 2>&1 & ;;
-    esac
-    PID=$!
-    pids+=("$PID")
+    : >"$out/$target.server.log"
+    spawn_server "$target" "$dir/zoo.cfg" "$out/$target.server.log"
+    PID=$SERVER_PID
     echo "[$target] pid $PID on 127.0.0.1:$PORT, dataDir $dir/data"
-    wait_ready "$PID" "$PORT"
+    poll_ready "$PORT" "$PID" || rc=$?
+    [ "$rc" -eq 1 ] && echo "server pid $PID exited during start-up" >&2
+    [ "$rc" -eq 2 ] && echo "server on port $PORT not ready after ${READY_SECS}s" >&2
+    return $rc
 }
 
 # check TARGET: start, run both checks, stop. Returns non-zero if a check failed.
