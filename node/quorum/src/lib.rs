@@ -9,13 +9,15 @@
 //! - [`vote`]: votes and their total order (`Vote`, `FastLeaderElection.totalOrderPredicate`).
 //! - [`election`]: FastLeaderElection (`lookForLeader`, `WorkerReceiver`).
 //! - [`discovery`]: the new epoch (FOLLOWERINFO, LEADERINFO, ACKEPOCH).
+//! - [`learner_sync`]: the learner's sync conversation up to UPTODATE (3.9.3 order).
 //! - [`sync`]: the leader's choice of DIFF / TRUNC / SNAP for a learner (`syncFollower`).
 //!
-//! The synchronisation conversation (NEWLEADER, UPTODATE) and broadcast (Leader, LearnerHandler,
+//! The leader's side of NEWLEADER/UPTODATE and broadcast (Leader, LearnerHandler,
 //! Follower, Observer) are not written yet.
 
 pub mod discovery;
 pub mod election;
+pub mod learner_sync;
 pub mod sync;
 pub mod verifier;
 pub mod vote;
