@@ -38,13 +38,13 @@ fn quorum(n: u64) -> QuorumMaj {
     QuorumMaj::new((1..=n).map(|i| QuorumServer::parse(i, &format!("127.0.0.{i}:2888:3888")).expect("server line")), 0)
 }
 
-/// Runs one election; returns the decisions (sid -> (state, vote)).
-fn run(
-    seed: u64,
-    members: u64,
-    drop_pct: u64,
-    down: &[u64],
-) -> (BTreeMap<u64, (PeerState, Vote)>, BTreeMap<u64, (i64, i64)>) {
+/// sid -> (state, vote) of every member that decided.
+type Decisions = BTreeMap<u64, (PeerState, Vote)>;
+/// sid -> (epoch, zxid) each member started with.
+type Claims = BTreeMap<u64, (i64, i64)>;
+
+/// Runs one election.
+fn run(seed: u64, members: u64, drop_pct: u64, down: &[u64]) -> (Decisions, Claims) {
     let mut rng = Rng(seed.wrapping_mul(0x9E3779B97F4A7C15) | 1);
     let qv = quorum(members);
     let mut claims = BTreeMap::new();
