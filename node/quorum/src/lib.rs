@@ -10,11 +10,13 @@
 //! - [`election`]: FastLeaderElection (`lookForLeader`, `WorkerReceiver`).
 //! - [`discovery`]: the new epoch (FOLLOWERINFO, LEADERINFO, ACKEPOCH).
 //! - [`learner_sync`]: the learner's sync conversation up to UPTODATE (3.9.3 order).
+//! - [`broadcast`]: the leader's proposals, ACK quorums and ordered commits.
 //! - [`sync`]: the leader's choice of DIFF / TRUNC / SNAP for a learner (`syncFollower`).
 //!
-//! The leader's side of NEWLEADER/UPTODATE and broadcast (Leader, LearnerHandler,
+//! The leader's side of NEWLEADER/UPTODATE, the follower's broadcast side (Leader, LearnerHandler,
 //! Follower, Observer) are not written yet.
 
+pub mod broadcast;
 pub mod discovery;
 pub mod election;
 pub mod learner_sync;

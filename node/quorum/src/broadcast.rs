@@ -1,0 +1,216 @@
+//! ZAB broadcast on the leader (`Leader.propose`, `processAck`, `tryToCommit`): each txn is
+//! proposed to the followers, acknowledged by each after its fsync (the leader's own ACK
+//! comes after its own fsync too), and committed once a quorum has acknowledged it — in
+//! zxid order: a proposal never commits before the one before it. Committed txns go to
+//! followers as COMMIT and to observers as INFORM with the whole txn.
+//!
+//! The zxid counter must never wrap: a proposal that would reach counter 0xffffffff is
+//! refused, and the leader must step down so a new epoch starts (ZOOKEEPER-1277).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use thiserror::Error;
+use zab_jute::quorum::{packet, QuorumPacket};
+
+use crate::verifier::QuorumMaj;
+use crate::zxid;
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum BroadcastError {
+    #[error(
+        "zxid 0x{0:x} would exhaust the epoch's counter: the leader must step down for a new epoch (ZOOKEEPER-1277)"
+    )]
+    CounterExhausted(i64),
+    #[error("proposal 0x{got:x} does not follow 0x{last:x}")]
+    OutOfOrder { last: i64, got: i64 },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BroadcastAction {
+    Send {
+        to: u64,
+        packet: QuorumPacket,
+    },
+    /// Apply the committed txn locally and answer its client.
+    Commit(i64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LearnerKind {
+    Follower,
+    Observer,
+}
+
+struct Proposal {
+    data: Vec<u8>,
+    acks: BTreeSet<u64>,
+}
+
+pub struct LeaderBroadcast {
+    myid: u64,
+    qv: QuorumMaj,
+    learners: BTreeMap<u64, LearnerKind>,
+    outstanding: BTreeMap<i64, Proposal>,
+    last_proposed: i64,
+    last_committed: i64,
+}
+
+impl LeaderBroadcast {
+    /// Starts broadcast after synchronisation, at the NEWLEADER zxid (`epoch << 32`).
+    pub fn new(myid: u64, qv: QuorumMaj, start_zxid: i64) -> LeaderBroadcast {
+        LeaderBroadcast {
+            myid,
+            qv,
+            learners: BTreeMap::new(),
+            outstanding: BTreeMap::new(),
+            last_proposed: start_zxid,
+            last_committed: start_zxid,
+        }
+    }
+
+    /// A learner finished synchronising and takes part from now on.
+    pub fn add_learner(&mut self, sid: u64, kind: LearnerKind) {
+        self.learners.insert(sid, kind);
+    }
+
+    pub fn remove_learner(&mut self, sid: u64) {
+        self.learners.remove(&sid);
+    }
+
+    pub fn last_committed(&self) -> i64 {
+        self.last_committed
+    }
+
+    /// The next zxid to assign, or the error that forces a new epoch.
+    pub fn next_zxid(&self) -> Result<i64, BroadcastError> {
+        let next = self.last_proposed + 1;
+        if zxid::counter(next) >= 0xffff_ffff {
+            return Err(BroadcastError::CounterExhausted(next));
+        }
+        Ok(next)
+    }
+
+    /// Proposes a txn (its zxid from [`next_zxid`](Self::next_zxid), `data` the serialized
+    /// TxnHeader + txn + digest).
+    pub fn propose(&mut self, zxid: i64, data: Vec<u8>) -> Result<Vec<BroadcastAction>, BroadcastError> {
+        let expected = self.next_zxid()?;
+        if zxid != expected {
+            return Err(BroadcastError::OutOfOrder { last: self.last_proposed, got: zxid });
+        }
+        self.last_proposed = zxid;
+        let out = self
+            .learners
+            .iter()
+            .filter(|(_, k)| **k == LearnerKind::Follower)
+            .map(|(sid, _)| BroadcastAction::Send {
+                to: *sid,
+                packet: QuorumPacket::new(packet::PROPOSAL, zxid, Some(data.clone())),
+            })
+            .collect();
+        self.outstanding.insert(zxid, Proposal { data, acks: BTreeSet::new() });
+        Ok(out)
+    }
+
+    /// The leader's own log has made `zxid` durable: its own ACK.
+    pub fn on_local_sync(&mut self, zxid: i64) -> Vec<BroadcastAction> {
+        self.on_ack(self.myid, zxid)
+    }
+
+    /// ACK from `sid` (`processAck`); commits what a quorum now holds, in order.
+    pub fn on_ack(&mut self, sid: u64, zxid: i64) -> Vec<BroadcastAction> {
+        if !self.qv.is_voter(sid) {
+            return Vec::new();
+        }
+        if let Some(p) = self.outstanding.get_mut(&zxid) {
+            p.acks.insert(sid);
+        }
+        let mut out = Vec::new();
+        // tryToCommit: only the oldest outstanding proposal may commit.
+        while let Some((&z, p)) = self.outstanding.iter().next() {
+            if !self.qv.contains_quorum(&p.acks) {
+                break;
+            }
+            let Some(p) = self.outstanding.remove(&z) else { break };
+            self.last_committed = z;
+            for (to, kind) in &self.learners {
+                let packet = match kind {
+                    LearnerKind::Follower => QuorumPacket::new(packet::COMMIT, z, None),
+                    LearnerKind::Observer => QuorumPacket::new(packet::INFORM, z, Some(p.data.clone())),
+                };
+                out.push(BroadcastAction::Send { to: *to, packet });
+            }
+            out.push(BroadcastAction::Commit(z));
+        }
+        out
+    }
+
+    pub fn outstanding(&self) -> usize {
+        self.outstanding.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verifier::QuorumServer;
+
+    const E6: i64 = 6 << 32;
+
+    fn leader() -> LeaderBroadcast {
+        let mut qv = QuorumMaj::new((1..=3).map(|i| QuorumServer::parse(i, "h:1:2").unwrap()), 0);
+        qv.servers.insert(4, QuorumServer::parse(4, "h:1:2:observer").unwrap());
+        let mut b = LeaderBroadcast::new(3, qv, E6);
+        b.add_learner(1, LearnerKind::Follower);
+        b.add_learner(2, LearnerKind::Follower);
+        b.add_learner(4, LearnerKind::Observer);
+        b
+    }
+
+    fn commits(a: &[BroadcastAction]) -> Vec<i64> {
+        a.iter().filter_map(|x| if let BroadcastAction::Commit(z) = x { Some(*z) } else { None }).collect()
+    }
+
+    #[test]
+    fn commits_need_a_quorum_and_go_in_order() {
+        let mut b = leader();
+        let out = b.propose(E6 | 1, vec![1]).unwrap();
+        assert_eq!(out.len(), 2, "PROPOSAL to the two followers, not the observer");
+        b.propose(E6 | 2, vec![2]).unwrap();
+        // a quorum for 2 before 1: nothing commits yet
+        assert!(commits(&b.on_local_sync(E6 | 2)).is_empty());
+        assert!(commits(&b.on_ack(1, E6 | 2)).is_empty());
+        // the leader's own fsync alone is not a quorum
+        assert!(commits(&b.on_local_sync(E6 | 1)).is_empty());
+        let out = b.on_ack(2, E6 | 1);
+        assert_eq!(commits(&out), vec![E6 | 1, E6 | 2]);
+        let inform = out.iter().find(|a| matches!(a, BroadcastAction::Send { to: 4, .. })).unwrap();
+        let BroadcastAction::Send { packet, .. } = inform else { unreachable!() };
+        assert_eq!(
+            (packet.packet_type, packet.data.as_deref()),
+            (packet::INFORM, Some(&[1u8][..])),
+            "observers get the whole txn"
+        );
+        assert_eq!(b.last_committed(), E6 | 2);
+        assert_eq!(b.outstanding(), 0);
+    }
+
+    #[test]
+    fn observers_and_strangers_do_not_count() {
+        let mut b = leader();
+        b.propose(E6 | 1, vec![]).unwrap();
+        b.on_local_sync(E6 | 1);
+        assert!(commits(&b.on_ack(4, E6 | 1)).is_empty());
+        assert!(commits(&b.on_ack(9, E6 | 1)).is_empty());
+        assert_eq!(commits(&b.on_ack(1, E6 | 1)), vec![E6 | 1]);
+    }
+
+    #[test]
+    fn the_counter_never_wraps() {
+        let qv = QuorumMaj::new((1..=3).map(|i| QuorumServer::parse(i, "h:1:2").unwrap()), 0);
+        let mut b = LeaderBroadcast::new(1, qv, E6 | 0xffff_fffd);
+        assert!(b.propose(E6 | 0xffff_fffe, vec![]).is_ok());
+        assert_eq!(b.next_zxid(), Err(BroadcastError::CounterExhausted(E6 | 0xffff_ffff)));
+        assert!(matches!(b.propose(E6 | 0xffff_ffff, vec![]), Err(BroadcastError::CounterExhausted(_))));
+        assert!(matches!(b.propose(E6 | 5, vec![]), Err(_)));
+    }
+}
