@@ -13,8 +13,8 @@
 //! - [`broadcast`]: the leader's proposals, ACK quorums and ordered commits.
 //! - [`sync`]: the leader's choice of DIFF / TRUNC / SNAP for a learner (`syncFollower`).
 //!
-//! The leader's side of NEWLEADER/UPTODATE, the follower's broadcast side (Leader, LearnerHandler,
-//! Follower, Observer) are not written yet.
+//! Not written yet: the leader's side of NEWLEADER/UPTODATE, the follower's and observer's
+//! broadcast side, and the QuorumPeer that runs the phases in turn.
 
 pub mod broadcast;
 pub mod discovery;
