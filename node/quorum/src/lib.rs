@@ -11,14 +11,16 @@
 //! - [`discovery`]: the new epoch (FOLLOWERINFO, LEADERINFO, ACKEPOCH).
 //! - [`learner_sync`]: the learner's sync conversation up to UPTODATE (3.9.3 order).
 //! - [`broadcast`]: the leader's proposals, ACK quorums and ordered commits.
+//! - [`follower`]: broadcast on a follower or observer (PROPOSAL/ACK/COMMIT, INFORM).
 //! - [`sync`]: the leader's choice of DIFF / TRUNC / SNAP for a learner (`syncFollower`).
 //!
-//! Not written yet: the leader's side of NEWLEADER/UPTODATE, the follower's and observer's
-//! broadcast side, and the QuorumPeer that runs the phases in turn.
+//! Not written yet: the leader's side of NEWLEADER/UPTODATE and the QuorumPeer that runs the
+//! phases in turn.
 
 pub mod broadcast;
 pub mod discovery;
 pub mod election;
+pub mod follower;
 pub mod learner_sync;
 pub mod sync;
 pub mod verifier;
