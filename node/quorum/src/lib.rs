@@ -12,16 +12,17 @@
 //! - [`learner_sync`]: the learner's sync conversation up to UPTODATE (3.9.3 order).
 //! - [`broadcast`]: the leader's proposals, ACK quorums and ordered commits.
 //! - [`follower`]: broadcast on a follower or observer (PROPOSAL/ACK/COMMIT, INFORM).
+//! - [`newleader`]: NEWLEADER, its ACK quorum and UPTODATE on the leader.
 //! - [`sync`]: the leader's choice of DIFF / TRUNC / SNAP for a learner (`syncFollower`).
 //!
-//! Not written yet: the leader's side of NEWLEADER/UPTODATE and the QuorumPeer that runs the
-//! phases in turn.
+//! Not written yet: the QuorumPeer that runs the phases in turn over real connections.
 
 pub mod broadcast;
 pub mod discovery;
 pub mod election;
 pub mod follower;
 pub mod learner_sync;
+pub mod newleader;
 pub mod sync;
 pub mod verifier;
 pub mod vote;
