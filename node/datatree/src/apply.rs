@@ -51,54 +51,25 @@ impl DataTree {
             ..Default::default()
         };
         let result: Result<(), KeeperError> = match txn {
+            // The three create txns differ only in the owner they give the node.
             Txn::Create(t) => {
-                rc.path = t.path.clone();
                 let owner = if t.ephemeral { hdr.client_id } else { 0 };
-                self.create_node(
-                    &t.path,
-                    t.data.as_deref(),
-                    &t.acl,
-                    owner,
-                    t.parent_c_version,
-                    hdr.zxid,
-                    hdr.time,
-                    events,
-                )
-                .map(|s| {
-                    if hdr.txn_type != op::CREATE {
-                        rc.stat = Some(s)
-                    }
-                })
+                self.apply_create(&mut rc, hdr, &t.path, t.data.as_deref(), &t.acl, t.parent_c_version, owner, events)
             }
             Txn::CreateTtl(t) => {
-                rc.path = t.path.clone();
                 let owner = ephemeral::ttl_owner(t.ttl).unwrap_or(0);
-                self.create_node(
-                    &t.path,
-                    t.data.as_deref(),
-                    &t.acl,
-                    owner,
-                    t.parent_c_version,
-                    hdr.zxid,
-                    hdr.time,
-                    events,
-                )
-                .map(|s| rc.stat = Some(s))
+                self.apply_create(&mut rc, hdr, &t.path, t.data.as_deref(), &t.acl, t.parent_c_version, owner, events)
             }
-            Txn::CreateContainer(t) => {
-                rc.path = t.path.clone();
-                self.create_node(
-                    &t.path,
-                    t.data.as_deref(),
-                    &t.acl,
-                    CONTAINER_EPHEMERAL_OWNER,
-                    t.parent_c_version,
-                    hdr.zxid,
-                    hdr.time,
-                    events,
-                )
-                .map(|s| rc.stat = Some(s))
-            }
+            Txn::CreateContainer(t) => self.apply_create(
+                &mut rc,
+                hdr,
+                &t.path,
+                t.data.as_deref(),
+                &t.acl,
+                t.parent_c_version,
+                CONTAINER_EPHEMERAL_OWNER,
+                events,
+            ),
             Txn::Delete(t) => {
                 rc.path = t.path.clone();
                 self.delete_node(&t.path, hdr.zxid, events)
@@ -175,6 +146,27 @@ impl DataTree {
             self.last_processed_zxid = rc.zxid;
         }
         rc
+    }
+
+    /// A create of any kind; the reply carries the Stat except for plain create.
+    #[allow(clippy::too_many_arguments)]
+    fn apply_create(
+        &mut self,
+        rc: &mut ProcessTxnResult,
+        hdr: &TxnHeader,
+        path: &str,
+        data: Option<&[u8]>,
+        acl: &[Acl],
+        parent_cversion: i32,
+        owner: i64,
+        events: &mut Vec<WatchEvent>,
+    ) -> Result<(), KeeperError> {
+        rc.path = path.to_owned();
+        let stat = self.create_node(path, data, acl, owner, parent_cversion, hdr.zxid, hdr.time, events)?;
+        if hdr.txn_type != op::CREATE {
+            rc.stat = Some(stat);
+        }
+        Ok(())
     }
 
     fn fire(

@@ -9,7 +9,7 @@
 //! during the walk with an ACL list the snapshot's ACL section lacks would be unreadable,
 //! so the cursor reports it and the caller starts over.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use zab_jute::data::{Acl, StatPersisted};
 use zab_jute::record::Record;
@@ -120,8 +120,6 @@ impl DataTree {
             acl_entries.push((index, acls));
         }
         tree.acls.load(acl_entries);
-        let mut parents: HashMap<String, ()> = HashMap::new();
-        let _ = &mut parents;
         loop {
             let path = inp.read_string()?;
             if path == "/" {

@@ -356,20 +356,20 @@ impl Cnxn {
                     Reply::Number(tree.all_children_number(&r.path))
                 }
                 op::SYNC => Reply::Sync(body_of::<PathRequest>(body, max)?),
-                op::SET_WATCHES => {
-                    let r: SetWatches = body_of(body, max)?;
-                    Reply::SetWatches(tree.set_watches(
-                        r.relative_zxid,
-                        &r.data_watches,
-                        &r.exist_watches,
-                        &r.child_watches,
-                        &[],
-                        &[],
-                        me,
-                    ))
-                }
-                op::SET_WATCHES2 => {
-                    let r: SetWatches2 = body_of(body, max)?;
+                op::SET_WATCHES | op::SET_WATCHES2 => {
+                    // setWatches is setWatches2 without the persistent lists.
+                    let r: SetWatches2 = if t == op::SET_WATCHES {
+                        let r: SetWatches = body_of(body, max)?;
+                        SetWatches2 {
+                            relative_zxid: r.relative_zxid,
+                            data_watches: r.data_watches,
+                            exist_watches: r.exist_watches,
+                            child_watches: r.child_watches,
+                            ..Default::default()
+                        }
+                    } else {
+                        body_of(body, max)?
+                    };
                     Reply::SetWatches(tree.set_watches(
                         r.relative_zxid,
                         &r.data_watches,

@@ -388,7 +388,7 @@ impl ZooKeeperServer {
                 }
                 results.push((item.hdr.txn_type, rc, tree.last_processed_zxid()));
             }
-            self.deliver(&tree, events);
+            self.deliver(events);
         }
         let last = results.last().map(|r| r.2).unwrap_or(0);
         {
@@ -417,8 +417,9 @@ impl ZooKeeperServer {
 
     /// Hands watch events to their connections, dropping those whose connection may not
     /// READ the node (ZooKeeper 3.8.4+ / CVE-2024-23944).
-    fn deliver(&self, tree: &DataTree, events: Vec<WatchEvent>) {
-        let _ = tree;
+    /// The caller holds the tree's write lock, so no reader can see the change before its
+    /// events are queued.
+    fn deliver(&self, events: Vec<WatchEvent>) {
         if events.is_empty() {
             return;
         }
@@ -438,12 +439,6 @@ impl ZooKeeperServer {
                 path: e.path,
             }));
         }
-    }
-
-    /// Delivers events produced outside a write (setWatches on reconnect).
-    pub fn deliver_unfiltered(&self, events: Vec<WatchEvent>) {
-        let tree = self.tree.read();
-        self.deliver(&tree, events);
     }
 
     /// Expires sessions whose time has come: each becomes a closeSession txn, and its
