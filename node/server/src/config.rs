@@ -67,21 +67,21 @@ const USED: &[&str] = &[
     "admin.serverAddress",
     "admin.serverPort",
     "admin.commandURL",
+    "initLimit",
+    "syncLimit",
+    "peerType",
+    "electionPortBindRetry",
+    "quorumListenOnAllIPs",
+    "standaloneEnabled",
+    "syncEnabled",
 ];
 
 /// Keys ZooKeeper knows that later parts of zab will use; accepted quietly.
 const KNOWN: &[&str] = &[
-    "initLimit",
-    "syncLimit",
-    "peerType",
     "electionAlg",
-    "electionPortBindRetry",
-    "quorumListenOnAllIPs",
-    "standaloneEnabled",
     "dynamicConfigFile",
     "txnLogSizeLimitInKb",
     "snapshotSizeFactor",
-    "syncEnabled",
     "closeSessionTxn.enabled",
     "serializeLastProcessedZxid.enabled",
     "snapshot.compression.method",
@@ -112,8 +112,24 @@ const KNOWN: &[&str] = &[
     "requestThrottleLimit",
     "leaderServes",
     "cnxTimeout",
-    "syncLimit",
 ];
+
+/// The replication settings of a quorum peer.
+#[derive(Debug, Clone)]
+pub struct QuorumSettings {
+    /// This member's id, from `dataDir/myid`.
+    pub myid: u64,
+    pub view: zab_quorum::verifier::QuorumMaj,
+    /// Ticks a learner may take to connect and sync to the leader.
+    pub init_limit: u32,
+    /// Ticks a learner may fall behind (or stay silent) before it is dropped.
+    pub sync_limit: u32,
+    pub observer: bool,
+    pub listen_on_all_ips: bool,
+    pub election_port_bind_retry: u32,
+    /// Observers log txns (`syncEnabled`, true by default).
+    pub sync_enabled: bool,
+}
 
 /// The settings of one zab-node.
 #[derive(Debug, Clone)]
@@ -161,8 +177,11 @@ pub struct ServerConfig {
     pub admin_address: IpAddr,
     pub admin_port: u16,
     pub admin_command_url: String,
-    /// server.N lines, kept for the replication work.
+    /// server.N lines as written.
     pub servers: BTreeMap<u64, String>,
+    /// Set when this member runs as a quorum peer (server.N lines and a myid file, and
+    /// not a lone participant with standaloneEnabled).
+    pub quorum: Option<QuorumSettings>,
     /// Where the settings came from (for `conf` and logs).
     pub source: Option<PathBuf>,
 }
@@ -192,6 +211,7 @@ impl Default for ServerConfig {
             read_only_mode: false,
             server_id: 1,
             servers: BTreeMap::new(),
+            quorum: None,
             source: None,
             snap_count: 100_000,
             snap_size_limit_kb: 4 * 1024 * 1024,
@@ -255,6 +275,8 @@ impl ConfigBuilder {
     pub fn build(self, defaults: ServerConfig) -> Result<ServerConfig, ConfigError> {
         let mut c = defaults;
         c.source = self.source.clone();
+        let (mut init_limit, mut sync_limit, mut observer) = (None::<u32>, None::<u32>, false);
+        let (mut bind_retry, mut all_ips, mut standalone_enabled, mut sync_enabled) = (3u32, false, true, true);
         for (key, e) in &self.entries {
             if key.starts_with("server.") || key.starts_with("group.") || key.starts_with("weight.") {
                 if let Some(n) = key.strip_prefix("server.") {
@@ -316,6 +338,19 @@ impl ConfigBuilder {
                 }
                 "admin.serverPort" => c.admin_port = parse_num(key, e)?,
                 "admin.commandURL" => c.admin_command_url = e.value.trim().to_owned(),
+                "initLimit" => init_limit = Some(parse_num(key, e)?),
+                "syncLimit" => sync_limit = Some(parse_num(key, e)?),
+                "peerType" => {
+                    observer = match e.value.trim().to_ascii_lowercase().as_str() {
+                        "observer" => true,
+                        "participant" => false,
+                        _ => return Err(invalid(key, e, "expected participant or observer")),
+                    }
+                }
+                "electionPortBindRetry" => bind_retry = parse_num(key, e)?,
+                "quorumListenOnAllIPs" => all_ips = parse_bool(key, e)?,
+                "standaloneEnabled" => standalone_enabled = parse_bool(key, e)?,
+                "syncEnabled" => sync_enabled = parse_bool(key, e)?,
                 _ => {}
             }
         }
@@ -337,6 +372,23 @@ impl ConfigBuilder {
                 reason: format!("must not be larger than maxSessionTimeout ({})", c.max_session_timeout),
             });
         }
+        if !c.servers.is_empty() {
+            c.quorum = self.quorum_settings(&c, init_limit, sync_limit, observer, bind_retry, all_ips, standalone_enabled, sync_enabled)?;
+            if let Some(q) = &c.quorum {
+                c.server_id = q.myid as i64;
+                // `server.N=...;[addr:]port` gives this member's client port.
+                if let Some((addr, port)) = q.view.servers.get(&q.myid).and_then(|s| s.client.clone()) {
+                    if !self.is_set("clientPort") {
+                        c.client_port = port;
+                    }
+                    if !self.is_set("clientPortAddress") {
+                        if let Ok(a) = addr.parse() {
+                            c.client_port_address = a;
+                        }
+                    }
+                }
+            }
+        }
         if c.tick_time == 0 {
             return Err(ConfigError::Invalid {
                 origin: "configuration".into(),
@@ -346,6 +398,69 @@ impl ConfigBuilder {
             });
         }
         Ok(c)
+    }
+}
+
+impl ConfigBuilder {
+    #[allow(clippy::too_many_arguments)]
+    fn quorum_settings(
+        &self,
+        c: &ServerConfig,
+        init_limit: Option<u32>,
+        sync_limit: Option<u32>,
+        observer: bool,
+        election_port_bind_retry: u32,
+        listen_on_all_ips: bool,
+        standalone_enabled: bool,
+        sync_enabled: bool,
+    ) -> Result<Option<QuorumSettings>, ConfigError> {
+        let problem = |key: &str, value: String, reason: String| ConfigError::Invalid {
+            origin: "configuration".into(),
+            key: key.into(),
+            value,
+            reason,
+        };
+        let mut servers = Vec::new();
+        for (sid, line) in &c.servers {
+            let s = zab_quorum::verifier::QuorumServer::parse(*sid, line)
+                .map_err(|e| problem(&format!("server.{sid}"), line.clone(), e.to_string()))?;
+            servers.push(s);
+        }
+        let view = zab_quorum::verifier::QuorumMaj::new(servers, 0);
+        let participants = view.voters().count();
+        if participants == 1 && standalone_enabled {
+            // ZooKeeper: a lone participant runs standalone unless standaloneEnabled=false.
+            return Ok(None);
+        }
+        let myid_path = c.data_dir.join("myid");
+        let text = std::fs::read_to_string(&myid_path).map_err(|e| {
+            problem(
+                "myid",
+                myid_path.display().to_string(),
+                format!("cannot read the myid file ({e}); write this member's id (its N in server.N) into it"),
+            )
+        })?;
+        let myid: u64 = text.trim().parse().map_err(|_| {
+            problem("myid", text.trim().to_owned(), format!("{} must hold a number", myid_path.display()))
+        })?;
+        let Some(me) = view.servers.get(&myid) else {
+            return Err(problem("myid", myid.to_string(), "no server.N line has this id".into()));
+        };
+        let init_limit = init_limit
+            .ok_or_else(|| problem("initLimit", String::new(), "is not set; a quorum peer needs it".into()))?;
+        let sync_limit = sync_limit
+            .ok_or_else(|| problem("syncLimit", String::new(), "is not set; a quorum peer needs it".into()))?;
+        let observer = observer || me.learner_type == zab_quorum::verifier::LearnerType::Observer;
+        Ok(Some(QuorumSettings {
+            myid,
+            view,
+            init_limit,
+            sync_limit,
+            observer,
+            listen_on_all_ips,
+            election_port_bind_retry,
+            sync_enabled,
+        }))
     }
 }
 

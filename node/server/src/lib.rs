@@ -18,6 +18,7 @@ pub mod cnxn;
 pub mod config;
 pub mod final_proc;
 pub mod four_letter;
+pub mod peer;
 pub mod request;
 pub mod stats;
 pub mod sync_proc;

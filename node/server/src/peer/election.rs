@@ -1,0 +1,1 @@
+//! The election driver (written by the election work).

@@ -1,0 +1,1 @@
+//! QuorumCnxManager: the election port (written by the election work).
