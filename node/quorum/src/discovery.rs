@@ -91,6 +91,11 @@ impl LeaderDiscovery {
         (d, out)
     }
 
+    /// A quorum has acknowledged the new epoch.
+    pub fn is_acknowledged(&self) -> bool {
+        self.acknowledged
+    }
+
     pub fn epoch(&self) -> Option<i64> {
         (!self.waiting_for_new_epoch).then_some(self.epoch)
     }

@@ -39,6 +39,12 @@ pub struct FollowerBroadcast {
 
 impl FollowerBroadcast {
     /// After UPTODATE: `last_zxid` is the last txn this member has.
+    /// Starts broadcast with proposals already logged during synchronisation whose COMMIT
+    /// has not arrived yet (those after NEWLEADER), oldest first.
+    pub fn with_pending(last_zxid: i64, observer: bool, pending: Vec<i64>) -> FollowerBroadcast {
+        FollowerBroadcast { observer, last_zxid, pending: pending.into() }
+    }
+
     pub fn new(last_zxid: i64, observer: bool) -> FollowerBroadcast {
         FollowerBroadcast { observer, last_zxid, pending: VecDeque::new() }
     }

@@ -70,7 +70,17 @@ pub async fn serve(server: Arc<ZooKeeperServer>, mut stream: TcpStream, remote: 
         warn!(%remote, "closing connection: ConnectRequest does not decode");
         return;
     };
-    let Some((cnxn, first_reply, created)) = handshake(&server, req, remote) else {
+    // A learner asks the leader whether a session may move here (REVALIDATE); the
+    // answer is known before the handshake goes on.
+    let remote_ok = if server.role.is_learner() && req.session_id != 0 {
+        let timeout = req.time_out.clamp(server.config.min_session_timeout, server.config.max_session_timeout);
+        let ok = req.passwd.as_slice() == session_password(req.session_id)
+            && server.revalidate_remote(req.session_id, timeout).await;
+        Some(ok)
+    } else {
+        None
+    };
+    let Some((cnxn, first_reply, created)) = handshake(&server, req, remote, remote_ok) else {
         return;
     };
     if let Some(created) = created {
@@ -97,6 +107,7 @@ fn handshake(
     server: &Arc<ZooKeeperServer>,
     req: ConnectRequest,
     remote: SocketAddr,
+    revalidated: Option<bool>,
 ) -> Option<(Cnxn, Vec<u8>, Option<tokio::sync::oneshot::Receiver<crate::sync_proc::WriteResult>>)> {
     let last = server.last_processed_zxid();
     if req.last_zxid_seen > last {
@@ -128,7 +139,7 @@ fn handshake(
         let sid = server.new_session_id();
         handle.session_id.store(sid, Ordering::Relaxed);
         server.claim_session(sid, handle.id);
-        let done = server.submit_write(sid, 0, &[], &WriteRequest::CreateSession { timeout });
+        let done = server.submit_write(sid, 0, &[], &WriteRequest::CreateSession { timeout }, &[]);
         pending_create = Some(done);
         info!(%remote, session = format_args!("0x{sid:x}"), timeout, "established new session");
         (sid, true)
@@ -136,7 +147,10 @@ fn handshake(
         let sid = req.session_id;
         handle.session_id.store(sid, Ordering::Relaxed);
         server.claim_session(sid, handle.id);
-        let ok = req.passwd.as_slice() == session_password(sid) && server.revalidate(sid, timeout);
+        let ok = match revalidated {
+            Some(ok) => ok,
+            None => req.passwd.as_slice() == session_password(sid) && server.revalidate(sid, timeout),
+        };
         if ok {
             info!(%remote, session = format_args!("0x{sid:x}"), timeout, "session renewed");
         } else {

@@ -199,9 +199,21 @@ impl Cnxn {
         self.touch();
         let write = decode_write(h.op_type, body, max, self.server.config.reconfig_enabled);
         if let Some(w) = write {
-            self.handle_write(h.xid, w, started);
+            self.handle_write(h.xid, w, body, started);
         } else if h.op_type == op::CLOSE_SESSION {
-            self.handle_write(h.xid, WriteRequest::CloseSession, started);
+            self.handle_write(h.xid, WriteRequest::CloseSession, body, started);
+        } else if h.op_type == op::SYNC && self.server.role.is_learner() {
+            // A learner's sync goes through the leader (`FollowerRequestProcessor`).
+            match body_of::<PathRequest>(body, max) {
+                Ok(p) => {
+                    let rx = self.server.submit_sync(p.path);
+                    self.pending.push_back(Pending::Write { xid: h.xid, is_close: false, rx, started });
+                }
+                Err(e) => {
+                    self.drain_events();
+                    self.reply_err(h.xid, self.server.last_processed_zxid(), e);
+                }
+            }
         } else {
             self.handle_read(h.xid, h.op_type, body);
             self.record(h.op_type, started);
@@ -262,10 +274,10 @@ impl Cnxn {
         }
     }
 
-    fn handle_write(&mut self, xid: i32, w: WriteRequest, started: std::time::Instant) {
+    fn handle_write(&mut self, xid: i32, w: WriteRequest, body: &[u8], started: std::time::Instant) {
         let auth = self.auth();
         let is_close = matches!(w, WriteRequest::CloseSession);
-        let rx = self.server.submit_write(self.session_id, xid, &auth, &w);
+        let rx = self.server.submit_write(self.session_id, xid, &auth, &w, body);
         self.pending.push_back(Pending::Write { xid, is_close, rx, started });
     }
 
@@ -278,6 +290,7 @@ impl Cnxn {
         }
         let stat = rc.stat.clone().unwrap_or_default();
         match out.txn_type {
+            op::SYNC => self.reply_rec(xid, out.zxid, &PathRequest { path: rc.path }),
             op::CREATE if rc.err == 0 => self.reply_rec(xid, out.zxid, &CreateResponse { path: rc.path }),
             op::CREATE2 | op::CREATE_TTL | op::CREATE_CONTAINER if rc.err == 0 => {
                 self.reply_rec(xid, out.zxid, &Create2Response { path: rc.path, stat })

@@ -38,11 +38,45 @@ use zab_datatree::prep::WriteRequest;
 pub use config::ServerConfig;
 pub use zk_server::ZooKeeperServer;
 
-/// Serves clients on `listener` until `shutdown` resolves.
+/// The server clients are handed to: standalone, always the same; in an ensemble, the
+/// member's server of the current term, or none while it is electing or synchronising.
+pub type ServerSlot = Arc<parking_lot::RwLock<Option<Arc<ZooKeeperServer>>>>;
+
+/// Serves clients on `listener` until `shutdown` resolves (standalone).
 pub async fn run(listener: TcpListener, server: Arc<ZooKeeperServer>, shutdown: impl std::future::Future<Output = ()>) {
-    let expiry = tokio::spawn(expire_sessions(server.clone()));
-    let containers = tokio::spawn(container_manager(server.clone()));
-    let purger = tokio::spawn(autopurge(server.clone()));
+    let tasks = spawn_background(&server);
+    let slot: ServerSlot = Arc::new(parking_lot::RwLock::new(Some(server.clone())));
+    accept_loop(listener, slot, server.config.clone(), shutdown).await;
+    for t in tasks {
+        t.abort();
+    }
+    for c in server.cnxns() {
+        let _ = c.tx.send(zk_server::CnxnMsg::Close("server shutting down"));
+    }
+    let s = server.clone();
+    let _ = tokio::task::spawn_blocking(move || s.shutdown()).await;
+    info!("stopped serving clients");
+}
+
+/// The background work of a server that owns the sessions (standalone or leader): session
+/// expiry, the ContainerManager, autopurge.
+pub fn spawn_background(server: &Arc<ZooKeeperServer>) -> Vec<tokio::task::JoinHandle<()>> {
+    vec![
+        tokio::spawn(expire_sessions(server.clone())),
+        tokio::spawn(container_manager(server.clone())),
+        tokio::spawn(autopurge(server.clone())),
+    ]
+}
+
+/// Accepts clients until `shutdown`: each goes to the serving server in `slot`; while
+/// there is none, four-letter words get ZooKeeper's "not currently serving" answer and
+/// everything else is closed.
+pub async fn accept_loop(
+    listener: TcpListener,
+    slot: ServerSlot,
+    config: ServerConfig,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
     let per_ip: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
     tokio::pin!(shutdown);
     if let Ok(addr) = listener.local_addr() {
@@ -60,7 +94,12 @@ pub async fn run(listener: TcpListener, server: Arc<ZooKeeperServer>, shutdown: 
                         continue;
                     }
                 };
-                let max = server.config.max_client_cnxns;
+                let server = slot.read().clone().filter(|s| s.is_serving());
+                let Some(server) = server else {
+                    tokio::spawn(answer_not_serving(stream, config.four_letter_whitelist.clone(), false));
+                    continue;
+                };
+                let max = config.max_client_cnxns;
                 {
                     let mut m = per_ip.lock();
                     let n = m.entry(remote.ip()).or_insert(0);
@@ -70,7 +109,6 @@ pub async fn run(listener: TcpListener, server: Arc<ZooKeeperServer>, shutdown: 
                     }
                     *n += 1;
                 }
-                let server = server.clone();
                 let per_ip = per_ip.clone();
                 tokio::spawn(async move {
                     cnxn::serve(server, stream, remote).await;
@@ -85,15 +123,6 @@ pub async fn run(listener: TcpListener, server: Arc<ZooKeeperServer>, shutdown: 
             }
         }
     }
-    expiry.abort();
-    containers.abort();
-    purger.abort();
-    for c in server.cnxns() {
-        let _ = c.tx.send(zk_server::CnxnMsg::Close("server shutting down"));
-    }
-    let s = server.clone();
-    let _ = tokio::task::spawn_blocking(move || s.shutdown()).await;
-    info!("stopped serving clients");
 }
 
 /// The SessionTracker's thread: expires sessions bucket by bucket.
@@ -117,7 +146,7 @@ async fn container_manager(server: Arc<ZooKeeperServer>) {
         tokio::time::sleep(interval).await;
         for path in server.container_candidates() {
             let started = tokio::time::Instant::now();
-            let _ = server.submit_write(0, 0, &[], &WriteRequest::DeleteContainer(path)).await;
+            let _ = server.submit_write(0, 0, &[], &WriteRequest::DeleteContainer(path), &[]).await;
             let spent = started.elapsed();
             if spent < min_gap {
                 tokio::time::sleep(min_gap - spent).await;
@@ -159,29 +188,37 @@ pub async fn serve_while_loading(
         tokio::select! {
             _ = &mut loaded => return listener,
             r = listener.accept() => {
-                let Ok((mut stream, _)) = r else { continue };
-                let whitelist = whitelist.clone();
-                tokio::spawn(async move {
-                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-                    let mut head = [0u8; 4];
-                    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut head)).await;
-                    if !matches!(read, Ok(Ok(_))) {
-                        return;
-                    }
-                    if let Some(cmd) = four_letter::command_of(head) {
-                        let allowed = whitelist.as_ref().is_none_or(|w| w.contains(cmd));
-                        let text = if !allowed {
-                            format!("{cmd} is not executed because it is not in the whitelist.\n")
-                        } else if cmd == "ruok" {
-                            "imok".to_string()
-                        } else {
-                            "This ZooKeeper instance is not currently serving requests\n".to_string()
-                        };
-                        let _ = stream.write_all(text.as_bytes()).await;
-                    }
-                    let _ = stream.shutdown().await;
-                });
+                let Ok((stream, _)) = r else { continue };
+                tokio::spawn(answer_not_serving(stream, whitelist.clone(), true));
             }
         }
     }
+}
+
+/// A connection that arrived while no database is being served: a four-letter word gets
+/// ZooKeeper's answer (`ruok` is `imok` while loading, as the JVM is up), anything else
+/// is closed.
+async fn answer_not_serving(
+    mut stream: tokio::net::TcpStream,
+    whitelist: Option<std::collections::HashSet<String>>,
+    loading: bool,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut head = [0u8; 4];
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut head)).await;
+    if !matches!(read, Ok(Ok(_))) {
+        return;
+    }
+    if let Some(cmd) = four_letter::command_of(head) {
+        let allowed = whitelist.as_ref().is_none_or(|w| w.contains(cmd));
+        let text = if !allowed {
+            format!("{cmd} is not executed because it is not in the whitelist.\n")
+        } else if cmd == "ruok" && loading {
+            "imok".to_string()
+        } else {
+            "This ZooKeeper instance is not currently serving requests\n".to_string()
+        };
+        let _ = stream.write_all(text.as_bytes()).await;
+    }
+    let _ = stream.shutdown().await;
 }

@@ -127,7 +127,7 @@ pub fn run(server: Arc<ZooKeeperServer>, rx: Receiver<LogItem>, mut log: TxnLogW
         }
         let _ = started;
         let n = batch.len() as u64;
-        server.apply_batch(&mut batch);
+        server.logged(std::mem::replace(&mut batch, Vec::with_capacity(1024)));
         since_snap += n;
         let too_big = size_limit > 0 && log.bytes_in_file > size_limit;
         if since_snap >= target || too_big {
@@ -202,4 +202,33 @@ pub fn take_snapshot(server: &ZooKeeperServer) -> Result<std::path::PathBuf, Str
         return Ok(path);
     }
     Err("ACLs kept changing during three snapshot attempts".into())
+}
+
+/// Writes a whole snapshot of a tree no server is running on (a learner's snapshot after
+/// TRUNC or SNAP, before it serves).
+pub fn write_snapshot(
+    config: &crate::config::ServerConfig,
+    tree: &zab_datatree::DataTree,
+    sessions: &std::collections::HashMap<i64, i32>,
+) -> Result<std::path::PathBuf, String> {
+    let snap_dir = zab_persistence::snaplog::SnapLog::new(&config.data_dir, &config.data_log_dir).snap_dir;
+    let zxid = tree.last_processed_zxid();
+    let mut w = SnapWriter::create(&snap_dir, zxid, config.force_sync).map_err(|e| e.to_string())?;
+    let mut list: Vec<(i64, i32)> = sessions.iter().map(|(k, v)| (*k, *v)).collect();
+    list.sort_unstable();
+    w.write_sessions(&list);
+    let acls = tree.write_acl_section(w.out());
+    let mut cur = NodeCursor::new(&acls);
+    loop {
+        let done = tree.write_nodes_step(&mut cur, w.out(), 10_000);
+        w.flush_chunk().map_err(|e| e.to_string())?;
+        if done {
+            break;
+        }
+    }
+    w.seal().map_err(|e| e.to_string())?;
+    let digest = config.digest_enabled.then(|| (zxid, zab_datatree::digest::DIGEST_VERSION, tree.digest() as i64));
+    let path = w.finish(digest).map_err(|e| e.to_string())?;
+    info!(file = %path.display(), "snapshot written");
+    Ok(path)
 }

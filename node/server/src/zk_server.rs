@@ -35,6 +35,87 @@ use crate::config::ServerConfig;
 use crate::stats::ServerStats;
 use crate::sync_proc::{LogItem, WriteOutcome, WriteResult};
 
+/// What this server is in its ensemble.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Standalone,
+    Leader,
+    Follower,
+    Observer,
+}
+
+impl Role {
+    pub fn is_learner(self) -> bool {
+        matches!(self, Role::Follower | Role::Observer)
+    }
+
+    /// The `Mode:` of srvr/stat and the role of /status.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Standalone => "standalone",
+            Role::Leader => "leader",
+            Role::Follower => "follower",
+            Role::Observer => "observer",
+        }
+    }
+}
+
+/// The replication side of a quorum member, as the write path sees it (implemented by the
+/// leader and learner in [`crate::peer`]). Calls must not block.
+pub trait Replicator: Send + Sync {
+    /// Leader: a txn was prepared, in zxid order (called under the prep lock). An error
+    /// refuses the write (the leader must step down, ZOOKEEPER-1277).
+    fn propose(&self, zxid: i64, payload: &[u8]) -> Result<(), String>;
+    /// The sync thread made these txns durable, in order.
+    fn logged(&self, zxids: &[i64]);
+    /// Learner: send a client's request to the leader (`Learner.request`).
+    fn forward(&self, session_id: i64, cxid: i32, op_type: i32, body: &[u8], auth: &[Id]);
+    /// Learner: ask the leader whether a session may move here (REVALIDATE).
+    fn revalidate(&self, session_id: i64, timeout: i32) -> oneshot::Receiver<bool>;
+    /// Leader: what it knows of each learner.
+    fn learners(&self) -> Vec<crate::peer::leader::LearnerView> {
+        Vec::new()
+    }
+}
+
+/// The tree, sessions and recent txns a server starts from (`ZKDatabase`).
+pub struct Database {
+    pub tree: DataTree,
+    pub sessions: HashMap<i64, i32>,
+    /// The last `commitLogCount` txns, oldest first (the leader's DIFF window).
+    pub committed_log: std::collections::VecDeque<zab_persistence::txnlog::LogEntry>,
+    /// Where restore started: the snapshot file, if one was found, and its zxid.
+    pub snapshot: Option<(std::path::PathBuf, i64)>,
+}
+
+impl Database {
+    /// Restores from the data directory (`FileTxnSnapLog.restore`).
+    pub fn load(config: &ServerConfig) -> Result<Database, StartError> {
+        let tree_config = TreeConfig { extended_types: config.extended_types, digest_enabled: config.digest_enabled };
+        let snap_log = SnapLog::new(&config.data_dir, &config.data_log_dir);
+        let restored = snap_log
+            .restore(tree_config, config.commit_log_count)
+            .map_err(|source| StartError::Restore { dir: config.data_dir.clone(), source })?;
+        Ok(Database {
+            tree: restored.tree,
+            sessions: restored.sessions,
+            committed_log: restored.committed_log,
+            snapshot: restored.snapshot.map(|p| (p, restored.snapshot_zxid)),
+        })
+    }
+
+    pub fn last_zxid(&self) -> i64 {
+        self.tree.last_processed_zxid()
+    }
+}
+
+/// Txns durable in the log but not yet committed by the quorum, and the commit mark.
+#[derive(Default)]
+struct AwaitingCommit {
+    items: std::collections::VecDeque<LogItem>,
+    committed: i64,
+}
+
 /// Messages from the server to one connection's task.
 #[derive(Debug)]
 pub enum CnxnMsg {
@@ -103,6 +184,18 @@ pub struct ZooKeeperServer {
     pub trace_mask: AtomicI64,
     /// (zxid, unix seconds) of the last snapshot written or loaded (`lsnp`).
     pub last_snapshot: Mutex<(i64, i64)>,
+    pub role: Role,
+    replicator: std::sync::OnceLock<Arc<dyn Replicator>>,
+    awaiting: Mutex<AwaitingCommit>,
+    /// Learner: requests forwarded to the leader, by (session, cxid), completed when their
+    /// txn is applied here.
+    forwarded: Mutex<HashMap<(i64, i32), oneshot::Sender<WriteResult>>>,
+    /// Learner: `sync` requests waiting for the leader's SYNC, oldest first.
+    pending_syncs: Mutex<std::collections::VecDeque<(String, oneshot::Sender<WriteResult>)>>,
+    /// Learner: sessions touched since the last PING, with their timeouts.
+    touched: Mutex<HashMap<i64, i32>>,
+    /// Clients are served (standalone, or in broadcast after UPTODATE / NEWLEADER quorum).
+    pub serving: std::sync::atomic::AtomicBool,
 }
 
 fn check_epochs(snap_log: &SnapLog, last_zxid: i64) -> Result<(i64, i64), StartError> {
@@ -120,41 +213,51 @@ pub fn wall_ms() -> i64 {
 impl ZooKeeperServer {
     /// Restores the database from the data directory and starts the sync thread.
     pub fn start(config: ServerConfig) -> Result<Arc<ZooKeeperServer>, StartError> {
-        let tree_config = TreeConfig { extended_types: config.extended_types, digest_enabled: config.digest_enabled };
+        let db = Database::load(&config)?;
+        let server = Self::from_db(config, db, Role::Standalone, None)?;
+        server.serving.store(true, Ordering::Release);
+        Ok(server)
+    }
+
+    /// Starts a server on a database already in memory. `hzxid` is where the zxid counter
+    /// starts (a new leader's `epoch << 32`); otherwise the database's last zxid.
+    pub fn from_db(
+        config: ServerConfig,
+        db: Database,
+        role: Role,
+        hzxid: Option<i64>,
+    ) -> Result<Arc<ZooKeeperServer>, StartError> {
         let snap_log = SnapLog::new(&config.data_dir, &config.data_log_dir);
-        let restored = snap_log
-            .restore(tree_config, config.commit_log_count)
-            .map_err(|source| StartError::Restore { dir: config.data_dir.clone(), source })?;
-        let epochs = check_epochs(&snap_log, restored.last_zxid)?;
-        let last_zxid = restored.last_zxid;
+        let last_zxid = db.last_zxid();
+        let epochs = check_epochs(&snap_log, last_zxid)?;
         let acl_config = AclConfig { super_digest: config.super_digest.clone(), skip_acl: config.skip_acl };
         let epoch = tokio::time::Instant::now();
         let mut sessions = SessionTracker::new(config.server_id, config.tick_time as i64, wall_ms());
-        for (id, timeout) in &restored.sessions {
+        for (id, timeout) in &db.sessions {
             sessions.add(*id, *timeout, 0);
         }
-        let needs_snapshot = restored.snapshot.is_none();
-        let last_snapshot = match &restored.snapshot {
-            Some(p) => {
+        let needs_snapshot = db.snapshot.is_none();
+        let last_snapshot = match &db.snapshot {
+            Some((p, zxid)) => {
                 let secs = std::fs::metadata(p)
                     .and_then(|m| m.modified())
                     .ok()
                     .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
                     .map_or(-1, |d| d.as_secs() as i64);
-                (restored.snapshot_zxid, secs)
+                (*zxid, secs)
             }
             None => (-1, -1),
         };
-        let prepared_digest = restored.tree.digest();
+        let prepared_digest = db.tree.digest();
         let log = TxnLogWriter::open(&snap_log.log_dir, config.pre_alloc_kb * 1024, config.force_sync)
             .map_err(|source| StartError::Restore { dir: config.data_log_dir.clone(), source })?;
         let (tx, rx) = std::sync::mpsc::channel();
         let server = Arc::new(ZooKeeperServer {
             acl_config,
-            tree: RwLock::new(restored.tree),
+            tree: RwLock::new(db.tree),
             core: Mutex::new(Core {
                 sessions,
-                hzxid: restored.last_zxid,
+                hzxid: hzxid.unwrap_or(last_zxid),
                 outstanding: Outstanding::default(),
                 prepared_digest,
             }),
@@ -174,6 +277,13 @@ impl ZooKeeperServer {
             metrics_registry: crate::admin::metrics::Metrics::new(),
             trace_mask: AtomicI64::new(306),
             last_snapshot: Mutex::new(last_snapshot),
+            role,
+            replicator: std::sync::OnceLock::new(),
+            awaiting: Mutex::new(AwaitingCommit { items: Default::default(), committed: last_zxid }),
+            forwarded: Mutex::new(HashMap::new()),
+            pending_syncs: Mutex::new(Default::default()),
+            touched: Mutex::new(HashMap::new()),
+            serving: std::sync::atomic::AtomicBool::new(false),
             config,
         });
         if needs_snapshot {
@@ -188,12 +298,39 @@ impl ZooKeeperServer {
         Ok(server)
     }
 
+    /// Leader: its learners (sid, sync mode, last ACK, ...).
+    pub fn learners(&self) -> Vec<crate::peer::leader::LearnerView> {
+        self.replicator.get().map(|r| r.learners()).unwrap_or_default()
+    }
+
+    /// Connects the replication side (once, before the server serves).
+    pub fn set_replicator(&self, r: Arc<dyn Replicator>) {
+        let _ = self.replicator.set(r);
+    }
+
+    pub fn is_serving(&self) -> bool {
+        self.serving.load(Ordering::Acquire)
+    }
+
     /// Stops the sync thread after it has written and applied everything queued.
     pub fn shutdown(&self) {
         self.log_tx.lock().take();
         if let Some(h) = self.sync_thread.lock().take() {
             let _ = h.join();
         }
+    }
+
+    /// Ends this server's term in an ensemble: clients are disconnected (they reconnect
+    /// to a serving member), requests waiting on the leader fail, the sync thread stops
+    /// after logging what it has.
+    pub fn stop_serving(&self) {
+        self.serving.store(false, Ordering::Release);
+        for c in self.cnxns() {
+            let _ = c.tx.send(CnxnMsg::Close("this member is no longer serving; reconnect to another"));
+        }
+        self.forwarded.lock().clear();
+        self.pending_syncs.lock().clear();
+        self.shutdown();
     }
 
     /// Milliseconds of the monotonic clock sessions expire by (tokio's, so tests can
@@ -295,7 +432,14 @@ impl ZooKeeperServer {
     /// Records activity on a session.
     pub fn touch(&self, session: i64) -> bool {
         let now = self.now_ms();
-        self.core.lock().sessions.touch_session(session, now)
+        let mut core = self.core.lock();
+        let live = core.sessions.touch_session(session, now);
+        if live && self.role.is_learner() {
+            if let Some(t) = core.sessions.get(session).map(|s| s.timeout) {
+                self.touched.lock().insert(session, t);
+            }
+        }
+        live
     }
 
     /// `checkSession` for reads.
@@ -305,16 +449,47 @@ impl ZooKeeperServer {
 
     /// Prepares a write and queues it for the log. The receiver completes once the txn is
     /// durable and applied (or with the reason it never will be).
+    /// `body` is the request as the client sent it (after the header), which a learner
+    /// forwards to the leader.
     pub fn submit_write(
         &self,
         session_id: i64,
         cxid: i32,
         auth: &[Id],
         req: &WriteRequest,
+        body: &[u8],
     ) -> oneshot::Receiver<WriteResult> {
         let (done, rx) = oneshot::channel();
         if let Some(reason) = self.disk_failure() {
             let _ = done.send(Err(reason));
+            return rx;
+        }
+        if self.role.is_learner() {
+            let Some(rep) = self.replicator.get() else {
+                let _ = done.send(Err("not connected to a leader".into()));
+                return rx;
+            };
+            if let WriteRequest::CreateSession { timeout } = req {
+                // The learner tracks its own sessions (`LearnerSessionTracker`) and the
+                // leader learns of them from the createSession txn.
+                let now = self.now_ms();
+                self.core.lock().sessions.add(session_id, *timeout, now);
+            }
+            self.forwarded.lock().insert((session_id, cxid), done);
+            let op_type = match req {
+                WriteRequest::CreateSession { .. } => op::CREATE_SESSION,
+                WriteRequest::CloseSession => op::CLOSE_SESSION,
+                r => r.op_type(),
+            };
+            let owned;
+            let body = match req {
+                WriteRequest::CreateSession { timeout } => {
+                    owned = timeout.to_be_bytes();
+                    &owned[..]
+                }
+                _ => body,
+            };
+            rep.forward(session_id, cxid, op_type, body, auth);
             return rx;
         }
         let mut core = self.core.lock();
@@ -353,6 +528,17 @@ impl ZooKeeperServer {
             tree_digest: digest as i64,
         });
         let payload = zab_persistence::txnlog::marshal(&hdr, &txn, digest.as_ref());
+        if self.role == Role::Leader {
+            let proposed = match self.replicator.get() {
+                Some(rep) => rep.propose(hdr.zxid, &payload),
+                None => Err("the leader is not ready".to_string()),
+            };
+            if let Err(reason) = proposed {
+                core.hzxid -= 1;
+                let _ = done.send(Err(reason));
+                return rx;
+            }
+        }
         let item = LogItem { hdr, txn, payload, digest: digest.map(|d| d.tree_digest), done: Some(done) };
         // Sent under the core lock, so txns reach the log in zxid order.
         let sent = match self.log_tx.lock().as_ref() {
@@ -393,9 +579,19 @@ impl ZooKeeperServer {
         let last = results.last().map(|r| r.2).unwrap_or(0);
         {
             let mut core = self.core.lock();
+            let now = self.now_ms();
             for item in batch.iter() {
-                if let Txn::CloseSession(_) = item.txn {
-                    core.sessions.remove(item.hdr.client_id);
+                match &item.txn {
+                    Txn::CloseSession(_) => {
+                        core.sessions.remove(item.hdr.client_id);
+                    }
+                    // A learner hears of sessions created through other members here.
+                    Txn::CreateSession(t) if self.role.is_learner() => {
+                        if core.sessions.get(item.hdr.client_id).is_none() {
+                            core.sessions.add(item.hdr.client_id, t.time_out, now);
+                        }
+                    }
+                    _ => {}
                 }
             }
             core.outstanding.applied_up_to(last);
@@ -413,6 +609,127 @@ impl ZooKeeperServer {
                 let _ = done.send(Ok(WriteOutcome { txn_type, rc, zxid }));
             }
         }
+    }
+
+    /// The sync thread made a batch durable. Standalone: apply it now. In an ensemble:
+    /// keep it until the quorum commits it, tell the replication side, and apply what is
+    /// already committed.
+    pub(crate) fn logged(&self, mut batch: Vec<LogItem>) {
+        if self.role == Role::Standalone {
+            return self.apply_batch(&mut batch);
+        }
+        let zxids: Vec<i64> = batch.iter().map(|i| i.hdr.zxid).collect();
+        {
+            let mut a = self.awaiting.lock();
+            for mut item in batch {
+                item.payload = Vec::new();
+                a.items.push_back(item);
+            }
+        }
+        if let Some(rep) = self.replicator.get() {
+            rep.logged(&zxids);
+        }
+        self.commit_up_to(i64::MIN);
+    }
+
+    /// The quorum committed everything up to `zxid`: apply what of it is durable here, in
+    /// order (`CommitProcessor`). Idempotent and monotonic, so callers need no ordering.
+    pub fn commit_up_to(&self, zxid: i64) {
+        let mut a = self.awaiting.lock();
+        a.committed = a.committed.max(zxid);
+        let mut batch = Vec::new();
+        while a.items.front().is_some_and(|i| i.hdr.zxid <= a.committed) {
+            if let Some(i) = a.items.pop_front() {
+                batch.push(i);
+            }
+        }
+        if !batch.is_empty() {
+            self.apply_batch(&mut batch);
+        }
+    }
+
+    /// Learner: a txn from the leader (PROPOSAL, INFORM, or the sync's proposals) goes to
+    /// the log; once applied it completes the client request it came from, if that client
+    /// is connected here.
+    pub fn log_txn(&self, payload: Vec<u8>) -> Result<i64, String> {
+        let e = zab_persistence::txnlog::unmarshal(&payload)?;
+        let done = self.forwarded.lock().remove(&(e.hdr.client_id, e.hdr.cxid));
+        let zxid = e.hdr.zxid;
+        let item = LogItem { hdr: e.hdr, txn: e.txn, payload, digest: e.digest.as_ref().map(|d| d.tree_digest), done };
+        match self.log_tx.lock().as_ref() {
+            Some(tx) => tx.send(item).map_err(|_| "the sync thread has stopped".to_string())?,
+            None => return Err("server is shutting down".into()),
+        }
+        self.last_prepared(zxid);
+        Ok(zxid)
+    }
+
+    /// The newest zxid prepared (leader) or handed to the log (learner).
+    pub fn prepared_zxid(&self) -> i64 {
+        self.core.lock().hzxid
+    }
+
+    fn last_prepared(&self, zxid: i64) {
+        let mut core = self.core.lock();
+        core.hzxid = core.hzxid.max(zxid);
+    }
+
+    /// Learner: a `sync` waits for the leader's SYNC (`FollowerZooKeeperServer.sync`).
+    pub fn submit_sync(&self, path: String) -> oneshot::Receiver<WriteResult> {
+        let (done, rx) = oneshot::channel();
+        match self.replicator.get() {
+            Some(rep) => {
+                self.pending_syncs.lock().push_back((path.clone(), done));
+                let mut body = Vec::with_capacity(path.len() + 4);
+                body.extend_from_slice(&(path.len() as i32).to_be_bytes());
+                body.extend_from_slice(path.as_bytes());
+                rep.forward(0, 0, op::SYNC, &body, &[]);
+            }
+            None => {
+                let _ = done.send(Err("not connected to a leader".into()));
+            }
+        }
+        rx
+    }
+
+    /// Learner: the leader's SYNC answers the oldest pending `sync`.
+    pub fn sync_done(&self) {
+        let next = self.pending_syncs.lock().pop_front();
+        if let Some((path, done)) = next {
+            let zxid = self.last_processed_zxid();
+            let rc = zab_datatree::ProcessTxnResult { path, txn_type: op::SYNC, zxid, ..Default::default() };
+            let _ = done.send(Ok(WriteOutcome { txn_type: op::SYNC, rc, zxid }));
+        }
+    }
+
+    /// Learner: asks the leader whether `session` may move here.
+    pub async fn revalidate_remote(&self, session: i64, timeout: i32) -> bool {
+        let Some(rep) = self.replicator.get() else { return false };
+        let ok = rep.revalidate(session, timeout).await.unwrap_or(false);
+        if ok {
+            let now = self.now_ms();
+            let mut core = self.core.lock();
+            if !core.sessions.touch(session, timeout, now) {
+                core.sessions.add(session, timeout, now);
+            }
+        }
+        ok
+    }
+
+    /// Learner: the sessions touched since the last call, for the PING to the leader.
+    pub fn take_touched(&self) -> HashMap<i64, i32> {
+        std::mem::take(&mut *self.touched.lock())
+    }
+
+    /// Leader: a learner reports client activity on a session.
+    pub fn touch_remote(&self, session: i64, timeout: i32) -> bool {
+        let now = self.now_ms();
+        self.core.lock().sessions.touch(session, timeout, now)
+    }
+
+    /// Leader: `revalidateSession` for a learner's client.
+    pub fn revalidate_for_learner(&self, session: i64, timeout: i32) -> bool {
+        self.revalidate(session, timeout)
     }
 
     /// Hands watch events to their connections, dropping those whose connection may not
@@ -448,7 +765,7 @@ impl ZooKeeperServer {
         let expired = self.core.lock().sessions.expire(now);
         for sid in expired {
             info!(session = format_args!("0x{sid:x}"), "expiring session");
-            let done = self.submit_write(sid, 0, &[], &WriteRequest::CloseSession);
+            let done = self.submit_write(sid, 0, &[], &WriteRequest::CloseSession, &[]);
             let _ = done.await;
             self.close_session_cnxn(sid, "session expired");
         }

@@ -1,5 +1,102 @@
-//! Running as a quorum peer: the election port, leader election, and the leader and learner
-//! roles over the quorum port, wired to the pure state machines of `zab-quorum`.
+//! Running as a quorum peer (`QuorumPeer.run`): elect, then lead or learn for one term,
+//! and elect again when the term ends; the client port stays open throughout and hands
+//! clients to the server of the current term.
+//!
+//! - [`qcm`]: QuorumCnxManager, the election port.
+//! - [`election`]: FastLeaderElection over it.
+//! - [`leader`]: `Leader` and `LearnerHandler` on the quorum port.
+//! - [`learner`]: `Follower` / `Observer`.
+//! - [`wire`]: QuorumPacket and SNAP stream framing.
 
 pub mod election;
+pub mod leader;
+pub mod learner;
 pub mod qcm;
+pub mod wire;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use tracing::{error, info};
+use zab_quorum::election::PeerState;
+
+use crate::config::ServerConfig;
+use crate::zk_server::{Database, Role, ZooKeeperServer};
+use crate::ServerSlot;
+
+/// How a member learns its role for the next term: the election, or (in tests that
+/// exercise replication alone) a fixed assignment.
+pub trait Decide: Send + Sync {
+    /// `(state, leader sid)` for a member whose last logged zxid and currentEpoch are
+    /// given; `None` ends the member.
+    fn decide(
+        &self,
+        last_zxid: i64,
+        current_epoch: i64,
+    ) -> Pin<Box<dyn Future<Output = Option<(PeerState, u64)>> + Send + '_>>;
+}
+
+/// Runs terms until `stop` is set or the decider gives up.
+pub async fn run_member(config: ServerConfig, decide: Arc<dyn Decide>, slot: ServerSlot, stop: Arc<AtomicBool>) {
+    let rt = tokio::runtime::Handle::current();
+    while !stop.load(Ordering::Acquire) {
+        let cfg = config.clone();
+        let db = match tokio::task::spawn_blocking(move || Database::load(&cfg)).await {
+            Ok(Ok(db)) => db,
+            Ok(Err(e)) => {
+                error!(error = %e, "cannot load the database; retrying in a second");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            Err(e) => {
+                error!(error = %e, "database loading task failed");
+                return;
+            }
+        };
+        let snap_dir = zab_persistence::snaplog::SnapLog::new(&config.data_dir, &config.data_log_dir).snap_dir;
+        let current_epoch = match zab_persistence::epoch::load_epochs(&snap_dir, db.last_zxid()) {
+            Ok((c, _)) => c,
+            Err(e) => {
+                error!(error = %e, "cannot read the epoch files; this member cannot take part");
+                return;
+            }
+        };
+        let Some((state, leader)) = decide.decide(db.last_zxid(), current_epoch).await else {
+            return;
+        };
+        let cfg = config.clone();
+        let slot2 = slot.clone();
+        let stop2 = stop.clone();
+        let rt2 = rt.clone();
+        let started = Instant::now();
+        let term = tokio::task::spawn_blocking(move || {
+            let tasks: Mutex<Vec<tokio::task::JoinHandle<()>>> = Mutex::new(Vec::new());
+            let on_serving = |s: Option<Arc<ZooKeeperServer>>| {
+                for t in tasks.lock().drain(..) {
+                    t.abort();
+                }
+                if let Some(s) = &s {
+                    if s.role == Role::Leader {
+                        let _guard = rt2.enter();
+                        tasks.lock().extend(crate::spawn_background(s));
+                    }
+                }
+                *slot2.write() = s;
+            };
+            match state {
+                PeerState::Leading => leader::lead(&cfg, db, stop2, &on_serving),
+                PeerState::Following | PeerState::Observing => learner::follow(&cfg, db, leader, stop2, &on_serving),
+                PeerState::Looking => "the election ended still looking".into(),
+            }
+        });
+        let reason = term.await.unwrap_or_else(|e| format!("the term's thread failed: {e}"));
+        info!(%reason, ?state, "term ended; looking for a leader");
+        if started.elapsed() < Duration::from_millis(500) && !stop.load(Ordering::Acquire) {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}

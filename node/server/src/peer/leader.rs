@@ -1,0 +1,704 @@
+//! The leader (`Leader.lead` and `LearnerHandler`): discovery, synchronisation of each
+//! learner, and broadcast, on the quorum port.
+//!
+//! One thread per learner reads its packets and drives the pure state machines of
+//! `zab-quorum` under one lock; another writes its queue. The write path reaches the
+//! leader through [`Replicator`]: `propose` sends PROPOSAL (under the prep lock, so in
+//! zxid order), `logged` is the leader's own ACK after its fsync; commits are applied by
+//! [`ZooKeeperServer::commit_up_to`] outside the lock.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::{BufWriter, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+use tokio::sync::oneshot;
+use tracing::{debug, info, warn};
+use zab_datatree::prep::WriteRequest;
+use zab_jute::codes::op;
+use zab_jute::data::Id;
+use zab_jute::quorum::{packet, LearnerInfo, QuorumPacket};
+use zab_jute::record::Record;
+use zab_quorum::broadcast::{BroadcastAction, LeaderBroadcast, LearnerKind};
+use zab_quorum::discovery::{LeaderAction, LeaderDiscovery};
+use zab_quorum::newleader::{NewLeaderAction, NewLeaderPhase};
+use zab_quorum::sync::{plan, LeaderLog, SyncPacket};
+use zab_quorum::verifier::QuorumMaj;
+use zab_quorum::zxid;
+
+use super::wire::{write_packet, PacketReader, SNAP_SIGNATURE};
+use crate::config::ServerConfig;
+use crate::zk_server::{Database, Replicator, Role, ZooKeeperServer};
+
+/// What a learner's writer thread sends.
+pub(crate) enum Out {
+    Packet(QuorumPacket),
+    /// Bytes written as they are (the SNAP stream).
+    Raw(Vec<u8>),
+}
+
+/// What the leader knows of one learner (also reported by /status).
+#[derive(Debug, Clone)]
+pub struct LearnerView {
+    pub sid: u64,
+    pub observer: bool,
+    pub sync_mode: &'static str,
+    pub last_acked: i64,
+    pub in_broadcast: bool,
+    pub connected_ms: i64,
+}
+
+static NEXT_CONN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+struct Learner {
+    conn: u64,
+    tx: mpsc::Sender<Out>,
+    stream: TcpStream,
+    view: LearnerView,
+    last_heard: i64,
+}
+
+struct State {
+    discovery: LeaderDiscovery,
+    epoch: Option<i64>,
+    newleader: Option<NewLeaderPhase>,
+    bcast: Option<LeaderBroadcast>,
+    serving: bool,
+    /// Proposed, not yet committed.
+    proposed: BTreeMap<i64, Arc<Vec<u8>>>,
+    /// The last `commitLogCount` committed txns (the DIFF window), oldest first.
+    committed_log: VecDeque<(i64, Arc<Vec<u8>>)>,
+    learners: BTreeMap<u64, Learner>,
+    /// Learners' `sync` requests: answered once this zxid is committed.
+    syncs: VecDeque<(i64, u64)>,
+    failure: Option<String>,
+}
+
+/// The leader's shared state.
+pub struct Leader {
+    myid: u64,
+    view: QuorumMaj,
+    config: ServerConfig,
+    started: Instant,
+    init_ms: i64,
+    sync_ms: i64,
+    state: Mutex<State>,
+    cond: Condvar,
+    server: OnceLock<std::sync::Weak<ZooKeeperServer>>,
+    stopping: AtomicBool,
+}
+
+fn send(st: &State, to: u64, p: QuorumPacket) {
+    if let Some(l) = st.learners.get(&to) {
+        let _ = l.tx.send(Out::Packet(p));
+    }
+}
+
+impl Leader {
+    fn now(&self) -> i64 {
+        self.started.elapsed().as_millis() as i64
+    }
+
+    fn fail(&self, st: &mut State, why: String) {
+        if st.failure.is_none() {
+            warn!(reason = %why, "leader giving up");
+            st.failure = Some(why);
+        }
+        self.cond.notify_all();
+    }
+
+    /// Carries out broadcast actions under the lock; returns the newest commit.
+    fn exec(&self, st: &mut State, actions: Vec<BroadcastAction>) -> Option<i64> {
+        let mut committed = None;
+        for a in actions {
+            match a {
+                BroadcastAction::Send { to, packet } => send(st, to, packet),
+                BroadcastAction::Commit(z) => {
+                    committed = Some(z);
+                    if let Some(data) = st.proposed.remove(&z) {
+                        st.committed_log.push_back((z, data));
+                        while st.committed_log.len() > self.config.commit_log_count {
+                            st.committed_log.pop_front();
+                        }
+                    }
+                    while st.syncs.front().is_some_and(|(w, _)| *w <= z) {
+                        if let Some((_, sid)) = st.syncs.pop_front() {
+                            send(st, sid, QuorumPacket::new(packet::SYNC, 0, None));
+                        }
+                    }
+                }
+            }
+        }
+        committed
+    }
+
+    fn commit(&self, z: Option<i64>) {
+        if let (Some(z), Some(server)) = (z, self.server.get().and_then(|w| w.upgrade())) {
+            server.commit_up_to(z);
+        }
+    }
+}
+
+impl Replicator for Leader {
+    fn propose(&self, zxid: i64, payload: &[u8]) -> Result<(), String> {
+        let mut st = self.state.lock();
+        let Some(b) = st.bcast.as_mut() else {
+            return Err("the leader is not established".into());
+        };
+        let actions = match b.propose(zxid, payload.to_vec()) {
+            Ok(a) => a,
+            Err(e) => {
+                let why = e.to_string();
+                self.fail(&mut st, why.clone());
+                return Err(why);
+            }
+        };
+        st.proposed.insert(zxid, Arc::new(payload.to_vec()));
+        let c = self.exec(&mut st, actions);
+        drop(st);
+        self.commit(c);
+        Ok(())
+    }
+
+    fn logged(&self, zxids: &[i64]) {
+        let mut st = self.state.lock();
+        let mut actions = Vec::new();
+        if let Some(b) = st.bcast.as_mut() {
+            for z in zxids {
+                actions.extend(b.on_local_sync(*z));
+            }
+        }
+        let c = self.exec(&mut st, actions);
+        drop(st);
+        self.commit(c);
+    }
+
+    fn forward(&self, _: i64, _: i32, _: i32, _: &[u8], _: &[Id]) {}
+
+    fn revalidate(&self, _: i64, _: i32) -> oneshot::Receiver<bool> {
+        let (tx, rx) = oneshot::channel();
+        let _ = tx.send(false);
+        rx
+    }
+
+    fn learners(&self) -> Vec<LearnerView> {
+        self.state.lock().learners.values().map(|l| l.view.clone()).collect()
+    }
+}
+
+/// Runs one term as leader: returns when the quorum is lost (or `stop` is set), after
+/// shutting the server down. `on_serving` receives the server once a quorum has synced.
+pub fn lead(
+    config: &ServerConfig,
+    db: Database,
+    stop: Arc<AtomicBool>,
+    on_serving: &dyn Fn(Option<Arc<ZooKeeperServer>>),
+) -> String {
+    let Some(q) = config.quorum.clone() else {
+        return "not a quorum member".into();
+    };
+    let snap_dir = zab_persistence::snaplog::SnapLog::new(&config.data_dir, &config.data_log_dir).snap_dir;
+    let last_zxid = db.last_zxid();
+    let (current, accepted) = match zab_persistence::epoch::load_epochs(&snap_dir, last_zxid) {
+        Ok(e) => e,
+        Err(e) => return format!("reading the epoch files: {e}"),
+    };
+    let Some(me) = q.view.servers.get(&q.myid) else {
+        return "this member is not in its own configuration".into();
+    };
+    let bind_host = if q.listen_on_all_ips { "0.0.0.0".to_string() } else { me.host.clone() };
+    let listener = match TcpListener::bind((bind_host.as_str(), me.quorum_port)) {
+        Ok(l) => l,
+        Err(e) => return format!("binding the quorum port {bind_host}:{}: {e}", me.quorum_port),
+    };
+    let tick = config.tick_time as i64;
+    let started = Instant::now();
+    let init_ms = tick * q.init_limit as i64;
+    let (discovery, actions) = LeaderDiscovery::new(q.myid, q.view.clone(), accepted, current, last_zxid, 0, init_ms);
+    let leader = Arc::new(Leader {
+        myid: q.myid,
+        view: q.view.clone(),
+        config: config.clone(),
+        started,
+        init_ms,
+        sync_ms: tick * q.sync_limit as i64,
+        state: Mutex::new(State {
+            discovery,
+            epoch: None,
+            newleader: None,
+            bcast: None,
+            serving: false,
+            proposed: BTreeMap::new(),
+            committed_log: db.committed_log.iter().map(|e| (e.hdr.zxid, Arc::new(e.payload.clone()))).collect(),
+            learners: BTreeMap::new(),
+            syncs: VecDeque::new(),
+            failure: None,
+        }),
+        cond: Condvar::new(),
+        server: OnceLock::new(),
+        stopping: AtomicBool::new(false),
+    });
+    info!(myid = q.myid, accepted, current, last_zxid = format_args!("0x{last_zxid:x}"), "leading");
+    {
+        let mut st = leader.state.lock();
+        if let Err(e) = discovery_actions(&leader, &mut st, actions, &snap_dir) {
+            return e;
+        }
+    }
+    let acceptor = {
+        let leader = leader.clone();
+        let listener = match listener.try_clone() {
+            Ok(l) => l,
+            Err(e) => return format!("quorum listener: {e}"),
+        };
+        std::thread::Builder::new().name("leader-accept".into()).spawn(move || accept_loop(leader, listener))
+    };
+    let reason = run_term(&leader, config, db, &stop, &snap_dir, on_serving);
+    // Stop: wake the acceptor, close every learner, shut the server down.
+    leader.stopping.store(true, Ordering::Release);
+    if let Ok(addr) = listener.local_addr() {
+        let _ = TcpStream::connect_timeout(&addr, Duration::from_millis(200));
+    }
+    if let Ok(h) = acceptor {
+        let _ = h.join();
+    }
+    {
+        let mut st = leader.state.lock();
+        for (_, l) in std::mem::take(&mut st.learners) {
+            let _ = l.stream.shutdown(Shutdown::Both);
+        }
+        leader.cond.notify_all();
+    }
+    on_serving(None);
+    if let Some(server) = leader.server.get().and_then(|w| w.upgrade()) {
+        server.stop_serving();
+    }
+    reason
+}
+
+fn discovery_actions(
+    leader: &Leader,
+    st: &mut State,
+    actions: Vec<LeaderAction>,
+    snap_dir: &std::path::Path,
+) -> Result<(), String> {
+    for a in actions {
+        match a {
+            LeaderAction::PersistAcceptedEpoch(e) => {
+                zab_persistence::epoch::write_epoch(snap_dir, "acceptedEpoch", e)
+                    .map_err(|e| format!("writing acceptedEpoch: {e}"))?;
+                st.epoch = Some(e);
+            }
+            LeaderAction::Send { to, packet } => send(st, to, packet),
+            LeaderAction::EpochAcknowledged(_) => {
+                leader.cond.notify_all();
+            }
+        }
+    }
+    leader.cond.notify_all();
+    Ok(())
+}
+
+fn run_term(
+    leader: &Arc<Leader>,
+    config: &ServerConfig,
+    db: Database,
+    stop: &AtomicBool,
+    snap_dir: &std::path::Path,
+    on_serving: &dyn Fn(Option<Arc<ZooKeeperServer>>),
+) -> String {
+    let tick = Duration::from_millis((config.tick_time as u64 / 2).max(10));
+    // Discovery: a quorum agrees on the new epoch.
+    let epoch = {
+        let mut st = leader.state.lock();
+        loop {
+            if let Some(f) = &st.failure {
+                return f.clone();
+            }
+            if stop.load(Ordering::Acquire) {
+                return "stopped".into();
+            }
+            if st.discovery.is_acknowledged() {
+                if let Some(e) = st.discovery.epoch() {
+                    break e;
+                }
+            }
+            if let Err(e) = st.discovery.on_tick(leader.now()) {
+                return e.to_string();
+            }
+            leader.cond.wait_for(&mut st, Duration::from_millis(50));
+        }
+    };
+    if let Err(e) = zab_persistence::epoch::write_epoch(snap_dir, "currentEpoch", epoch) {
+        return format!("writing currentEpoch: {e}");
+    }
+    let start_zxid = zxid::make(epoch, 0);
+    let server = match ZooKeeperServer::from_db(config.clone(), db, Role::Leader, Some(start_zxid)) {
+        Ok(s) => s,
+        Err(e) => return format!("starting the leader's server: {e}"),
+    };
+    server.set_replicator(leader.clone());
+    let _ = leader.server.set(Arc::downgrade(&server));
+    info!(epoch, "new epoch acknowledged by a quorum; synchronising learners");
+    {
+        let mut st = leader.state.lock();
+        st.bcast = Some(LeaderBroadcast::new(leader.myid, leader.view.clone(), start_zxid));
+        st.newleader = Some(NewLeaderPhase::new(leader.myid, leader.view.clone(), epoch, leader.now(), leader.init_ms));
+        leader.cond.notify_all();
+        // Synchronisation: a quorum acknowledges NEWLEADER.
+        loop {
+            if st.serving {
+                break;
+            }
+            if let Some(f) = &st.failure {
+                return f.clone();
+            }
+            if stop.load(Ordering::Acquire) {
+                return "stopped".into();
+            }
+            if let Some(Err(e)) = st.newleader.as_ref().map(|n| n.on_tick(leader.now())) {
+                return e.to_string();
+            }
+            leader.cond.wait_for(&mut st, Duration::from_millis(50));
+        }
+    }
+    server.serving.store(true, Ordering::Release);
+    on_serving(Some(server.clone()));
+    info!(epoch, "a quorum is synchronised; serving clients");
+    // Broadcast: ping learners, and step down once a quorum is no longer in touch.
+    loop {
+        std::thread::sleep(tick);
+        if stop.load(Ordering::Acquire) {
+            return "stopped".into();
+        }
+        let mut st = leader.state.lock();
+        if let Some(f) = &st.failure {
+            return f.clone();
+        }
+        let now = leader.now();
+        let last = st.bcast.as_ref().map(|b| b.last_committed()).unwrap_or(start_zxid);
+        let mut synced = std::collections::BTreeSet::new();
+        synced.insert(leader.myid);
+        for (sid, l) in &st.learners {
+            let _ = l.tx.send(Out::Packet(QuorumPacket::new(packet::PING, last, None)));
+            if l.view.in_broadcast && now - l.last_heard <= leader.sync_ms {
+                synced.insert(*sid);
+            }
+        }
+        if !leader.view.contains_quorum(&synced) {
+            let why = format!("not sufficient followers synced, only synced with sids: {synced:?}");
+            leader.fail(&mut st, why.clone());
+            return why;
+        }
+    }
+}
+
+fn accept_loop(leader: Arc<Leader>, listener: TcpListener) {
+    for stream in listener.incoming() {
+        if leader.stopping.load(Ordering::Acquire) {
+            break;
+        }
+        let Ok(stream) = stream else { continue };
+        let l = leader.clone();
+        let _ = std::thread::Builder::new().name("learner-handler".into()).spawn(move || {
+            let remote = stream.peer_addr().ok();
+            if let Err(e) = handle_learner(&l, stream) {
+                if !l.stopping.load(Ordering::Acquire) {
+                    info!(?remote, error = %e, "learner connection ended");
+                }
+            }
+        });
+    }
+}
+
+fn writer_loop(stream: TcpStream, rx: mpsc::Receiver<Out>) {
+    let mut w = BufWriter::with_capacity(64 * 1024, stream);
+    while let Ok(first) = rx.recv() {
+        let mut next = Some(first);
+        while let Some(o) = next.take() {
+            let r = match o {
+                Out::Packet(p) => write_packet(&mut w, &p),
+                Out::Raw(b) => w.write_all(&b),
+            };
+            if r.is_err() {
+                return;
+            }
+            next = rx.try_recv().ok();
+        }
+        if w.flush().is_err() {
+            return;
+        }
+    }
+}
+
+fn io_err(e: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string())
+}
+
+/// `LearnerHandler.run`.
+fn handle_learner(leader: &Arc<Leader>, stream: TcpStream) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
+    stream.set_read_timeout(Some(Duration::from_millis(leader.init_ms.max(1) as u64)))?;
+    let max = leader.config.max_buffer + 1024 * 1024;
+    let mut reader = PacketReader::new(stream.try_clone()?, max);
+    let hello = reader.read()?;
+    if hello.packet_type != packet::FOLLOWERINFO && hello.packet_type != packet::OBSERVERINFO {
+        return Err(io_err(format!("first packet is type {}, not FOLLOWERINFO or OBSERVERINFO", hello.packet_type)));
+    }
+    let info = LearnerInfo::from_bytes(hello.data.as_deref().unwrap_or(&[]), 1024).map_err(io_err)?;
+    let sid = info.serverid as u64;
+    let observer = hello.packet_type == packet::OBSERVERINFO;
+    if !leader.view.servers.contains_key(&sid) {
+        return Err(io_err(format!("server {sid} is not in the configuration")));
+    }
+    let (tx, rx) = mpsc::channel();
+    let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
+    let wstream = stream.try_clone()?;
+    std::thread::Builder::new().name("learner-writer".into()).spawn(move || writer_loop(wstream, rx))?;
+    let snap_dir =
+        zab_persistence::snaplog::SnapLog::new(&leader.config.data_dir, &leader.config.data_log_dir).snap_dir;
+    {
+        let mut st = leader.state.lock();
+        if let Some(old) = st.learners.remove(&sid) {
+            let _ = old.stream.shutdown(Shutdown::Both);
+        }
+        let now = leader.now();
+        let view = LearnerView { sid, observer, sync_mode: "", last_acked: -1, in_broadcast: false, connected_ms: now };
+        st.learners.insert(sid, Learner { conn, tx: tx.clone(), stream: stream.try_clone()?, view, last_heard: now });
+        let actions = st.discovery.on_learner_info(sid, &hello).map_err(io_err)?;
+        discovery_actions(leader, &mut st, actions, &snap_dir).map_err(io_err)?;
+    }
+    let result = serve_learner(leader, sid, observer, &mut reader, &tx);
+    let mut st = leader.state.lock();
+    if st.learners.get(&sid).is_some_and(|l| l.conn == conn) {
+        st.learners.remove(&sid);
+        if let Some(b) = st.bcast.as_mut() {
+            b.remove_learner(sid);
+        }
+    }
+    let _ = stream.shutdown(Shutdown::Both);
+    result
+}
+
+fn serve_learner(
+    leader: &Arc<Leader>,
+    sid: u64,
+    observer: bool,
+    reader: &mut PacketReader<TcpStream>,
+    tx: &mpsc::Sender<Out>,
+) -> std::io::Result<()> {
+    let ack_epoch = reader.read()?;
+    if ack_epoch.packet_type != packet::ACKEPOCH {
+        return Err(io_err(format!("expected ACKEPOCH, got type {}", ack_epoch.packet_type)));
+    }
+    let snap_dir =
+        zab_persistence::snaplog::SnapLog::new(&leader.config.data_dir, &leader.config.data_log_dir).snap_dir;
+    let peer_last = ack_epoch.zxid;
+    {
+        let mut st = leader.state.lock();
+        let actions = st.discovery.on_ack_epoch(sid, &ack_epoch).map_err(io_err)?;
+        discovery_actions(leader, &mut st, actions, &snap_dir).map_err(io_err)?;
+        // Wait for the new epoch's server (a quorum acknowledged the epoch).
+        let deadline = Instant::now() + Duration::from_millis(leader.init_ms.max(1) as u64);
+        while st.bcast.is_none() {
+            if st.failure.is_some() || leader.stopping.load(Ordering::Acquire) {
+                return Err(io_err("the leader is stopping"));
+            }
+            if Instant::now() >= deadline {
+                return Err(io_err("timed out waiting for a quorum to acknowledge the epoch"));
+            }
+            leader.cond.wait_for(&mut st, Duration::from_millis(50));
+        }
+    }
+    let server = leader.server.get().and_then(|w| w.upgrade()).ok_or_else(|| io_err("no server"))?;
+    sync_learner(leader, &server, sid, observer, peer_last)?;
+    // After NEWLEADER: the learner's ACK, then broadcast.
+    let mut acked_newleader = false;
+    loop {
+        let p = reader.read()?;
+        let now = leader.now();
+        match p.packet_type {
+            packet::ACK => {
+                let mut st = leader.state.lock();
+                if let Some(l) = st.learners.get_mut(&sid) {
+                    l.last_heard = now;
+                    l.view.last_acked = l.view.last_acked.max(p.zxid);
+                }
+                if zxid::counter(p.zxid) == 0 {
+                    if acked_newleader {
+                        continue; // the ACK of UPTODATE
+                    }
+                    acked_newleader = true;
+                    let actions = match st.newleader.as_mut().map(|n| n.on_ack(sid, p.zxid)) {
+                        Some(Ok(a)) => a,
+                        Some(Err(e)) => return Err(io_err(e)),
+                        None => Vec::new(),
+                    };
+                    for a in actions {
+                        match a {
+                            NewLeaderAction::Send { to, packet } => send(&st, to, packet),
+                            NewLeaderAction::StartServing => {
+                                st.serving = true;
+                                leader.cond.notify_all();
+                            }
+                        }
+                    }
+                    if let Some(l) = st.learners.get_mut(&sid) {
+                        l.view.in_broadcast = true;
+                        let _ = l.stream.set_read_timeout(Some(Duration::from_millis(leader.sync_ms.max(1) as u64)));
+                    }
+                    continue;
+                }
+                let actions = st.bcast.as_mut().map(|b| b.on_ack(sid, p.zxid)).unwrap_or_default();
+                let c = leader.exec(&mut st, actions);
+                drop(st);
+                leader.commit(c);
+            }
+            packet::PING => {
+                if let Some(l) = leader.state.lock().learners.get_mut(&sid) {
+                    l.last_heard = now;
+                }
+                let data = p.data.unwrap_or_default();
+                for ch in data.chunks_exact(12) {
+                    let s = i64::from_be_bytes([ch[0], ch[1], ch[2], ch[3], ch[4], ch[5], ch[6], ch[7]]);
+                    let t = i32::from_be_bytes([ch[8], ch[9], ch[10], ch[11]]);
+                    server.touch_remote(s, t);
+                }
+            }
+            packet::REQUEST => learner_request(leader, &server, sid, &p),
+            packet::REVALIDATE => {
+                let data = p.data.unwrap_or_default();
+                let (Some(s), Some(t)) = (data.get(0..8), data.get(8..12)) else {
+                    return Err(io_err("short REVALIDATE"));
+                };
+                let session = i64::from_be_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]]);
+                let timeout = i32::from_be_bytes([t[0], t[1], t[2], t[3]]);
+                let valid = server.revalidate_for_learner(session, timeout);
+                debug!(sid, session = format_args!("0x{session:x}"), valid, "revalidated a session for a learner");
+                let mut out = session.to_be_bytes().to_vec();
+                out.push(u8::from(valid));
+                let _ = tx.send(Out::Packet(QuorumPacket::new(packet::REVALIDATE, -1, Some(out))));
+            }
+            t => warn!(sid, packet_type = t, "unexpected packet from a learner; ignored"),
+        }
+    }
+}
+
+/// A learner forwarded a client's request (`LearnerHandler` REQUEST).
+fn learner_request(leader: &Leader, server: &Arc<ZooKeeperServer>, sid: u64, p: &QuorumPacket) {
+    let data = p.data.as_deref().unwrap_or(&[]);
+    let (Some(h), Some(body)) = (data.get(0..16), data.get(16..)) else {
+        warn!(sid, "REQUEST shorter than its header; ignored");
+        return;
+    };
+    let session = i64::from_be_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]]);
+    let cxid = i32::from_be_bytes([h[8], h[9], h[10], h[11]]);
+    let op_type = i32::from_be_bytes([h[12], h[13], h[14], h[15]]);
+    if op_type == op::SYNC {
+        let mut st = leader.state.lock();
+        match st.proposed.keys().next_back().copied() {
+            Some(last) => st.syncs.push_back((last, sid)),
+            None => send(&st, sid, QuorumPacket::new(packet::SYNC, 0, None)),
+        }
+        return;
+    }
+    let req = match op_type {
+        op::CREATE_SESSION => match body.get(0..4) {
+            Some(t) => WriteRequest::CreateSession { timeout: i32::from_be_bytes([t[0], t[1], t[2], t[3]]) },
+            None => WriteRequest::Malformed { op_type },
+        },
+        op::CLOSE_SESSION => WriteRequest::CloseSession,
+        t => crate::request::decode_write(t, body, server.config.max_buffer, server.config.reconfig_enabled)
+            .unwrap_or(WriteRequest::Malformed { op_type: t }),
+    };
+    // The reply reaches the client through the learner, when it applies the txn.
+    let _ = server.submit_write(session, cxid, &p.authinfo, &req, body);
+}
+
+/// `LearnerHandler.syncFollower` and the SNAP stream, then NEWLEADER; the learner joins
+/// broadcast under the same lock, so it misses no proposal.
+fn sync_learner(
+    leader: &Leader,
+    server: &Arc<ZooKeeperServer>,
+    sid: u64,
+    observer: bool,
+    peer_last: i64,
+) -> std::io::Result<()> {
+    let mut st = leader.state.lock();
+    let tx = st.learners.get(&sid).map(|l| l.tx.clone()).ok_or_else(|| io_err("learner gone"))?;
+    let out = |p: QuorumPacket| {
+        let _ = tx.send(Out::Packet(p));
+    };
+    let zxids: Vec<i64> = st.committed_log.iter().map(|(z, _)| *z).collect();
+    let tree = server.tree();
+    let applied = tree.last_processed_zxid();
+    let last_committed = zxids.last().copied().unwrap_or(applied).max(applied);
+    let the_plan =
+        plan(peer_last, &LeaderLog { last_processed_zxid: last_committed, committed: &zxids, on_disk: None });
+    let payload = |z: i64| -> Option<Arc<Vec<u8>>> {
+        let i = st.committed_log.binary_search_by_key(&z, |(k, _)| *k).ok()?;
+        st.committed_log.get(i).map(|(_, d)| d.clone())
+    };
+    let mode;
+    if the_plan.snap {
+        mode = "SNAP";
+        let mut a = zab_jute::OutputArchive::new();
+        let sessions = server.sessions();
+        a.write_i32(sessions.len() as i32);
+        for (id, to) in &sessions {
+            a.write_i64(*id);
+            a.write_i32(*to);
+        }
+        let acls = tree.write_acl_section(&mut a);
+        let mut cur = zab_datatree::codec::NodeCursor::new(&acls);
+        while !tree.write_nodes_step(&mut cur, &mut a, usize::MAX) {}
+        a.write_string(SNAP_SIGNATURE);
+        drop(tree);
+        out(QuorumPacket::new(packet::SNAP, applied, None));
+        let _ = tx.send(Out::Raw(a.into_inner()));
+        // Committed but not yet applied here: as proposals and commits after the snapshot.
+        for (z, d) in st.committed_log.iter().filter(|(z, _)| *z > applied) {
+            out(QuorumPacket::new(packet::PROPOSAL, *z, Some(d.to_vec())));
+            out(QuorumPacket::new(packet::COMMIT, *z, None));
+        }
+    } else {
+        drop(tree);
+        mode = match the_plan.packets.first() {
+            Some(SyncPacket::Trunc(_)) => "TRUNC",
+            _ => "DIFF",
+        };
+        for p in &the_plan.packets {
+            match *p {
+                SyncPacket::Diff(z) => out(QuorumPacket::new(packet::DIFF, z, None)),
+                SyncPacket::Trunc(z) => out(QuorumPacket::new(packet::TRUNC, z, None)),
+                SyncPacket::Proposal(z) => match payload(z) {
+                    Some(d) => out(QuorumPacket::new(packet::PROPOSAL, z, Some(d.to_vec()))),
+                    None => return Err(io_err(format!("committed txn 0x{z:x} left the window during sync"))),
+                },
+                SyncPacket::Commit(z) => out(QuorumPacket::new(packet::COMMIT, z, None)),
+            }
+        }
+    }
+    // startForwarding: outstanding proposals follow, then the learner is in the set.
+    if !observer {
+        for (z, d) in &st.proposed {
+            out(QuorumPacket::new(packet::PROPOSAL, *z, Some(d.to_vec())));
+        }
+    }
+    let kind = if observer { LearnerKind::Observer } else { LearnerKind::Follower };
+    if let Some(b) = st.bcast.as_mut() {
+        b.add_learner(sid, kind);
+    }
+    if let Some(NewLeaderAction::Send { packet, .. }) = st.newleader.as_ref().map(|n| n.newleader_for(sid)) {
+        out(packet);
+    }
+    if let Some(l) = st.learners.get_mut(&sid) {
+        l.view.sync_mode = mode;
+    }
+    info!(sid, mode, peer_last = format_args!("0x{peer_last:x}"), "synchronising learner");
+    Ok(())
+}

@@ -1,0 +1,417 @@
+//! A follower or observer (`Learner`, `Follower`, `Observer`): connects to the leader's
+//! quorum port, runs discovery and synchronisation with the pure state machines of
+//! `zab-quorum`, then broadcast; forwards its clients' writes as REQUEST, answers PING with
+//! the sessions its clients touched, asks the leader to REVALIDATE moved sessions.
+//!
+//! Until NEWLEADER the database is changed directly (truncate, snapshot, log, apply); at
+//! NEWLEADER the learner's [`ZooKeeperServer`] starts on it, and from then on txns go
+//! through its sync thread, which ACKs each one after its fsync.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{BufWriter, Write};
+use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use tokio::sync::oneshot;
+use tracing::{info, warn};
+use zab_datatree::{DataTree, TreeConfig};
+use zab_jute::data::Id;
+use zab_jute::quorum::{packet, QuorumPacket};
+use zab_jute::txn::Txn;
+use zab_jute::InputArchive;
+use zab_quorum::discovery::LearnerDiscovery;
+use zab_quorum::follower::{FollowerAction, FollowerBroadcast};
+use zab_quorum::learner_sync::{LearnerSync, SyncAction};
+use zab_quorum::zxid;
+
+use super::leader::Out;
+use super::wire::{write_packet, PacketReader};
+use crate::config::ServerConfig;
+use crate::zk_server::{Database, Replicator, Role, ZooKeeperServer};
+
+/// The learner's side of the write path.
+pub struct LearnerLink {
+    tx: mpsc::Sender<Out>,
+    observer: bool,
+    revalidations: Mutex<HashMap<i64, oneshot::Sender<bool>>>,
+}
+
+impl LearnerLink {
+    fn send(&self, p: QuorumPacket) {
+        let _ = self.tx.send(Out::Packet(p));
+    }
+}
+
+impl Replicator for LearnerLink {
+    fn propose(&self, _: i64, _: &[u8]) -> Result<(), String> {
+        Err("a learner does not propose".into())
+    }
+
+    fn logged(&self, zxids: &[i64]) {
+        if self.observer {
+            return;
+        }
+        for z in zxids {
+            self.send(QuorumPacket::new(packet::ACK, *z, None));
+        }
+    }
+
+    fn forward(&self, session_id: i64, cxid: i32, op_type: i32, body: &[u8], auth: &[Id]) {
+        let mut data = Vec::with_capacity(16 + body.len());
+        data.extend_from_slice(&session_id.to_be_bytes());
+        data.extend_from_slice(&cxid.to_be_bytes());
+        data.extend_from_slice(&op_type.to_be_bytes());
+        data.extend_from_slice(body);
+        let mut p = QuorumPacket::new(packet::REQUEST, -1, Some(data));
+        p.authinfo = auth.to_vec();
+        self.send(p);
+    }
+
+    fn revalidate(&self, session_id: i64, timeout: i32) -> oneshot::Receiver<bool> {
+        let (tx, rx) = oneshot::channel();
+        self.revalidations.lock().insert(session_id, tx);
+        let mut data = session_id.to_be_bytes().to_vec();
+        data.extend_from_slice(&timeout.to_be_bytes());
+        self.send(QuorumPacket::new(packet::REVALIDATE, -1, Some(data)));
+        rx
+    }
+}
+
+fn writer_loop(stream: TcpStream, rx: mpsc::Receiver<Out>) {
+    let mut w = BufWriter::with_capacity(64 * 1024, stream);
+    while let Ok(first) = rx.recv() {
+        let mut next = Some(first);
+        while let Some(o) = next.take() {
+            let r = match o {
+                Out::Packet(p) => write_packet(&mut w, &p),
+                Out::Raw(b) => w.write_all(&b),
+            };
+            if r.is_err() {
+                return;
+            }
+            next = rx.try_recv().ok();
+        }
+        if w.flush().is_err() {
+            return;
+        }
+    }
+}
+
+/// `Learner.connectToLeader`: a few attempts, a second apart, within initLimit.
+fn connect(addr: &str, init_ms: u64, stop: &AtomicBool) -> Result<TcpStream, String> {
+    let deadline = Instant::now() + Duration::from_millis(init_ms.max(1000));
+    let mut last = String::new();
+    for attempt in 0..5 {
+        if stop.load(Ordering::Acquire) || Instant::now() >= deadline {
+            break;
+        }
+        let target = addr.to_socket_addrs().ok().and_then(|mut a| a.next());
+        match target.map(|a| TcpStream::connect_timeout(&a, Duration::from_secs(1))) {
+            Some(Ok(s)) => return Ok(s),
+            Some(Err(e)) => last = e.to_string(),
+            None => last = format!("cannot resolve {addr}"),
+        }
+        if attempt < 4 {
+            std::thread::sleep(Duration::from_millis(1000));
+        }
+    }
+    Err(format!("cannot connect to the leader at {addr}: {last}"))
+}
+
+/// Runs one term as a follower (or observer) of `leader_sid`; returns why it ended.
+pub fn follow(
+    config: &ServerConfig,
+    db: Database,
+    leader_sid: u64,
+    stop: Arc<AtomicBool>,
+    on_serving: &dyn Fn(Option<Arc<ZooKeeperServer>>),
+) -> String {
+    let Some(q) = config.quorum.clone() else {
+        return "not a quorum member".into();
+    };
+    let Some(leader) = q.view.servers.get(&leader_sid) else {
+        return format!("the elected leader {leader_sid} is not in the configuration");
+    };
+    let addr = format!("{}:{}", leader.host, leader.quorum_port);
+    let tick = config.tick_time as u64;
+    let init_ms = tick * q.init_limit as u64;
+    let stream = match connect(&addr, init_ms, &stop) {
+        Ok(s) => s,
+        Err(e) => return e,
+    };
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(init_ms.max(1))));
+    let (tx, rx) = mpsc::channel();
+    let writer = match stream.try_clone() {
+        Ok(w) => std::thread::Builder::new().name("learner-writer".into()).spawn(move || writer_loop(w, rx)),
+        Err(e) => return format!("quorum connection: {e}"),
+    };
+    let link = Arc::new(LearnerLink { tx, observer: q.observer, revalidations: Mutex::new(HashMap::new()) });
+    // `stop` ends the term: a watcher closes the connection, which ends the blocking read.
+    let ended = Arc::new(AtomicBool::new(false));
+    if let Ok(s) = stream.try_clone() {
+        let (stop, ended) = (stop.clone(), ended.clone());
+        let _ = std::thread::Builder::new().name("learner-stop".into()).spawn(move || {
+            while !ended.load(Ordering::Acquire) {
+                if stop.load(Ordering::Acquire) {
+                    let _ = s.shutdown(Shutdown::Both);
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+    }
+    let mut server = None;
+    let reason = match stream.try_clone() {
+        Ok(r) => {
+            let mut reader = PacketReader::new(r, config.max_buffer + 1024 * 1024);
+            match term(config, db, &mut reader, &stream, &link, &mut server, on_serving) {
+                Ok(()) => "stopped".into(),
+                Err(e) => e,
+            }
+        }
+        Err(e) => format!("quorum connection: {e}"),
+    };
+    ended.store(true, Ordering::Release);
+    let _ = stream.shutdown(Shutdown::Both);
+    on_serving(None);
+    if let Some(s) = server {
+        s.stop_serving();
+    }
+    drop(link);
+    if let Ok(h) = writer {
+        let _ = h.join();
+    }
+    reason
+}
+
+fn snap_dir(config: &ServerConfig) -> std::path::PathBuf {
+    zab_persistence::snaplog::SnapLog::new(&config.data_dir, &config.data_log_dir).snap_dir
+}
+
+fn log_dir(config: &ServerConfig) -> std::path::PathBuf {
+    zab_persistence::snaplog::SnapLog::new(&config.data_dir, &config.data_log_dir).log_dir
+}
+
+fn term(
+    config: &ServerConfig,
+    db: Database,
+    reader: &mut PacketReader<TcpStream>,
+    stream: &TcpStream,
+    link: &Arc<LearnerLink>,
+    server_slot: &mut Option<Arc<ZooKeeperServer>>,
+    on_serving: &dyn Fn(Option<Arc<ZooKeeperServer>>),
+) -> Result<(), String> {
+    let q = config.quorum.clone().ok_or("not a quorum member")?;
+    let snap_dir = snap_dir(config);
+    let mut db = Some(db);
+    let last_zxid = db.as_ref().map_or(-1, |d| d.last_zxid());
+    let (current, accepted) =
+        zab_persistence::epoch::load_epochs(&snap_dir, last_zxid).map_err(|e| format!("epoch files: {e}"))?;
+    // Discovery.
+    let mut disc = LearnerDiscovery {
+        myid: q.myid,
+        accepted_epoch: accepted,
+        current_epoch: current,
+        last_logged_zxid: last_zxid,
+    };
+    link.send(disc.hello(q.observer, q.view.version));
+    let read = |r: &mut PacketReader<TcpStream>| r.read().map_err(|e| format!("reading from the leader: {e}"));
+    let info = read(reader)?;
+    let (persist, ack) = disc.on_leader_info(&info).map_err(|e| e.to_string())?;
+    if let Some(e) = persist {
+        zab_persistence::epoch::write_epoch(&snap_dir, "acceptedEpoch", e)
+            .map_err(|e| format!("writing acceptedEpoch: {e}"))?;
+    }
+    link.send(ack);
+    let new_epoch = zxid::epoch(info.zxid);
+    info!(leader_epoch = new_epoch, last_zxid = format_args!("0x{last_zxid:x}"), "following; synchronising");
+    // Synchronisation.
+    let mut sync = LearnerSync::new(last_zxid, new_epoch);
+    let mut collected: HashMap<i64, Vec<u8>> = HashMap::new();
+    let mut after_newleader: Vec<i64> = Vec::new();
+    let mut applied_after: HashSet<i64> = HashSet::new();
+    let mut mode = "DIFF";
+    while !sync.done() {
+        let p = read(reader)?;
+        let actions = sync.on_packet(&p).map_err(|e| e.to_string())?;
+        let mut skip_ack = HashSet::new();
+        for a in actions {
+            match a {
+                SyncAction::Truncate(z) => {
+                    mode = "TRUNC";
+                    truncate(config, z)?;
+                    db = Some(Database::load(config).map_err(|e| e.to_string())?);
+                    let now_at = db.as_ref().map_or(-1, |d| d.last_zxid());
+                    if now_at != z {
+                        return Err(format!("after truncating to 0x{z:x} the database is at 0x{now_at:x}"));
+                    }
+                }
+                SyncAction::LoadSnapshot(z) => {
+                    mode = "SNAP";
+                    let bytes = reader.read_snapshot_stream().map_err(|e| format!("reading the snapshot: {e}"))?;
+                    let tree_config =
+                        TreeConfig { extended_types: config.extended_types, digest_enabled: config.digest_enabled };
+                    let (mut tree, sessions) = decode_snapshot(&bytes, tree_config)?;
+                    tree.set_last_processed_zxid(z);
+                    db = Some(Database {
+                        tree,
+                        sessions,
+                        committed_log: Default::default(),
+                        snapshot: db.as_ref().and_then(|d| d.snapshot.clone()),
+                    });
+                }
+                SyncAction::TakeSnapshot => {
+                    let d = db.as_ref().ok_or("no database to snapshot")?;
+                    crate::sync_proc::write_snapshot(config, &d.tree, &d.sessions)?;
+                }
+                SyncAction::LogAndSync(txns) => match server_slot.as_ref() {
+                    None => {
+                        let mut w = zab_persistence::txnlog::TxnLogWriter::open(
+                            &log_dir(config),
+                            config.pre_alloc_kb * 1024,
+                            config.force_sync,
+                        )
+                        .map_err(|e| e.to_string())?;
+                        for (z, d) in txns {
+                            w.append(z, &d);
+                            collected.insert(z, d);
+                        }
+                        w.commit().map_err(|e| format!("writing the transaction log: {e}"))?;
+                    }
+                    Some(s) => {
+                        for (z, d) in txns {
+                            s.log_txn(d)?;
+                            after_newleader.push(z);
+                            skip_ack.insert(z);
+                        }
+                    }
+                },
+                SyncAction::Apply(z) => match server_slot.as_ref() {
+                    None => {
+                        let d = db.as_mut().ok_or("no database")?;
+                        let payload = collected.remove(&z).ok_or(format!("no txn 0x{z:x} to apply"))?;
+                        apply_direct(d, &payload)?;
+                    }
+                    Some(s) => {
+                        s.commit_up_to(z);
+                        applied_after.insert(z);
+                    }
+                },
+                SyncAction::PersistCurrentEpoch(e) => {
+                    zab_persistence::epoch::write_epoch(&snap_dir, "currentEpoch", e)
+                        .map_err(|e| format!("writing currentEpoch: {e}"))?;
+                    let d = db.take().ok_or("no database")?;
+                    let role = if q.observer { Role::Observer } else { Role::Follower };
+                    let s = ZooKeeperServer::from_db(config.clone(), d, role, None).map_err(|e| e.to_string())?;
+                    s.set_replicator(link.clone());
+                    *server_slot = Some(s);
+                }
+                SyncAction::Send(p) => {
+                    if !(p.packet_type == packet::ACK && skip_ack.contains(&p.zxid)) {
+                        link.send(p);
+                    }
+                }
+                SyncAction::StartServing => {
+                    let s = server_slot.as_ref().ok_or("UPTODATE before NEWLEADER")?;
+                    s.serving.store(true, Ordering::Release);
+                    on_serving(Some(s.clone()));
+                    info!(mode, "synchronised with the leader; serving clients");
+                }
+            }
+        }
+    }
+    let server = server_slot.clone().ok_or("synchronisation ended without a server")?;
+    let _ =
+        stream.set_read_timeout(Some(Duration::from_millis((config.tick_time as u64 * q.sync_limit as u64).max(1))));
+    // Broadcast.
+    let pending: Vec<i64> = after_newleader.into_iter().filter(|z| !applied_after.contains(z)).collect();
+    let mut fb = FollowerBroadcast::with_pending(server.prepared_zxid(), q.observer, pending);
+    loop {
+        let p = read(reader)?;
+        match p.packet_type {
+            packet::PING => {
+                let mut data = Vec::new();
+                for (s, t) in server.take_touched() {
+                    data.extend_from_slice(&s.to_be_bytes());
+                    data.extend_from_slice(&t.to_be_bytes());
+                }
+                link.send(QuorumPacket {
+                    packet_type: packet::PING,
+                    zxid: p.zxid,
+                    data: Some(data),
+                    authinfo: p.authinfo,
+                });
+            }
+            packet::SYNC => server.sync_done(),
+            packet::REVALIDATE => {
+                let data = p.data.unwrap_or_default();
+                if let (Some(s), Some(v)) = (data.get(0..8), data.get(8)) {
+                    let session = i64::from_be_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]]);
+                    if let Some(tx) = link.revalidations.lock().remove(&session) {
+                        let _ = tx.send(*v != 0);
+                    }
+                }
+            }
+            _ => {
+                for a in fb.on_packet(&p).map_err(|e| e.to_string())? {
+                    match a {
+                        FollowerAction::Log { data, .. } => {
+                            server.log_txn(data)?;
+                        }
+                        FollowerAction::Apply(z) => server.commit_up_to(z),
+                        FollowerAction::Send(p) => link.send(p),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// TRUNC: cut the log after `z`, and drop snapshots newer than `z`, which would otherwise
+/// bring the discarded txns back on restart.
+fn truncate(config: &ServerConfig, z: i64) -> Result<(), String> {
+    let snap_log = zab_persistence::snaplog::SnapLog::new(&config.data_dir, &config.data_log_dir);
+    zab_persistence::txnlog::truncate_after(&snap_log.log_dir, z).map_err(|e| format!("truncating the log: {e}"))?;
+    for (sz, path) in snap_log.snapshots().map_err(|e| e.to_string())? {
+        if sz > z {
+            warn!(file = %path.display(), "removing a snapshot newer than the truncation point");
+            std::fs::remove_file(&path).map_err(|e| format!("removing {}: {e}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Decodes the SNAP stream's sessions and tree.
+fn decode_snapshot(bytes: &[u8], config: TreeConfig) -> Result<(DataTree, HashMap<i64, i32>), String> {
+    let mut inp = InputArchive::new(bytes, usize::MAX);
+    let n = inp.read_i32().map_err(|e| format!("snapshot sessions: {e}"))?;
+    let mut sessions = HashMap::new();
+    for _ in 0..n.max(0) {
+        let id = inp.read_i64().map_err(|e| format!("snapshot session: {e}"))?;
+        let to = inp.read_i32().map_err(|e| format!("snapshot session: {e}"))?;
+        sessions.insert(id, to);
+    }
+    let tree = DataTree::read_snapshot_tree(&mut inp, config, 1024).map_err(|e| format!("snapshot tree: {e}"))?;
+    Ok((tree, sessions))
+}
+
+/// Applies a durable txn to a database that no server runs yet.
+fn apply_direct(db: &mut Database, payload: &[u8]) -> Result<(), String> {
+    let e = zab_persistence::txnlog::unmarshal(payload)?;
+    let mut events = Vec::new();
+    db.tree.process_txn(&e.hdr, &e.txn, &mut events);
+    match &e.txn {
+        Txn::CreateSession(t) => {
+            db.sessions.insert(e.hdr.client_id, t.time_out);
+        }
+        Txn::CloseSession(_) => {
+            db.sessions.remove(&e.hdr.client_id);
+        }
+        _ => {}
+    }
+    Ok(())
+}

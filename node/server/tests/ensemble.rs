@@ -1,0 +1,259 @@
+//! Replication in-process: three members on loopback with the leader fixed (so that these
+//! tests exercise discovery, synchronisation and broadcast alone; the election has its own
+//! tests), real quorum connections, real clients through the `zookeeper-client` crate.
+
+use std::future::Future;
+use std::net::TcpListener as StdListener;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use zab_node::config::{ConfigBuilder, ServerConfig};
+use zab_node::peer::{run_member, Decide};
+use zab_node::{ServerSlot, ZooKeeperServer};
+use zab_quorum::election::PeerState;
+use zookeeper_client as zk;
+
+/// Polls `f` until it gives a value, failing after `limit`.
+async fn until<T, F, Fut>(limit: Duration, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Every member follows `leader`; the leader leads.
+struct Fixed {
+    myid: u64,
+    leader: u64,
+}
+
+impl Decide for Fixed {
+    fn decide(&self, _: i64, _: i64) -> Pin<Box<dyn Future<Output = Option<(PeerState, u64)>> + Send + '_>> {
+        let state = if self.myid == self.leader { PeerState::Leading } else { PeerState::Following };
+        Box::pin(async move { Some((state, self.leader)) })
+    }
+}
+
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+struct Ports {
+    client: u16,
+    quorum: u16,
+    election: u16,
+}
+
+struct Member {
+    id: u64,
+    client: u16,
+    slot: ServerSlot,
+    stop: Arc<AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+fn config(id: u64, dir: &std::path::Path, ports: &[Ports]) -> ServerConfig {
+    std::fs::create_dir_all(dir).expect("data dir");
+    std::fs::write(dir.join("myid"), format!("{id}\n")).expect("myid");
+    let mut b = ConfigBuilder::default();
+    let me = &ports[id as usize - 1];
+    for (k, v) in [
+        ("tickTime", "100".to_string()),
+        ("initLimit", "50".into()),
+        ("syncLimit", "20".into()),
+        ("dataDir", dir.display().to_string()),
+        ("clientPort", me.client.to_string()),
+        ("clientPortAddress", "127.0.0.1".into()),
+        ("4lw.commands.whitelist", "*".into()),
+        ("admin.enableServer", "false".into()),
+        ("preAllocSize", "1024".into()),
+    ] {
+        b.set(k, &v, "test");
+    }
+    for (i, p) in ports.iter().enumerate() {
+        b.set(&format!("server.{}", i + 1), &format!("127.0.0.1:{}:{}", p.quorum, p.election), "test");
+    }
+    b.build(ServerConfig::default()).expect("ensemble config")
+}
+
+async fn start_member(id: u64, leader: u64, dir: &std::path::Path, ports: &[Ports]) -> Member {
+    let cfg = config(id, dir, ports);
+    let client = cfg.client_port;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", client)).await.expect("client port");
+    let slot: ServerSlot = Default::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let accept = {
+        let (slot, cfg, stop) = (slot.clone(), cfg.clone(), stop.clone());
+        tokio::spawn(async move {
+            zab_node::accept_loop(listener, slot, cfg, async move {
+                while !stop.load(Ordering::Acquire) {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+            .await
+        })
+    };
+    let term = tokio::spawn(run_member(cfg, Arc::new(Fixed { myid: id, leader }), slot.clone(), stop.clone()));
+    Member { id, client, slot, stop, tasks: vec![accept, term] }
+}
+
+impl Member {
+    fn server(&self) -> Option<Arc<ZooKeeperServer>> {
+        self.slot.read().clone().filter(|s| s.is_serving())
+    }
+
+    async fn stop(self) {
+        self.stop.store(true, Ordering::Release);
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(20), t).await;
+        }
+    }
+
+    async fn client(&self) -> zk::Client {
+        zk::Client::connector()
+            .with_session_timeout(Duration::from_secs(10))
+            .connect(&format!("127.0.0.1:{}", self.client))
+            .await
+            .expect("connect to a member")
+    }
+}
+
+/// (last applied zxid, tree digest) of a serving member.
+fn state_of(m: &Member) -> Option<(i64, u64)> {
+    m.server().map(|s| {
+        let t = s.tree();
+        (t.last_processed_zxid(), t.digest())
+    })
+}
+
+async fn converged(members: &[&Member]) -> (i64, u64) {
+    until(Duration::from_secs(20), "all members at the same zxid and digest", || async {
+        let states: Vec<Option<(i64, u64)>> = members.iter().map(|m| state_of(m)).collect();
+        match states.first() {
+            Some(Some(first)) if states.iter().all(|s| s.as_ref() == Some(first)) => Some(*first),
+            _ => None,
+        }
+    })
+    .await
+}
+
+fn ports(n: usize) -> Vec<Ports> {
+    (0..n).map(|_| Ports { client: free_port(), quorum: free_port(), election: free_port() }).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writes_through_any_member_reach_every_member() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let ports = ports(3);
+    let mut members = Vec::new();
+    for id in 1..=3 {
+        members.push(start_member(id, 1, &root.path().join(format!("m{id}")), &ports).await);
+    }
+    for m in &members {
+        until(Duration::from_secs(20), "member serving", || async { m.server().map(|_| ()) }).await;
+    }
+    let leader = members[0].server().expect("leader");
+    assert_eq!(leader.role.name(), "leader");
+    assert_eq!(members[1].server().expect("follower").role.name(), "follower");
+
+    // A session on a follower: its writes are forwarded, committed by the quorum, and
+    // answered by the follower once applied there.
+    let c2 = members[1].client().await;
+    let (stat, _) =
+        c2.create("/a", b"one", &zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all())).await.unwrap();
+    assert_eq!(stat.version, 0);
+    c2.create("/e", b"", &zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all())).await.unwrap();
+    let (seq_stat, seq) =
+        c2.create("/s-", b"", &zk::CreateMode::PersistentSequential.with_acls(zk::Acls::anyone_all())).await.unwrap();
+    assert!(seq.into_i64() >= 0 && seq_stat.czxid > stat.czxid);
+    c2.set_data("/a", b"two", Some(0)).await.unwrap();
+    assert!(matches!(c2.set_data("/a", b"x", Some(0)).await, Err(zk::Error::BadVersion)));
+
+    // A session on the other follower sees them after sync; so does one on the leader.
+    let c3 = members[2].client().await;
+    c3.sync("/a").await.unwrap();
+    assert_eq!(c3.get_data("/a").await.unwrap().0, b"two");
+    assert!(c3.check_stat("/e").await.unwrap().is_some());
+    let c1 = members[0].client().await;
+    assert_eq!(c1.get_data("/a").await.unwrap().0, b"two");
+    // a write through the leader reaches the followers
+    c1.create("/from-leader", b"L", &zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all())).await.unwrap();
+    let (z, _) = converged(&[&members[0], &members[1], &members[2]]).await;
+    assert_eq!(z >> 32, leader.prepared_zxid() >> 32, "one epoch");
+
+    // Closing the follower's session removes its ephemeral everywhere.
+    drop(c2);
+    until(Duration::from_secs(20), "ephemeral gone on every member", || async {
+        let gone = members.iter().all(|m| m.server().is_some_and(|s| s.tree().node("/e").is_none()));
+        gone.then_some(())
+    })
+    .await;
+    converged(&[&members[0], &members[1], &members[2]]).await;
+
+    let learners = leader.learners();
+    assert_eq!(learners.len(), 2, "{learners:?}");
+    assert!(learners.iter().all(|l| l.in_broadcast && l.sync_mode == "DIFF"), "{learners:?}");
+    drop((c1, c3));
+    for m in members {
+        m.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_returning_follower_catches_up_by_diff_and_by_snap() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let ports = ports(3);
+    let dir = |id: u64| root.path().join(format!("m{id}"));
+    let m1 = start_member(1, 1, &dir(1), &ports).await;
+    let m2 = start_member(2, 1, &dir(2), &ports).await;
+    let m3 = start_member(3, 1, &dir(3), &ports).await;
+    for m in [&m1, &m2, &m3] {
+        until(Duration::from_secs(20), "member serving", || async { m.server().map(|_| ()) }).await;
+    }
+    let c1 = m1.client().await;
+    let acl = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+    c1.create("/d", b"", &acl).await.unwrap();
+    converged(&[&m1, &m2, &m3]).await;
+
+    // Member 3 stops; the two others are still a quorum and keep committing.
+    let id3 = m3.id;
+    m3.stop().await;
+    for i in 0..10 {
+        c1.create(&format!("/d/n{i}"), b"while away", &acl).await.unwrap();
+    }
+    let m3 = start_member(id3, 1, &dir(id3), &ports).await;
+    let (z, _) = converged(&[&m1, &m2, &m3]).await;
+    let views = m1.server().expect("leader").learners();
+    let v3 = views.iter().find(|l| l.sid == 3).expect("member 3 connected");
+    assert_eq!(v3.sync_mode, "DIFF", "10 txns behind is inside the committed window");
+    assert_eq!(m3.server().expect("m3").tree().node("/d").map(|n| n.num_children()), Some(10));
+
+    // Away for more than the committed window (commitLogCount = 500): SNAP.
+    m3.stop().await;
+    for i in 0..600 {
+        c1.set_data("/d", format!("{i}").as_bytes(), None).await.unwrap();
+    }
+    let m3 = start_member(id3, 1, &dir(id3), &ports).await;
+    let (z2, _) = converged(&[&m1, &m2, &m3]).await;
+    assert!(z2 > z);
+    let views = m1.server().expect("leader").learners();
+    assert_eq!(views.iter().find(|l| l.sid == 3).map(|l| l.sync_mode), Some("SNAP"));
+    // ... and it is durable there: a restart of member 3 (DIFF from its own snapshot and log) agrees.
+    m3.stop().await;
+    let m3 = start_member(id3, 1, &dir(id3), &ports).await;
+    converged(&[&m1, &m2, &m3]).await;
+    drop(c1);
+    for m in [m1, m2, m3] {
+        m.stop().await;
+    }
+}
