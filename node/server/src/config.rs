@@ -373,7 +373,16 @@ impl ConfigBuilder {
             });
         }
         if !c.servers.is_empty() {
-            c.quorum = self.quorum_settings(&c, init_limit, sync_limit, observer, bind_retry, all_ips, standalone_enabled, sync_enabled)?;
+            c.quorum = self.quorum_settings(
+                &c,
+                init_limit,
+                sync_limit,
+                observer,
+                bind_retry,
+                all_ips,
+                standalone_enabled,
+                sync_enabled,
+            )?;
             if let Some(q) = &c.quorum {
                 c.server_id = q.myid as i64;
                 // `server.N=...;[addr:]port` gives this member's client port.
