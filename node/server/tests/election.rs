@@ -181,6 +181,40 @@ async fn a_lower_sid_is_dropped_and_dialled_back() {
 }
 
 #[tokio::test]
+async fn a_legacy_observer_gets_a_negative_id_and_is_dialled_back() {
+    // handleConnection: sid Long.MAX_VALUE (QuorumPeer.OBSERVER_ID) becomes -1, -2, ...,
+    // which is smaller than any myid, so the connection is closed and dialled back.
+    let l = listener().await;
+    let me = port(&l);
+    let fake_listener = listener().await;
+    let (q, mut rx) = qcm(2, view(&[(2, me, false)]), l).await;
+    let mut fake = TcpStream::connect(addr(me)).await.expect("connect");
+    let advertised = format!("127.0.0.1:{}", port(&fake_listener));
+    fake.write_all(&initial(INITIAL_MESSAGE_V1, i64::MAX, &advertised)).await.expect("write");
+    assert!(closed(&mut fake).await);
+    let (mut back, _) = tokio::time::timeout(Duration::from_secs(5), fake_listener.accept())
+        .await
+        .expect("dialled back")
+        .expect("accept");
+    assert_eq!(read_initial(&mut back).await.1, 2);
+    back.write_all(&frame(b"from an observer")).await.expect("write");
+    assert_eq!(recv(&mut rx).await, (-1i64 as u64, b"from an observer".to_vec()));
+    q.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_busy_election_port_is_an_error_naming_it() {
+    let busy = listener().await;
+    let p = port(&busy);
+    let settings = QcmSettings { election_port_bind_retry: 1, ..settings() };
+    let err = match QuorumCnxManager::start(1, view(&[(1, p, false)]), settings).await {
+        Ok(_) => panic!("bound a port that is in use"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains(&format!("127.0.0.1:{p}")) && err.contains("electionPortBindRetry"), "{err}");
+}
+
+#[tokio::test]
 async fn bad_input_closes_only_that_connection() {
     let l = listener().await;
     let me = port(&l);

@@ -21,26 +21,33 @@
 //! - `send` to a peer without a connection dials it (`toSend` -> `connectOne`), at most one
 //!   dial per peer at a time, each bounded by `cnxTimeout` (5 s).
 //!
+//! Layout: this file holds the manager and its connection table; [`handshake`] reads and
+//! writes the initial message, [`listener`] binds and accepts, [`worker`] runs the send and
+//! receive side of each connection.
+//!
 //! Bad input (an unknown protocol version, a length out of bounds, a malformed address, a
 //! stalled handshake) closes that one connection with a log line; nothing read from the
 //! network can panic. Sids are ZooKeeper's longs; the API carries them as `u64` bit patterns,
 //! so the negative ids of legacy observers appear as values above `i64::MAX`.
 
+mod handshake;
+mod listener;
+mod worker;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Notify};
-use tracing::{debug, error, info, warn};
-use zab_jute::quorum::{InitialMessage, INITIAL_MESSAGE_V1, INITIAL_MESSAGE_V2, MAX_INITIAL_ADDRESS};
+use tracing::{debug, info, warn};
+use zab_jute::quorum::{InitialMessage, INITIAL_MESSAGE_V1, INITIAL_MESSAGE_V2};
 use zab_quorum::verifier::QuorumMaj;
 
 use crate::config::QuorumSettings;
@@ -182,7 +189,7 @@ impl QuorumCnxManager {
                 ))
             }
         };
-        let listener = bind_with_retry(myid, bind_addr, settings.election_port_bind_retry).await?;
+        let listener = listener::bind_with_retry(myid, bind_addr, settings.election_port_bind_retry).await?;
         Self::start_on(myid, view, settings, listener).await
     }
 
@@ -195,7 +202,7 @@ impl QuorumCnxManager {
     ) -> io::Result<(Arc<Self>, Received)> {
         let (host, port) = own_server(myid, &view)?;
         let my_address = match resolve_first(&host, port).await {
-            Some(a) => format_inet_addr(a),
+            Some(a) => handshake::format_inet_addr(a),
             None => format!("{host}:{port}"),
         };
         let local_addr = listener.local_addr().ok();
@@ -332,39 +339,11 @@ impl Inner {
         }
     }
 
-    /// The accept loop (`Listener.ListenerHandler.acceptConnections`). Accept errors are
-    /// retried a second apart; `electionPortBindRetry` of them in a row end the listener.
-    async fn listen(self: Arc<Self>, listener: TcpListener) {
-        let limit = self.settings.election_port_bind_retry;
-        let mut errors = 0u32;
-        loop {
-            match listener.accept().await {
-                Ok((stream, remote)) => {
-                    errors = 0;
-                    info!(myid = self.myid, %remote, "received an election connection request");
-                    self.spawn(self.clone().receive_connection(stream, remote));
-                }
-                Err(e) => {
-                    errors += 1;
-                    error!(myid = self.myid, addr = ?self.local_addr, error = %e, "accepting on the election port failed");
-                    if limit != 0 && errors >= limit {
-                        error!(
-                            myid = self.myid,
-                            "leaving the election listener after {errors} errors: this member can no longer take \
-                             part in leader elections; restart it, or raise electionPortBindRetry"
-                        );
-                        return;
-                    }
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
-        }
-    }
-
     /// `handleConnection`: reads the initial message and applies the tie rule.
     async fn receive_connection(self: Arc<Self>, mut stream: TcpStream, remote: SocketAddr) {
         let _ = stream.set_nodelay(true);
-        let read = tokio::time::timeout(self.settings.socket_timeout, read_initial_message(&mut stream)).await;
+        let read =
+            tokio::time::timeout(self.settings.socket_timeout, handshake::read_initial_message(&mut stream)).await;
         let (mut sid, addrs) = match read {
             Ok(Ok(x)) => x,
             Ok(Err(reason)) => {
@@ -526,153 +505,6 @@ impl Inner {
             c.token.cancel();
         }
     }
-
-    /// `SendWorker`: the last message again if nothing newer waits, then the queue.
-    async fn send_worker(
-        self: Arc<Self>,
-        sid: i64,
-        id: u64,
-        mut wr: OwnedWriteHalf,
-        token: Arc<Token>,
-        wake: Arc<Notify>,
-    ) {
-        let body = async {
-            let last = {
-                let peers = self.peers.lock();
-                peers.get(&sid).and_then(|s| if s.queued.is_none() { s.last_sent.clone() } else { None })
-            };
-            if let Some(m) = last {
-                debug!(myid = self.myid, sid, "sending the last message again");
-                write_frame(&mut wr, &m).await?;
-            }
-            loop {
-                let next = {
-                    let mut peers = self.peers.lock();
-                    let slot = peers.entry(sid).or_default();
-                    let m = slot.queued.take();
-                    if m.is_some() {
-                        slot.last_sent = m.clone();
-                    }
-                    m
-                };
-                match next {
-                    Some(m) => write_frame(&mut wr, &m).await?,
-                    None => wake.notified().await,
-                }
-            }
-        };
-        let result: io::Result<()> = tokio::select! {
-            biased;
-            _ = token.cancelled() => Ok(()),
-            r = body => r,
-        };
-        if let Err(e) = result {
-            warn!(myid = self.myid, sid, error = %e, "election connection failed while sending");
-        }
-        self.finish(sid, id, &token);
-    }
-
-    /// `RecvWorker`: frames into the receive channel.
-    async fn recv_worker(self: Arc<Self>, sid: i64, id: u64, mut rd: OwnedReadHalf, token: Arc<Token>) {
-        let body = async {
-            loop {
-                let len = rd.read_i32().await?;
-                let Some(len) = usize::try_from(len).ok().filter(|l| (1..=PACKETMAXSIZE).contains(l)) else {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("received a packet of invalid length {len} (1..={PACKETMAXSIZE})"),
-                    ));
-                };
-                let mut buf = vec![0u8; len];
-                rd.read_exact(&mut buf).await?;
-                if self.recv_tx.send((sid as u64, buf)).await.is_err() {
-                    return Ok(());
-                }
-            }
-        };
-        let result: io::Result<()> = tokio::select! {
-            biased;
-            _ = token.cancelled() => Ok(()),
-            r = body => r,
-        };
-        match result {
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                info!(myid = self.myid, sid, "election connection closed by the peer")
-            }
-            Err(e) => warn!(myid = self.myid, sid, error = %e, "election connection broken; closing it"),
-            Ok(()) => {}
-        }
-        self.finish(sid, id, &token);
-    }
-}
-
-async fn write_frame(wr: &mut OwnedWriteHalf, msg: &[u8]) -> io::Result<()> {
-    let mut frame = Vec::with_capacity(4 + msg.len());
-    frame.extend_from_slice(&(msg.len() as i32).to_be_bytes());
-    frame.extend_from_slice(msg);
-    wr.write_all(&frame).await?;
-    wr.flush().await
-}
-
-/// Reads an initial message (`handleConnection` + `InitialMessage.parse`): the sid and the
-/// advertised election addresses (wildcards left out). The error says what was wrong.
-async fn read_initial_message(s: &mut TcpStream) -> Result<(i64, Vec<(String, u16)>), String> {
-    let io = |what: &str, e: io::Error| format!("reading the {what} of the initial message: {e}");
-    let first = s.read_i64().await.map_err(|e| io("protocol version", e))?;
-    if first >= 0 {
-        return Ok((first, Vec::new()));
-    }
-    if first != INITIAL_MESSAGE_V1 && first != INITIAL_MESSAGE_V2 {
-        return Err(format!("unrecognized protocol version {first}"));
-    }
-    let sid = s.read_i64().await.map_err(|e| io("sid", e))?;
-    let len = s.read_i32().await.map_err(|e| io("address length", e))?;
-    let Some(len) = usize::try_from(len).ok().filter(|l| (1..=MAX_INITIAL_ADDRESS).contains(l)) else {
-        return Err(format!("unreasonable address length {len} from sid {sid} (1..={MAX_INITIAL_ADDRESS})"));
-    };
-    let mut buf = vec![0u8; len];
-    s.read_exact(&mut buf).await.map_err(|e| io("address", e))?;
-    let text = String::from_utf8_lossy(&buf);
-    let mut addrs = Vec::new();
-    for addr in text.split('|') {
-        let parts = host_and_port(addr).ok_or_else(|| format!("badly formed address {addr:?} from sid {sid}"))?;
-        let [host, port] = parts.as_slice() else {
-            return Err(format!("badly formed address {addr:?} from sid {sid}"));
-        };
-        let port: u16 = port.parse().map_err(|_| format!("bad port number {port:?} from sid {sid}"))?;
-        if !host.parse::<IpAddr>().is_ok_and(|ip| ip.is_unspecified()) {
-            addrs.push((host.clone(), port));
-        }
-    }
-    Ok((sid, addrs))
-}
-
-/// `ConfigUtils.getHostAndPort`: `[v6]:port[:more]` or `host:port[:more]`, split on `:`
-/// the way Java's `String.split` does (trailing empty parts dropped).
-fn host_and_port(s: &str) -> Option<Vec<String>> {
-    fn java_split(s: &str) -> Vec<String> {
-        let mut v: Vec<String> = s.split(':').map(str::to_owned).collect();
-        while v.len() > 1 && v.last().is_some_and(|p| p.is_empty()) {
-            v.pop();
-        }
-        v
-    }
-    let Some(rest) = s.strip_prefix('[') else {
-        return Some(java_split(s));
-    };
-    let close = rest.find(']')?;
-    let host = rest.get(..close)?;
-    // Java skips the character after ']' (the ':') without looking at it.
-    let after = rest.get(close + 1..)?;
-    let mut chars = after.chars();
-    chars.next()?;
-    let tail = chars.as_str();
-    if tail.is_empty() {
-        return None;
-    }
-    let mut v = vec![host.to_owned()];
-    v.extend(java_split(tail));
-    Some(v)
 }
 
 fn own_server(myid: u64, view: &QuorumMaj) -> io::Result<(String, u16)> {
@@ -686,70 +518,4 @@ fn own_server(myid: u64, view: &QuorumMaj) -> io::Result<(String, u16)> {
 
 async fn resolve_first(host: &str, port: u16) -> Option<SocketAddr> {
     tokio::net::lookup_host((host, port)).await.ok()?.next()
-}
-
-/// `NetUtils.formatInetAddr`: `ip:port`, or `[v6]:port` with Java's uncompressed IPv6 text.
-fn format_inet_addr(a: SocketAddr) -> String {
-    match a.ip() {
-        IpAddr::V4(ip) => format!("{ip}:{}", a.port()),
-        IpAddr::V6(ip) => {
-            let segs: Vec<String> = ip.segments().iter().map(|s| format!("{s:x}")).collect();
-            format!("[{}]:{}", segs.join(":"), a.port())
-        }
-    }
-}
-
-/// Binds the election port with SO_REUSEADDR, `retries` attempts a second apart (0: forever),
-/// as `ListenerHandler.acceptConnections` does.
-async fn bind_with_retry(myid: u64, addr: SocketAddr, retries: u32) -> io::Result<TcpListener> {
-    let mut attempt = 0u32;
-    loop {
-        attempt += 1;
-        let bound = (|| {
-            let socket = if addr.is_ipv6() { TcpSocket::new_v6()? } else { TcpSocket::new_v4()? };
-            socket.set_reuseaddr(true)?;
-            socket.bind(addr)?;
-            socket.listen(1024)
-        })();
-        match bound {
-            Ok(l) => return Ok(l),
-            Err(e) => {
-                error!(myid, %addr, attempt, error = %e, "cannot listen on the election address");
-                if retries != 0 && attempt >= retries {
-                    return Err(io::Error::new(
-                        e.kind(),
-                        format!(
-                            "cannot listen on election address {addr} after {attempt} attempts: {e}; stop whatever \
-                             holds the port (another zab-node or ZooKeeper?), fix the election port of server.{myid}, \
-                             or raise electionPortBindRetry (0 retries forever)"
-                        ),
-                    ));
-                }
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn host_and_port_follows_config_utils() {
-        let s = |v: &[&str]| Some(v.iter().map(|x| x.to_string()).collect::<Vec<_>>());
-        assert_eq!(host_and_port("10.0.0.1:3888"), s(&["10.0.0.1", "3888"]));
-        assert_eq!(host_and_port("zk1:3888:"), s(&["zk1", "3888"]), "Java's split drops trailing empties");
-        assert_eq!(host_and_port("[::1]:3888"), s(&["::1", "3888"]));
-        assert_eq!(host_and_port("[::1]:"), None, "no port after the colon");
-        assert_eq!(host_and_port("[::1"), None);
-        assert_eq!(host_and_port("zk1"), s(&["zk1"]));
-        assert_eq!(host_and_port("[é]é"), None, "no panic on multi-byte text");
-    }
-
-    #[test]
-    fn addresses_are_formatted_as_java_does() {
-        assert_eq!(format_inet_addr("127.0.0.1:3888".parse().unwrap()), "127.0.0.1:3888");
-        assert_eq!(format_inet_addr("[::1]:3888".parse().unwrap()), "[0:0:0:0:0:0:0:1]:3888");
-    }
 }
