@@ -65,6 +65,20 @@ enum Tool {
         #[arg(long, short = 'n', default_value_t = 3)]
         count: usize,
     },
+    /// Hidden, for e2e/quorum/election_interop.sh only (checking zab's election against
+    /// ZooKeeper's): one leader election as the zoo.cfg's member with the given last zxid and
+    /// epoch; prints `<state> <leader>`, keeps answering for --hold-ms, exits. It does not
+    /// run a member (no sync, no serving).
+    #[command(hide = true)]
+    ElectOnce {
+        config: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        zxid: i64,
+        #[arg(long, default_value_t = 0)]
+        epoch: i64,
+        #[arg(long, default_value_t = 0)]
+        hold_ms: u64,
+    },
 }
 
 fn run_tool(tool: Tool) -> anyhow::Result<()> {
@@ -86,6 +100,9 @@ fn run_tool(tool: Tool) -> anyhow::Result<()> {
             for p in zab_node::tools::purge(&data_dir, &log_dir, count).map_err(anyhow::Error::msg)? {
                 println!("removed {}", p.display());
             }
+        }
+        Tool::ElectOnce { config, zxid, epoch, hold_ms } => {
+            zab_node::peer::election::elect_once(&config, zxid, epoch, std::time::Duration::from_millis(hold_ms))?
         }
     }
     Ok(())

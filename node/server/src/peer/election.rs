@@ -222,3 +222,34 @@ async fn run(machine: Arc<Mutex<Machine>>, qcm: Arc<QuorumCnxManager>, mut recei
     }
     debug!(myid = qcm.myid(), "election receive loop ended");
 }
+
+/// One election for the member a zoo.cfg describes, for the interop script
+/// `e2e/quorum/election_interop.sh` (hidden `zab-node elect-once`): starts the QCM and the
+/// driver, runs `look_for_leader(zxid, epoch)`, prints `<state> <leader>` (e.g.
+/// `following 3`) on stdout, keeps answering other members for `hold`, and stops. It
+/// does not sync with or serve from the leader.
+pub fn elect_once(config: &std::path::Path, zxid: i64, epoch: i64, hold: Duration) -> std::io::Result<()> {
+    use std::io::{Error, ErrorKind, Write};
+    let mut b = crate::config::ConfigBuilder::default();
+    let invalid = |e: crate::config::ConfigError| Error::new(ErrorKind::InvalidInput, e.to_string());
+    b.load_file(config).map_err(invalid)?;
+    let cfg = b.build(crate::config::ServerConfig::default()).map_err(invalid)?;
+    let q = cfg.quorum.clone().ok_or_else(|| {
+        let what = "describes no quorum peer (server.N lines and dataDir/myid are needed)";
+        Error::new(ErrorKind::InvalidInput, format!("{} {what}", config.display()))
+    })?;
+    let settings = super::qcm::QcmSettings::from_quorum(&q, cfg.tick_time);
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async move {
+        let (qcm, received) = QuorumCnxManager::start(q.myid, q.view.clone(), settings).await?;
+        let election = Election::start(qcm, received, zxid, epoch, ElectionConfig::default());
+        let decided = election.look_for_leader(zxid, epoch).await;
+        if let Some((state, vote)) = decided {
+            println!("{} {}", format!("{state:?}").to_lowercase(), vote.leader);
+            std::io::stdout().flush()?;
+        }
+        tokio::time::sleep(hold).await;
+        election.shutdown().await;
+        decided.map(|_| ()).ok_or_else(|| Error::other("the election stopped before deciding"))
+    })
+}
