@@ -241,6 +241,7 @@ impl QuorumCnxManager {
 
     /// Queues `msg` for `to` (replacing an unsent older one) and dials `to` if there is no
     /// connection (`toSend`). A message to myself goes straight to the receive channel.
+    /// Never blocks; call it inside the tokio runtime (dialling spawns a task).
     pub fn send(&self, to: u64, msg: Vec<u8>) {
         let inner = &self.inner;
         let sid = to as i64;
