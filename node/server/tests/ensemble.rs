@@ -62,6 +62,13 @@ struct Member {
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
+impl Drop for Member {
+    /// A failing test must not leave terms running (the runtime would wait for them).
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+    }
+}
+
 fn config(id: u64, dir: &std::path::Path, ports: &[Ports]) -> ServerConfig {
     std::fs::create_dir_all(dir).expect("data dir");
     std::fs::write(dir.join("myid"), format!("{id}\n")).expect("myid");
@@ -112,9 +119,9 @@ impl Member {
         self.slot.read().clone().filter(|s| s.is_serving())
     }
 
-    async fn stop(self) {
+    async fn stop(mut self) {
         self.stop.store(true, Ordering::Release);
-        for t in self.tasks {
+        for t in std::mem::take(&mut self.tasks) {
             let _ = tokio::time::timeout(Duration::from_secs(20), t).await;
         }
     }
@@ -255,5 +262,88 @@ async fn a_returning_follower_catches_up_by_diff_and_by_snap() {
     drop(c1);
     for m in [m1, m2, m3] {
         m.stop().await;
+    }
+}
+
+/// The seed scenarios of a learner with a txn nobody else has: B leads, commits two txns,
+/// logs a third that never reaches anyone, and stops. A then leads a new epoch with C.
+/// B returning before the new epoch commits anything is past the leader's last committed
+/// txn: TRUNC. B returning after the new epoch committed: its txn sits in an older epoch
+/// than the leader's window continues with, and 3.8 never truncates across an epoch: SNAP.
+/// Either way B ends with A's and C's tree, without its txn — also after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_learner_with_an_uncommitted_txn_is_truncated_or_snapped() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("ZAB_LOG"))
+        .with_test_writer()
+        .try_init();
+    for new_epoch_commits in [false, true] {
+        let root = tempfile::tempdir().expect("temp dir");
+        let ports = ports(3);
+        let dir = |id: u64| root.path().join(format!("m{id}"));
+        let acl = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+        // B (2) leads A (1) and C (3).
+        let a = start_member(1, 2, &dir(1), &ports).await;
+        let b = start_member(2, 2, &dir(2), &ports).await;
+        let c = start_member(3, 2, &dir(3), &ports).await;
+        for m in [&a, &b, &c] {
+            until(Duration::from_secs(20), "member serving", || async { m.server().map(|_| ()) }).await;
+        }
+        let cb = b.client().await;
+        cb.create("/x1", b"", &acl).await.unwrap();
+        cb.create("/x2", b"", &acl).await.unwrap();
+        converged(&[&a, &b, &c]).await;
+        // A and C stop; B logs /x3 but can never commit it.
+        a.stop().await;
+        c.stop().await;
+        let server_b = b.server().expect("B still serving until it notices");
+        let logged_before = server_b.last_logged_zxid.load(Ordering::Acquire);
+        let pending = tokio::spawn(async move {
+            let acl = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+            cb.create("/x3", b"lost", &acl).await.map(|_| ())
+        });
+        let lost = until(Duration::from_secs(20), "B logged /x3", || async {
+            let z = server_b.last_logged_zxid.load(Ordering::Acquire);
+            (z > logged_before).then_some(z)
+        })
+        .await;
+        assert_eq!(server_b.tree().node("/x3").map(|_| ()), None, "not applied: never committed");
+        drop(server_b);
+        b.stop().await;
+        let _ = tokio::time::timeout(Duration::from_secs(20), pending).await;
+        // A leads a new epoch with C.
+        let a = start_member(1, 1, &dir(1), &ports).await;
+        let c = start_member(3, 1, &dir(3), &ports).await;
+        for m in [&a, &c] {
+            until(Duration::from_secs(20), "member serving", || async { m.server().map(|_| ()) }).await;
+        }
+        let leader = a.server().expect("A leads");
+        assert!(leader.prepared_zxid() >> 32 > lost >> 32, "a newer epoch");
+        // (A client's session is itself a txn of the new epoch.)
+        let ca = if new_epoch_commits {
+            let ca = a.client().await;
+            ca.create("/y1", b"", &acl).await.unwrap();
+            ca.create("/y2", b"", &acl).await.unwrap();
+            Some(ca)
+        } else {
+            None
+        };
+        let b = start_member(2, 1, &dir(2), &ports).await;
+        converged(&[&a, &b, &c]).await;
+        let mode = leader.learners().iter().find(|l| l.sid == 2).map(|l| l.sync_mode);
+        assert_eq!(mode, Some(if new_epoch_commits { "SNAP" } else { "TRUNC" }));
+        assert!(b.server().expect("B").tree().node("/x3").is_none(), "B must drop its uncommitted txn");
+        // B's disk agrees: restarted, it comes back without /x3 and in step.
+        b.stop().await;
+        let b = start_member(2, 1, &dir(2), &ports).await;
+        converged(&[&a, &b, &c]).await;
+        assert!(b.server().expect("B").tree().node("/x3").is_none(), "not back after a restart");
+        let restored = zab_node::zk_server::Database::load(&config(2, &dir(2), &ports)).expect("B's data dir loads");
+        assert!(restored.tree.node("/x3").is_none(), "B's data directory holds no /x3");
+        drop(ca);
+        drop(leader);
+        for m in [a, b, c] {
+            m.stop().await;
+        }
     }
 }
