@@ -126,7 +126,7 @@ pub fn answer(server: &ZooKeeperServer, cmd: &str) -> String {
             let watches = tree.with_watches(|w| w.data.watch_count() + w.child.watch_count());
             let rows: Vec<(&str, String)> = vec![
                 ("zk_version", ZK_VERSION.to_string()),
-                ("zk_server_state", "standalone".into()),
+                ("zk_server_state", server.role.name().into()),
                 ("zk_avg_latency", format!("{avg}")),
                 ("zk_max_latency", max.to_string()),
                 ("zk_min_latency", min.to_string()),
@@ -222,12 +222,13 @@ pub fn answer(server: &ZooKeeperServer, cmd: &str) -> String {
 fn server_stats(server: &ZooKeeperServer) -> String {
     let (min, avg, max) = server.stats.latency();
     format!(
-        "Latency min/avg/max: {min}/{avg}/{max}\nReceived: {}\nSent: {}\nConnections: {}\nOutstanding: {}\nZxid: 0x{:x}\nMode: standalone\n",
+        "Latency min/avg/max: {min}/{avg}/{max}\nReceived: {}\nSent: {}\nConnections: {}\nOutstanding: {}\nZxid: 0x{:x}\nMode: {}\n",
         server.stats.packets_received.load(Ordering::Relaxed),
         server.stats.packets_sent.load(Ordering::Relaxed),
         server.cnxns().len(),
         server.stats.outstanding.load(Ordering::Relaxed).max(0),
-        server.last_processed_zxid()
+        server.last_processed_zxid(),
+        server.role.name()
     )
 }
 

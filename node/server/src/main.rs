@@ -151,6 +151,16 @@ fn main() -> anyhow::Result<()> {
     })?;
     let addr = std::net::SocketAddr::new(config.client_port_address, config.client_port);
     let rt = tokio::runtime::Runtime::new()?;
+    if let Some(q) = config.quorum.clone() {
+        return rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the client port {addr}: is another server using it?"))?;
+            info!(%addr, myid = q.myid, members = q.view.servers.len(), observer = q.observer, data_dir = %config.data_dir.display(), "zab-node starting (quorum member)");
+            let slot: zab_node::ServerSlot = Default::default();
+            zab_node::peer::run_quorum(config, listener, slot, shutdown_signal()).await.context("running as a quorum member")
+        });
+    }
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -177,14 +187,16 @@ fn main() -> anyhow::Result<()> {
                 Err(e) => tracing::error!(addr = %admin_addr, error = %e, "cannot start the admin endpoint (admin.serverPort in use?); serving without it"),
             }
         }
-        let shutdown = async {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {},
-                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {},
-            }
-        };
-        zab_node::run(listener, server, shutdown).await;
+        zab_node::run(listener, server, shutdown_signal()).await;
         anyhow::Ok(())
     })
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {},
+    }
 }

@@ -73,7 +73,7 @@ fn server_stats(server: &ZooKeeperServer) -> Value {
         "data_dir_size": data,
         "log_dir_size": log,
         "provider_null": false,
-        "server_state": "standalone",
+        "server_state": server.role.name(),
         "last_processed_zxid": server.last_processed_zxid(),
         "outstanding_requests": server.outstanding_changes(),
         "avg_latency": avg,

@@ -38,6 +38,65 @@ pub trait Decide: Send + Sync {
         last_zxid: i64,
         current_epoch: i64,
     ) -> Pin<Box<dyn Future<Output = Option<(PeerState, u64)>> + Send + '_>>;
+
+    /// The member serves in a term whose currentEpoch is `epoch` (`updateElectionVote`).
+    fn serving(&self, _epoch: i64) {}
+}
+
+impl Decide for election::Election {
+    fn decide(
+        &self,
+        last_zxid: i64,
+        current_epoch: i64,
+    ) -> Pin<Box<dyn Future<Output = Option<(PeerState, u64)>> + Send + '_>> {
+        Box::pin(async move { self.look_for_leader(last_zxid, current_epoch).await.map(|(s, v)| (s, v.leader)) })
+    }
+
+    fn serving(&self, epoch: i64) {
+        self.update_election_vote(epoch);
+    }
+}
+
+/// Runs this process as a quorum member until `shutdown`: the election port, the client
+/// port (handing clients to the current term's server) and the terms.
+pub async fn run_quorum(
+    config: ServerConfig,
+    listener: tokio::net::TcpListener,
+    slot: ServerSlot,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let q = config.quorum.clone().ok_or_else(|| std::io::Error::other("no server.N lines: not a quorum member"))?;
+    let settings = qcm::QcmSettings::from_quorum(&q, config.tick_time);
+    let (qcm, received) = qcm::QuorumCnxManager::start(q.myid, q.view.clone(), settings).await?;
+    let election =
+        Arc::new(election::Election::start(qcm, received, -1, 0, zab_quorum::election::ElectionConfig::default()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let accept = {
+        let (slot, config, stop) = (slot.clone(), config.clone(), stop.clone());
+        tokio::spawn(async move {
+            crate::accept_loop(listener, slot, config, async move {
+                while !stop.load(Ordering::Acquire) {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            })
+            .await
+        })
+    };
+    let member = tokio::spawn(run_member(config, election.clone(), slot.clone(), stop.clone()));
+    shutdown.await;
+    info!("shutting down");
+    stop.store(true, Ordering::Release);
+    let current = slot.read().clone();
+    if let Some(s) = current {
+        for c in s.cnxns() {
+            let _ = c.tx.send(crate::zk_server::CnxnMsg::Close("server shutting down"));
+        }
+    }
+    election.shutdown().await;
+    let _ = accept.await;
+    // A term blocked on the network ends within syncLimit; the process need not wait.
+    let _ = tokio::time::timeout(Duration::from_secs(3), member).await;
+    Ok(())
 }
 
 /// Runs terms until `stop` is set or the decider gives up.
@@ -72,6 +131,7 @@ pub async fn run_member(config: ServerConfig, decide: Arc<dyn Decide>, slot: Ser
         let slot2 = slot.clone();
         let stop2 = stop.clone();
         let rt2 = rt.clone();
+        let decide2 = decide.clone();
         let started = Instant::now();
         let term = tokio::task::spawn_blocking(move || {
             let tasks: Mutex<Vec<tokio::task::JoinHandle<()>>> = Mutex::new(Vec::new());
@@ -80,6 +140,7 @@ pub async fn run_member(config: ServerConfig, decide: Arc<dyn Decide>, slot: Ser
                     t.abort();
                 }
                 if let Some(s) = &s {
+                    decide2.serving(s.epochs.0);
                     if s.role == Role::Leader {
                         let _guard = rt2.enter();
                         tasks.lock().extend(crate::spawn_background(s));
