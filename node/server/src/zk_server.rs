@@ -586,10 +586,10 @@ impl ZooKeeperServer {
                         core.sessions.remove(item.hdr.client_id);
                     }
                     // A learner hears of sessions created through other members here.
-                    Txn::CreateSession(t) if self.role.is_learner() => {
-                        if core.sessions.get(item.hdr.client_id).is_none() {
-                            core.sessions.add(item.hdr.client_id, t.time_out, now);
-                        }
+                    Txn::CreateSession(t)
+                        if self.role.is_learner() && core.sessions.get(item.hdr.client_id).is_none() =>
+                    {
+                        core.sessions.add(item.hdr.client_id, t.time_out, now);
                     }
                     _ => {}
                 }
@@ -662,6 +662,21 @@ impl ZooKeeperServer {
         }
         self.last_prepared(zxid);
         Ok(zxid)
+    }
+
+    /// Learner: txns logged during synchronisation (before this server existed) whose
+    /// COMMIT has not arrived yet; a later [`commit_up_to`](Self::commit_up_to) applies them.
+    pub fn adopt_logged(&self, payloads: Vec<Vec<u8>>) -> Result<(), String> {
+        let mut a = self.awaiting.lock();
+        for payload in payloads {
+            let e = zab_persistence::txnlog::unmarshal(&payload)?;
+            let done = self.forwarded.lock().remove(&(e.hdr.client_id, e.hdr.cxid));
+            let zxid = e.hdr.zxid;
+            let digest = e.digest.as_ref().map(|d| d.tree_digest);
+            a.items.push_back(LogItem { hdr: e.hdr, txn: e.txn, payload: Vec::new(), digest, done });
+            self.last_prepared(zxid);
+        }
+        Ok(())
     }
 
     /// The newest zxid prepared (leader) or handed to the log (learner).

@@ -4,7 +4,6 @@
 
 use std::future::Future;
 use std::net::TcpListener as StdListener;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,7 +37,7 @@ struct Fixed {
 }
 
 impl Decide for Fixed {
-    fn decide(&self, _: i64, _: i64) -> Pin<Box<dyn Future<Output = Option<(PeerState, u64)>> + Send + '_>> {
+    fn decide(&self, _: i64, _: i64) -> zab_node::peer::Decision<'_> {
         let state = if self.myid == self.leader { PeerState::Leading } else { PeerState::Following };
         Box::pin(async move { Some((state, self.leader)) })
     }

@@ -616,7 +616,7 @@ fn learner_request(leader: &Leader, server: &Arc<ZooKeeperServer>, sid: u64, p: 
             .unwrap_or(WriteRequest::Malformed { op_type: t }),
     };
     // The reply reaches the client through the learner, when it applies the txn.
-    let _ = server.submit_write(session, cxid, &p.authinfo, &req, body);
+    drop(server.submit_write(session, cxid, &p.authinfo, &req, body));
 }
 
 /// `LearnerHandler.syncFollower` and the SNAP stream, then NEWLEADER; the learner joins

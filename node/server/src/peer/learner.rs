@@ -100,25 +100,23 @@ fn writer_loop(stream: TcpStream, rx: mpsc::Receiver<Out>) {
     }
 }
 
-/// `Learner.connectToLeader`: a few attempts, a second apart, within initLimit.
+/// `Learner.connectToLeader`: retried every `leaderConnectDelayDuringRetryMs` (100 ms)
+/// until initLimit has passed.
 fn connect(addr: &str, init_ms: u64, stop: &AtomicBool) -> Result<TcpStream, String> {
     let deadline = Instant::now() + Duration::from_millis(init_ms.max(1000));
     let mut last = String::new();
-    for attempt in 0..5 {
-        if stop.load(Ordering::Acquire) || Instant::now() >= deadline {
-            break;
-        }
+    let mut tries = 0;
+    while !stop.load(Ordering::Acquire) && Instant::now() < deadline {
+        tries += 1;
         let target = addr.to_socket_addrs().ok().and_then(|mut a| a.next());
         match target.map(|a| TcpStream::connect_timeout(&a, Duration::from_secs(1))) {
             Some(Ok(s)) => return Ok(s),
             Some(Err(e)) => last = e.to_string(),
             None => last = format!("cannot resolve {addr}"),
         }
-        if attempt < 4 {
-            std::thread::sleep(Duration::from_millis(1000));
-        }
+        std::thread::sleep(Duration::from_millis(100));
     }
-    Err(format!("cannot connect to the leader at {addr}: {last}"))
+    Err(format!("cannot connect to the leader at {addr} after {tries} tries within initLimit: {last}"))
 }
 
 /// Runs one term as a follower (or observer) of `leader_sid`; returns why it ended.
@@ -181,10 +179,9 @@ pub fn follow(
     if let Some(s) = server {
         s.stop_serving();
     }
-    drop(link);
-    if let Ok(h) = writer {
-        let _ = h.join();
-    }
+    // The writer thread ends when the last handle on the link goes: client connections
+    // still closing may hold the server, which holds the link; nothing here waits for them.
+    drop((link, writer));
     reason
 }
 
@@ -308,6 +305,11 @@ fn term(
                     let role = if q.observer { Role::Observer } else { Role::Follower };
                     let s = ZooKeeperServer::from_db(config.clone(), d, role, None).map_err(|e| e.to_string())?;
                     s.set_replicator(link.clone());
+                    // Proposals logged above whose COMMIT is still to come.
+                    let mut rest: Vec<(i64, Vec<u8>)> = collected.drain().collect();
+                    rest.sort_unstable_by_key(|(z, _)| *z);
+                    after_newleader.extend(rest.iter().map(|(z, _)| *z));
+                    s.adopt_logged(rest.into_iter().map(|(_, d)| d).collect())?;
                     *server_slot = Some(s);
                 }
                 SyncAction::Send(p) => {

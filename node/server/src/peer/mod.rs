@@ -28,27 +28,22 @@ use crate::config::ServerConfig;
 use crate::zk_server::{Database, Role, ZooKeeperServer};
 use crate::ServerSlot;
 
+/// A role for the next term, once known: `(state, leader sid)`.
+pub type Decision<'a> = Pin<Box<dyn Future<Output = Option<(PeerState, u64)>> + Send + 'a>>;
+
 /// How a member learns its role for the next term: the election, or (in tests that
 /// exercise replication alone) a fixed assignment.
 pub trait Decide: Send + Sync {
     /// `(state, leader sid)` for a member whose last logged zxid and currentEpoch are
     /// given; `None` ends the member.
-    fn decide(
-        &self,
-        last_zxid: i64,
-        current_epoch: i64,
-    ) -> Pin<Box<dyn Future<Output = Option<(PeerState, u64)>> + Send + '_>>;
+    fn decide(&self, last_zxid: i64, current_epoch: i64) -> Decision<'_>;
 
     /// The member serves in a term whose currentEpoch is `epoch` (`updateElectionVote`).
     fn serving(&self, _epoch: i64) {}
 }
 
 impl Decide for election::Election {
-    fn decide(
-        &self,
-        last_zxid: i64,
-        current_epoch: i64,
-    ) -> Pin<Box<dyn Future<Output = Option<(PeerState, u64)>> + Send + '_>> {
+    fn decide(&self, last_zxid: i64, current_epoch: i64) -> Decision<'_> {
         Box::pin(async move { self.look_for_leader(last_zxid, current_epoch).await.map(|(s, v)| (s, v.leader)) })
     }
 
