@@ -34,11 +34,16 @@ where
 struct Fixed {
     myid: u64,
     leader: u64,
+    observer: bool,
 }
 
 impl Decide for Fixed {
     fn decide(&self, _: i64, _: i64) -> zab_node::peer::Decision<'_> {
-        let state = if self.myid == self.leader { PeerState::Leading } else { PeerState::Following };
+        let state = match (self.myid == self.leader, self.observer) {
+            (true, _) => PeerState::Leading,
+            (false, true) => PeerState::Observing,
+            (false, false) => PeerState::Following,
+        };
         Box::pin(async move { Some((state, self.leader)) })
     }
 }
@@ -51,6 +56,7 @@ struct Ports {
     client: u16,
     quorum: u16,
     election: u16,
+    observer: bool,
 }
 
 struct Member {
@@ -87,7 +93,8 @@ fn config(id: u64, dir: &std::path::Path, ports: &[Ports]) -> ServerConfig {
         b.set(k, &v, "test");
     }
     for (i, p) in ports.iter().enumerate() {
-        b.set(&format!("server.{}", i + 1), &format!("127.0.0.1:{}:{}", p.quorum, p.election), "test");
+        let kind = if p.observer { ":observer" } else { "" };
+        b.set(&format!("server.{}", i + 1), &format!("127.0.0.1:{}:{}{kind}", p.quorum, p.election), "test");
     }
     b.build(ServerConfig::default()).expect("ensemble config")
 }
@@ -109,7 +116,9 @@ async fn start_member(id: u64, leader: u64, dir: &std::path::Path, ports: &[Port
             .await
         })
     };
-    let term = tokio::spawn(run_member(cfg, Arc::new(Fixed { myid: id, leader }), slot.clone(), stop.clone()));
+    let observer = ports[id as usize - 1].observer;
+    let term =
+        tokio::spawn(run_member(cfg, Arc::new(Fixed { myid: id, leader, observer }), slot.clone(), stop.clone()));
     Member { id, client, slot, stop, tasks: vec![accept, term] }
 }
 
@@ -154,7 +163,7 @@ async fn converged(members: &[&Member]) -> (i64, u64) {
 }
 
 fn ports(n: usize) -> Vec<Ports> {
-    (0..n).map(|_| Ports { client: free_port(), quorum: free_port(), election: free_port() }).collect()
+    (0..n).map(|_| Ports { client: free_port(), quorum: free_port(), election: free_port(), observer: false }).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -345,4 +354,48 @@ async fn a_learner_with_an_uncommitted_txn_is_truncated_or_snapped() {
             m.stop().await;
         }
     }
+}
+
+/// An observer (`server.4=...:observer`) syncs, receives INFORM for every commit, serves
+/// reads and forwards writes, and does not count towards the quorum.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_observer_follows_serves_reads_and_forwards_writes() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let mut ports = ports(4);
+    ports[3].observer = true;
+    let dir = |id: u64| root.path().join(format!("m{id}"));
+    let mut members = Vec::new();
+    for id in 1..=4 {
+        members.push(start_member(id, 1, &dir(id), &ports).await);
+    }
+    for m in &members {
+        until(Duration::from_secs(20), "member serving", || async { m.server().map(|_| ()) }).await;
+    }
+    let observer = members[3].server().expect("observer");
+    assert_eq!(observer.role.name(), "observer");
+    let acl = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+    let c4 = members[3].client().await;
+    c4.create("/via-observer", b"o", &acl).await.unwrap();
+    let c1 = members[0].client().await;
+    c1.create("/via-leader", b"l", &acl).await.unwrap();
+    c4.sync("/").await.unwrap();
+    assert_eq!(c4.get_data("/via-leader").await.unwrap().0, b"l");
+    let refs: Vec<&Member> = members.iter().collect();
+    converged(&refs).await;
+    let views = members[0].server().expect("leader").learners();
+    assert!(views.iter().any(|l| l.sid == 4 && l.observer && l.in_broadcast), "{views:?}");
+    // Two voters down: the leader and the observer alone are no quorum, and the leader
+    // steps down (the observer's ACKs would not count even if it sent any).
+    drop(observer);
+    let mut it = members.into_iter();
+    let (m1, m2, m3, m4) = (it.next().unwrap(), it.next().unwrap(), it.next().unwrap(), it.next().unwrap());
+    m2.stop().await;
+    m3.stop().await;
+    until(Duration::from_secs(20), "the leader stops serving without a voting quorum", || async {
+        m1.server().is_none().then_some(())
+    })
+    .await;
+    drop((c1, c4));
+    m1.stop().await;
+    m4.stop().await;
 }
