@@ -158,7 +158,18 @@ fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("binding the client port {addr}: is another server using it?"))?;
             info!(%addr, myid = q.myid, members = q.view.servers.len(), observer = q.observer, data_dir = %config.data_dir.display(), "zab-node starting (quorum member)");
             let slot: zab_node::ServerSlot = Default::default();
-            zab_node::peer::run_quorum(config, listener, slot, shutdown_signal()).await.context("running as a quorum member")
+            let info = std::sync::Arc::new(zab_node::peer::PeerInfo::new(q.myid, q.view.clone()));
+            if config.admin_enabled {
+                let admin_addr = std::net::SocketAddr::new(config.admin_address, config.admin_port);
+                match tokio::net::TcpListener::bind(admin_addr).await {
+                    Ok(l) => {
+                        let state = zab_node::admin::AdminState::ensemble(slot.clone(), info.clone(), config.clone());
+                        tokio::spawn(zab_node::admin::serve(l, state));
+                    }
+                    Err(e) => tracing::error!(addr = %admin_addr, error = %e, "cannot start the admin endpoint (admin.serverPort in use?); serving without it"),
+                }
+            }
+            zab_node::peer::run_quorum(config, listener, slot, info, shutdown_signal()).await.context("running as a quorum member")
         });
     }
     rt.block_on(async move {
@@ -181,7 +192,7 @@ fn main() -> anyhow::Result<()> {
             let admin_addr = std::net::SocketAddr::new(server.config.admin_address, server.config.admin_port);
             match tokio::net::TcpListener::bind(admin_addr).await {
                 Ok(l) => {
-                    tokio::spawn(zab_node::admin::serve(l, server.clone()));
+                    tokio::spawn(zab_node::admin::serve(l, zab_node::admin::AdminState::standalone(server.clone())));
                 }
                 // As ZooKeeper: a busy admin port is logged, and the server serves anyway.
                 Err(e) => tracing::error!(addr = %admin_addr, error = %e, "cannot start the admin endpoint (admin.serverPort in use?); serving without it"),

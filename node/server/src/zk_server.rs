@@ -114,6 +114,9 @@ impl Database {
 struct AwaitingCommit {
     items: std::collections::VecDeque<LogItem>,
     committed: i64,
+    /// Learner: `sync` replies held until everything committed before the leader's SYNC
+    /// is applied here: (that commit mark, path, reply).
+    syncs: Vec<(i64, String, oneshot::Sender<WriteResult>)>,
 }
 
 /// Messages from the server to one connection's task.
@@ -279,7 +282,7 @@ impl ZooKeeperServer {
             last_snapshot: Mutex::new(last_snapshot),
             role,
             replicator: std::sync::OnceLock::new(),
-            awaiting: Mutex::new(AwaitingCommit { items: Default::default(), committed: last_zxid }),
+            awaiting: Mutex::new(AwaitingCommit { items: Default::default(), committed: last_zxid, syncs: Vec::new() }),
             forwarded: Mutex::new(HashMap::new()),
             pending_syncs: Mutex::new(Default::default()),
             touched: Mutex::new(HashMap::new()),
@@ -646,6 +649,19 @@ impl ZooKeeperServer {
         if !batch.is_empty() {
             self.apply_batch(&mut batch);
         }
+        if !a.syncs.is_empty() {
+            let applied = self.last_processed_zxid();
+            let (ready, waiting): (Vec<_>, Vec<_>) = a.syncs.drain(..).partition(|(t, _, _)| *t <= applied);
+            a.syncs = waiting;
+            for (_, path, done) in ready {
+                Self::reply_sync(path, done, applied);
+            }
+        }
+    }
+
+    fn reply_sync(path: String, done: oneshot::Sender<WriteResult>, zxid: i64) {
+        let rc = zab_datatree::ProcessTxnResult { path, txn_type: op::SYNC, zxid, ..Default::default() };
+        let _ = done.send(Ok(WriteOutcome { txn_type: op::SYNC, rc, zxid }));
     }
 
     /// Learner: a txn from the leader (PROPOSAL, INFORM, or the sync's proposals) goes to
@@ -711,9 +727,16 @@ impl ZooKeeperServer {
     pub fn sync_done(&self) {
         let next = self.pending_syncs.lock().pop_front();
         if let Some((path, done)) = next {
-            let zxid = self.last_processed_zxid();
-            let rc = zab_datatree::ProcessTxnResult { path, txn_type: op::SYNC, zxid, ..Default::default() };
-            let _ = done.send(Ok(WriteOutcome { txn_type: op::SYNC, rc, zxid }));
+            // Everything committed before the SYNC must be applied here first (a commit
+            // waits for this member's own fsync).
+            let mut a = self.awaiting.lock();
+            let applied = self.last_processed_zxid();
+            if a.committed <= applied {
+                Self::reply_sync(path, done, applied);
+            } else {
+                let target = a.committed;
+                a.syncs.push((target, path, done));
+            }
         }
     }
 

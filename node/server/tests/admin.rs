@@ -31,7 +31,7 @@ async fn status_health_metrics_and_commands() {
     let s = start(test_config()).await;
     let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let admin_addr = admin.local_addr().unwrap();
-    let task = tokio::spawn(zab_node::admin::serve(admin, s.server.clone()));
+    let task = tokio::spawn(zab_node::admin::serve(admin, zab_node::admin::AdminState::standalone(s.server.clone())));
     let c = s.client().await;
     c.create("/a", b"x", &zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all())).await.unwrap();
     let _ = c.get_data("/a").await.unwrap();

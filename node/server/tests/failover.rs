@@ -24,6 +24,7 @@ struct Node {
     id: u64,
     dir: PathBuf,
     client: u16,
+    admin: u16,
     child: Option<Child>,
 }
 
@@ -56,6 +57,21 @@ impl Node {
         Some(out)
     }
 
+    /// `GET /status` of the admin endpoint.
+    fn status(&self) -> Option<serde_json::Value> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.admin)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+        s.write_all(b"GET /status HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        let body = out.split_once("\r\n\r\n")?.1;
+        serde_json::from_str(body).ok()
+    }
+
+    fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     fn mode(&self) -> Option<String> {
         let srvr = self.four("srvr")?;
         srvr.lines().find_map(|l| l.strip_prefix("Mode: ")).map(str::to_owned)
@@ -74,6 +90,10 @@ impl Drop for Node {
 }
 
 fn ensemble(root: &Path, n: u64) -> Vec<Node> {
+    ensemble_with(root, n, "tickTime=200\ninitLimit=20\nsyncLimit=5")
+}
+
+fn ensemble_with(root: &Path, n: u64, timing: &str) -> Vec<Node> {
     let ports: Vec<(u16, u16, u16)> = (0..n).map(|_| (free_port(), free_port(), free_port())).collect();
     let servers: String =
         ports.iter().enumerate().map(|(i, (_, q, e))| format!("server.{}=127.0.0.1:{q}:{e}\n", i + 1)).collect();
@@ -83,17 +103,18 @@ fn ensemble(root: &Path, n: u64) -> Vec<Node> {
             std::fs::create_dir_all(&dir).expect("data dir");
             std::fs::write(dir.join("myid"), format!("{id}\n")).expect("myid");
             let client = ports[id as usize - 1].0;
+            let admin = free_port();
             std::fs::write(
                 dir.join("zoo.cfg"),
                 format!(
-                    "tickTime=200\ninitLimit=20\nsyncLimit=5\ndataDir={}\nclientPort={client}\n\
-                     clientPortAddress=127.0.0.1\nadmin.enableServer=false\n4lw.commands.whitelist=*\n\
-                     preAllocSize=4096\n{servers}",
+                    "{timing}\ndataDir={}\nclientPort={client}\n\
+                     clientPortAddress=127.0.0.1\nadmin.serverAddress=127.0.0.1\nadmin.serverPort={admin}\n\
+                     4lw.commands.whitelist=*\npreAllocSize=4096\n{servers}",
                     dir.display()
                 ),
             )
             .expect("zoo.cfg");
-            Node { id, dir, client, child: None }
+            Node { id, dir, client, admin, child: None }
         })
         .collect()
 }
@@ -244,4 +265,134 @@ fn kill_the_leader_under_load_and_lose_nothing() {
         acked.len(),
         sorted[sorted.len() / 2]
     );
+}
+
+fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().is_ok_and(|s| s.success());
+    assert!(ok, "kill -{sig} {pid}");
+}
+
+fn field<'a>(st: &'a serde_json::Value, key: &str) -> &'a str {
+    st.get(key).and_then(|v| v.as_str()).unwrap_or("")
+}
+
+/// `/status` in an ensemble (issue #5): roles and phases, the leader's view of each learner
+/// (sync mode, lag growing while a follower is stopped and shrinking after it resumes),
+/// `synced` false during a forced SNAP sync and true after, and a survivor's report moving
+/// through the phases after the leader is killed.
+#[test]
+fn status_follows_roles_phases_lag_and_sync() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let mut nodes = ensemble_with(root.path(), 3, "tickTime=250\ninitLimit=40\nsyncLimit=8");
+    for n in nodes.iter_mut() {
+        n.start();
+    }
+    let leader = wait_for(Duration::from_secs(30), "a leader and a serving quorum", || leader_of(&nodes));
+    let statuses = wait_for(Duration::from_secs(30), "every member in broadcast", || {
+        let all: Vec<serde_json::Value> = nodes.iter().filter_map(|n| n.status()).collect();
+        (all.len() == 3 && all.iter().all(|s| field(s, "phase") == "broadcast" && s["synced"] == true)).then_some(all)
+    });
+    assert_eq!(field(&statuses[leader], "role"), "leading");
+    for (i, s) in statuses.iter().enumerate() {
+        assert_eq!(s["leader_sid"], nodes[leader].id, "member {i} names the leader");
+        assert_eq!(s["quorum"]["members"].as_array().map(Vec::len), Some(3));
+        if i != leader {
+            assert_eq!(field(s, "role"), "following");
+        }
+    }
+    let follower = (leader + 1) % 3;
+    let fsid = nodes[follower].id;
+    let learner = |st: &serde_json::Value| -> Option<serde_json::Value> {
+        st["learners"].as_array()?.iter().find(|l| l["sid"] == fsid).cloned()
+    };
+
+    // Load: a writer through the other follower, bounded by `stop`.
+    let other = 3 - leader - follower;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let stop = Arc::new(AtomicBool::new(false));
+    let connect = format!("127.0.0.1:{}", nodes[other].client);
+    let load = {
+        let stop = stop.clone();
+        rt.spawn(async move {
+            let c = zk::Client::connector()
+                .with_session_timeout(Duration::from_secs(30))
+                .connect(&connect)
+                .await
+                .expect("connect");
+            let acl = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+            let _ = c.create("/load", b"", &acl).await;
+            let payload = vec![7u8; 1024];
+            let mut i = 0u64;
+            while !stop.load(Ordering::Acquire) {
+                let _ = c.create(&format!("/load/n{i}"), &payload, &acl).await;
+                i += 1;
+            }
+        })
+    };
+    // Lag grows while the follower is stopped (within syncLimit), and shrinks after.
+    let pid = nodes[follower].pid().expect("follower pid");
+    signal(pid, "STOP");
+    let lag_at = |n: &Node| n.status().and_then(|s| learner(&s)).and_then(|l| l["lag"].as_i64());
+    let first = wait_for(Duration::from_secs(5), "a lag while stopped", || lag_at(&nodes[leader]).filter(|l| *l > 0));
+    let grown =
+        wait_for(Duration::from_secs(5), "the lag growing", || lag_at(&nodes[leader]).filter(|l| *l > first + 20));
+    signal(pid, "CONT");
+    let shrunk = wait_for(Duration::from_secs(10), "the lag shrinking after SIGCONT", || {
+        lag_at(&nodes[leader]).filter(|l| *l < grown / 2 + 5)
+    });
+    println!("lag of follower {fsid}: {first} -> {grown} while stopped, {shrunk} after SIGCONT");
+
+    // Stopped past syncLimit (2 s) while more than the committed window (500 txns) is
+    // written: the leader drops it, and on return it is synchronised by SNAP.
+    signal(pid, "STOP");
+    let dropped_at = wait_for(Duration::from_secs(30), "the leader dropping the stopped follower", || {
+        let st = nodes[leader].status()?;
+        learner(&st).is_none().then(|| st["last_processed_zxid"]["value"].as_i64().unwrap_or(0))
+    });
+    wait_for(Duration::from_secs(30), "600 more txns", || {
+        let z = nodes[leader].status()?["last_processed_zxid"]["value"].as_i64()?;
+        (z > dropped_at + 600).then_some(())
+    });
+    signal(pid, "CONT");
+    let mut seen = Vec::new();
+    let synced = wait_for(Duration::from_secs(60), "the follower back in broadcast", || {
+        let st = nodes[follower].status()?;
+        let key = (field(&st, "role").to_owned(), field(&st, "phase").to_owned(), st["synced"] == true);
+        if seen.last() != Some(&key) {
+            seen.push(key.clone());
+        }
+        (key.1 == "broadcast" && key.2 && seen.len() > 1).then_some(st)
+    });
+    assert!(
+        seen.iter().all(|(_, phase, synced)| phase == "broadcast" || !synced),
+        "synced only in broadcast: {seen:?}"
+    );
+    let mode = wait_for(Duration::from_secs(10), "the leader's record of the sync", || {
+        let st = nodes[leader].status()?;
+        learner(&st).and_then(|l| l["sync_mode"].as_str().map(str::to_owned))
+    });
+    assert_eq!(mode, "SNAP", "{seen:?}");
+    println!("returning follower's /status: {seen:?}; synced {}", synced["synced"]);
+    stop.store(true, Ordering::Release);
+    rt.block_on(async { tokio::time::timeout(Duration::from_secs(30), load).await }).ok();
+
+    // Kill the leader: a survivor goes looking (election), then through discovery and
+    // synchronisation to broadcast.
+    let survivor = follower;
+    nodes[leader].kill9();
+    let mut phases: Vec<String> = Vec::new();
+    wait_for(Duration::from_secs(30), "the survivor in broadcast again", || {
+        let st = nodes[survivor].status()?;
+        let p = format!("{}/{}", field(&st, "role"), field(&st, "phase"));
+        if phases.last() != Some(&p) {
+            phases.push(p.clone());
+        }
+        (phases.len() > 1 && p.ends_with("/broadcast") && st["synced"] == true).then_some(())
+    });
+    assert!(phases.iter().any(|p| p == "looking/election"), "{phases:?}");
+    let order = ["election", "discovery", "synchronization", "broadcast"];
+    let idx: Vec<usize> =
+        phases.iter().filter_map(|p| order.iter().position(|o| p.ends_with(&format!("/{o}")))).collect();
+    assert!(idx.windows(2).all(|w| w[0] <= w[1] || w[1] == 0), "phases out of order: {phases:?}");
+    println!("survivor's /status after the leader's kill: {phases:?}");
 }

@@ -25,9 +25,45 @@ use axum::{Json, Router};
 use tokio::net::TcpListener;
 use tracing::info;
 
+use crate::config::ServerConfig;
+use crate::peer::PeerInfo;
 use crate::zk_server::ZooKeeperServer;
+use crate::ServerSlot;
 
-type Shared = Arc<ZooKeeperServer>;
+/// What the endpoint reports on: the server clients are handed to (always the same one
+/// standalone; in an ensemble the current term's, or none while electing), and in an
+/// ensemble the member's [`PeerInfo`].
+#[derive(Clone)]
+pub struct AdminState {
+    slot: ServerSlot,
+    peer: Option<Arc<PeerInfo>>,
+    config: Arc<ServerConfig>,
+}
+
+impl AdminState {
+    pub fn standalone(server: Arc<ZooKeeperServer>) -> AdminState {
+        let config = Arc::new(server.config.clone());
+        AdminState { slot: Arc::new(parking_lot::RwLock::new(Some(server))), peer: None, config }
+    }
+
+    pub fn ensemble(slot: ServerSlot, peer: Arc<PeerInfo>, config: ServerConfig) -> AdminState {
+        AdminState { slot, peer: Some(peer), config: Arc::new(config) }
+    }
+
+    /// The current term's server, if one is serving.
+    fn server(&self) -> Option<Arc<ZooKeeperServer>> {
+        self.slot.read().clone().filter(|s| s.is_serving())
+    }
+
+    fn status(&self) -> zab_status::MemberStatus {
+        status::member_status(self.server().as_deref(), self.peer.as_deref(), &self.config)
+    }
+}
+
+type Shared = AdminState;
+
+/// ZooKeeper's answer while no database is being served.
+const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests";
 
 /// The routes, with the AdminServer commands under `command_url` (`admin.commandURL`).
 pub fn router(server: Shared, command_url: &str) -> Router {
@@ -45,16 +81,20 @@ pub fn router(server: Shared, command_url: &str) -> Router {
 }
 
 async fn status_handler(State(s): State<Shared>) -> Json<zab_status::MemberStatus> {
-    Json(status::member_status(&s))
+    Json(s.status())
 }
 
 async fn ready_handler(State(s): State<Shared>) -> Response {
-    let st = status::member_status(&s);
+    let st = s.status();
     let code = if st.ready() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (code, Json(st)).into_response()
 }
 
 async fn metrics_handler(State(s): State<Shared>) -> Response {
+    let Some(s) = s.server() else {
+        let body = format!("# {NOT_SERVING}: electing or synchronising\n");
+        return ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response();
+    };
     let body = tokio::task::spawn_blocking(move || metrics::render(&s)).await.unwrap_or_default();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
 }
@@ -66,7 +106,10 @@ async fn command_handler(
     Path(name): Path<String>,
     Query(query): Query<std::collections::HashMap<String, String>>,
 ) -> Response {
-    Json(commands::run(&s, &name, &query)).into_response()
+    match s.server() {
+        Some(server) => Json(commands::run(&server, &name, &query)).into_response(),
+        None => Json(serde_json::json!({"command": name, "error": NOT_SERVING})).into_response(),
+    }
 }
 
 async fn command_list() -> Response {
@@ -78,7 +121,8 @@ pub async fn serve(listener: TcpListener, server: Shared) {
     if let Ok(addr) = listener.local_addr() {
         info!(%addr, "admin endpoint (status, healthz, readyz, metrics, commands)");
     }
-    let app = router(server.clone(), &server.config.admin_command_url);
+    let url = server.config.admin_command_url.clone();
+    let app = router(server, &url);
     if let Err(e) = axum::serve(listener, app).await {
         tracing::error!(error = %e, "admin endpoint stopped");
     }

@@ -49,6 +49,7 @@ pub struct LearnerView {
     pub sync_mode: &'static str,
     pub last_acked: i64,
     pub in_broadcast: bool,
+    /// Unix milliseconds.
     pub connected_ms: i64,
 }
 
@@ -196,6 +197,7 @@ pub fn lead(
     config: &ServerConfig,
     db: Database,
     stop: Arc<AtomicBool>,
+    info: &super::PeerInfo,
     on_serving: &dyn Fn(Option<Arc<ZooKeeperServer>>),
 ) -> String {
     let Some(q) = config.quorum.clone() else {
@@ -257,7 +259,7 @@ pub fn lead(
         };
         std::thread::Builder::new().name("leader-accept".into()).spawn(move || accept_loop(leader, listener))
     };
-    let reason = run_term(&leader, config, db, &stop, &snap_dir, on_serving);
+    let reason = run_term(&leader, config, db, &stop, &snap_dir, info, on_serving);
     // Stop: wake the acceptor, close every learner, shut the server down.
     leader.stopping.store(true, Ordering::Release);
     if let Ok(addr) = listener.local_addr() {
@@ -309,6 +311,7 @@ fn run_term(
     db: Database,
     stop: &AtomicBool,
     snap_dir: &std::path::Path,
+    info: &super::PeerInfo,
     on_serving: &dyn Fn(Option<Arc<ZooKeeperServer>>),
 ) -> String {
     let tick = Duration::from_millis((config.tick_time as u64 / 2).max(10));
@@ -336,6 +339,11 @@ fn run_term(
     if let Err(e) = zab_persistence::epoch::write_epoch(snap_dir, "currentEpoch", epoch) {
         return format!("writing currentEpoch: {e}");
     }
+    info.update(|v| {
+        v.current_epoch = epoch;
+        v.accepted_epoch = epoch;
+    });
+    info.phase(zab_status::Phase::Synchronization);
     let start_zxid = zxid::make(epoch, 0);
     let server = match ZooKeeperServer::from_db(config.clone(), db, Role::Leader, Some(start_zxid)) {
         Ok(s) => s,
@@ -367,6 +375,7 @@ fn run_term(
         }
     }
     server.serving.store(true, Ordering::Release);
+    info.phase(zab_status::Phase::Broadcast);
     on_serving(Some(server.clone()));
     info!(epoch, "a quorum is synchronised; serving clients");
     // Broadcast: ping learners, and step down once a quorum is no longer in touch.
@@ -467,7 +476,14 @@ fn handle_learner(leader: &Arc<Leader>, stream: TcpStream) -> std::io::Result<()
             let _ = old.stream.shutdown(Shutdown::Both);
         }
         let now = leader.now();
-        let view = LearnerView { sid, observer, sync_mode: "", last_acked: -1, in_broadcast: false, connected_ms: now };
+        let view = LearnerView {
+            sid,
+            observer,
+            sync_mode: "",
+            last_acked: -1,
+            in_broadcast: false,
+            connected_ms: crate::zk_server::wall_ms(),
+        };
         st.learners.insert(sid, Learner { conn, tx: tx.clone(), stream: stream.try_clone()?, view, last_heard: now });
         let actions = st.discovery.on_learner_info(sid, &hello).map_err(io_err)?;
         discovery_actions(leader, &mut st, actions, &snap_dir).map_err(io_err)?;
@@ -628,6 +644,9 @@ fn sync_learner(
     observer: bool,
     peer_last: i64,
 ) -> std::io::Result<()> {
+    // Taken before the leader's lock: the prep path holds the session tracker's lock while
+    // it proposes (which takes the leader's lock), so the reverse order would deadlock.
+    let sessions = server.sessions();
     let mut st = leader.state.lock();
     let tx = st.learners.get(&sid).map(|l| l.tx.clone()).ok_or_else(|| io_err("learner gone"))?;
     let out = |p: QuorumPacket| {
@@ -647,7 +666,6 @@ fn sync_learner(
     if the_plan.snap {
         mode = "SNAP";
         let mut a = zab_jute::OutputArchive::new();
-        let sessions = server.sessions();
         a.write_i32(sessions.len() as i32);
         for (id, to) in &sessions {
             a.write_i64(*id);

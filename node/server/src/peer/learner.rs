@@ -125,6 +125,7 @@ pub fn follow(
     db: Database,
     leader_sid: u64,
     stop: Arc<AtomicBool>,
+    info: &super::PeerInfo,
     on_serving: &dyn Fn(Option<Arc<ZooKeeperServer>>),
 ) -> String {
     let Some(q) = config.quorum.clone() else {
@@ -166,7 +167,7 @@ pub fn follow(
     let reason = match stream.try_clone() {
         Ok(r) => {
             let mut reader = PacketReader::new(r, config.max_buffer + 1024 * 1024);
-            match term(config, db, &mut reader, &stream, &link, &mut server, on_serving) {
+            match term(config, db, &mut reader, &stream, &link, &mut server, info, on_serving) {
                 Ok(()) => "stopped".into(),
                 Err(e) => e,
             }
@@ -193,6 +194,7 @@ fn log_dir(config: &ServerConfig) -> std::path::PathBuf {
     zab_persistence::snaplog::SnapLog::new(&config.data_dir, &config.data_log_dir).log_dir
 }
 
+#[allow(clippy::too_many_arguments)] // one term's connection, state and hooks, all used
 fn term(
     config: &ServerConfig,
     db: Database,
@@ -200,6 +202,7 @@ fn term(
     stream: &TcpStream,
     link: &Arc<LearnerLink>,
     server_slot: &mut Option<Arc<ZooKeeperServer>>,
+    peer: &super::PeerInfo,
     on_serving: &dyn Fn(Option<Arc<ZooKeeperServer>>),
 ) -> Result<(), String> {
     let q = config.quorum.clone().ok_or("not a quorum member")?;
@@ -217,14 +220,16 @@ fn term(
     };
     link.send(disc.hello(q.observer, q.view.version));
     let read = |r: &mut PacketReader<TcpStream>| r.read().map_err(|e| format!("reading from the leader: {e}"));
-    let info = read(reader)?;
-    let (persist, ack) = disc.on_leader_info(&info).map_err(|e| e.to_string())?;
+    let leader_info = read(reader)?;
+    let (persist, ack) = disc.on_leader_info(&leader_info).map_err(|e| e.to_string())?;
     if let Some(e) = persist {
         zab_persistence::epoch::write_epoch(&snap_dir, "acceptedEpoch", e)
             .map_err(|e| format!("writing acceptedEpoch: {e}"))?;
     }
     link.send(ack);
-    let new_epoch = zxid::epoch(info.zxid);
+    let new_epoch = zxid::epoch(leader_info.zxid);
+    peer.update(|v| v.accepted_epoch = v.accepted_epoch.max(new_epoch));
+    peer.phase(zab_status::Phase::Synchronization);
     info!(leader_epoch = new_epoch, last_zxid = format_args!("0x{last_zxid:x}"), "following; synchronising");
     // Synchronisation.
     let mut sync = LearnerSync::new(last_zxid, new_epoch);
@@ -301,6 +306,7 @@ fn term(
                 SyncAction::PersistCurrentEpoch(e) => {
                     zab_persistence::epoch::write_epoch(&snap_dir, "currentEpoch", e)
                         .map_err(|e| format!("writing currentEpoch: {e}"))?;
+                    peer.update(|v| v.current_epoch = e);
                     let d = db.take().ok_or("no database")?;
                     let role = if q.observer { Role::Observer } else { Role::Follower };
                     let s = ZooKeeperServer::from_db(config.clone(), d, role, None).map_err(|e| e.to_string())?;
@@ -320,6 +326,7 @@ fn term(
                 SyncAction::StartServing => {
                     let s = server_slot.as_ref().ok_or("UPTODATE before NEWLEADER")?;
                     s.serving.store(true, Ordering::Release);
+                    peer.phase(zab_status::Phase::Broadcast);
                     on_serving(Some(s.clone()));
                     info!(mode, "synchronised with the leader; serving clients");
                 }

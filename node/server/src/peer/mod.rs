@@ -28,6 +28,64 @@ use crate::config::ServerConfig;
 use crate::zk_server::{Database, Role, ZooKeeperServer};
 use crate::ServerSlot;
 
+/// What the member is doing, for `/status` while no server of a term is serving (and to
+/// overlay on the serving one's report).
+#[derive(Debug, Clone)]
+pub struct PeerView {
+    pub role: zab_status::Role,
+    pub phase: zab_status::Phase,
+    pub leader: Option<u64>,
+    pub current_epoch: i64,
+    pub accepted_epoch: i64,
+    /// The last logged zxid when the term started.
+    pub last_zxid: i64,
+    /// True from UPTODATE (learner) or a quorum's NEWLEADER ACKs (leader) until the term ends.
+    pub synced: bool,
+}
+
+/// The member's identity and live [`PeerView`].
+pub struct PeerInfo {
+    pub myid: u64,
+    pub quorum: zab_quorum::verifier::QuorumMaj,
+    pub started: Instant,
+    view: Mutex<PeerView>,
+}
+
+impl PeerInfo {
+    pub fn new(myid: u64, quorum: zab_quorum::verifier::QuorumMaj) -> PeerInfo {
+        PeerInfo {
+            myid,
+            quorum,
+            started: Instant::now(),
+            view: Mutex::new(PeerView {
+                role: zab_status::Role::Looking,
+                phase: zab_status::Phase::Election,
+                leader: None,
+                current_epoch: -1,
+                accepted_epoch: -1,
+                last_zxid: -1,
+                synced: false,
+            }),
+        }
+    }
+
+    pub fn get(&self) -> PeerView {
+        self.view.lock().clone()
+    }
+
+    pub fn update(&self, f: impl FnOnce(&mut PeerView)) {
+        f(&mut self.view.lock());
+    }
+
+    /// The next ZAB phase of this term.
+    pub fn phase(&self, phase: zab_status::Phase) {
+        self.update(|v| {
+            v.phase = phase;
+            v.synced = phase == zab_status::Phase::Broadcast;
+        });
+    }
+}
+
 /// A role for the next term, once known: `(state, leader sid)`.
 pub type Decision<'a> = Pin<Box<dyn Future<Output = Option<(PeerState, u64)>> + Send + 'a>>;
 
@@ -58,6 +116,7 @@ pub async fn run_quorum(
     config: ServerConfig,
     listener: tokio::net::TcpListener,
     slot: ServerSlot,
+    info: Arc<PeerInfo>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let q = config.quorum.clone().ok_or_else(|| std::io::Error::other("no server.N lines: not a quorum member"))?;
@@ -77,7 +136,7 @@ pub async fn run_quorum(
             .await
         })
     };
-    let member = tokio::spawn(run_member(config, election.clone(), slot.clone(), stop.clone()));
+    let member = tokio::spawn(run_member(config, election.clone(), slot.clone(), info, stop.clone()));
     shutdown.await;
     info!("shutting down");
     stop.store(true, Ordering::Release);
@@ -95,7 +154,13 @@ pub async fn run_quorum(
 }
 
 /// Runs terms until `stop` is set or the decider gives up.
-pub async fn run_member(config: ServerConfig, decide: Arc<dyn Decide>, slot: ServerSlot, stop: Arc<AtomicBool>) {
+pub async fn run_member(
+    config: ServerConfig,
+    decide: Arc<dyn Decide>,
+    slot: ServerSlot,
+    info: Arc<PeerInfo>,
+    stop: Arc<AtomicBool>,
+) {
     let rt = tokio::runtime::Handle::current();
     while !stop.load(Ordering::Acquire) {
         let cfg = config.clone();
@@ -119,13 +184,36 @@ pub async fn run_member(config: ServerConfig, decide: Arc<dyn Decide>, slot: Ser
                 return;
             }
         };
+        let accepted_epoch = zab_persistence::epoch::load_epochs(&snap_dir, db.last_zxid()).map_or(-1, |e| e.1);
+        info.update(|v| {
+            *v = PeerView {
+                role: zab_status::Role::Looking,
+                phase: zab_status::Phase::Election,
+                leader: None,
+                current_epoch,
+                accepted_epoch,
+                last_zxid: db.last_zxid(),
+                synced: false,
+            }
+        });
         let Some((state, leader)) = decide.decide(db.last_zxid(), current_epoch).await else {
             return;
         };
+        info.update(|v| {
+            v.role = match state {
+                PeerState::Leading => zab_status::Role::Leading,
+                PeerState::Following => zab_status::Role::Following,
+                PeerState::Observing => zab_status::Role::Observing,
+                PeerState::Looking => zab_status::Role::Looking,
+            };
+            v.leader = Some(leader);
+            v.phase = zab_status::Phase::Discovery;
+        });
         let cfg = config.clone();
         let slot2 = slot.clone();
         let stop2 = stop.clone();
         let rt2 = rt.clone();
+        let info2 = info.clone();
         let decide2 = decide.clone();
         let started = Instant::now();
         let term = tokio::task::spawn_blocking(move || {
@@ -144,8 +232,10 @@ pub async fn run_member(config: ServerConfig, decide: Arc<dyn Decide>, slot: Ser
                 *slot2.write() = s;
             };
             match state {
-                PeerState::Leading => leader::lead(&cfg, db, stop2, &on_serving),
-                PeerState::Following | PeerState::Observing => learner::follow(&cfg, db, leader, stop2, &on_serving),
+                PeerState::Leading => leader::lead(&cfg, db, stop2, &info2, &on_serving),
+                PeerState::Following | PeerState::Observing => {
+                    learner::follow(&cfg, db, leader, stop2, &info2, &on_serving)
+                }
                 PeerState::Looking => "the election ended still looking".into(),
             }
         });
