@@ -97,8 +97,16 @@ fn ensemble_with(root: &Path, n: u64, timing: &str) -> Vec<Node> {
     let ports: Vec<(u16, u16, u16)> = (0..n).map(|_| (free_port(), free_port(), free_port())).collect();
     let servers: String =
         ports.iter().enumerate().map(|(i, (_, q, e))| format!("server.{}=127.0.0.1:{q}:{e}\n", i + 1)).collect();
+    let per_member = vec![servers; n as usize];
+    ensemble_from(root, n, timing, &ports, &per_member)
+}
+
+/// Members whose server.N lines may differ per member (`servers[id - 1]`): a member's own
+/// line holds its real ports, the others' may point at a proxy.
+fn ensemble_from(root: &Path, n: u64, timing: &str, ports: &[(u16, u16, u16)], servers: &[String]) -> Vec<Node> {
     (1..=n)
         .map(|id| {
+            let servers = &servers[id as usize - 1];
             let dir = root.join(format!("m{id}"));
             std::fs::create_dir_all(&dir).expect("data dir");
             std::fs::write(dir.join("myid"), format!("{id}\n")).expect("myid");
@@ -395,4 +403,150 @@ fn status_follows_roles_phases_lag_and_sync() {
         phases.iter().filter_map(|p| order.iter().position(|o| p.ends_with(&format!("/{o}")))).collect();
     assert!(idx.windows(2).all(|w| w[0] <= w[1] || w[1] == 0), "phases out of order: {phases:?}");
     println!("survivor's /status after the leader's kill: {phases:?}");
+}
+
+/// A TCP proxy for every (member, peer, port) pair, so a test can cut members off: while a
+/// member is in `cut`, connections from and to it are closed and refused.
+struct Partitions {
+    cut: Arc<Mutex<std::collections::HashSet<u64>>>,
+}
+
+impl Partitions {
+    fn isolate(&self, id: u64) {
+        self.cut.lock().insert(id);
+    }
+
+    fn heal(&self) {
+        self.cut.lock().clear();
+    }
+}
+
+/// Builds per-member server.N lines in which member `from` reaches member `to` through a
+/// proxy on the runtime `rt`.
+fn proxied_servers(rt: &tokio::runtime::Runtime, ports: &[(u16, u16, u16)]) -> (Vec<String>, Partitions) {
+    let cut: Arc<Mutex<std::collections::HashSet<u64>>> = Arc::default();
+    let n = ports.len() as u64;
+    let mut lines = Vec::new();
+    for from in 1..=n {
+        let mut text = String::new();
+        for to in 1..=n {
+            let (_, q, e) = ports[to as usize - 1];
+            if from == to {
+                text.push_str(&format!("server.{to}=127.0.0.1:{q}:{e}\n"));
+                continue;
+            }
+            let pq = spawn_proxy(rt, q, from, to, cut.clone());
+            let pe = spawn_proxy(rt, e, from, to, cut.clone());
+            text.push_str(&format!("server.{to}=127.0.0.1:{pq}:{pe}\n"));
+        }
+        lines.push(text);
+    }
+    (lines, Partitions { cut })
+}
+
+fn spawn_proxy(
+    rt: &tokio::runtime::Runtime,
+    target: u16,
+    from: u64,
+    to: u64,
+    cut: Arc<Mutex<std::collections::HashSet<u64>>>,
+) -> u16 {
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("proxy port");
+    let port = listener.local_addr().expect("proxy addr").port();
+    let blocked = move || {
+        let c = cut.lock();
+        c.contains(&from) || c.contains(&to)
+    };
+    rt.spawn(async move {
+        loop {
+            let Ok((mut inbound, _)) = listener.accept().await else { continue };
+            if blocked() {
+                continue;
+            }
+            let blocked = blocked.clone();
+            tokio::spawn(async move {
+                let Ok(mut outbound) = tokio::net::TcpStream::connect(("127.0.0.1", target)).await else { return };
+                let copy = tokio::io::copy_bidirectional(&mut inbound, &mut outbound);
+                tokio::pin!(copy);
+                let mut tick = tokio::time::interval(Duration::from_millis(10));
+                loop {
+                    tokio::select! {
+                        _ = &mut copy => return,
+                        _ = tick.tick() => if blocked() { return },
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// A member cut off from the others cannot commit and its clients lose their connection;
+/// the majority goes on; once the partition heals the member rejoins and catches up. The
+/// same for the leader itself: the other two elect a new one.
+#[test]
+fn a_partitioned_member_cannot_commit_and_catches_up_after() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let ports: Vec<(u16, u16, u16)> = (0..3).map(|_| (free_port(), free_port(), free_port())).collect();
+    let (servers, parts) = proxied_servers(&rt, &ports);
+    let mut nodes = ensemble_from(root.path(), 3, "tickTime=200\ninitLimit=20\nsyncLimit=5", &ports, &servers);
+    for n in nodes.iter_mut() {
+        n.start();
+    }
+    for victim_is_leader in [false, true] {
+        let leader = wait_for(Duration::from_secs(30), "a leader and a serving quorum", || leader_of(&nodes));
+        let victim = if victim_is_leader { leader } else { (leader + 1) % 3 };
+        let witness = (0..3).find(|i| *i != victim && *i != leader).unwrap_or(leader);
+        let only = |i: usize| format!("127.0.0.1:{}", nodes[i].client);
+        let (victim_addr, witness_addr) = (only(victim), only(witness));
+        let tag = if victim_is_leader { "leader" } else { "follower" };
+        let outcome = rt.block_on(async {
+            let acl = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+            let cv = zk::Client::connector()
+                .with_session_timeout(Duration::from_secs(30))
+                .connect(&victim_addr)
+                .await
+                .expect("victim");
+            let cw = zk::Client::connector()
+                .with_session_timeout(Duration::from_secs(30))
+                .connect(&witness_addr)
+                .await
+                .expect("witness");
+            cv.create(&format!("/before-{tag}"), b"", &acl).await.expect("write before the partition");
+            parts.isolate(nodes[victim].id);
+            // The victim's client cannot get a write through while it is cut off.
+            let w = tokio::time::timeout(Duration::from_secs(8), cv.create(&format!("/during-{tag}"), b"", &acl)).await;
+            assert!(!matches!(w, Ok(Ok(_))), "a write through a partitioned {tag} must not succeed: {w:?}");
+            // The majority commits (after electing a new leader when the victim led).
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            loop {
+                match cw.create(&format!("/majority-{tag}"), b"m", &acl).await {
+                    Ok(_) | Err(zk::Error::NodeExists) => break,
+                    Err(e) => {
+                        assert!(tokio::time::Instant::now() < deadline, "the majority cannot commit: {e:?}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+            parts.heal();
+            w
+        });
+        println!("partitioned {tag}: its client's write ended with {outcome:?}");
+        // Healed: every member converges and has the majority's write.
+        wait_for(Duration::from_secs(60), "equal digests after healing", || {
+            let ds: Vec<Option<String>> = nodes.iter().map(|n| n.digest()).collect();
+            let first = ds.first().cloned().flatten()?;
+            ds.iter().all(|d| d.as_ref() == Some(&first)).then_some(())
+        });
+        let seen = rt.block_on(async {
+            let c = zk::Client::connector()
+                .with_session_timeout(Duration::from_secs(10))
+                .connect(&victim_addr)
+                .await
+                .expect("victim after healing");
+            c.check_stat(&format!("/majority-{tag}")).await.expect("read on the healed member")
+        });
+        assert!(seen.is_some(), "the healed {tag} caught up with the majority's write");
+    }
 }
