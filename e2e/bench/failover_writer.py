@@ -46,9 +46,12 @@ def main():
     # kazoo's connection warnings on stderr, with the time, to line up with the members' logs
     logging.basicConfig(level=logging.WARNING, datefmt="%H:%M:%S",
                         format="%(asctime)s.%(msecs)03d %(levelname)s %(message)s")
-    stop = []
-    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
-    signal.signal(signal.SIGINT, lambda *_: stop.append(1))
+
+    def leave(*_):
+        raise SystemExit(0)  # at once, even while waiting for an answer
+
+    signal.signal(signal.SIGTERM, leave)
+    signal.signal(signal.SIGINT, leave)
 
     retry = KazooRetry(max_tries=-1, delay=0.05, backoff=1, max_jitter=0, max_delay=0.05)
     zk = KazooClient(hosts=args.hosts, timeout=args.session_timeout, connection_retry=retry)
@@ -63,7 +66,7 @@ def main():
     last_created = None
     n = 0
     out = sys.stdout
-    while not stop:
+    while True:
         step = n % 3
         n += 1
         if step == 0:
@@ -95,8 +98,6 @@ def main():
                 last_created = None
             time.sleep(0.005)
         out.flush()
-    zk.stop()
-    zk.close()
 
 
 if __name__ == "__main__":
