@@ -51,6 +51,11 @@ jute_record! {
 /// The protocol version learners and leaders announce (`Leader.VERSION`).
 pub const PROTOCOL_VERSION: i32 = 0x10000;
 
+/// What a zab learner announces when it can be truncated across an epoch safely (it drops
+/// snapshots newer than the truncation point). ZooKeeper leaders treat any version from
+/// 0x10000 up as [`PROTOCOL_VERSION`], so Java leaders are unaffected.
+pub const ZAB_PROTOCOL_VERSION: i32 = 0x10001;
+
 /// Peer states as notifications carry them (`QuorumPeer.ServerState` ordinals).
 pub mod peer_state {
     pub const LOOKING: i32 = 0;

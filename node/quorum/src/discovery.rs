@@ -205,7 +205,13 @@ pub struct LearnerDiscovery {
 impl LearnerDiscovery {
     /// FOLLOWERINFO (or OBSERVERINFO for an observer).
     pub fn hello(&self, observer: bool, config_version: i64) -> QuorumPacket {
-        let info = LearnerInfo { serverid: self.myid as i64, protocol_version: PROTOCOL_VERSION, config_version };
+        self.hello_as(observer, config_version, PROTOCOL_VERSION)
+    }
+
+    /// FOLLOWERINFO / OBSERVERINFO announcing `protocol_version` (ZooKeeper's, or
+    /// [`zab_jute::quorum::ZAB_PROTOCOL_VERSION`]).
+    pub fn hello_as(&self, observer: bool, config_version: i64, protocol_version: i32) -> QuorumPacket {
+        let info = LearnerInfo { serverid: self.myid as i64, protocol_version, config_version };
         let t = if observer { packet::OBSERVERINFO } else { packet::FOLLOWERINFO };
         QuorumPacket::new(t, zxid::make(self.accepted_epoch, 0), Some(info.to_bytes()))
     }

@@ -64,6 +64,7 @@ pub struct LeaderLog<'a> {
 struct Walk {
     packets: Vec<SyncPacket>,
     need_op: bool,
+    cross_epoch_trunc: bool,
 }
 
 impl Walk {
@@ -90,7 +91,7 @@ impl Walk {
                     self.packets.push(SyncPacket::Diff(last_committed));
                     self.need_op = false;
                 } else if z > peer {
-                    if zxid::epoch(z) != zxid::epoch(peer) {
+                    if zxid::epoch(z) != zxid::epoch(peer) && !self.cross_epoch_trunc {
                         return queued;
                     }
                     self.packets.push(SyncPacket::Trunc(prev));
@@ -112,14 +113,29 @@ impl Walk {
     }
 }
 
+/// Choices beyond ZooKeeper 3.8's defaults.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PlanOptions {
+    /// TRUNC (then DIFF) a learner whose newest txn is followed in the leader's history by
+    /// one of a later epoch, instead of SNAP. Only safe for a learner that drops snapshots
+    /// newer than the truncation point (a zab learner announcing
+    /// [`zab_jute::quorum::ZAB_PROTOCOL_VERSION`]); 3.5+ never does it.
+    pub cross_epoch_trunc: bool,
+}
+
 /// `syncFollower`.
 pub fn plan(peer_last_zxid: i64, log: &LeaderLog<'_>) -> SyncPlan {
+    plan_with(peer_last_zxid, log, PlanOptions::default())
+}
+
+/// `syncFollower` with [`PlanOptions`].
+pub fn plan_with(peer_last_zxid: i64, log: &LeaderLog<'_>, opts: PlanOptions) -> SyncPlan {
     let new_epoch_peer = zxid::counter(peer_last_zxid) == 0;
     let (min, max) = match (log.committed.first(), log.committed.last()) {
         (Some(a), Some(b)) => (*a, *b),
         _ => (log.last_processed_zxid, log.last_processed_zxid),
     };
-    let mut w = Walk { packets: Vec::new(), need_op: true };
+    let mut w = Walk { packets: Vec::new(), need_op: true, cross_epoch_trunc: opts.cross_epoch_trunc };
     let mut current = peer_last_zxid;
     let mut need_snap = true;
     if log.last_processed_zxid == peer_last_zxid {
@@ -210,6 +226,16 @@ mod tests {
         let c = [E5 | 1, E5 | 2, E6 | 1, E6 | 2];
         let p = plan(E5 | 3, &log(&c));
         assert!(p.snap);
+        assert_eq!(p.current_zxid, E6 | 2);
+    }
+
+    #[test]
+    fn cross_epoch_trunc_diff_when_the_learner_can_take_it() {
+        // The seeds' packet sequence: TRUNC 0x500000002, then epoch 6's proposals.
+        let c = [E5 | 1, E5 | 2, E6 | 1, E6 | 2];
+        let p = plan_with(E5 | 3, &log(&c), PlanOptions { cross_epoch_trunc: true });
+        assert!(!p.snap);
+        assert_eq!(p.packets, vec![Trunc(E5 | 2), Proposal(E6 | 1), Commit(E6 | 1), Proposal(E6 | 2), Commit(E6 | 2)]);
         assert_eq!(p.current_zxid, E6 | 2);
     }
 

@@ -74,6 +74,7 @@ const USED: &[&str] = &[
     "quorumListenOnAllIPs",
     "standaloneEnabled",
     "syncEnabled",
+    "crossEpochTruncDiff",
 ];
 
 /// Keys ZooKeeper knows that later parts of zab will use; accepted quietly.
@@ -129,6 +130,9 @@ pub struct QuorumSettings {
     pub election_port_bind_retry: u32,
     /// Observers log txns (`syncEnabled`, true by default).
     pub sync_enabled: bool,
+    /// zab's own `crossEpochTruncDiff` (default false, as ZooKeeper 3.5+): a leader may
+    /// TRUNC+DIFF a zab learner across an epoch instead of sending SNAP.
+    pub cross_epoch_trunc: bool,
 }
 
 /// The settings of one zab-node.
@@ -277,6 +281,7 @@ impl ConfigBuilder {
         c.source = self.source.clone();
         let (mut init_limit, mut sync_limit, mut observer) = (None::<u32>, None::<u32>, false);
         let (mut bind_retry, mut all_ips, mut standalone_enabled, mut sync_enabled) = (3u32, false, true, true);
+        let mut cross_epoch_trunc = false;
         for (key, e) in &self.entries {
             if key.starts_with("server.") || key.starts_with("group.") || key.starts_with("weight.") {
                 if let Some(n) = key.strip_prefix("server.") {
@@ -351,6 +356,7 @@ impl ConfigBuilder {
                 "quorumListenOnAllIPs" => all_ips = parse_bool(key, e)?,
                 "standaloneEnabled" => standalone_enabled = parse_bool(key, e)?,
                 "syncEnabled" => sync_enabled = parse_bool(key, e)?,
+                "crossEpochTruncDiff" => cross_epoch_trunc = parse_bool(key, e)?,
                 _ => {}
             }
         }
@@ -374,6 +380,7 @@ impl ConfigBuilder {
         }
         if !c.servers.is_empty() {
             c.quorum = self.quorum_settings(
+                cross_epoch_trunc,
                 &c,
                 init_limit,
                 sync_limit,
@@ -414,6 +421,7 @@ impl ConfigBuilder {
     #[allow(clippy::too_many_arguments)]
     fn quorum_settings(
         &self,
+        cross_epoch_trunc: bool,
         c: &ServerConfig,
         init_limit: Option<u32>,
         sync_limit: Option<u32>,
@@ -469,6 +477,7 @@ impl ConfigBuilder {
             listen_on_all_ips,
             election_port_bind_retry,
             sync_enabled,
+            cross_epoch_trunc,
         }))
     }
 }

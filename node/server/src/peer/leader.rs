@@ -26,7 +26,7 @@ use zab_jute::record::Record;
 use zab_quorum::broadcast::{BroadcastAction, LeaderBroadcast, LearnerKind};
 use zab_quorum::discovery::{LeaderAction, LeaderDiscovery};
 use zab_quorum::newleader::{NewLeaderAction, NewLeaderPhase};
-use zab_quorum::sync::{plan, LeaderLog, SyncPacket};
+use zab_quorum::sync::{plan_with, LeaderLog, PlanOptions, SyncPacket};
 use zab_quorum::verifier::QuorumMaj;
 use zab_quorum::zxid;
 
@@ -488,7 +488,9 @@ fn handle_learner(leader: &Arc<Leader>, stream: TcpStream) -> std::io::Result<()
         let actions = st.discovery.on_learner_info(sid, &hello).map_err(io_err)?;
         discovery_actions(leader, &mut st, actions, &snap_dir).map_err(io_err)?;
     }
-    let result = serve_learner(leader, sid, observer, &mut reader, &tx);
+    let cross_epoch = leader.config.quorum.as_ref().is_some_and(|q| q.cross_epoch_trunc)
+        && info.protocol_version == zab_jute::quorum::ZAB_PROTOCOL_VERSION;
+    let result = serve_learner(leader, sid, observer, cross_epoch, &mut reader, &tx);
     let mut st = leader.state.lock();
     if st.learners.get(&sid).is_some_and(|l| l.conn == conn) {
         st.learners.remove(&sid);
@@ -504,6 +506,7 @@ fn serve_learner(
     leader: &Arc<Leader>,
     sid: u64,
     observer: bool,
+    cross_epoch: bool,
     reader: &mut PacketReader<TcpStream>,
     tx: &mpsc::Sender<Out>,
 ) -> std::io::Result<()> {
@@ -531,7 +534,7 @@ fn serve_learner(
         }
     }
     let server = leader.server.get().and_then(|w| w.upgrade()).ok_or_else(|| io_err("no server"))?;
-    sync_learner(leader, &server, sid, observer, peer_last)?;
+    sync_learner(leader, &server, sid, observer, cross_epoch, peer_last)?;
     // After NEWLEADER: the learner's ACK, then broadcast.
     let mut acked_newleader = false;
     loop {
@@ -642,6 +645,7 @@ fn sync_learner(
     server: &Arc<ZooKeeperServer>,
     sid: u64,
     observer: bool,
+    cross_epoch: bool,
     peer_last: i64,
 ) -> std::io::Result<()> {
     // Taken before the leader's lock: the prep path holds the session tracker's lock while
@@ -656,8 +660,8 @@ fn sync_learner(
     let tree = server.tree();
     let applied = tree.last_processed_zxid();
     let last_committed = zxids.last().copied().unwrap_or(applied).max(applied);
-    let the_plan =
-        plan(peer_last, &LeaderLog { last_processed_zxid: last_committed, committed: &zxids, on_disk: None });
+    let log = LeaderLog { last_processed_zxid: last_committed, committed: &zxids, on_disk: None };
+    let the_plan = plan_with(peer_last, &log, PlanOptions { cross_epoch_trunc: cross_epoch });
     let payload = |z: i64| -> Option<Arc<Vec<u8>>> {
         let i = st.committed_log.binary_search_by_key(&z, |(k, _)| *k).ok()?;
         st.committed_log.get(i).map(|(_, d)| d.clone())

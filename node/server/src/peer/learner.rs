@@ -32,6 +32,10 @@ use super::wire::{write_packet, PacketReader};
 use crate::config::ServerConfig;
 use crate::zk_server::{Database, Replicator, Role, ZooKeeperServer};
 
+/// False once a truncation could not reach its zxid: from then on this process announces
+/// ZooKeeper's protocol version, so no leader truncates it across an epoch again.
+static TRUNC_SAFE: AtomicBool = AtomicBool::new(true);
+
 /// The learner's side of the write path.
 pub struct LearnerLink {
     tx: mpsc::Sender<Out>,
@@ -218,7 +222,14 @@ fn term(
         current_epoch: current,
         last_logged_zxid: last_zxid,
     };
-    link.send(disc.hello(q.observer, q.view.version));
+    // A zab learner says it can be truncated across an epoch, unless a truncation here has
+    // failed (no snapshot old enough), in which case it asks for ZooKeeper's treatment.
+    let version = if TRUNC_SAFE.load(Ordering::Acquire) {
+        zab_jute::quorum::ZAB_PROTOCOL_VERSION
+    } else {
+        zab_jute::quorum::PROTOCOL_VERSION
+    };
+    link.send(disc.hello_as(q.observer, q.view.version, version));
     let read = |r: &mut PacketReader<TcpStream>| r.read().map_err(|e| format!("reading from the leader: {e}"));
     let leader_info = read(reader)?;
     let (persist, ack) = disc.on_leader_info(&leader_info).map_err(|e| e.to_string())?;
@@ -249,7 +260,11 @@ fn term(
                     db = Some(Database::load(config).map_err(|e| e.to_string())?);
                     let now_at = db.as_ref().map_or(-1, |d| d.last_zxid());
                     if now_at != z {
-                        return Err(format!("after truncating to 0x{z:x} the database is at 0x{now_at:x}"));
+                        TRUNC_SAFE.store(false, Ordering::Release);
+                        return Err(format!(
+                            "after truncating to 0x{z:x} the database is at 0x{now_at:x} (no snapshot old enough); \
+                             asking the leader for SNAP from now on"
+                        ));
                     }
                 }
                 SyncAction::LoadSnapshot(z) => {
