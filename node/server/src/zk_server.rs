@@ -83,7 +83,7 @@ pub struct Database {
     pub tree: DataTree,
     pub sessions: HashMap<i64, i32>,
     /// The last `commitLogCount` txns, oldest first (the leader's DIFF window).
-    pub committed_log: std::collections::VecDeque<zab_persistence::txnlog::LogEntry>,
+    pub committed_log: std::collections::VecDeque<(i64, Arc<Vec<u8>>)>,
     /// Where restore started: the snapshot file, if one was found, and its zxid.
     pub snapshot: Option<(std::path::PathBuf, i64)>,
 }
@@ -99,7 +99,7 @@ impl Database {
         Ok(Database {
             tree: restored.tree,
             sessions: restored.sessions,
-            committed_log: restored.committed_log,
+            committed_log: restored.committed_log.into_iter().map(|e| (e.hdr.zxid, Arc::new(e.payload))).collect(),
             snapshot: restored.snapshot.map(|p| (p, restored.snapshot_zxid)),
         })
     }
@@ -199,6 +199,9 @@ pub struct ZooKeeperServer {
     touched: Mutex<HashMap<i64, i32>>,
     /// Clients are served (standalone, or in broadcast after UPTODATE / NEWLEADER quorum).
     pub serving: std::sync::atomic::AtomicBool,
+    /// In an ensemble: the last `commitLogCount` applied txns (`ZKDatabase.committedLog`),
+    /// which the next term's leader syncs learners from.
+    recent: Mutex<std::collections::VecDeque<(i64, Arc<Vec<u8>>)>>,
 }
 
 fn check_epochs(snap_log: &SnapLog, last_zxid: i64) -> Result<(i64, i64), StartError> {
@@ -287,6 +290,7 @@ impl ZooKeeperServer {
             pending_syncs: Mutex::new(Default::default()),
             touched: Mutex::new(HashMap::new()),
             serving: std::sync::atomic::AtomicBool::new(false),
+            recent: Mutex::new(db.committed_log),
             config,
         });
         if needs_snapshot {
@@ -334,6 +338,39 @@ impl ZooKeeperServer {
         self.forwarded.lock().clear();
         self.pending_syncs.lock().clear();
         self.shutdown();
+    }
+
+    /// After [`stop_serving`](Self::stop_serving): the database for the next term, as
+    /// ZooKeeper keeps its ZKDatabase across elections (ZOOKEEPER-2678) — the tree, fast-
+    /// forwarded through the txns logged here but never committed (as a restart would
+    /// replay them), the sessions, and the recent txns.
+    pub fn take_database(&self) -> Database {
+        let config = self.tree.read().config();
+        let mut tree = std::mem::replace(&mut *self.tree.write(), DataTree::new(config));
+        let mut sessions: HashMap<i64, i32> = self.sessions().into_iter().collect();
+        let items = std::mem::take(&mut self.awaiting.lock().items);
+        let mut recent = std::mem::take(&mut *self.recent.lock());
+        let mut events = Vec::new();
+        for item in items {
+            tree.process_txn(&item.hdr, &item.txn, &mut events);
+            events.clear();
+            match &item.txn {
+                Txn::CreateSession(t) => {
+                    sessions.insert(item.hdr.client_id, t.time_out);
+                }
+                Txn::CloseSession(_) => {
+                    sessions.remove(&item.hdr.client_id);
+                }
+                _ => {}
+            }
+            recent.push_back((item.hdr.zxid, Arc::new(item.payload)));
+        }
+        while recent.len() > self.config.commit_log_count {
+            recent.pop_front();
+        }
+        let last = *self.last_snapshot.lock();
+        let snapshot = self.snap_log.snapshots().ok().and_then(|v| v.into_iter().find(|(z, _)| *z == last.0)).map(|(z, p)| (p, z));
+        Database { tree, sessions, committed_log: recent, snapshot }
     }
 
     /// Milliseconds of the monotonic clock sessions expire by (tokio's, so tests can
@@ -599,6 +636,15 @@ impl ZooKeeperServer {
             }
             core.outstanding.applied_up_to(last);
         }
+        if self.role != Role::Standalone {
+            let mut recent = self.recent.lock();
+            for item in batch.iter_mut() {
+                recent.push_back((item.hdr.zxid, Arc::new(std::mem::take(&mut item.payload))));
+            }
+            while recent.len() > self.config.commit_log_count {
+                recent.pop_front();
+            }
+        }
         for (item, (txn_type, rc, zxid)) in batch.drain(..).zip(results) {
             debug!(
                 session = format_args!("0x{:x}", item.hdr.client_id),
@@ -622,13 +668,7 @@ impl ZooKeeperServer {
             return self.apply_batch(&mut batch);
         }
         let zxids: Vec<i64> = batch.iter().map(|i| i.hdr.zxid).collect();
-        {
-            let mut a = self.awaiting.lock();
-            for mut item in batch {
-                item.payload = Vec::new();
-                a.items.push_back(item);
-            }
-        }
+        self.awaiting.lock().items.extend(batch);
         if let Some(rep) = self.replicator.get() {
             rep.logged(&zxids);
         }

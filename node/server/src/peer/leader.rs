@@ -192,16 +192,32 @@ impl Replicator for Leader {
 }
 
 /// Runs one term as leader: returns when the quorum is lost (or `stop` is set), after
-/// shutting the server down. `on_serving` receives the server once a quorum has synced.
+/// shutting the server down, with why, and the database for the next term (the one given
+/// if no server started on it). `on_serving` receives the server once a quorum has synced.
 pub fn lead(
     config: &ServerConfig,
     db: Database,
     stop: Arc<AtomicBool>,
     info: &super::PeerInfo,
     on_serving: &dyn Fn(Option<Arc<ZooKeeperServer>>),
+) -> (String, Option<Database>) {
+    let mut db = Some(db);
+    let reason = lead_term(config, &mut db, stop, info, on_serving);
+    (reason, db)
+}
+
+fn lead_term(
+    config: &ServerConfig,
+    db_slot: &mut Option<Database>,
+    stop: Arc<AtomicBool>,
+    info: &super::PeerInfo,
+    on_serving: &dyn Fn(Option<Arc<ZooKeeperServer>>),
 ) -> String {
     let Some(q) = config.quorum.clone() else {
         return "not a quorum member".into();
+    };
+    let Some(db) = db_slot.as_ref() else {
+        return "no database".into();
     };
     let snap_dir = zab_persistence::snaplog::SnapLog::new(&config.data_dir, &config.data_log_dir).snap_dir;
     let last_zxid = db.last_zxid();
@@ -235,7 +251,7 @@ pub fn lead(
             bcast: None,
             serving: false,
             proposed: BTreeMap::new(),
-            committed_log: db.committed_log.iter().map(|e| (e.hdr.zxid, Arc::new(e.payload.clone()))).collect(),
+            committed_log: db.committed_log.clone(),
             learners: BTreeMap::new(),
             syncs: VecDeque::new(),
             failure: None,
@@ -259,7 +275,7 @@ pub fn lead(
         };
         std::thread::Builder::new().name("leader-accept".into()).spawn(move || accept_loop(leader, listener))
     };
-    let reason = run_term(&leader, config, db, &stop, &snap_dir, info, on_serving);
+    let reason = run_term(&leader, config, db_slot, &stop, &snap_dir, info, on_serving);
     // Stop: wake the acceptor, close every learner, shut the server down.
     leader.stopping.store(true, Ordering::Release);
     if let Ok(addr) = listener.local_addr() {
@@ -278,6 +294,7 @@ pub fn lead(
     on_serving(None);
     if let Some(server) = leader.server.get().and_then(|w| w.upgrade()) {
         server.stop_serving();
+        *db_slot = Some(server.take_database());
     }
     reason
 }
@@ -308,7 +325,7 @@ fn discovery_actions(
 fn run_term(
     leader: &Arc<Leader>,
     config: &ServerConfig,
-    db: Database,
+    db: &mut Option<Database>,
     stop: &AtomicBool,
     snap_dir: &std::path::Path,
     info: &super::PeerInfo,
@@ -345,6 +362,9 @@ fn run_term(
     });
     info.phase(zab_status::Phase::Synchronization);
     let start_zxid = zxid::make(epoch, 0);
+    let Some(db) = db.take() else {
+        return "no database".into();
+    };
     let server = match ZooKeeperServer::from_db(config.clone(), db, Role::Leader, Some(start_zxid)) {
         Ok(s) => s,
         Err(e) => return format!("starting the leader's server: {e}"),

@@ -123,10 +123,25 @@ fn connect(addr: &str, init_ms: u64, stop: &AtomicBool) -> Result<TcpStream, Str
     Err(format!("cannot connect to the leader at {addr} after {tries} tries within initLimit: {last}"))
 }
 
-/// Runs one term as a follower (or observer) of `leader_sid`; returns why it ended.
+/// Runs one term as a follower (or observer) of `leader_sid`; returns why it ended, and the
+/// database for the next term when it still matches the disk (otherwise the next term
+/// loads it again).
 pub fn follow(
     config: &ServerConfig,
     db: Database,
+    leader_sid: u64,
+    stop: Arc<AtomicBool>,
+    info: &super::PeerInfo,
+    on_serving: &dyn Fn(Option<Arc<ZooKeeperServer>>),
+) -> (String, Option<Database>) {
+    let mut db = Some(db);
+    let reason = follow_term(config, &mut db, leader_sid, stop, info, on_serving);
+    (reason, db)
+}
+
+fn follow_term(
+    config: &ServerConfig,
+    db: &mut Option<Database>,
     leader_sid: u64,
     stop: Arc<AtomicBool>,
     info: &super::PeerInfo,
@@ -183,6 +198,7 @@ pub fn follow(
     on_serving(None);
     if let Some(s) = server {
         s.stop_serving();
+        *db = Some(s.take_database());
     }
     // The writer thread ends when the last handle on the link goes: client connections
     // still closing may hold the server, which holds the link; nothing here waits for them.
@@ -201,7 +217,7 @@ fn log_dir(config: &ServerConfig) -> std::path::PathBuf {
 #[allow(clippy::too_many_arguments)] // one term's connection, state and hooks, all used
 fn term(
     config: &ServerConfig,
-    db: Database,
+    db: &mut Option<Database>,
     reader: &mut PacketReader<TcpStream>,
     stream: &TcpStream,
     link: &Arc<LearnerLink>,
@@ -211,7 +227,6 @@ fn term(
 ) -> Result<(), String> {
     let q = config.quorum.clone().ok_or("not a quorum member")?;
     let snap_dir = snap_dir(config);
-    let mut db = Some(db);
     let last_zxid = db.as_ref().map_or(-1, |d| d.last_zxid());
     let (current, accepted) =
         zab_persistence::epoch::load_epochs(&snap_dir, last_zxid).map_err(|e| format!("epoch files: {e}"))?;
@@ -245,6 +260,7 @@ fn term(
     // Synchronisation.
     let mut sync = LearnerSync::new(last_zxid, new_epoch);
     let mut collected: HashMap<i64, Vec<u8>> = HashMap::new();
+    let mut snapped: Option<Database> = None;
     let mut after_newleader: Vec<i64> = Vec::new();
     let mut applied_after: HashSet<i64> = HashSet::new();
     let mut mode = "DIFF";
@@ -257,7 +273,8 @@ fn term(
                 SyncAction::Truncate(z) => {
                     mode = "TRUNC";
                     truncate(config, z)?;
-                    db = Some(Database::load(config).map_err(|e| e.to_string())?);
+                    *db = None;
+                    *db = Some(Database::load(config).map_err(|e| e.to_string())?);
                     let now_at = db.as_ref().map_or(-1, |d| d.last_zxid());
                     if now_at != z {
                         TRUNC_SAFE.store(false, Ordering::Release);
@@ -274,14 +291,20 @@ fn term(
                         TreeConfig { extended_types: config.extended_types, digest_enabled: config.digest_enabled };
                     let (mut tree, sessions) = decode_snapshot(&bytes, tree_config)?;
                     tree.set_last_processed_zxid(z);
-                    db = Some(Database {
+                    // Not on disk until TakeSnapshot: if the term ends before, the next one
+                    // loads the database from disk again.
+                    *db = None;
+                    snapped = Some(Database {
                         tree,
                         sessions,
                         committed_log: Default::default(),
-                        snapshot: db.as_ref().and_then(|d| d.snapshot.clone()),
+                        snapshot: None,
                     });
                 }
                 SyncAction::TakeSnapshot => {
+                    if let Some(fresh) = snapped.take() {
+                        *db = Some(fresh);
+                    }
                     let d = db.as_ref().ok_or("no database to snapshot")?;
                     crate::sync_proc::write_snapshot(config, &d.tree, &d.sessions)?;
                 }

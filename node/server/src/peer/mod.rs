@@ -162,9 +162,16 @@ pub async fn run_member(
     stop: Arc<AtomicBool>,
 ) {
     let rt = tokio::runtime::Handle::current();
+    let mut carried: Option<Database> = None;
     while !stop.load(Ordering::Acquire) {
         let cfg = config.clone();
-        let db = match tokio::task::spawn_blocking(move || Database::load(&cfg)).await {
+        // The last term's database when it has one (ZooKeeper keeps its ZKDatabase across
+        // elections), else the data directory's.
+        let loaded = match carried.take() {
+            Some(db) => Ok(Ok(db)),
+            None => tokio::task::spawn_blocking(move || Database::load(&cfg)).await,
+        };
+        let db = match loaded {
             Ok(Ok(db)) => db,
             Ok(Err(e)) => {
                 error!(error = %e, "cannot load the database; retrying in a second");
@@ -236,10 +243,11 @@ pub async fn run_member(
                 PeerState::Following | PeerState::Observing => {
                     learner::follow(&cfg, db, leader, stop2, &info2, &on_serving)
                 }
-                PeerState::Looking => "the election ended still looking".into(),
+                PeerState::Looking => ("the election ended still looking".into(), Some(db)),
             }
         });
-        let reason = term.await.unwrap_or_else(|e| format!("the term's thread failed: {e}"));
+        let (reason, next_db) = term.await.unwrap_or_else(|e| (format!("the term's thread failed: {e}"), None));
+        carried = next_db;
         info!(%reason, ?state, "term ended; looking for a leader");
         if started.elapsed() < Duration::from_millis(500) && !stop.load(Ordering::Acquire) {
             tokio::time::sleep(Duration::from_millis(200)).await;
