@@ -149,6 +149,16 @@ pub fn answer(server: &ZooKeeperServer, cmd: &str) -> String {
                 ("zk_snapshottime_count", server.metrics.snapshot_count.load(Ordering::Relaxed).to_string()),
                 ("zk_snapshottime_sum", server.metrics.snapshot_millis.load(Ordering::Relaxed).to_string()),
             ];
+            let mut rows = rows;
+            if server.role == crate::zk_server::Role::Leader {
+                // As ZooKeeper's mntr on a leader.
+                let (learners, synced, observers, pending) = server.learner_counts();
+                rows.push(("zk_learners", learners.to_string()));
+                rows.push(("zk_synced_followers", synced.to_string()));
+                rows.push(("zk_synced_non_voting_followers", "0".into()));
+                rows.push(("zk_synced_observers", observers.to_string()));
+                rows.push(("zk_pending_syncs", pending.to_string()));
+            }
             for (k, v) in rows {
                 let _ = writeln!(s, "{k}\t{v}");
             }

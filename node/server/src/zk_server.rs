@@ -305,6 +305,21 @@ impl ZooKeeperServer {
         Ok(server)
     }
 
+    /// (learners, synced followers, synced observers, learners still synchronising) on a
+    /// leader; zeros elsewhere.
+    pub fn learner_counts(&self) -> (usize, usize, usize, usize) {
+        let ls = self.learners();
+        let synced_followers = ls.iter().filter(|l| l.in_broadcast && !l.observer).count();
+        let synced_observers = ls.iter().filter(|l| l.in_broadcast && l.observer).count();
+        let pending = ls.iter().filter(|l| !l.in_broadcast).count();
+        (ls.len(), synced_followers, synced_observers, pending)
+    }
+
+    /// Voting members of the configuration (1 standalone).
+    pub fn quorum_size(&self) -> usize {
+        self.config.quorum.as_ref().map_or(1, |q| q.view.voters().count())
+    }
+
     /// Leader: its learners (sid, sync mode, last ACK, ...).
     pub fn learners(&self) -> Vec<crate::peer::leader::LearnerView> {
         self.replicator.get().map(|r| r.learners()).unwrap_or_default()

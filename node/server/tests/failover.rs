@@ -301,6 +301,10 @@ fn status_follows_roles_phases_lag_and_sync() {
         (all.len() == 3 && all.iter().all(|s| field(s, "phase") == "broadcast" && s["synced"] == true)).then_some(all)
     });
     assert_eq!(field(&statuses[leader], "role"), "leading");
+    let mntr = nodes[leader].four("mntr").unwrap_or_default();
+    for line in ["zk_server_state\tleader", "zk_learners\t2", "zk_synced_followers\t2", "zk_pending_syncs\t0"] {
+        assert!(mntr.contains(line), "the leader's mntr lacks {line:?}:\n{mntr}");
+    }
     for (i, s) in statuses.iter().enumerate() {
         assert_eq!(s["leader_sid"], nodes[leader].id, "member {i} names the leader");
         assert_eq!(s["quorum"]["members"].as_array().map(Vec::len), Some(3));

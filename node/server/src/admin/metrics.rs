@@ -73,10 +73,12 @@ pub fn render(server: &ZooKeeperServer) -> String {
     gauge(&mut r, "global_sessions", "Sessions", server.session_count() as i64);
     gauge(&mut r, "packets_received", "Packets received", s.packets_received.load(Ordering::Relaxed) as i64);
     gauge(&mut r, "packets_sent", "Packets sent", s.packets_sent.load(Ordering::Relaxed) as i64);
-    gauge(&mut r, "quorum_size", "Voting members (1 when standalone)", 1);
-    gauge(&mut r, "learners", "Learners connected to this leader", 0);
-    gauge(&mut r, "synced_followers", "Followers in sync with this leader", 0);
-    gauge(&mut r, "pending_syncs", "Learners being synchronised", 0);
+    let (learners, synced, synced_observers, pending) = server.learner_counts();
+    gauge(&mut r, "quorum_size", "Voting members (1 when standalone)", server.quorum_size() as i64);
+    gauge(&mut r, "learners", "Learners connected to this leader", learners as i64);
+    gauge(&mut r, "synced_followers", "Followers in sync with this leader", synced as i64);
+    gauge(&mut r, "synced_observers", "Observers in sync with this leader", synced_observers as i64);
+    gauge(&mut r, "pending_syncs", "Learners being synchronised", pending as i64);
     gauge(&mut r, "last_client_response_size", "Size of the last reply", s.last_response_size.load(Ordering::Relaxed));
     let m = &server.metrics;
     gauge(&mut r, "fsynctime_count", "Transaction log fsyncs", m.fsync_count.load(Ordering::Relaxed) as i64);
