@@ -146,7 +146,13 @@ struct Core {
     outstanding: Outstanding,
     /// The tree digest after the last prepared txn (logged with each txn as its TxnDigest).
     prepared_digest: u64,
+    /// The member each session was last validated through (`SessionImpl.owner`): its
+    /// writes from anywhere else fail with SESSIONMOVED.
+    owners: HashMap<i64, u64>,
 }
+
+/// The owner of sessions whose client is connected to this server itself.
+pub const LOCAL_OWNER: u64 = u64::MAX;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -266,6 +272,7 @@ impl ZooKeeperServer {
                 hzxid: hzxid.unwrap_or(last_zxid),
                 outstanding: Outstanding::default(),
                 prepared_digest,
+                owners: HashMap::new(),
             }),
             cnxns: RwLock::new(HashMap::new()),
             session_owner: Mutex::new(HashMap::new()),
@@ -384,7 +391,8 @@ impl ZooKeeperServer {
             recent.pop_front();
         }
         let last = *self.last_snapshot.lock();
-        let snapshot = self.snap_log.snapshots().ok().and_then(|v| v.into_iter().find(|(z, _)| *z == last.0)).map(|(z, p)| (p, z));
+        let snapshot =
+            self.snap_log.snapshots().ok().and_then(|v| v.into_iter().find(|(z, _)| *z == last.0)).map(|(z, p)| (p, z));
         Database { tree, sessions, committed_log: recent, snapshot }
     }
 
@@ -480,8 +488,19 @@ impl ZooKeeperServer {
 
     /// `revalidateSession`: touches the session with the new timeout; false if unknown.
     pub fn revalidate(&self, session: i64, timeout: i32) -> bool {
+        self.revalidate_as(session, timeout, LOCAL_OWNER)
+    }
+
+    /// `revalidateSession` + `setOwner`: the session's writes are accepted only through
+    /// `owner` from now on.
+    fn revalidate_as(&self, session: i64, timeout: i32, owner: u64) -> bool {
         let now = self.now_ms();
-        self.core.lock().sessions.touch(session, timeout, now)
+        let mut core = self.core.lock();
+        let ok = core.sessions.touch(session, timeout, now);
+        if ok {
+            core.owners.insert(session, owner);
+        }
+        ok
     }
 
     /// Records activity on a session.
@@ -508,6 +527,20 @@ impl ZooKeeperServer {
     /// forwards to the leader.
     pub fn submit_write(
         &self,
+        session_id: i64,
+        cxid: i32,
+        auth: &[Id],
+        req: &WriteRequest,
+        body: &[u8],
+    ) -> oneshot::Receiver<WriteResult> {
+        self.submit_write_from(LOCAL_OWNER, session_id, cxid, auth, req, body)
+    }
+
+    /// [`submit_write`](Self::submit_write) for a request that reached the leader through
+    /// `owner` (a learner's sid, or [`LOCAL_OWNER`]).
+    pub fn submit_write_from(
+        &self,
+        owner: u64,
         session_id: i64,
         cxid: i32,
         auth: &[Id],
@@ -548,6 +581,28 @@ impl ZooKeeperServer {
             return rx;
         }
         let mut core = self.core.lock();
+        // `checkSession(id, owner)`: a session that moved to another member refuses writes
+        // from its old connection (SESSIONMOVED, as an error txn).
+        let moved;
+        let req = match req {
+            WriteRequest::CreateSession { .. } => {
+                core.owners.insert(session_id, owner);
+                req
+            }
+            WriteRequest::CloseSession | WriteRequest::DeleteContainer(_) => req,
+            r => match core.owners.get(&session_id) {
+                Some(o) if *o != owner => {
+                    moved =
+                        WriteRequest::Refused { op_type: r.op_type(), err: zab_datatree::KeeperError::SessionMoved };
+                    &moved
+                }
+                Some(_) => req,
+                None => {
+                    core.owners.insert(session_id, owner);
+                    req
+                }
+            },
+        };
         let zxid = core.hzxid + 1;
         let tree = self.tree.read();
         let Core { sessions, outstanding, prepared_digest, .. } = &mut *core;
@@ -639,6 +694,7 @@ impl ZooKeeperServer {
                 match &item.txn {
                     Txn::CloseSession(_) => {
                         core.sessions.remove(item.hdr.client_id);
+                        core.owners.remove(&item.hdr.client_id);
                     }
                     // A learner hears of sessions created through other members here.
                     Txn::CreateSession(t)
@@ -821,8 +877,8 @@ impl ZooKeeperServer {
     }
 
     /// Leader: `revalidateSession` for a learner's client.
-    pub fn revalidate_for_learner(&self, session: i64, timeout: i32) -> bool {
-        self.revalidate(session, timeout)
+    pub fn revalidate_for_learner(&self, session: i64, timeout: i32, sid: u64) -> bool {
+        self.revalidate_as(session, timeout, sid)
     }
 
     /// Hands watch events to their connections, dropping those whose connection may not

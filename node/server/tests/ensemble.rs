@@ -434,3 +434,38 @@ async fn an_observer_follows_serves_reads_and_forwards_writes() {
     m1.stop().await;
     m4.stop().await;
 }
+
+/// A session that moves to another member (REVALIDATE makes that member its owner) refuses
+/// writes still arriving through its old connection: SESSIONMOVED (ZooKeeper's -118).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writes_through_a_sessions_old_member_fail_with_session_moved() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let ports = ports(3);
+    let mut members = Vec::new();
+    for id in 1..=3 {
+        members.push(start_member(id, 1, &root.path().join(format!("m{id}")), &ports).await);
+    }
+    for m in &members {
+        until(Duration::from_secs(20), "member serving", || async { m.server().map(|_| ()) }).await;
+    }
+    let acl = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+    let old = members[1].client().await;
+    old.create("/owned", b"", &acl).await.unwrap();
+    // The same session, reconnected through member 3.
+    let moved = zk::Client::connector()
+        .with_session(old.session().clone())
+        .with_session_timeout(Duration::from_secs(10))
+        .connect(&format!("127.0.0.1:{}", members[2].client))
+        .await
+        .expect("the session reconnects through member 3");
+    moved.set_data("/owned", b"from 3", None).await.expect("a write through the new member");
+    assert!(
+        matches!(old.set_data("/owned", b"from 2", None).await, Err(zk::Error::SessionMoved)),
+        "a write through the old member must fail with SESSIONMOVED"
+    );
+    assert_eq!(moved.get_data("/owned").await.unwrap().0, b"from 3");
+    drop((old, moved));
+    for m in members {
+        m.stop().await;
+    }
+}

@@ -616,7 +616,7 @@ fn serve_learner(
                 };
                 let session = i64::from_be_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]]);
                 let timeout = i32::from_be_bytes([t[0], t[1], t[2], t[3]]);
-                let valid = server.revalidate_for_learner(session, timeout);
+                let valid = server.revalidate_for_learner(session, timeout, sid);
                 debug!(sid, session = format_args!("0x{session:x}"), valid, "revalidated a session for a learner");
                 let mut out = session.to_be_bytes().to_vec();
                 out.push(u8::from(valid));
@@ -655,7 +655,7 @@ fn learner_request(leader: &Leader, server: &Arc<ZooKeeperServer>, sid: u64, p: 
             .unwrap_or(WriteRequest::Malformed { op_type: t }),
     };
     // The reply reaches the client through the learner, when it applies the txn.
-    drop(server.submit_write(session, cxid, &p.authinfo, &req, body));
+    drop(server.submit_write_from(sid, session, cxid, &p.authinfo, &req, body));
 }
 
 /// `LearnerHandler.syncFollower` and the SNAP stream, then NEWLEADER; the learner joins
