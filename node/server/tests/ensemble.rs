@@ -469,3 +469,37 @@ async fn writes_through_a_sessions_old_member_fail_with_session_moved() {
         m.stop().await;
     }
 }
+
+/// Away for more than the committed window but for less than a third of the tree's size in
+/// txns: the leader replays its log on disk (DIFF), as ZooKeeper's `getProposalsFromTxnLog`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_follower_older_than_the_window_is_synced_from_the_log_on_disk() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let ports = ports(3);
+    let dir = |id: u64| root.path().join(format!("m{id}"));
+    let m1 = start_member(1, 1, &dir(1), &ports).await;
+    let m2 = start_member(2, 1, &dir(2), &ports).await;
+    let m3 = start_member(3, 1, &dir(3), &ports).await;
+    for m in [&m1, &m2, &m3] {
+        until(Duration::from_secs(20), "member serving", || async { m.server().map(|_| ()) }).await;
+    }
+    let c1 = m1.client().await;
+    let acl = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+    let big = vec![b'x'; 4096];
+    for i in 0..100 {
+        c1.create(&format!("/big{i}"), &big, &acl).await.unwrap();
+    }
+    converged(&[&m1, &m2, &m3]).await;
+    m3.stop().await;
+    for i in 0..600 {
+        c1.set_data("/big0", format!("{i}").as_bytes(), None).await.unwrap();
+    }
+    let m3 = start_member(3, 1, &dir(3), &ports).await;
+    converged(&[&m1, &m2, &m3]).await;
+    let views = m1.server().expect("leader").learners();
+    assert_eq!(views.iter().find(|l| l.sid == 3).map(|l| l.sync_mode), Some("DIFF"), "{views:?}");
+    drop(c1);
+    for m in [m1, m2, m3] {
+        m.stop().await;
+    }
+}

@@ -658,6 +658,37 @@ fn learner_request(leader: &Leader, server: &Arc<ZooKeeperServer>, sid: u64, p: 
     drop(server.submit_write_from(sid, session, cxid, &p.authinfo, &req, body));
 }
 
+/// `getProposalsFromTxnLog`: for a learner older than the committed window, the committed
+/// txns after its zxid from the log on disk — unless they would weigh more than a third of
+/// the tree (`snapshotSizeFactor` 0.33), when a snapshot is cheaper. Read before the leader's
+/// lock is taken; only what is committed (up to the window's start) is used.
+fn on_disk_txns(leader: &Leader, server: &ZooKeeperServer, peer_last: i64) -> Option<BTreeMap<i64, Vec<u8>>> {
+    let window_start = leader.state.lock().committed_log.front().map(|(z, _)| *z)?;
+    if peer_last >= window_start || peer_last <= 0 {
+        return None;
+    }
+    let limit = (server.tree().approximate_data_size().max(0) as u64) / 3;
+    let entries = zab_persistence::txnlog::read_from(&server.snap_log.log_dir, peer_last).ok()?;
+    let mut out = BTreeMap::new();
+    let mut size = 0u64;
+    for e in entries {
+        if e.hdr.zxid > window_start {
+            break;
+        }
+        size += e.payload.len() as u64;
+        if size > limit {
+            debug!(
+                peer_last = format_args!("0x{peer_last:x}"),
+                "the log since the learner's zxid outweighs a snapshot"
+            );
+            return None;
+        }
+        out.insert(e.hdr.zxid, e.payload);
+    }
+    // The learner's own zxid must be in the log for the walk to start from it.
+    out.contains_key(&peer_last).then_some(out)
+}
+
 /// `LearnerHandler.syncFollower` and the SNAP stream, then NEWLEADER; the learner joins
 /// broadcast under the same lock, so it misses no proposal.
 fn sync_learner(
@@ -671,6 +702,7 @@ fn sync_learner(
     // Taken before the leader's lock: the prep path holds the session tracker's lock while
     // it proposes (which takes the leader's lock), so the reverse order would deadlock.
     let sessions = server.sessions();
+    let disk = on_disk_txns(leader, server, peer_last);
     let mut st = leader.state.lock();
     let tx = st.learners.get(&sid).map(|l| l.tx.clone()).ok_or_else(|| io_err("learner gone"))?;
     let out = |p: QuorumPacket| {
@@ -680,13 +712,21 @@ fn sync_learner(
     let tree = server.tree();
     let applied = tree.last_processed_zxid();
     let last_committed = zxids.last().copied().unwrap_or(applied).max(applied);
-    let log = LeaderLog { last_processed_zxid: last_committed, committed: &zxids, on_disk: None };
+    let disk_zxids: Option<Vec<i64>> = disk.as_ref().map(|d| d.keys().copied().collect());
+    let log = LeaderLog { last_processed_zxid: last_committed, committed: &zxids, on_disk: disk_zxids.as_deref() };
     let the_plan = plan_with(peer_last, &log, PlanOptions { cross_epoch_trunc: cross_epoch });
     let payload = |z: i64| -> Option<Arc<Vec<u8>>> {
-        let i = st.committed_log.binary_search_by_key(&z, |(k, _)| *k).ok()?;
-        st.committed_log.get(i).map(|(_, d)| d.clone())
+        if let Ok(i) = st.committed_log.binary_search_by_key(&z, |(k, _)| *k) {
+            return st.committed_log.get(i).map(|(_, d)| d.clone());
+        }
+        disk.as_ref().and_then(|d| d.get(&z)).map(|p| Arc::new(p.clone()))
     };
     let mode;
+    let from_disk = !the_plan.snap
+        && the_plan.packets.iter().any(|p| matches!(p, SyncPacket::Proposal(z) if zxids.first().is_none_or(|m| z < m)));
+    if from_disk {
+        info!(sid, "synchronising from the transaction log on disk (older than the committed window)");
+    }
     if the_plan.snap {
         mode = "SNAP";
         let mut a = zab_jute::OutputArchive::new();
