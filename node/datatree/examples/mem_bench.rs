@@ -16,10 +16,7 @@ use zab_jute::txn::{CreateTxn, Txn, TxnHeader};
 
 fn status(key: &str) -> String {
     let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    s.lines()
-        .find(|l| l.starts_with(key))
-        .map(|l| l[key.len()..].trim().to_owned())
-        .unwrap_or_else(|| "?".into())
+    s.lines().find(|l| l.starts_with(key)).map(|l| l[key.len()..].trim().to_owned()).unwrap_or_else(|| "?".into())
 }
 
 fn report(what: &str) {

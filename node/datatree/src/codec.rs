@@ -16,7 +16,8 @@ use zab_jute::record::Record;
 use zab_jute::{InputArchive, JuteError, OutputArchive};
 
 use crate::acl::OPEN_UNSAFE_ACL_ID;
-use crate::node::{ChildSet, DataNode};
+use crate::quota::{LIMIT_NODE, QUOTA_ROOT};
+use crate::store::{NodeId, StoreError};
 use crate::tree::{DataTree, TreeConfig};
 
 impl crate::acl::AclCache {
@@ -74,21 +75,20 @@ impl DataTree {
                 out.write_string("/");
                 return true;
             };
-            let Some(node) = self.node(&path) else {
+            let Some(id) = self.nodes.lookup(&path) else {
                 continue; // deleted since it was queued: the log replay handles it
             };
+            let node = self.nodes.get(id);
             out.write_string(&path);
-            out.write_buffer(node.data.as_deref());
+            out.write_buffer(node.data);
             out.write_i64(node.acl);
             node.stat.write(out);
             if node.acl != OPEN_UNSAFE_ACL_ID && !cur.known_acls.contains(&node.acl) {
                 cur.acl_missing = true;
             }
-            if let Some(children) = &node.children {
-                let names = children.java_order();
-                for name in names.iter().rev() {
-                    cur.stack.push(format!("{path}/{name}"));
-                }
+            let names = self.nodes.children_java_order(id);
+            for name in names.iter().rev() {
+                cur.stack.push(format!("{path}/{name}"));
             }
             n += 1;
             cur.nodes_written += 1;
@@ -109,6 +109,7 @@ impl DataTree {
     ) -> Result<DataTree, JuteError> {
         let mut tree = DataTree::empty(config);
         tree.nodes.reserve(expected_nodes);
+        let mut last_parent: Option<(String, NodeId)> = None;
         let count = inp.read_i32()?;
         if count < 0 {
             return Err(JuteError::Invalid(format!("negative ACL cache size {count}")));
@@ -128,64 +129,70 @@ impl DataTree {
             let data = inp.read_buffer()?;
             let acl = inp.read_i64()?;
             let stat = StatPersisted::read(inp)?;
-            tree.load_node(path, data, acl, stat)?;
+            tree.load_node(&path, data.as_deref(), acl, &stat, &mut last_parent)?;
         }
         tree.acls.purge_unused();
         tree.setup_quota();
         Ok(tree)
     }
 
-    /// A tree with no nodes at all, to be filled from a snapshot.
-    pub(crate) fn empty(config: TreeConfig) -> DataTree {
-        let mut t = DataTree::new(config);
-        t.nodes.clear();
-        t.acls = Default::default();
-        t.digest = 0;
-        t.data_size = 0;
-        t
-    }
-
+    /// Adds one node of a snapshot. Nodes come in pre-order, so the parent is there already
+    /// and is usually the previous node's (`last_parent` remembers it).
     fn load_node(
         &mut self,
-        path: String,
-        data: Option<Vec<u8>>,
+        path: &str,
+        data: Option<&[u8]>,
         acl: i64,
-        stat: StatPersisted,
+        stat: &StatPersisted,
+        last_parent: &mut Option<(String, NodeId)>,
     ) -> Result<(), JuteError> {
-        let key: Box<str> = if path.is_empty() { "/".into() } else { path.into_boxed_str() };
-        let path: &str = if &*key == "/" { "" } else { &key };
-        let node = DataNode::new(data.map(Vec::into_boxed_slice), acl, stat);
-        if !path.is_empty() {
+        if path.is_empty() {
+            self.add_root(stat, acl, data).map_err(|_| JuteError::Invalid("two roots in the snapshot".into()))?;
+        } else {
             let Some(i) = path.rfind('/') else {
                 return Err(JuteError::Invalid(format!("snapshot path {path:?} has no '/'")));
             };
-            let (parent, name) = (&path[..i], &path[i + 1..]);
-            let parent = if parent.is_empty() { "/" } else { parent };
-            self.seq += 1;
-            let seq = self.seq;
-            let Some(p) = self.nodes.get_mut(parent) else {
-                return Err(JuteError::Invalid(format!("invalid DataTree: no parent {parent} for {path}")));
+            let parent = if i == 0 { "/" } else { &path[..i] };
+            let pid = match last_parent {
+                Some((p, id)) if p == parent => *id,
+                _ => {
+                    let Some(id) = self.nodes.lookup(parent) else {
+                        return Err(JuteError::Invalid(format!("invalid DataTree: no parent {parent} for {path}")));
+                    };
+                    *last_parent = Some((parent.to_owned(), id));
+                    id
+                }
             };
-            p.children.get_or_insert_with(Box::<ChildSet>::default).insert(name, seq);
-            self.index_owner(path, node.stat.ephemeral_owner);
+            self.add_child_of(pid, path, stat, acl, data).map_err(|e| match e {
+                StoreError::Exists => JuteError::Invalid(format!("snapshot has {path} twice")),
+                StoreError::Full => JuteError::Invalid("snapshot has too many nodes".into()),
+                StoreError::NoParent => JuteError::Invalid(format!("snapshot path {path:?} has no '/'")),
+            })?;
+            self.index_owner(path, stat.ephemeral_owner);
         }
         self.acls.add_usage(acl);
-        self.digest = self.digest.wrapping_add(self.digest_of(&key, &node));
-        self.data_size += (key.len() + node.data_len()) as i64;
-        self.nodes.insert(key, node);
         Ok(())
     }
 
     /// `DataTree.setupQuota`: finds every `zookeeper_limits` under /zookeeper/quota.
     fn setup_quota(&mut self) {
-        let limits: Vec<String> = self
-            .nodes
-            .keys()
-            .filter(|k| k.starts_with("/zookeeper/quota/") && k.ends_with("/zookeeper_limits"))
-            .map(|k| k.to_string())
-            .collect();
+        let Some(root) = self.nodes.lookup(QUOTA_ROOT) else {
+            return;
+        };
+        let mut limits = Vec::new();
+        let mut stack = vec![(root, QUOTA_ROOT.to_owned())];
+        while let Some((id, path)) = stack.pop() {
+            for c in self.nodes.children(id) {
+                let name = self.nodes.name(c);
+                let p = format!("{path}/{name}");
+                if name == LIMIT_NODE {
+                    limits.push(p.clone());
+                }
+                stack.push((c, p));
+            }
+        }
         for l in limits {
-            let real = &l["/zookeeper/quota".len()..l.len() - "/zookeeper_limits".len()];
+            let real = &l[QUOTA_ROOT.len()..l.len() - LIMIT_NODE.len() - 1];
             if !real.is_empty() {
                 self.quota_paths.insert(real.to_owned());
                 self.update_quota_for_path(real);
@@ -245,6 +252,6 @@ mod tests {
         assert_eq!(back.get_children("/a", None).unwrap(), t.get_children("/a", None).unwrap());
         assert_eq!(back.get_data("/a/b", None).unwrap(), t.get_data("/a/b", None).unwrap());
         assert_eq!(back.ephemerals_of(5), vec!["/e".to_string()]);
-        assert_eq!(back.acl_of(back.node("/a/b").unwrap()), vec![Acl::new(1, "digest", "u:x")]);
+        assert_eq!(back.acl_of(&back.node("/a/b").unwrap()), vec![Acl::new(1, "digest", "u:x")]);
     }
 }
