@@ -2,10 +2,10 @@
 //! as zab-load's create workload makes them (`/mem/create/pNNNN/nXXXXXXXXX`, one parent per
 //! 10,000 znodes), with the zxids and times a live server would give them.
 //!
-//!     cargo run --release -p zab-datatree --example mem_bench -- [N]
+//!     cargo run --release -p zab-datatree --example mem_bench -- [N [READS]]
 //!
 //! Prints VmRSS/VmHWM (from /proc/self/status) before and after, and the time taken by the
-//! creates, by N getData and by getChildren of every parent.
+//! creates, by READS (default N) getData and by getChildren of every parent.
 
 use std::time::Instant;
 
@@ -25,6 +25,7 @@ fn report(what: &str) {
 
 fn main() {
     let n: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let reads: u64 = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(n);
     let parents = n.div_ceil(10_000).max(1);
     report("start");
     let mut tree = DataTree::new(TreeConfig::default());
@@ -58,13 +59,13 @@ fn main() {
     report("after creates");
     let started = Instant::now();
     let mut bytes = 0usize;
-    for i in 0..n {
+    for i in 0..reads {
         let k = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) % n;
         if let Ok((d, _)) = tree.get_data(&format!("/mem/create/p{:04}/n{k:09}", k % parents), None) {
             bytes += d.map_or(0, |d| d.len());
         }
     }
-    eprintln!("{n} getData in {:?} ({bytes} bytes)", started.elapsed());
+    eprintln!("{reads} getData in {:?} ({bytes} bytes)", started.elapsed());
     let started = Instant::now();
     let mut names = 0usize;
     for p in 0..parents {
