@@ -137,15 +137,18 @@ impl DataTree {
         node_digest(path, data, stat)
     }
 
-    /// Changes a node's Stat and ACL index in place, keeping the tree digest right.
+    /// Changes a node's Stat and ACL index in place, keeping the tree digest right (the
+    /// path and data are hashed once for both digests).
     pub(crate) fn update_meta(&mut self, id: NodeId, path: &str, f: impl FnOnce(&mut StatPersisted, &mut i64)) {
         let n = self.nodes.get(id);
         let (mut stat, mut acl) = (n.stat.clone(), n.acl);
         f(&mut stat, &mut acl);
-        let before = self.digest_of(path, n.data, &n.stat);
-        let after = self.digest_of(path, n.data, &stat);
+        if self.config.digest_enabled {
+            let pd = crate::digest::path_data_hasher(path, n.data);
+            let (before, after) = (crate::digest::finish(&pd, &n.stat), crate::digest::finish(&pd, &stat));
+            self.digest = self.digest.wrapping_sub(before).wrapping_add(after);
+        }
         self.nodes.set_meta(id, &stat, acl);
-        self.digest = self.digest.wrapping_sub(before).wrapping_add(after);
     }
 
     /// Changes the Stat of the node at `path` in place, keeping the tree digest right.
