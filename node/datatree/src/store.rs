@@ -84,7 +84,7 @@ pub struct NodeStore {
     lists: Vec<ChildList>,
     free_lists: Vec<u32>,
     blobs: BlobArena,
-    /// Reused buffer for building blobs.
+    /// Reused buffer for building blobs (given back after a large one).
     scratch: Vec<u8>,
 }
 
@@ -259,7 +259,9 @@ impl NodeStore {
     fn store_blob(&mut self, name: &[u8], stat: &StatPersisted, acl: i64, data: Option<&[u8]>) -> (u32, u32) {
         self.scratch.clear();
         node::encode(&mut self.scratch, name, stat, acl, data);
-        (self.blobs.alloc(&self.scratch), self.scratch.len() as u32)
+        let stored = (self.blobs.alloc(&self.scratch), self.scratch.len() as u32);
+        self.trim_scratch();
+        stored
     }
 
     /// Makes the root; there must not be one.
@@ -362,6 +364,14 @@ impl NodeStore {
             self.replace_blob(id, &b);
         }
         self.scratch = b;
+        self.trim_scratch();
+    }
+
+    /// Lets go of the buffer after a large blob went through it.
+    fn trim_scratch(&mut self) {
+        if self.scratch.capacity() > 64 * 1024 {
+            self.scratch = Vec::new();
+        }
     }
 
     fn replace_blob(&mut self, id: NodeId, bytes: &[u8]) {
