@@ -6,17 +6,20 @@
 //! ```text
 //! blob  := varint(name length) name flags head data
 //! flags := u8: bit 0 set when data is present (a Java client may create with null data),
-//!          bit 1 set for a pristine node (below)
-//! head  := zz(acl) zz(czxid) zz(ctime)                                    if pristine
+//!          bit 1 for a pristine node (below), bit 2 when the node has a child list,
+//!          bit 3 when czxid and ctime are relative to the store's base
+//! head  := zz(acl) zz(czxid) zz(ctime) [varint(child list)]              if pristine
 //!        | zz(acl) zz(czxid) zz(mzxid - czxid) zz(pzxid - czxid) zz(ctime)
 //!          zz(mtime - ctime) zz(version) zz(cversion) zz(aversion) zz(ephemeralOwner)
+//!          [varint(child list)]
 //! ```
 //!
 //! `zz` is a zigzag LEB128 varint of the wrapping difference, so any i64 round-trips. A
-//! pristine node is one as a create leaves it without children: mzxid = pzxid = czxid,
-//! mtime = ctime, versions 0, no owner; most znodes of a large tree are, and spend about
-//! 13 bytes on their 60-byte StatPersisted (others about 19). The data length is what the
-//! blob has left.
+//! pristine node is one as a create leaves it: mzxid = pzxid = czxid, mtime = ctime,
+//! versions 0, no owner. The store's base is the czxid and ctime of the first node created
+//! in it, so that the nodes of one tree spend 3 or 4 bytes on each rather than 5 and 6: a
+//! pristine znode spends about 9 bytes on its 60-byte StatPersisted, others about 15. The
+//! data length is what the blob has left.
 //!
 //! [`ChildSet`] keeps a session's ephemeral paths with their insertion sequence, so that
 //! [`ChildSet::java_order`] returns them in the order ZooKeeper's `HashSet<String>` would
@@ -129,6 +132,25 @@ impl DataNode<'_> {
 
 const HAS_DATA: u8 = 1;
 const PRISTINE: u8 = 2;
+const HAS_LIST: u8 = 4;
+const RELATIVE: u8 = 8;
+
+/// What czxid and ctime are stored relative to (see the module doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Base {
+    pub zxid: i64,
+    pub time: i64,
+}
+
+/// A blob's head, decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Head {
+    pub stat: StatPersisted,
+    pub acl: i64,
+    pub has_data: bool,
+    /// The node's child list in the store, if it ever had a child.
+    pub list: Option<u32>,
+}
 
 fn is_pristine(s: &StatPersisted) -> bool {
     s.mzxid == s.czxid
@@ -148,8 +170,17 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
 fn put_zz(out: &mut Vec<u8>, v: i64) {
-    put_varint(out, ((v << 1) ^ (v >> 63)) as u64);
+    put_varint(out, zigzag(v));
+}
+
+/// Bytes of the zigzag varint of `v`.
+fn zz_len(v: i64) -> u32 {
+    (64 - zigzag(v).leading_zeros()).max(1).div_ceil(7)
 }
 
 /// Reads the varints of a blob; a blob is only ever written by [`encode`], so running off
@@ -189,30 +220,53 @@ impl Reader<'_> {
 }
 
 /// Appends `flags head` for a node to `out`.
-pub(crate) fn encode_head(out: &mut Vec<u8>, stat: &StatPersisted, acl: i64, has_data: bool) {
-    let pristine = is_pristine(stat);
-    out.push(if has_data { HAS_DATA } else { 0 } | if pristine { PRISTINE } else { 0 });
-    put_zz(out, acl);
-    put_zz(out, stat.czxid);
-    if pristine {
-        put_zz(out, stat.ctime);
-        return;
+pub(crate) fn encode_head(out: &mut Vec<u8>, h: &Head, base: Option<Base>) {
+    let s = &h.stat;
+    let pristine = is_pristine(s);
+    // Relative to the base when that is no longer.
+    let (zxid0, time0) = match base {
+        Some(b)
+            if zz_len(s.czxid.wrapping_sub(b.zxid)) + zz_len(s.ctime.wrapping_sub(b.time))
+                <= zz_len(s.czxid) + zz_len(s.ctime) =>
+        {
+            (b.zxid, b.time)
+        }
+        _ => (0, 0),
+    };
+    let mut flags = 0;
+    for (on, bit) in [(h.has_data, HAS_DATA), (pristine, PRISTINE), (h.list.is_some(), HAS_LIST)] {
+        if on {
+            flags |= bit;
+        }
     }
-    put_zz(out, stat.mzxid.wrapping_sub(stat.czxid));
-    put_zz(out, stat.pzxid.wrapping_sub(stat.czxid));
-    put_zz(out, stat.ctime);
-    put_zz(out, stat.mtime.wrapping_sub(stat.ctime));
-    put_zz(out, stat.version.into());
-    put_zz(out, stat.cversion.into());
-    put_zz(out, stat.aversion.into());
-    put_zz(out, stat.ephemeral_owner);
+    if base.is_some_and(|b| (b.zxid, b.time) == (zxid0, time0)) {
+        flags |= RELATIVE;
+    }
+    out.push(flags);
+    put_zz(out, h.acl);
+    put_zz(out, s.czxid.wrapping_sub(zxid0));
+    if pristine {
+        put_zz(out, s.ctime.wrapping_sub(time0));
+    } else {
+        put_zz(out, s.mzxid.wrapping_sub(s.czxid));
+        put_zz(out, s.pzxid.wrapping_sub(s.czxid));
+        put_zz(out, s.ctime.wrapping_sub(time0));
+        put_zz(out, s.mtime.wrapping_sub(s.ctime));
+        put_zz(out, s.version.into());
+        put_zz(out, s.cversion.into());
+        put_zz(out, s.aversion.into());
+        put_zz(out, s.ephemeral_owner);
+    }
+    if let Some(l) = h.list {
+        put_varint(out, l.into());
+    }
 }
 
 /// Appends the whole blob of a node to `out`.
-pub(crate) fn encode(out: &mut Vec<u8>, name: &[u8], stat: &StatPersisted, acl: i64, data: Option<&[u8]>) {
+pub(crate) fn encode(out: &mut Vec<u8>, name: &[u8], h: &Head, data: Option<&[u8]>, base: Option<Base>) {
     put_varint(out, name.len() as u64);
     out.extend_from_slice(name);
-    encode_head(out, stat, acl, data.is_some());
+    encode_head(out, h, base);
     out.extend_from_slice(data.unwrap_or_default());
 }
 
@@ -224,39 +278,39 @@ pub(crate) fn split_name(blob: &[u8]) -> (usize, &[u8]) {
     (end, &blob[r.pos.min(end)..end])
 }
 
-/// What a blob holds past its name: Stat, ACL index, data and where `flags head` ends.
-pub(crate) struct Decoded<'a> {
-    pub stat: StatPersisted,
-    pub acl: i64,
-    pub data: Option<&'a [u8]>,
-    pub head_end: usize,
-}
-
-/// Decodes `flags head data`, starting at `head_start` (from [`split_name`]).
-pub(crate) fn decode(blob: &[u8], head_start: usize) -> Decoded<'_> {
+/// Decodes `flags head` starting at `head_start` (from [`split_name`]); also returns
+/// where the data starts.
+pub(crate) fn decode_head(blob: &[u8], head_start: usize, base: Option<Base>) -> (Head, usize) {
     let mut r = Reader { b: blob, pos: head_start };
     let flags = r.byte();
+    let (zxid0, time0) = match base {
+        Some(b) if flags & RELATIVE != 0 => (b.zxid, b.time),
+        _ => (0, 0),
+    };
     let acl = r.zz();
-    let czxid = r.zz();
-    if flags & PRISTINE != 0 {
-        let ctime = r.zz();
-        let stat = StatPersisted { czxid, mzxid: czxid, pzxid: czxid, ctime, mtime: ctime, ..Default::default() };
-        let head_end = r.pos.min(blob.len());
-        let data = (flags & HAS_DATA != 0).then(|| &blob[head_end..]);
-        return Decoded { stat, acl, data, head_end };
-    }
-    let mzxid = czxid.wrapping_add(r.zz());
-    let pzxid = czxid.wrapping_add(r.zz());
-    let ctime = r.zz();
-    let mtime = ctime.wrapping_add(r.zz());
-    let version = r.zz() as i32;
-    let cversion = r.zz() as i32;
-    let aversion = r.zz() as i32;
-    let ephemeral_owner = r.zz();
-    let stat = StatPersisted { czxid, mzxid, ctime, mtime, version, cversion, aversion, ephemeral_owner, pzxid };
-    let head_end = r.pos.min(blob.len());
-    let data = (flags & HAS_DATA != 0).then(|| &blob[head_end..]);
-    Decoded { stat, acl, data, head_end }
+    let czxid = r.zz().wrapping_add(zxid0);
+    let stat = if flags & PRISTINE != 0 {
+        let ctime = r.zz().wrapping_add(time0);
+        StatPersisted { czxid, mzxid: czxid, pzxid: czxid, ctime, mtime: ctime, ..Default::default() }
+    } else {
+        let mzxid = czxid.wrapping_add(r.zz());
+        let pzxid = czxid.wrapping_add(r.zz());
+        let ctime = r.zz().wrapping_add(time0);
+        let mtime = ctime.wrapping_add(r.zz());
+        let version = r.zz() as i32;
+        let cversion = r.zz() as i32;
+        let aversion = r.zz() as i32;
+        let ephemeral_owner = r.zz();
+        StatPersisted { czxid, mzxid, ctime, mtime, version, cversion, aversion, ephemeral_owner, pzxid }
+    };
+    let list = (flags & HAS_LIST != 0).then(|| r.varint() as u32);
+    let head = Head { stat, acl, has_data: flags & HAS_DATA != 0, list };
+    (head, r.pos.min(blob.len()))
+}
+
+/// The data of a blob whose head ends at `data_start`.
+pub(crate) fn data_of<'a>(blob: &'a [u8], head: &Head, data_start: usize) -> Option<&'a [u8]> {
+    head.has_data.then(|| &blob[data_start..])
 }
 
 #[cfg(test)]
@@ -281,21 +335,24 @@ mod tests {
     proptest! {
         #[test]
         fn blob_round_trips(name in ".{0,20}", stat in stat_strategy(), pristine in any::<bool>(), acl in any::<i64>(),
-                            data in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..300))) {
+                            data in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..300)),
+                            list in proptest::option::of(any::<u32>()),
+                            base in proptest::option::of(any::<(i64, i64)>())) {
             let stat = if pristine {
                 let (z, t) = (stat.czxid, stat.ctime);
                 StatPersisted { czxid: z, mzxid: z, pzxid: z, ctime: t, mtime: t, ..Default::default() }
             } else {
                 stat
             };
+            let base = base.map(|(zxid, time)| Base { zxid, time });
+            let head = Head { stat, acl, has_data: data.is_some(), list };
             let mut b = Vec::new();
-            encode(&mut b, name.as_bytes(), &stat, acl, data.as_deref());
+            encode(&mut b, name.as_bytes(), &head, data.as_deref(), base);
             let (start, n) = split_name(&b);
             prop_assert_eq!(n, name.as_bytes());
-            let d = decode(&b, start);
-            prop_assert_eq!(d.stat, stat);
-            prop_assert_eq!(d.acl, acl);
-            prop_assert_eq!(d.data, data.as_deref());
+            let (h, data_start) = decode_head(&b, start, base);
+            prop_assert_eq!(data_of(&b, &h, data_start), data.as_deref());
+            prop_assert_eq!(h, head);
         }
     }
 
@@ -304,11 +361,16 @@ mod tests {
         let z = (1i64 << 32) + 1_000_000;
         let t = 1_780_000_000_000i64;
         let stat = StatPersisted { czxid: z, mzxid: z, pzxid: z, ctime: t, mtime: t, ..Default::default() };
-        let mut b = Vec::new();
-        encode_head(&mut b, &stat, -1, true);
-        assert!(b.len() <= 14, "{}", b.len());
-        b.clear();
-        encode_head(&mut b, &StatPersisted { version: 1, ..stat }, -1, true);
-        assert!(b.len() <= 20, "{}", b.len());
+        let base = Some(Base { zxid: 1 << 32, time: t - 3_600_000 });
+        let len = |stat: &StatPersisted, base| {
+            let mut b = Vec::new();
+            encode_head(&mut b, &Head { stat: stat.clone(), acl: -1, has_data: true, list: None }, base);
+            b.len()
+        };
+        assert_eq!(len(&stat, None), 13);
+        assert_eq!(len(&stat, base), 9);
+        assert_eq!(len(&StatPersisted { version: 1, ..stat.clone() }, base), 16);
+        // A base far away is not used.
+        assert_eq!(len(&stat, Some(Base { zxid: i64::MIN, time: i64::MIN })), 13);
     }
 }

@@ -2,12 +2,12 @@
 //!
 //! ZooKeeper maps each full path to a `DataNode` object holding a `HashSet` of child
 //! names (over 400 bytes a znode in a Rust map of the same shape). Here a znode costs
-//! about 38 bytes beside its name, data and encoded Stat:
+//! about 34 bytes beside its name, data and encoded Stat:
 //!
-//! - a fixed 28-byte record in one `Vec`, named by a `u32` [`NodeId`]: parent, previous and
-//!   next sibling, its child list (if it ever had children), and the handle and length of
-//!   its blob in the [`BlobArena`] (name, flags, Stat, ACL index and data: see `node.rs`);
-//!   freed records are chained and reused;
+//! - a fixed 24-byte record in one `Vec`, named by a `u32` [`NodeId`]: parent, previous and
+//!   next sibling, the handle and length of its blob in the [`BlobArena`] (name, flags, Stat,
+//!   ACL index, child list if any, and data: see `node.rs`) and its path hash; freed records
+//!   are chained and reused;
 //! - one `u32` in the path index, a hash table of ids keyed by a keyed 32-bit hash of the
 //!   full path, which the record keeps (so growing the table reads no blob). No path string
 //!   is stored: a candidate is checked by matching the path against the names on its way up
@@ -29,7 +29,7 @@ use zab_jute::data::StatPersisted;
 
 use crate::arena::BlobArena;
 use crate::java;
-use crate::node::{self, DataNode, JAVA_SET_INITIAL_TABLE};
+use crate::node::{self, Base, DataNode, Head, JAVA_SET_INITIAL_TABLE};
 
 /// A znode's place in the store.
 pub type NodeId = u32;
@@ -55,8 +55,6 @@ struct Rec {
     prev: u32,
     /// The next sibling; for a free record, the next free record.
     next: u32,
-    /// Index into `lists`, or NONE if the node never had a child.
-    children: u32,
     blob: u32,
     /// Blob length; 0 for a free record (a blob is never empty).
     len: u32,
@@ -84,6 +82,8 @@ pub struct NodeStore {
     lists: Vec<ChildList>,
     free_lists: Vec<u32>,
     blobs: BlobArena,
+    /// What czxid and ctime are stored relative to: those of the first node created.
+    base: Option<Base>,
     /// Reused buffer for building blobs (given back after a large one).
     scratch: Vec<u8>,
 }
@@ -190,15 +190,22 @@ impl NodeStore {
         s
     }
 
+    /// The head of a node's blob, and where its data starts.
+    fn head(&self, id: NodeId) -> (Head, usize) {
+        let blob = self.blob(id);
+        node::decode_head(blob, node::split_name(blob).0, self.base)
+    }
+
     /// The node: Stat, ACL index, data and number of children.
     pub fn get(&self, id: NodeId) -> DataNode<'_> {
-        let blob = self.blob(id);
-        let d = node::decode(blob, node::split_name(blob).0);
-        DataNode { stat: d.stat, acl: d.acl, data: d.data, num_children: self.list(id).map_or(0, |l| l.len) }
+        let (h, data_start) = self.head(id);
+        let num_children = h.list.and_then(|l| self.lists.get(l as usize)).map_or(0, |l| l.len);
+        let data = node::data_of(self.blob(id), &h, data_start);
+        DataNode { stat: h.stat, acl: h.acl, data, num_children }
     }
 
     fn list(&self, id: NodeId) -> Option<&ChildList> {
-        self.lists.get(self.recs[id as usize].children as usize)
+        self.head(id).0.list.and_then(|l| self.lists.get(l as usize))
     }
 
     pub fn num_children(&self, id: NodeId) -> usize {
@@ -240,7 +247,7 @@ impl NodeStore {
     }
 
     fn new_record(&mut self, parent: u32, blob: u32, len: u32, hash: u32) -> NodeId {
-        let rec = Rec { parent, prev: NONE, next: NONE, children: NONE, blob, len, hash };
+        let rec = Rec { parent, prev: NONE, next: NONE, blob, len, hash };
         self.count += 1;
         match self.free_rec {
             Some(id) => {
@@ -258,7 +265,8 @@ impl NodeStore {
 
     fn store_blob(&mut self, name: &[u8], stat: &StatPersisted, acl: i64, data: Option<&[u8]>) -> (u32, u32) {
         self.scratch.clear();
-        node::encode(&mut self.scratch, name, stat, acl, data);
+        let head = Head { stat: stat.clone(), acl, has_data: data.is_some(), list: None };
+        node::encode(&mut self.scratch, name, &head, data, self.base);
         let stored = (self.blobs.alloc(&self.scratch), self.scratch.len() as u32);
         self.trim_scratch();
         stored
@@ -293,11 +301,16 @@ impl NodeStore {
         if self.count >= MAX_NODES {
             return Err(StoreError::Full);
         }
+        if self.base.is_none() && (stat.czxid, stat.ctime) != (0, 0) {
+            self.base = Some(Base { zxid: stat.czxid, time: stat.ctime });
+        }
         let (blob, len) = self.store_blob(name.as_bytes(), stat, acl, data);
         let hash = self.path_hash(path);
         let id = self.new_record(parent, blob, len, hash);
-        let li = match self.recs[parent as usize].children {
-            NONE => {
+        let (mut head, _) = self.head(parent);
+        let li = match head.list {
+            Some(li) => li,
+            None => {
                 let l = ChildList { first: NONE, last: NONE, len: 0, max_len: 0 };
                 let li = match self.free_lists.pop() {
                     Some(li) => {
@@ -309,10 +322,10 @@ impl NodeStore {
                         (self.lists.len() - 1) as u32
                     }
                 };
-                self.recs[parent as usize].children = li;
+                head.list = Some(li);
+                self.set_head(parent, &head);
                 li
             }
-            li => li,
         };
         let l = &mut self.lists[li as usize];
         let last = l.last;
@@ -333,13 +346,18 @@ impl NodeStore {
 
     /// Rewrites a node's Stat and ACL index (in place unless the encoding changed length).
     pub fn set_meta(&mut self, id: NodeId, stat: &StatPersisted, acl: i64) {
+        let (head, _) = self.head(id);
+        self.set_head(id, &Head { stat: stat.clone(), acl, ..head });
+    }
+
+    /// Rewrites the head of a node's blob.
+    fn set_head(&mut self, id: NodeId, head: &Head) {
         let r = self.recs[id as usize];
         let blob = self.blobs.get(r.blob, r.len as usize);
         let (start, _) = node::split_name(blob);
-        let d = node::decode(blob, start);
-        let (has_data, head_end) = (d.data.is_some(), d.head_end);
+        let (_, head_end) = node::decode_head(blob, start, self.base);
         self.scratch.clear();
-        node::encode_head(&mut self.scratch, stat, acl, has_data);
+        node::encode_head(&mut self.scratch, head, self.base);
         if self.scratch.len() == head_end - start {
             self.blobs.get_mut(r.blob, r.len as usize)[start..head_end].copy_from_slice(&self.scratch);
             return;
@@ -355,9 +373,11 @@ impl NodeStore {
     /// Replaces a node's data, Stat and ACL index.
     pub fn set_data(&mut self, id: NodeId, stat: &StatPersisted, acl: i64, data: Option<&[u8]>) {
         let r = self.recs[id as usize];
+        let (old, _) = self.head(id);
+        let head = Head { stat: stat.clone(), acl, has_data: data.is_some(), list: old.list };
         let mut b = std::mem::take(&mut self.scratch);
         b.clear();
-        node::encode(&mut b, self.name_bytes(id), stat, acl, data);
+        node::encode(&mut b, self.name_bytes(id), &head, data, self.base);
         if b.len() == r.len as usize {
             self.blobs.get_mut(r.blob, r.len as usize).copy_from_slice(&b);
         } else {
@@ -417,8 +437,8 @@ impl NodeStore {
                 if r.next != NONE {
                     self.recs[r.next as usize].prev = r.prev;
                 }
-                let li = self.recs[parent as usize].children as usize;
-                if let Some(l) = self.lists.get_mut(li) {
+                let li = self.head(parent).0.list;
+                if let Some(l) = li.and_then(|li| self.lists.get_mut(li as usize)) {
                     if r.prev == NONE {
                         l.first = r.next;
                     }
@@ -430,19 +450,12 @@ impl NodeStore {
             }
             None => self.root = None,
         }
-        if r.children != NONE {
-            self.free_lists.push(r.children);
+        if let Some(li) = self.head(id).0.list {
+            self.free_lists.push(li);
         }
         self.blobs.free(r.blob, r.len as usize);
-        self.recs[id as usize] = Rec {
-            parent: NONE,
-            prev: NONE,
-            next: self.free_rec.unwrap_or(NONE),
-            children: NONE,
-            blob: 0,
-            len: 0,
-            hash: 0,
-        };
+        self.recs[id as usize] =
+            Rec { parent: NONE, prev: NONE, next: self.free_rec.unwrap_or(NONE), blob: 0, len: 0, hash: 0 };
         self.free_rec = Some(id);
         self.count -= 1;
     }

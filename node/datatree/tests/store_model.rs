@@ -154,7 +154,7 @@ proptest! {
 }
 
 #[test]
-fn a_znode_of_100_bytes_costs_under_175_bytes() {
+fn a_znode_of_100_bytes_costs_under_165_bytes() {
     let mut store = NodeStore::default();
     let stat = |z: i64| StatPersisted {
         czxid: (1 << 32) + z,
@@ -179,7 +179,7 @@ fn a_znode_of_100_bytes_costs_under_175_bytes() {
         assert!(r.is_ok());
     }
     let per_node = store.footprint() / n;
-    // 28-byte record, ~10 bytes of index, a 124-byte blob (name, flags, 13 bytes of
+    // 24-byte record, ~10 bytes of index, a 120-byte blob (name, flags, 9 bytes of
     // pristine Stat, data); the old layout (a map of full paths to nodes) needed over 400.
-    assert!(per_node < 175, "{per_node} bytes per znode");
+    assert!(per_node < 165, "{per_node} bytes per znode");
 }
