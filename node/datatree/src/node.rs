@@ -16,10 +16,11 @@
 //!
 //! `zz` is a zigzag LEB128 varint of the wrapping difference, so any i64 round-trips. A
 //! pristine node is one as a create leaves it: mzxid = pzxid = czxid, mtime = ctime,
-//! versions 0, no owner. The store's base is the czxid and ctime of the first node created
-//! in it, so that the nodes of one tree spend 3 or 4 bytes on each rather than 5 and 6: a
-//! pristine znode spends about 9 bytes on its 60-byte StatPersisted, others about 15. The
-//! data length is what the blob has left.
+//! versions 0, no owner. With bit 3, czxid and ctime are differences from the store's base,
+//! the czxid and ctime of the first node added with either non-zero (used whenever that is
+//! not longer), so that the nodes of one tree spend 3 or 4 bytes on each rather than 5 and
+//! 6: a pristine znode spends about 9 bytes on its 60-byte StatPersisted, others about 15.
+//! The data length is what the blob has left.
 //!
 //! [`ChildSet`] keeps a session's ephemeral paths with their insertion sequence, so that
 //! [`ChildSet::java_order`] returns them in the order ZooKeeper's `HashSet<String>` would

@@ -5,9 +5,9 @@
 //! about 34 bytes beside its name, data and encoded Stat:
 //!
 //! - a fixed 24-byte record in one `Vec`, named by a `u32` [`NodeId`]: parent, previous and
-//!   next sibling, the handle and length of its blob in the [`BlobArena`] (name, flags, Stat,
-//!   ACL index, child list if any, and data: see `node.rs`) and its path hash; freed records
-//!   are chained and reused;
+//!   next sibling, its path hash, and the handle and length of its blob in the arena
+//!   (`arena.rs`): name, flags, Stat, ACL index, child list if any, and data (see
+//!   `node.rs`); freed records are chained and reused;
 //! - one `u32` in the path index, a hash table of ids keyed by a keyed 32-bit hash of the
 //!   full path, which the record keeps (so growing the table reads no blob). No path string
 //!   is stored: a candidate is checked by matching the path against the names on its way up
