@@ -14,6 +14,9 @@ use crate::error::KeeperError;
 /// The index ZooKeeper reserves for OPEN_ACL_UNSAFE.
 pub const OPEN_UNSAFE_ACL_ID: i64 = -1;
 
+/// OPEN_ACL_UNSAFE, built once: a read of an open node checks it without allocating.
+static OPEN_UNSAFE: std::sync::LazyLock<Vec<Acl>> = std::sync::LazyLock::new(Acl::open_unsafe);
+
 /// Interns ACL lists: nodes store an index; identical lists share one entry.
 #[derive(Debug, Default, Clone)]
 pub struct AclCache {
@@ -68,7 +71,7 @@ impl AclCache {
     /// Visits the ACL list behind an index without cloning it.
     pub fn with<R>(&self, index: i64, f: impl FnOnce(&[Acl]) -> R) -> R {
         if index == OPEN_UNSAFE_ACL_ID {
-            return f(&Acl::open_unsafe());
+            return f(&OPEN_UNSAFE);
         }
         match self.by_index.get(&index) {
             Some(e) => f(&e.0),

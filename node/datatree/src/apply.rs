@@ -14,6 +14,7 @@ use crate::ephemeral::{self, EphemeralType, CONTAINER_EPHEMERAL_OWNER};
 use crate::error::KeeperError;
 use crate::node::DataNode;
 use crate::path::{parent_key, split_parent};
+use crate::store::{NodeId, MAX_NODES};
 use crate::tree::{DataTree, WatchEvent};
 use crate::watch::WatcherId;
 
@@ -96,7 +97,7 @@ impl DataTree {
                 rc.path = t.path.clone();
                 // ZooKeeper answers a standalone check with a SetDataResponse; give it the
                 // node's Stat.
-                rc.stat = self.nodes.get(t.path.as_str()).map(|n| self.client_stat(n));
+                rc.stat = self.node(&t.path).map(|n| self.client_stat(&n));
                 Ok(())
             }
             Txn::CreateSession(_) => Ok(()),
@@ -134,10 +135,10 @@ impl DataTree {
                 let parent = parent_key(parent).to_owned();
                 let (cv, zxid) = (t.parent_c_version, hdr.zxid);
                 self.update_node(&parent, |n| {
-                    let cv = if cv == -1 { n.stat.cversion + 1 } else { cv };
-                    if cv > n.stat.cversion {
-                        n.stat.cversion = cv;
-                        n.stat.pzxid = zxid;
+                    let cv = if cv == -1 { n.cversion + 1 } else { cv };
+                    if cv > n.cversion {
+                        n.cversion = cv;
+                        n.pzxid = zxid;
                     }
                 });
             }
@@ -204,20 +205,21 @@ impl DataTree {
     ) -> Result<Stat, KeeperError> {
         let (parent, name) = split_parent(path).ok_or(KeeperError::NoNode)?;
         let parent = parent_key(parent).to_owned();
-        let parent_node = self.nodes.get(parent.as_str()).ok_or(KeeperError::NoNode)?;
-        if parent_node.children.as_ref().is_some_and(|c| c.contains(name)) {
+        let pid = self.nodes.lookup(&parent).ok_or(KeeperError::NoNode)?;
+        if self.nodes.lookup(path).is_some() {
             return Err(KeeperError::NodeExists);
         }
+        if self.nodes.len() >= MAX_NODES {
+            // Checked before anything changes; ZooKeeper would have run out of heap long before.
+            return Err(KeeperError::Other(zab_jute::codes::ErrorCode::SystemError));
+        }
         let acl_index = self.acls.intern(acl);
-        self.seq += 1;
-        let seq = self.seq;
-        self.update_node(&parent, |p| {
-            let cv = if parent_cversion == -1 { p.stat.cversion + 1 } else { parent_cversion };
-            if cv > p.stat.cversion {
-                p.stat.cversion = cv;
-                p.stat.pzxid = zxid;
+        self.update_meta(pid, &parent, |p, _| {
+            let cv = if parent_cversion == -1 { p.cversion + 1 } else { parent_cversion };
+            if cv > p.cversion {
+                p.cversion = cv;
+                p.pzxid = zxid;
             }
-            p.add_child(name, seq);
         });
         let stat = StatPersisted {
             czxid: zxid,
@@ -230,14 +232,12 @@ impl DataTree {
             ephemeral_owner: owner,
             pzxid: zxid,
         };
-        let node = DataNode::new(data.map(|d| d.to_vec().into_boxed_slice()), acl_index, stat);
-        let client_stat = self.client_stat(&node);
-        self.data_size += (path.len() + node.data_len()) as i64;
-        self.digest = self.digest.wrapping_add(self.digest_of(path, &node));
-        self.nodes.insert(path.into(), node);
+        let client_stat = self.client_stat(&DataNode { stat: stat.clone(), acl: acl_index, data, num_children: 0 });
+        // Room and name were checked above.
+        let _ = self.add_child_of(pid, path, &stat, acl_index, data);
         self.index_owner(path, owner);
         self.quota_on_create(&parent, name, path, data.map_or(0, |d| d.len() as i64));
-        let parent_acl = self.nodes.get(parent.as_str()).map(|p| self.acls.get(p.acl)).unwrap_or_default();
+        let parent_acl = self.node(&parent).map(|p| self.acls.get(p.acl)).unwrap_or_default();
         self.fire(Mgr::Data, path, event::NODE_CREATED, acl, &[], events);
         self.fire(Mgr::Child, &parent, event::NODE_CHILDREN_CHANGED, &parent_acl, &[], events);
         Ok(client_stat)
@@ -261,29 +261,16 @@ impl DataTree {
         }
     }
 
-    pub(crate) fn delete_node(
-        &mut self,
-        path: &str,
-        zxid: i64,
-        events: &mut Vec<WatchEvent>,
-    ) -> Result<(), KeeperError> {
-        let (parent, name) = split_parent(path).ok_or(KeeperError::NoNode)?;
-        let parent = parent_key(parent).to_owned();
-        if !self.nodes.contains_key(parent.as_str()) {
-            return Err(KeeperError::NoNode);
-        }
-        self.update_node(&parent, |p| {
-            p.remove_child(name);
-            if zxid > p.stat.pzxid {
-                p.stat.pzxid = zxid;
-            }
-        });
-        let node = self.nodes.remove(path).ok_or(KeeperError::NoNode)?;
-        self.digest = self.digest.wrapping_sub(self.digest_of(path, &node));
-        self.data_size -= (path.len() + node.data_len()) as i64;
-        let acl = self.acls.get(node.acl);
-        self.acls.release(node.acl);
-        let owner = node.stat.ephemeral_owner;
+    /// Takes a node out of the digest, the data size, the ACL counts and the owner indexes
+    /// (the store still holds it). Returns its ACL and data length.
+    fn unaccount(&mut self, id: NodeId, path: &str) -> (Vec<Acl>, i64) {
+        let n = self.nodes.get(id);
+        let (acl_index, len, owner) = (n.acl, n.data_len() as i64, n.stat.ephemeral_owner);
+        let digest = self.digest_of(path, n.data, &n.stat);
+        self.digest = self.digest.wrapping_sub(digest);
+        self.data_size -= path.len() as i64 + len;
+        let acl = self.acls.get(acl_index);
+        self.acls.release(acl_index);
         match EphemeralType::of(owner, self.config.extended_types) {
             EphemeralType::Container => {
                 self.containers.remove(path);
@@ -298,8 +285,53 @@ impl DataTree {
             }
             EphemeralType::Void => {}
         }
-        self.quota_on_delete(&parent, name, path, node.data_len() as i64);
-        let parent_acl = self.nodes.get(parent.as_str()).map(|p| self.acls.get(p.acl)).unwrap_or_default();
+        (acl, len)
+    }
+
+    pub(crate) fn delete_node(
+        &mut self,
+        path: &str,
+        zxid: i64,
+        events: &mut Vec<WatchEvent>,
+    ) -> Result<(), KeeperError> {
+        let (parent, name) = split_parent(path).ok_or(KeeperError::NoNode)?;
+        let parent = parent_key(parent).to_owned();
+        let pid = self.nodes.lookup(&parent).ok_or(KeeperError::NoNode)?;
+        // The parent's pzxid moves even if the child is gone already (ZooKeeper's deleteNode:
+        // a fuzzy snapshot may lack it).
+        self.update_meta(pid, &parent, |p, _| {
+            if zxid > p.pzxid {
+                p.pzxid = zxid;
+            }
+        });
+        let id = self.nodes.lookup(path).ok_or(KeeperError::NoNode)?;
+        // Children of a deleted node: ZooKeeper leaves them in its map as orphans that no
+        // walk reaches; they cannot be kept without their parent here, so they go with it
+        // (only a log replayed over a fuzzy snapshot can ask for this; prep refuses NotEmpty).
+        let mut below = Vec::new();
+        let mut stack = vec![(id, path.to_owned())];
+        while let Some((n, p)) = stack.pop() {
+            for c in self.nodes.children(n) {
+                stack.push((c, format!("{p}/{}", self.nodes.name(c))));
+            }
+            if n != id {
+                below.push((n, p));
+            }
+        }
+        let mut gone = Vec::with_capacity(below.len());
+        for (n, p) in below {
+            let (_, len) = self.unaccount(n, &p);
+            gone.push((p, len));
+        }
+        let (acl, len) = self.unaccount(id, path);
+        self.nodes.remove(id);
+        for (p, len) in gone {
+            if let Some((pp, n)) = split_parent(&p) {
+                self.quota_on_delete(parent_key(pp), n, &p, len);
+            }
+        }
+        self.quota_on_delete(&parent, name, path, len);
+        let parent_acl = self.node(&parent).map(|p| self.acls.get(p.acl)).unwrap_or_default();
         let processed = self.fire(Mgr::Data, path, event::NODE_DELETED, &acl, &[], events);
         self.fire(Mgr::Child, path, event::NODE_DELETED, &acl, &processed, events);
         self.fire(Mgr::Child, &parent, event::NODE_CHILDREN_CHANGED, &parent_acl, &[], events);
@@ -315,17 +347,21 @@ impl DataTree {
         time: i64,
         events: &mut Vec<WatchEvent>,
     ) -> Result<Stat, KeeperError> {
-        let old_len = self.nodes.get(path).ok_or(KeeperError::NoNode)?.data_len() as i64;
-        self.update_node(path, |n| {
-            n.data = data.map(|d| d.to_vec().into_boxed_slice());
-            n.stat.mtime = time;
-            n.stat.mzxid = zxid;
-            n.stat.version = version;
-        });
-        let node = self.nodes.get(path).ok_or(KeeperError::NoNode)?;
-        let stat = self.client_stat(node);
-        let acl = self.acls.get(node.acl);
-        let new_len = node.data_len() as i64;
+        let id = self.nodes.lookup(path).ok_or(KeeperError::NoNode)?;
+        let n = self.nodes.get(id);
+        let old_len = n.data_len() as i64;
+        let mut stat = n.stat.clone();
+        stat.mtime = time;
+        stat.mzxid = zxid;
+        stat.version = version;
+        let acl_index = n.acl;
+        let before = self.digest_of(path, n.data, &n.stat);
+        let after = self.digest_of(path, data, &stat);
+        self.nodes.set_data(id, &stat, acl_index, data);
+        self.digest = self.digest.wrapping_sub(before).wrapping_add(after);
+        let stat = self.client_stat(&self.nodes.get(id));
+        let acl = self.acls.get(acl_index);
+        let new_len = data.map_or(0, |d| d.len() as i64);
         self.data_size += new_len - old_len;
         if let Some(prefix) = self.max_quota_prefix(path) {
             self.update_quota_stat(&prefix, new_len - old_len, 0);
@@ -335,15 +371,15 @@ impl DataTree {
     }
 
     pub(crate) fn set_acl(&mut self, path: &str, acl: &[Acl], version: i32) -> Result<Stat, KeeperError> {
-        let old = self.nodes.get(path).ok_or(KeeperError::NoNode)?.acl;
+        let id = self.nodes.lookup(path).ok_or(KeeperError::NoNode)?;
+        let old = self.nodes.get(id).acl;
         self.acls.release(old);
         let index = self.acls.intern(acl);
-        self.update_node(path, |n| {
-            n.stat.aversion = version;
-            n.acl = index;
+        self.update_meta(id, path, |s, a| {
+            s.aversion = version;
+            *a = index;
         });
-        let node = self.nodes.get(path).ok_or(KeeperError::NoNode)?;
-        Ok(self.client_stat(node))
+        Ok(self.client_stat(&self.nodes.get(id)))
     }
 
     /// Removes a session's ephemerals: first those listed in the txn (in its order),
@@ -449,5 +485,71 @@ mod tests {
         assert_eq!(errs, vec![(op::ERROR, 0), (op::ERROR, -101), (op::ERROR, -2)]);
         assert!(t.node("/x").is_none());
         assert_eq!(t.last_processed_zxid(), 1);
+    }
+
+    /// The digest and data size summed afresh over every node.
+    fn recount(t: &DataTree) -> (u64, i64) {
+        let mut digest = 0u64;
+        let mut size = 0i64;
+        for p in t.paths() {
+            let n = t.node(&p).unwrap();
+            digest = digest.wrapping_add(crate::digest::node_digest(&p, n.data, &n.stat));
+            size += (p.len() + n.data_len()) as i64;
+        }
+        (digest, size)
+    }
+
+    #[test]
+    fn updates_keep_digest_and_data_size_exact() {
+        let mut t = DataTree::new(TreeConfig::default());
+        let mut ev = Vec::new();
+        t.process_txn(&hdr(1, op::CREATE), &create("/a", -1, false), &mut ev);
+        t.process_txn(&hdr(2, op::CREATE), &create("/a/b", -1, true), &mut ev);
+        let set = Txn::SetData(SetDataTxn { path: "/a/b".into(), data: Some(vec![1; 300]), version: 1 });
+        t.process_txn(&hdr(3, op::SET_DATA), &set, &mut ev);
+        let acl = Txn::SetAcl(SetAclTxn { path: "/a".into(), acl: vec![Acl::new(1, "digest", "u:x")], version: 1 });
+        t.process_txn(&hdr(4, op::SET_ACL), &acl, &mut ev);
+        let set = Txn::SetData(SetDataTxn { path: "/a".into(), data: None, version: 1 });
+        t.process_txn(&hdr(5, op::SET_DATA), &set, &mut ev);
+        assert_eq!(recount(&t), (t.digest(), t.approximate_data_size()));
+        assert_eq!(t.get_data("/a", None).unwrap().0, None);
+        assert_eq!(t.get_data("/a/b", None).unwrap().0, Some(vec![1; 300]));
+        assert_eq!(t.acl_of(&t.node("/a").unwrap()), vec![Acl::new(1, "digest", "u:x")]);
+        t.process_txn(&hdr(6, op::DELETE), &Txn::Delete(DeleteTxn { path: "/a/b".into() }), &mut ev);
+        assert_eq!(recount(&t), (t.digest(), t.approximate_data_size()));
+    }
+
+    #[test]
+    fn delete_of_a_node_with_children_takes_them_along() {
+        // Only a log replayed over a fuzzy snapshot can ask for this (prep answers NotEmpty).
+        let mut t = DataTree::new(TreeConfig::default());
+        let mut ev = Vec::new();
+        t.process_txn(&hdr(1, op::CREATE), &create("/a", -1, false), &mut ev);
+        t.process_txn(&hdr(2, op::CREATE), &create("/a/b", -1, false), &mut ev);
+        t.process_txn(&hdr(3, op::CREATE), &create("/a/b/c", -1, true), &mut ev);
+        t.process_txn(&hdr(4, op::CREATE), &create("/a/b/d", -1, false), &mut ev);
+        let before = t.node_count();
+        let rc = t.process_txn(&hdr(5, op::DELETE), &Txn::Delete(DeleteTxn { path: "/a/b".into() }), &mut ev);
+        assert_eq!(rc.err, 0);
+        assert_eq!(t.node_count(), before - 3);
+        assert!(t.node("/a/b/c").is_none() && t.node("/a/b").is_none());
+        assert!(t.ephemerals_of(7).is_empty());
+        assert_eq!(recount(&t), (t.digest(), t.approximate_data_size()));
+        // The names can be used again.
+        t.process_txn(&hdr(6, op::CREATE), &create("/a/b", -1, false), &mut ev);
+        let rc = t.process_txn(&hdr(7, op::CREATE), &create("/a/b/c", -1, false), &mut ev);
+        assert_eq!(rc.err, 0);
+        assert_eq!(t.get_children("/a/b", None).unwrap().0, vec!["c".to_string()]);
+    }
+
+    #[test]
+    fn delete_of_a_missing_child_still_moves_the_parent_pzxid() {
+        let mut t = DataTree::new(TreeConfig::default());
+        let mut ev = Vec::new();
+        t.process_txn(&hdr(1, op::CREATE), &create("/a", -1, false), &mut ev);
+        let rc = t.process_txn(&hdr(9, op::DELETE), &Txn::Delete(DeleteTxn { path: "/a/x".into() }), &mut ev);
+        assert_eq!(rc.err, KeeperError::NoNode.code().code());
+        assert_eq!(t.node("/a").unwrap().stat.pzxid, 9);
+        assert_eq!(recount(&t), (t.digest(), t.approximate_data_size()));
     }
 }

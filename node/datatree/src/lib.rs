@@ -7,12 +7,15 @@
 //! - [`tree`]: [`DataTree`] — znodes, indexes, digest, watch managers; the read side.
 //! - `apply`: [`DataTree::process_txn`] — applying txns, firing watches.
 //! - [`prep`]: PrepRequestProcessor — requests to txns, with ZooKeeper's check order.
-//! - [`node`], [`watch`], [`acl`], [`session`], [`path`], [`ephemeral`], [`digest`].
+//! - [`store`]: the compact node store (records, path index, sibling lists) over `arena`,
+//!   a slab of byte strings; [`node`]: a node's view and its byte layout.
+//! - [`watch`], [`acl`], [`session`], [`path`], [`ephemeral`], [`digest`].
 //! - [`java`]: the Java behaviours that show on the wire (HashSet order, java.util.Random).
 //! - [`error`]: the [`KeeperError`] enum.
 
 pub mod acl;
 mod apply;
+mod arena;
 pub mod codec;
 pub mod digest;
 pub mod ephemeral;
@@ -23,6 +26,7 @@ pub mod path;
 pub mod prep;
 pub mod quota;
 pub mod session;
+pub mod store;
 pub mod tree;
 pub mod watch;
 

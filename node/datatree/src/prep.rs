@@ -161,8 +161,8 @@ impl<'a> Pending<'a> {
             return c.clone().ok_or(KeeperError::NoNode);
         }
         let n = self.tree.node(path).ok_or(KeeperError::NoNode)?;
-        let pd = if self.digest_enabled { crate::digest::path_data_hasher(path, n.data.as_deref()) } else { None };
-        Ok(ChangeRecord { stat: n.stat.clone(), child_count: n.num_children() as i32, acl: self.tree.acl_of(n), pd })
+        let pd = if self.digest_enabled { crate::digest::path_data_hasher(path, n.data) } else { None };
+        Ok(ChangeRecord { stat: n.stat.clone(), child_count: n.num_children() as i32, acl: self.tree.acl_of(&n), pd })
     }
 
     fn put(&mut self, path: &str, rec: Option<ChangeRecord>) {

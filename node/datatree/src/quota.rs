@@ -86,39 +86,41 @@ impl DataTree {
         best
     }
 
-    /// Adds to the counters of the quota at `prefix` (`updateQuotaStat`).
-    pub(crate) fn update_quota_stat(&mut self, prefix: &str, bytes_diff: i64, count_diff: i64) {
-        let Some(node) = self.nodes.get_mut(stat_path(prefix).as_str()) else {
+    /// Rewrites the data of a quota's stats node in place: no Stat change, no txn (as
+    /// ZooKeeper does; nodes under /zookeeper/ are not in the digest).
+    fn write_stats(&mut self, prefix: &str, f: impl FnOnce(&mut StatsTrack)) {
+        let Some(id) = self.nodes.lookup(&stat_path(prefix)) else {
             return;
         };
-        let mut st = StatsTrack::parse(&String::from_utf8_lossy(node.data.as_deref().unwrap_or(&[])));
-        st.set_count(st.count() + count_diff);
-        st.set_bytes(st.bytes() + bytes_diff);
-        node.data = Some(st.render().into_bytes().into_boxed_slice());
+        let n = self.nodes.get(id);
+        let mut st = StatsTrack::parse(&String::from_utf8_lossy(n.data.unwrap_or_default()));
+        let (stat, acl) = (n.stat.clone(), n.acl);
+        f(&mut st);
+        self.nodes.set_data(id, &stat, acl, Some(st.render().as_bytes()));
+    }
+
+    /// Adds to the counters of the quota at `prefix` (`updateQuotaStat`).
+    pub(crate) fn update_quota_stat(&mut self, prefix: &str, bytes_diff: i64, count_diff: i64) {
+        self.write_stats(prefix, |st| {
+            st.set_count(st.count() + count_diff);
+            st.set_bytes(st.bytes() + bytes_diff);
+        });
     }
 
     /// Recounts the subtree at `path` into its stats node (`updateQuotaForPath`).
     pub(crate) fn update_quota_for_path(&mut self, path: &str) {
         let (mut count, mut bytes) = (0i64, 0i64);
-        let mut stack = vec![path.to_owned()];
-        while let Some(p) = stack.pop() {
-            let Some(n) = self.nodes.get(p.as_str()) else {
-                continue;
-            };
+        let mut stack: Vec<_> = self.nodes.lookup(path).into_iter().collect();
+        while let Some(id) = stack.pop() {
             count += 1;
-            bytes += n.data_len() as i64;
-            if let Some(c) = &n.children {
-                for name in c.names() {
-                    stack.push(if p == "/" { format!("/{name}") } else { format!("{p}/{name}") });
-                }
-            }
+            bytes += self.nodes.get(id).data_len() as i64;
+            stack.extend(self.nodes.children(id));
         }
-        let mut st = StatsTrack::default();
-        st.set_bytes(bytes);
-        st.set_count(count);
-        if let Some(node) = self.nodes.get_mut(stat_path(path).as_str()) {
-            node.data = Some(st.render().into_bytes().into_boxed_slice());
-        }
+        self.write_stats(path, |st| {
+            *st = StatsTrack::default();
+            st.set_bytes(bytes);
+            st.set_count(count);
+        });
     }
 
     /// Quota bookkeeping after a node was created.

@@ -8,9 +8,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-/// The node map: a fast keyed hash (paths come from clients, so the keys are random per process).
-pub(crate) type NodeMap = HashMap<Box<str>, DataNode, ahash::RandomState>;
-
 use parking_lot::Mutex;
 use zab_jute::data::{Acl, Stat, StatPersisted};
 
@@ -18,6 +15,7 @@ use crate::acl::{AclCache, OPEN_UNSAFE_ACL_ID};
 use crate::digest::node_digest;
 use crate::error::KeeperError;
 use crate::node::{ChildSet, DataNode};
+use crate::store::{NodeId, NodeStore, StoreError};
 use crate::watch::{WatcherId, WatcherMode, Watches};
 
 /// Settings that change how the tree behaves.
@@ -47,7 +45,7 @@ pub struct WatchEvent {
 }
 
 pub struct DataTree {
-    pub(crate) nodes: NodeMap,
+    pub(crate) nodes: NodeStore,
     pub(crate) acls: AclCache,
     pub(crate) ephemerals: HashMap<i64, ChildSet>,
     pub(crate) containers: HashSet<String>,
@@ -66,8 +64,28 @@ impl DataTree {
     /// A tree holding "/", "/zookeeper", "/zookeeper/quota" and "/zookeeper/config",
     /// as a fresh ZooKeeper has.
     pub fn new(config: TreeConfig) -> DataTree {
-        let mut t = DataTree {
-            nodes: NodeMap::default(),
+        let mut t = DataTree::empty(config);
+        // An empty store has room for four nodes: this cannot fail.
+        let _ = t.add_system_nodes();
+        t
+    }
+
+    fn add_system_nodes(&mut self) -> Result<(), StoreError> {
+        let stat = StatPersisted::default();
+        let empty: Option<&[u8]> = Some(&[]);
+        let root = self.add_root(&stat, OPEN_UNSAFE_ACL_ID, empty)?;
+        let zk = self.add_child_of(root, "/zookeeper", &stat, OPEN_UNSAFE_ACL_ID, empty)?;
+        self.add_child_of(zk, "/zookeeper/quota", &stat, OPEN_UNSAFE_ACL_ID, empty)?;
+        let read_only = self.acls.intern(&Acl::read_unsafe());
+        let config_stat = StatPersisted { aversion: -1, ..Default::default() };
+        self.add_child_of(zk, "/zookeeper/config", &config_stat, read_only, empty)?;
+        Ok(())
+    }
+
+    /// A tree with no nodes at all, to be filled from a snapshot.
+    pub(crate) fn empty(config: TreeConfig) -> DataTree {
+        DataTree {
+            nodes: NodeStore::default(),
             acls: AclCache::default(),
             ephemerals: HashMap::new(),
             containers: HashSet::new(),
@@ -79,51 +97,67 @@ impl DataTree {
             data_size: 0,
             watches: Mutex::new(Watches::default()),
             config,
-        };
-        let empty = || Some(Vec::new().into_boxed_slice());
-        t.insert_raw("/", DataNode::new(empty(), OPEN_UNSAFE_ACL_ID, StatPersisted::default()));
-        t.insert_raw("/zookeeper", DataNode::new(empty(), OPEN_UNSAFE_ACL_ID, StatPersisted::default()));
-        t.link_child("/", "zookeeper");
-        t.insert_raw("/zookeeper/quota", DataNode::new(empty(), OPEN_UNSAFE_ACL_ID, StatPersisted::default()));
-        t.link_child("/zookeeper", "quota");
-        let read_only = t.acls.intern(&Acl::read_unsafe());
-        let config_stat = StatPersisted { aversion: -1, ..Default::default() };
-        t.insert_raw("/zookeeper/config", DataNode::new(empty(), read_only, config_stat));
-        t.link_child("/zookeeper", "config");
-        t
+        }
     }
 
-    fn insert_raw(&mut self, path: &str, node: DataNode) {
-        self.digest = self.digest.wrapping_add(self.digest_of(path, &node));
-        self.data_size += (path.len() + node.data_len()) as i64;
-        self.nodes.insert(path.into(), node);
+    /// Adds the root, counting it in the digest and the data size ("/" is its path there).
+    pub(crate) fn add_root(
+        &mut self,
+        stat: &StatPersisted,
+        acl: i64,
+        data: Option<&[u8]>,
+    ) -> Result<NodeId, StoreError> {
+        let id = self.nodes.insert_root(stat, acl, data)?;
+        self.digest = self.digest.wrapping_add(self.digest_of("/", data, stat));
+        self.data_size += (1 + data.map_or(0, |d| d.len())) as i64;
+        Ok(id)
     }
 
-    fn link_child(&mut self, parent: &str, name: &str) {
-        self.seq += 1;
-        let seq = self.seq;
-        self.update_node(parent, |n| {
-            n.add_child(name, seq);
-        });
+    /// Adds the node at `path`, a child of the node `pid`, counting it in the digest and the
+    /// data size. Only the store changes: the caller keeps the ACL counts,
+    /// the indexes and the parent's Stat.
+    pub(crate) fn add_child_of(
+        &mut self,
+        pid: NodeId,
+        path: &str,
+        stat: &StatPersisted,
+        acl: i64,
+        data: Option<&[u8]>,
+    ) -> Result<NodeId, StoreError> {
+        let id = self.nodes.insert(pid, path, stat, acl, data)?;
+        self.digest = self.digest.wrapping_add(self.digest_of(path, data, stat));
+        self.data_size += (path.len() + data.map_or(0, |d| d.len())) as i64;
+        Ok(id)
     }
 
-    pub(crate) fn digest_of(&self, path: &str, node: &DataNode) -> u64 {
+    pub(crate) fn digest_of(&self, path: &str, data: Option<&[u8]>, stat: &StatPersisted) -> u64 {
         if !self.config.digest_enabled {
             return 0;
         }
-        node_digest(path, node.data.as_deref(), &node.stat)
+        node_digest(path, data, stat)
     }
 
-    /// Changes a node in place, keeping the tree digest right. False if absent.
-    pub(crate) fn update_node(&mut self, path: &str, f: impl FnOnce(&mut DataNode)) -> bool {
-        let digest_on = self.config.digest_enabled;
-        let Some(node) = self.nodes.get_mut(path) else {
+    /// Changes a node's Stat and ACL index in place, keeping the tree digest right (the
+    /// path and data are hashed once for both digests).
+    pub(crate) fn update_meta(&mut self, id: NodeId, path: &str, f: impl FnOnce(&mut StatPersisted, &mut i64)) {
+        let n = self.nodes.get(id);
+        let (mut stat, mut acl) = (n.stat.clone(), n.acl);
+        f(&mut stat, &mut acl);
+        if self.config.digest_enabled {
+            let pd = crate::digest::path_data_hasher(path, n.data);
+            let (before, after) = (crate::digest::finish(&pd, &n.stat), crate::digest::finish(&pd, &stat));
+            self.digest = self.digest.wrapping_sub(before).wrapping_add(after);
+        }
+        self.nodes.set_meta(id, &stat, acl);
+    }
+
+    /// Changes the Stat of the node at `path` in place, keeping the tree digest right.
+    /// False if absent.
+    pub(crate) fn update_node(&mut self, path: &str, f: impl FnOnce(&mut StatPersisted)) -> bool {
+        let Some(id) = self.nodes.lookup(path) else {
             return false;
         };
-        let before = if digest_on { node_digest(path, node.data.as_deref(), &node.stat) } else { 0 };
-        f(node);
-        let after = if digest_on { node_digest(path, node.data.as_deref(), &node.stat) } else { 0 };
-        self.digest = self.digest.wrapping_sub(before).wrapping_add(after);
+        self.update_meta(id, path, |s, _| f(s));
         true
     }
 
@@ -145,8 +179,8 @@ impl DataTree {
     }
 
     /// The node at `path`; "" is the root's alias, as in ZooKeeper's node map.
-    pub fn node(&self, path: &str) -> Option<&DataNode> {
-        self.nodes.get(if path.is_empty() { "/" } else { path })
+    pub fn node(&self, path: &str) -> Option<DataNode<'_>> {
+        self.nodes.lookup(path).map(|id| self.nodes.get(id))
     }
 
     pub fn node_count(&self) -> usize {
@@ -163,21 +197,33 @@ impl DataTree {
     }
 
     /// The ACL of a node (OPEN_ACL_UNSAFE for the system nodes).
-    pub fn acl_of(&self, node: &DataNode) -> Vec<Acl> {
+    pub fn acl_of(&self, node: &DataNode<'_>) -> Vec<Acl> {
         self.acls.get(node.acl)
     }
 
-    pub fn client_stat(&self, node: &DataNode) -> Stat {
+    pub fn client_stat(&self, node: &DataNode<'_>) -> Stat {
         node.client_stat(self.config.extended_types)
     }
 
     /// getData: data and Stat, registering a data watch if asked.
     pub fn get_data(&self, path: &str, watcher: Option<WatcherId>) -> Result<(Option<Vec<u8>>, Stat), KeeperError> {
+        self.get_data_checked(path, watcher, |_| Ok(()))
+    }
+
+    /// getData as the FinalRequestProcessor does it: the node must exist, then `may_read`
+    /// must accept its ACL, then the watch is registered (one lookup, no ACL copy).
+    pub fn get_data_checked(
+        &self,
+        path: &str,
+        watcher: Option<WatcherId>,
+        may_read: impl FnOnce(&[Acl]) -> Result<(), KeeperError>,
+    ) -> Result<(Option<Vec<u8>>, Stat), KeeperError> {
         let node = self.node(path).ok_or(KeeperError::NoNode)?;
+        self.acls.with(node.acl, may_read)?;
         if let Some(w) = watcher {
             self.watches.lock().data.add(path, w, WatcherMode::Standard);
         }
-        Ok((node.data.as_ref().map(|d| d.to_vec()), self.client_stat(node)))
+        Ok((node.data.map(<[u8]>::to_vec), self.client_stat(&node)))
     }
 
     /// exists: the Stat; the watch is registered even when the node is missing.
@@ -186,17 +232,30 @@ impl DataTree {
             self.watches.lock().data.add(path, w, WatcherMode::Standard);
         }
         let node = self.node(path).ok_or(KeeperError::NoNode)?;
-        Ok(self.client_stat(node))
+        Ok(self.client_stat(&node))
     }
 
     /// getChildren(2): names in ZooKeeper's order and the parent's Stat.
     pub fn get_children(&self, path: &str, watcher: Option<WatcherId>) -> Result<(Vec<String>, Stat), KeeperError> {
-        let node = self.node(path).ok_or(KeeperError::NoNode)?;
-        let children = node.children.as_ref().map(|c| c.java_order()).unwrap_or_default();
+        self.get_children_checked(path, watcher, |_| Ok(()))
+    }
+
+    /// getChildren(2) as the FinalRequestProcessor does it: existence, then `may_read` on
+    /// the ACL, then the watch.
+    pub fn get_children_checked(
+        &self,
+        path: &str,
+        watcher: Option<WatcherId>,
+        may_read: impl FnOnce(&[Acl]) -> Result<(), KeeperError>,
+    ) -> Result<(Vec<String>, Stat), KeeperError> {
+        let id = self.nodes.lookup(path).ok_or(KeeperError::NoNode)?;
+        let node = self.nodes.get(id);
+        self.acls.with(node.acl, may_read)?;
+        let children = self.nodes.children_java_order(id);
         if let Some(w) = watcher {
             self.watches.lock().child.add(path, w, WatcherMode::Standard);
         }
-        Ok((children, self.client_stat(node)))
+        Ok((children, self.client_stat(&node)))
     }
 
     /// getAllChildrenNumber: every descendant (for "/", every node but the root).
@@ -208,8 +267,18 @@ impl DataTree {
             // Every key but the "" alias starts with "/" in ZooKeeper's map.
             return self.nodes.len() as i32;
         }
-        let prefix = format!("{path}/");
-        self.nodes.keys().filter(|k| k.starts_with(&prefix)).count() as i32
+        // ZooKeeper counts the keys that start with `path + "/"`: the descendants.
+        let Some(id) = self.nodes.lookup(path) else {
+            return 0;
+        };
+        let (mut count, mut stack) = (0i32, vec![id]);
+        while let Some(n) = stack.pop() {
+            for c in self.nodes.children(n) {
+                count = count.wrapping_add(1);
+                stack.push(c);
+            }
+        }
+        count
     }
 
     /// The ephemerals of a session, in ZooKeeper's order.
@@ -259,21 +328,21 @@ impl DataTree {
         let ev = |t: i32, p: &str| WatchEvent { watcher: w, event_type: t, path: p.to_owned(), acl: None };
         let mut ws = self.watches.lock();
         for p in data {
-            match self.nodes.get(p.as_str()) {
+            match self.node(p) {
                 None => out.push(ev(NODE_DELETED, p)),
                 Some(n) if n.stat.mzxid > relative_zxid => out.push(ev(NODE_DATA_CHANGED, p)),
                 Some(_) => ws.data.add(p, w, WatcherMode::Standard),
             }
         }
         for p in exist {
-            if self.nodes.contains_key(p.as_str()) {
+            if self.nodes.lookup(p).is_some() {
                 out.push(ev(NODE_CREATED, p));
             } else {
                 ws.data.add(p, w, WatcherMode::Standard);
             }
         }
         for p in child {
-            match self.nodes.get(p.as_str()) {
+            match self.node(p) {
                 None => out.push(ev(NODE_DELETED, p)),
                 Some(n) if n.stat.pzxid > relative_zxid => out.push(ev(NODE_CHILDREN_CHANGED, p)),
                 Some(_) => ws.child.add(p, w, WatcherMode::Standard),
@@ -337,7 +406,7 @@ impl DataTree {
     }
 
     /// Every node path, in no particular order (for dumps).
-    pub fn paths(&self) -> impl Iterator<Item = &str> {
-        self.nodes.keys().map(|k| &**k)
+    pub fn paths(&self) -> impl Iterator<Item = String> + '_ {
+        self.nodes.ids().map(|id| self.nodes.path(id))
     }
 }

@@ -16,7 +16,7 @@ use zab_jute::txn::Txn;
 use crate::error::{io, PersistenceError};
 use crate::names::{sorted_files, version_dir, LOG_PREFIX, SNAP_PREFIX};
 use crate::snapshot::{looks_valid, read_snapshot};
-use crate::txnlog::{read_from, repair_torn_tail, LogEntry};
+use crate::txnlog::{repair_torn_tail, replay_from, LogEntry};
 
 /// The two directories of a data dir.
 #[derive(Debug, Clone)]
@@ -105,20 +105,20 @@ impl SnapLog {
                 (DataTree::new(config), HashMap::new(), 0, None, None)
             }
         };
-        let entries = read_from(&self.log_dir, snap_zxid + 1)?;
         let mut committed_log = VecDeque::new();
         let mut digest_mismatches = 0;
         let mut events = Vec::new();
-        let replayed = entries.len();
+        let mut replayed = 0;
         let mut highest = snap_zxid;
-        for e in entries {
+        let log_dir = self.log_dir.clone();
+        replay_from(&self.log_dir, snap_zxid + 1, |e| {
             // Within an epoch zxids are contiguous; a jump means a log lost txns (a file
             // cut in the middle, a file deleted): replaying past it would build a state
             // that never existed.
             let z = e.hdr.zxid;
             if z > highest + 1 && (z >> 32) == (highest >> 32) {
                 return Err(PersistenceError::Corrupt {
-                    path: self.log_dir.clone(),
+                    path: log_dir.clone(),
                     offset: 0,
                     reason: format!(
                         "the transaction logs miss txns 0x{:x} to 0x{:x}; restore the missing log file or the data directory from a backup",
@@ -150,11 +150,13 @@ impl SnapLog {
                 }
             }
             highest = highest.max(e.hdr.zxid);
+            replayed += 1;
             committed_log.push_back(e);
             if committed_log.len() > commit_log_count {
                 committed_log.pop_front();
             }
-        }
+            Ok(())
+        })?;
         if let Some((z, _, d)) = snap_digest {
             if z == highest && d != tree.digest() as i64 {
                 warn!("tree digest differs from the snapshot's");

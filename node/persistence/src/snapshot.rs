@@ -21,8 +21,9 @@ use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
+use zab_datatree::codec::SnapshotLoader;
 use zab_datatree::{DataTree, TreeConfig};
-use zab_jute::{InputArchive, OutputArchive};
+use zab_jute::{InputArchive, JuteError, OutputArchive};
 
 use crate::error::{io, PersistenceError};
 use crate::names::snap_name;
@@ -197,117 +198,216 @@ pub fn looks_valid(path: &Path) -> bool {
     f.seek(std::io::SeekFrom::End(-5)).is_ok() && f.read_exact(&mut tail).is_ok() && tail == [0, 0, 0, 1, b'/']
 }
 
-fn checked_seal(
-    path: &Path,
-    bytes: &[u8],
-    inp: &mut InputArchive<'_>,
-    adler: &mut adler::Adler32,
-    done: &mut usize,
-) -> Result<(), PersistenceError> {
-    let at = inp.position();
-    adler.write_slice(&bytes[*done..at]);
-    *done = at;
-    let corrupt = |reason: String| PersistenceError::Corrupt { path: path.to_owned(), offset: at as u64, reason };
-    let stored = inp.read_i64().map_err(|e| corrupt(format!("seal: {e}")))?;
-    let computed = adler.checksum() as i64;
-    if stored != computed {
-        return Err(corrupt(format!("checksum seal mismatch: stored {stored:#x}, computed {computed:#x}")));
-    }
-    let slash = inp.read_string().map_err(|e| corrupt(format!("seal: {e}")))?;
-    if slash != "/" {
-        return Err(corrupt(format!("seal ends with {slash:?}, expected \"/\"")));
-    }
-    let end = inp.position();
-    adler.write_slice(&bytes[*done..end]);
-    *done = end;
-    Ok(())
+/// A snapshot's bytes as they are read: a window over the file (or its decompressed
+/// stream) that the parser consumes from the front, under the running Adler32.
+struct SnapStream<R> {
+    src: R,
+    path: PathBuf,
+    buf: Vec<u8>,
+    /// Where the unread bytes start in `buf`.
+    start: usize,
+    /// Offset in the stream of `buf[start]`.
+    offset: u64,
+    eof: bool,
+    adler: adler::Adler32,
+    /// Bytes read at a time.
+    chunk: usize,
 }
 
-/// Reads and fully checks one snapshot.
-pub fn read_snapshot(path: &Path, zxid: i64, config: TreeConfig) -> Result<LoadedSnapshot, PersistenceError> {
-    let raw = std::fs::read(path).map_err(io("reading", path))?;
-    let bytes = if path.to_string_lossy().ends_with(".snappy") {
-        unsnappy(&raw).map_err(|reason| PersistenceError::Corrupt { path: path.to_owned(), offset: 0, reason })?
-    } else if path.to_string_lossy().ends_with(".gz") {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&raw[..]).read_to_end(&mut out).map_err(|e| PersistenceError::Corrupt {
+impl<R: Read> SnapStream<R> {
+    fn new(src: R, path: &Path, chunk: usize) -> Self {
+        SnapStream {
+            src,
             path: path.to_owned(),
+            buf: Vec::with_capacity(chunk),
+            start: 0,
             offset: 0,
-            reason: format!("gzip: {e}"),
-        })?;
-        out
-    } else {
-        raw
-    };
-    let corrupt = |offset: usize, reason: String| PersistenceError::Corrupt {
-        path: path.to_owned(),
-        offset: offset as u64,
-        reason,
-    };
-    let mut inp = InputArchive::new(&bytes, usize::MAX);
-    let magic = inp.read_i32().map_err(|e| corrupt(0, e.to_string()))?;
-    if magic != SNAP_MAGIC {
-        return Err(corrupt(0, format!("not a snapshot: magic 0x{magic:08x}, expected 0x{SNAP_MAGIC:08x} (ZKSN)")));
+            eof: false,
+            adler: adler::Adler32::new(),
+            chunk,
+        }
     }
-    let version = inp.read_i32().map_err(|e| corrupt(4, e.to_string()))?;
-    if version != VERSION {
-        return Err(PersistenceError::UnsupportedVersion { path: path.to_owned(), version });
+
+    fn unread(&self) -> &[u8] {
+        &self.buf[self.start..]
     }
-    let _dbid = inp.read_i64().map_err(|e| corrupt(8, e.to_string()))?;
-    let count = inp.read_i32().map_err(|e| corrupt(inp.position(), e.to_string()))?;
-    if count < 0 || count as usize > bytes.len() / 12 {
-        return Err(corrupt(16, format!("session count {count} out of range")));
+
+    fn corrupt(&self, reason: String) -> PersistenceError {
+        PersistenceError::Corrupt { path: self.path.clone(), offset: self.offset, reason }
     }
-    let mut sessions = Vec::with_capacity(count as usize);
-    for _ in 0..count {
-        let at = inp.position();
-        let id = inp.read_i64().map_err(|e| corrupt(at, e.to_string()))?;
-        let to = inp.read_i32().map_err(|e| corrupt(at, e.to_string()))?;
-        sessions.push((id, to));
-    }
-    let at = inp.position();
-    // The seal after the tree sits 13 bytes before the end, or 46 when the digest section
-    // follows: checksum both candidates on another thread while this one parses.
-    let len = bytes.len();
-    let (tree, precomputed) = std::thread::scope(|scope| {
-        let checksums = scope.spawn(|| {
-            let mut a = adler::Adler32::new();
-            let mut marks = Vec::new();
-            let mut done = 0;
-            for cut in [len.saturating_sub(46), len.saturating_sub(13)] {
-                if cut >= done {
-                    a.write_slice(&bytes[done..cut]);
-                    done = cut;
-                    marks.push((cut, a.checksum()));
+
+    /// Reads until at least `n` bytes are unread (fewer only at the end of the stream).
+    /// Consumed bytes are dropped first, so the window stays near one chunk plus the
+    /// largest record.
+    fn fill(&mut self, n: usize) -> Result<(), PersistenceError> {
+        if self.start > 0 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        while self.buf.len() < n && !self.eof {
+            let at = self.buf.len();
+            // A length prefix is not trusted for more than 64 chunks at a time.
+            self.buf.resize(at + (n - at).clamp(self.chunk, 64 * self.chunk), 0);
+            let got = loop {
+                match self.src.read(&mut self.buf[at..]) {
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    r => break r,
                 }
+            };
+            self.buf.truncate(at + *got.as_ref().unwrap_or(&0));
+            match got {
+                Ok(got) => self.eof = got == 0,
+                // A bad gzip stream.
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData) => {
+                    return Err(self.corrupt(e.to_string()))
+                }
+                Err(e) => return Err(io("reading", &self.path)(e)),
             }
-            marks
-        });
-        let expected = (len / 140).min(50_000_000);
-        let tree = DataTree::read_snapshot_tree(&mut inp, config, expected);
-        (tree, checksums.join().unwrap_or_default())
-    });
-    let tree = tree.map_err(|e| corrupt(at, format!("data tree: {e}")))?;
-    let mut adler = adler::Adler32::new();
-    let mut done = 0;
-    if let Some(&(cut, _)) = precomputed.iter().find(|(cut, _)| *cut == inp.position()) {
-        // Resume the running checksum from the precomputed mark.
-        adler = adler::Adler32::from_checksum(precomputed.iter().find(|(c, _)| *c == cut).map(|m| m.1).unwrap_or(1));
-        done = cut;
+        }
+        Ok(())
     }
-    checked_seal(path, &bytes, &mut inp, &mut adler, &mut done)?;
+
+    fn consume(&mut self, n: usize) {
+        self.adler.write_slice(&self.buf[self.start..self.start + n]);
+        self.start += n;
+        self.offset += n as u64;
+    }
+
+    /// Runs `f` over the unread bytes, reading more for as long as it finds them cut short,
+    /// and consumes what it read.
+    fn parse<T>(
+        &mut self,
+        what: &str,
+        f: impl Fn(&mut InputArchive<'_>) -> Result<T, JuteError>,
+    ) -> Result<T, PersistenceError> {
+        loop {
+            let mut inp = InputArchive::new(self.unread(), usize::MAX);
+            match f(&mut inp) {
+                Ok(v) => {
+                    let n = inp.position();
+                    self.consume(n);
+                    return Ok(v);
+                }
+                Err(JuteError::Truncated { needed, .. }) if !self.eof => {
+                    let want = self.unread().len() + needed;
+                    self.fill(want)?;
+                }
+                Err(e) => return Err(self.corrupt(format!("{what}: {e}"))),
+            }
+        }
+    }
+
+    /// `SnapStream.checkSealIntegrity`: the checksum of everything so far, then "/".
+    fn check_seal(&mut self) -> Result<(), PersistenceError> {
+        let computed = self.adler.checksum() as i64;
+        let stored = self.parse("seal", |inp| inp.read_i64())?;
+        if stored != computed {
+            return Err(self.corrupt(format!("checksum seal mismatch: stored {stored:#x}, computed {computed:#x}")));
+        }
+        let slash = self.parse("seal", |inp| inp.read_string())?;
+        if slash != "/" {
+            return Err(self.corrupt(format!("seal ends with {slash:?}, expected \"/\"")));
+        }
+        Ok(())
+    }
+}
+
+/// Reads and fully checks one snapshot. The file is streamed, never in memory whole (a
+/// snapshot is larger than the tree it holds); `.snappy` files are decompressed first.
+pub fn read_snapshot(path: &Path, zxid: i64, config: TreeConfig) -> Result<LoadedSnapshot, PersistenceError> {
+    read_snapshot_by(path, zxid, config, CHUNK)
+}
+
+/// [`read_snapshot`], reading `chunk` bytes at a time.
+fn read_snapshot_by(
+    path: &Path,
+    zxid: i64,
+    config: TreeConfig,
+    chunk: usize,
+) -> Result<LoadedSnapshot, PersistenceError> {
+    let file = File::open(path).map_err(io("reading", path))?;
+    let len = file.metadata().map_err(io("reading", path))?.len();
+    let name = path.to_string_lossy();
+    if name.ends_with(".snappy") {
+        let mut raw = Vec::new();
+        std::io::BufReader::new(file).read_to_end(&mut raw).map_err(io("reading", path))?;
+        let bytes =
+            unsnappy(&raw).map_err(|reason| PersistenceError::Corrupt { path: path.to_owned(), offset: 0, reason })?;
+        drop(raw);
+        let size = bytes.len() as u64;
+        read_stream(SnapStream::new(&bytes[..], path, chunk), zxid, config, Some(size), nodes_in(size))
+    } else if name.ends_with(".gz") {
+        // A gzip'd snapshot holds about three times its size.
+        let gz = flate2::read::GzDecoder::new(file);
+        read_stream(SnapStream::new(gz, path, chunk), zxid, config, None, nodes_in(len.saturating_mul(3)))
+    } else {
+        read_stream(SnapStream::new(file, path, chunk), zxid, config, Some(len), nodes_in(len))
+    }
+}
+
+/// About how many nodes a snapshot of `bytes` holds (140 bytes a node), to size the tree.
+fn nodes_in(bytes: u64) -> usize {
+    (bytes / 140).min(50_000_000) as usize
+}
+
+/// The body of [`read_snapshot`]; `size` is the stream's length when known (it bounds the
+/// session count).
+fn read_stream<R: Read>(
+    mut s: SnapStream<R>,
+    zxid: i64,
+    config: TreeConfig,
+    size: Option<u64>,
+    nodes: usize,
+) -> Result<LoadedSnapshot, PersistenceError> {
+    s.fill(s.chunk)?;
+    let magic = s.parse("header", |inp| inp.read_i32())?;
+    if magic != SNAP_MAGIC {
+        return Err(s.corrupt(format!("not a snapshot: magic 0x{magic:08x}, expected 0x{SNAP_MAGIC:08x} (ZKSN)")));
+    }
+    let version = s.parse("header", |inp| inp.read_i32())?;
+    if version != VERSION {
+        return Err(PersistenceError::UnsupportedVersion { path: s.path.clone(), version });
+    }
+    let _dbid = s.parse("header", |inp| inp.read_i64())?;
+    let count = s.parse("sessions", |inp| inp.read_i32())?;
+    if count < 0 || size.is_some_and(|size| count as u64 > size / 12) {
+        return Err(s.corrupt(format!("session count {count} out of range")));
+    }
+    let mut sessions = Vec::with_capacity((count as usize).min(1 << 16));
+    for _ in 0..count {
+        sessions.push(s.parse("sessions", |inp| Ok((inp.read_i64()?, inp.read_i32()?)))?);
+    }
+    let tree_at = s.offset;
+    let mut loader = SnapshotLoader::new(config, nodes);
+    loop {
+        let n = loader.feed(s.unread()).map_err(|e| PersistenceError::Corrupt {
+            path: s.path.clone(),
+            offset: tree_at,
+            reason: format!("data tree: {e}"),
+        })?;
+        s.consume(n);
+        if loader.is_done() {
+            break;
+        }
+        if s.eof {
+            return Err(s.corrupt("data tree: truncated".into()));
+        }
+        // More than is unread: another chunk, or the rest of a long record.
+        let want = s.unread().len() + s.chunk;
+        s.fill(want)?;
+    }
+    let tree = loader.finish();
+    s.check_seal()?;
     let mut digest = None;
-    if inp.remaining() >= 20 {
-        let at = inp.position();
-        let z = inp.read_i64().map_err(|e| corrupt(at, e.to_string()))?;
-        let v = inp.read_i32().map_err(|e| corrupt(at, e.to_string()))?;
-        let d = inp.read_i64().map_err(|e| corrupt(at, e.to_string()))?;
-        checked_seal(path, &bytes, &mut inp, &mut adler, &mut done)?;
+    s.fill(20)?;
+    if s.unread().len() >= 20 {
+        let (z, v, d) = s.parse("digest", |inp| Ok((inp.read_i64()?, inp.read_i32()?, inp.read_i64()?)))?;
+        s.check_seal()?;
         if z > 0 {
             digest = Some((z, v, d));
         }
     }
-    Ok(LoadedSnapshot { path: path.to_owned(), zxid, tree, sessions, digest })
+    Ok(LoadedSnapshot { path: s.path, zxid, tree, sessions, digest })
 }
 
 #[cfg(test)]
@@ -377,6 +477,45 @@ mod tests {
         // a cut snappy stream is refused, not a panic
         std::fs::write(&sp, &sn[..sn.len() - 7]).unwrap();
         assert!(read_snapshot(&sp, 12, TreeConfig::default()).is_err());
+    }
+
+    #[test]
+    fn snapshots_are_read_in_pieces_of_any_size() {
+        let d = tempfile::tempdir().unwrap();
+        let mut t = sample_tree(30);
+        // A node larger than several pieces, and one larger than 64 of them.
+        for (z, size) in [(31i64, 5000usize), (32, 70_000)] {
+            let txn = Txn::Create(CreateTxn {
+                path: format!("/big{z}"),
+                data: Some(vec![z as u8; size]),
+                acl: Acl::open_unsafe(),
+                ephemeral: false,
+                parent_c_version: -1,
+            });
+            t.process_txn(
+                &TxnHeader { client_id: 1, cxid: 0, zxid: z, time: z, txn_type: op::CREATE },
+                &txn,
+                &mut Vec::new(),
+            );
+        }
+        let p = write(d.path(), &t);
+        for chunk in [1, 7, 1000, CHUNK] {
+            let s = read_snapshot_by(&p, 32, TreeConfig::default(), chunk).unwrap();
+            assert_eq!(s.tree.digest(), t.digest(), "chunk {chunk}");
+            assert_eq!(s.tree.node_count(), t.node_count());
+            assert_eq!(s.digest, Some((32, 2, t.digest() as i64)));
+            assert_eq!(s.sessions, vec![(7, 3000)]);
+        }
+        // Cut anywhere up to the tree's seal, or in the digest's seal: an error, never a
+        // panic or a partial tree. (A digest section cut short of its 20 bytes reads as
+        // absent, as it always has.)
+        let good = std::fs::read(&p).unwrap();
+        for cut in [10, 30, 200, good.len() / 2, good.len() - 40, good.len() - 1] {
+            std::fs::write(&p, &good[..cut]).unwrap();
+            assert!(read_snapshot_by(&p, 32, TreeConfig::default(), 7).is_err(), "cut at {cut}");
+        }
+        std::fs::write(&p, &good[..good.len() - 30]).unwrap();
+        assert_eq!(read_snapshot_by(&p, 32, TreeConfig::default(), 7).unwrap().digest, None);
     }
 
     #[test]

@@ -111,6 +111,22 @@ pub fn scan_file(path: &Path) -> Result<ScannedFile, PersistenceError> {
 
 /// Checks the bytes of one log file (see the module doc for the rules).
 pub fn scan_bytes(path: &Path, bytes: &[u8]) -> Result<ScannedFile, PersistenceError> {
+    let mut records = Vec::new();
+    let (valid_end, tail) = scan_bytes_with(path, bytes, |offset, payload| {
+        records.push((offset, payload.to_vec()));
+        Ok(())
+    })?;
+    Ok(ScannedFile { path: path.to_owned(), records, valid_end, tail })
+}
+
+/// [`scan_bytes`] without keeping the records: `visit` sees each valid record (offset and
+/// payload) in order, before the rest of the file is checked. Returns where the valid
+/// records end and how the file ends.
+pub fn scan_bytes_with(
+    path: &Path,
+    bytes: &[u8],
+    mut visit: impl FnMut(u64, &[u8]) -> Result<(), PersistenceError>,
+) -> Result<(u64, Tail), PersistenceError> {
     let corrupt = |offset: usize, reason: String| PersistenceError::Corrupt {
         path: path.to_owned(),
         offset: offset as u64,
@@ -119,12 +135,7 @@ pub fn scan_bytes(path: &Path, bytes: &[u8]) -> Result<ScannedFile, PersistenceE
     if bytes.len() < HEADER_LEN {
         // A file cut before its header was complete holds no txn.
         if all_zero(bytes) || bytes.len() < HEADER_LEN {
-            return Ok(ScannedFile {
-                path: path.to_owned(),
-                records: Vec::new(),
-                valid_end: 0,
-                tail: Tail::Torn { reason: format!("file shorter than its header ({} bytes)", bytes.len()) },
-            });
+            return Ok((0, Tail::Torn { reason: format!("file shorter than its header ({} bytes)", bytes.len()) }));
         }
     }
     let magic = i32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
@@ -139,7 +150,7 @@ pub fn scan_bytes(path: &Path, bytes: &[u8]) -> Result<ScannedFile, PersistenceE
         return Err(PersistenceError::UnsupportedVersion { path: path.to_owned(), version });
     }
     let mut pos = HEADER_LEN;
-    let mut records = Vec::new();
+    let mut valid_end = HEADER_LEN as u64;
     let tail = loop {
         if pos == bytes.len() {
             break Tail::Clean;
@@ -189,33 +200,52 @@ pub fn scan_bytes(path: &Path, bytes: &[u8]) -> Result<ScannedFile, PersistenceE
             }
             return Err(PersistenceError::ChecksumInMiddle { path: path.to_owned(), offset: pos as u64 });
         }
-        records.push((pos as u64, payload.to_vec()));
+        visit(pos as u64, payload)?;
         pos = end + 1;
+        valid_end = pos as u64;
     };
-    let valid_end = records.last().map(|(o, p)| o + 12 + p.len() as u64 + 1).unwrap_or(HEADER_LEN as u64);
-    Ok(ScannedFile { path: path.to_owned(), records, valid_end, tail })
+    Ok((valid_end, tail))
 }
 
 /// Every txn with zxid >= `from`, across the log files of `dir` (`FileTxnIterator`).
 /// Starts at the newest file whose first zxid is <= `from`.
 pub fn read_from(dir: &Path, from: i64) -> Result<Vec<LogEntry>, PersistenceError> {
+    let mut out = Vec::new();
+    replay_from(dir, from, |e| {
+        out.push(e);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// [`read_from`], handing each txn to `f` as it is read: only one log file is in memory at
+/// a time, not every txn since the snapshot.
+pub fn replay_from(
+    dir: &Path,
+    from: i64,
+    mut f: impl FnMut(LogEntry) -> Result<(), PersistenceError>,
+) -> Result<(), PersistenceError> {
+    use std::io::Read;
     let files = sorted_files(dir, LOG_PREFIX).map_err(io("listing", dir))?;
     let start = files.iter().rposition(|(z, _)| *z <= from).unwrap_or(0);
-    let mut out = Vec::new();
     for (_, path) in &files[start..] {
-        let scanned = scan_file(path)?;
-        for (offset, payload) in scanned.records {
-            let e = unmarshal(&payload).map_err(|reason| PersistenceError::Corrupt {
+        let file = File::open(path).map_err(io("opening", path))?;
+        let len = file.metadata().map_err(io("reading metadata of", path))?.len();
+        let mut bytes = Vec::with_capacity(len as usize);
+        file.take(len).read_to_end(&mut bytes).map_err(io("reading", path))?;
+        scan_bytes_with(path, &bytes, |offset, payload| {
+            let e = unmarshal(payload).map_err(|reason| PersistenceError::Corrupt {
                 path: path.clone(),
                 offset,
                 reason,
             })?;
             if e.hdr.zxid >= from {
-                out.push(e);
+                f(e)?;
             }
-        }
+            Ok(())
+        })?;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The zxid of the last valid txn in `dir`, or -1.

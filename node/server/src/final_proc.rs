@@ -343,9 +343,9 @@ impl Cnxn {
                 op::GET_ACL => {
                     let r: PathRequest = body_of(body, max)?;
                     let node = tree.node(&r.path).ok_or(KeeperError::NoNode)?;
-                    let acl = tree.acl_of(node);
+                    let acl = tree.acl_of(&node);
                     check(&acl, perms::READ | perms::ADMIN)?;
-                    let stat = tree.client_stat(node);
+                    let stat = tree.client_stat(&node);
                     let acl = if check(&acl, perms::ADMIN).is_ok() {
                         acl
                     } else {
@@ -365,7 +365,7 @@ impl Cnxn {
                 op::GET_ALL_CHILDREN_NUMBER => {
                     let r: PathRequest = body_of(body, max)?;
                     let node = tree.node(&r.path).ok_or(KeeperError::NoNode)?;
-                    check(&tree.acl_of(node), perms::READ)?;
+                    tree.acl_cache().with(node.acl, |acl| check(acl, perms::READ))?;
                     Reply::Number(tree.all_children_number(&r.path))
                 }
                 op::SYNC => Reply::Sync(body_of::<PathRequest>(body, max)?),
@@ -536,9 +536,7 @@ fn get_data(
     me: u64,
     check: &Check<'_>,
 ) -> Result<(Option<Vec<u8>>, Stat), KeeperError> {
-    let node = tree.node(&r.path).ok_or(KeeperError::NoNode)?;
-    check(&tree.acl_of(node), perms::READ)?;
-    tree.get_data(&r.path, r.watch.then_some(me))
+    tree.get_data_checked(&r.path, r.watch.then_some(me), |acl| check(acl, perms::READ))
 }
 
 fn get_children(
@@ -547,9 +545,7 @@ fn get_children(
     me: u64,
     check: &Check<'_>,
 ) -> Result<(Vec<String>, Stat), KeeperError> {
-    let node = tree.node(&r.path).ok_or(KeeperError::NoNode)?;
-    check(&tree.acl_of(node), perms::READ)?;
-    tree.get_children(&r.path, r.watch.then_some(me))
+    tree.get_children_checked(&r.path, r.watch.then_some(me), |acl| check(acl, perms::READ))
 }
 
 /// getACL without ADMIN shows digest ids as `user:x` (ZOOKEEPER-1392).

@@ -72,11 +72,11 @@ pub fn snapdump(file: &Path, nodes: bool) -> Result<String, String> {
         let _ = writeln!(out, "recorded digest: zxid 0x{z:x} version {v} digest {d}");
     }
     if nodes {
-        let mut paths: Vec<&str> = s.tree.paths().collect();
+        let mut paths: Vec<String> = s.tree.paths().collect();
         paths.sort();
         for p in paths {
-            if let Some(n) = s.tree.node(p) {
-                let st = s.tree.client_stat(n);
+            if let Some(n) = s.tree.node(&p) {
+                let st = s.tree.client_stat(&n);
                 let _ = writeln!(
                     out,
                     "{p} czxid 0x{:x} mzxid 0x{:x} pzxid 0x{:x} version {} cversion {} aversion {} owner 0x{:x} data {} children {}",
