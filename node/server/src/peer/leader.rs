@@ -413,7 +413,11 @@ fn run_term(
         let mut synced = std::collections::BTreeSet::new();
         synced.insert(leader.myid);
         for (sid, l) in &st.learners {
-            let _ = l.tx.send(Out::Packet(QuorumPacket::new(packet::PING, last, None)));
+            // Only after its sync packets are queued: a learner's first packet after
+            // ACKEPOCH must be DIFF, TRUNC or SNAP.
+            if !l.view.sync_mode.is_empty() {
+                let _ = l.tx.send(Out::Packet(QuorumPacket::new(packet::PING, last, None)));
+            }
             if l.view.in_broadcast && now - l.last_heard <= leader.sync_ms {
                 synced.insert(*sid);
             }

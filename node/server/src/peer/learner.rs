@@ -297,12 +297,7 @@ fn term(
                     // Not on disk until TakeSnapshot: if the term ends before, the next one
                     // loads the database from disk again.
                     *db = None;
-                    snapped = Some(Database {
-                        tree,
-                        sessions,
-                        committed_log: Default::default(),
-                        snapshot: None,
-                    });
+                    snapped = Some(Database { tree, sessions, committed_log: Default::default(), snapshot: None });
                 }
                 SyncAction::TakeSnapshot => {
                     if let Some(fresh) = snapped.take() {
@@ -445,7 +440,12 @@ fn decode_snapshot(bytes: &[u8], config: TreeConfig) -> Result<(DataTree, HashMa
         let to = inp.read_i32().map_err(|e| format!("snapshot session: {e}"))?;
         sessions.insert(id, to);
     }
-    let tree = DataTree::read_snapshot_tree(&mut inp, config, 1024).map_err(|e| format!("snapshot tree: {e}"))?;
+    let mut loader = zab_datatree::codec::SnapshotLoader::new(config, 1024);
+    loader.feed(inp.rest()).map_err(|e| format!("snapshot tree: {e}"))?;
+    if !loader.is_done() {
+        return Err("the snapshot stream's tree ends early".into());
+    }
+    let tree = loader.finish();
     Ok((tree, sessions))
 }
 
