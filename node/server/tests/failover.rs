@@ -336,12 +336,10 @@ fn status_follows_roles_phases_lag_and_sync() {
             let acl = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
             let _ = c.create("/load", b"", &acl).await;
             let payload = vec![7u8; 1024];
-            let mut i = 0u64;
             while !stop.load(Ordering::Acquire) {
                 // setData: the log grows, the tree does not, so a learner away for long is
                 // cheaper to send a snapshot than the log (a forced SNAP).
                 let _ = c.set_data("/load", &payload, None).await;
-                i += 1;
             }
         })
     };
