@@ -1,0 +1,225 @@
+//! A deterministic whole-cluster simulator for ZAB: several members, each the pure state
+//! machines of `zab-quorum` (FastLeaderElection, discovery, sync plan, learner sync,
+//! NEWLEADER, broadcast) composed the way the runtime composes them
+//! (`node/server/src/peer/{mod,leader,learner}.rs` and `zk_server.rs`), over a seeded
+//! network and seeded disks, on a virtual clock. Used by `cluster_sim.rs` (thousands of
+//! random seeds), `cluster_scenarios.rs` (scripted faults, named after ZOOKEEPER-NNNN) and
+//! `cluster_sim_findings.rs` (the bugs the random runs found).
+//!
+//! # Layout
+//! - [`rng`]: splitmix64, the only source of randomness; the running hash of a history.
+//! - [`disk`]: what survives a crash — log files, snapshots, `acceptedEpoch`,
+//!   `currentEpoch` — with `FileTxnSnapLog.restore`, `truncate_after` and the epoch checks.
+//! - [`server`]: the parts of `ZooKeeperServer` replication relies on: the sync thread
+//!   (group commit, fsync delay), the awaiting-commit queue, `commit_up_to`, background
+//!   snapshots, `take_database`.
+//! - [`net`]: the election port (lossy, duplicating, FIFO per pair) and quorum-port TCP
+//!   connections (FIFO, reliable until they break, stalled by partitions).
+//! - [`leader`]: `Leader.lead`: discovery, NEWLEADER quorum, broadcast, PING loop.
+//! - [`handler`]: one `LearnerHandler` per accepted connection.
+//! - [`learner`]: `Follower` (connect, discovery, `syncWithLeader`, broadcast).
+//! - [`peer`]: one member's life: election, terms, pauses, crash and restart.
+//! - [`check`]: the invariants, checked after every step.
+//! - [`world`]: the event loop: events, effects, the network's plumbing, crashes.
+//! - [`control`]: what tests do and ask: partitions, broken connections, clients'
+//!   writes, random chaos, convergence, reports.
+//! - [`script`]: helpers for scripted scenarios.
+//!
+//! Nothing here reads a wall clock or iterates a `HashMap`: a seed replays exactly.
+
+#![allow(dead_code)]
+
+pub mod check;
+pub mod control;
+pub mod disk;
+pub mod handler;
+pub mod leader;
+pub mod learner;
+pub mod net;
+pub mod peer;
+pub mod rng;
+pub mod script;
+pub mod server;
+pub mod world;
+
+use zab_quorum::election::ElectionConfig;
+use zab_quorum::verifier::{QuorumMaj, QuorumServer};
+
+/// A member's id (`myid`).
+pub type Sid = u64;
+/// A client's write: the content of a txn, unique per write.
+pub type TxnId = u64;
+
+/// Timing and fault settings of one run. Times are virtual milliseconds.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub members: u64,
+    /// `tickTime`.
+    pub tick_ms: i64,
+    pub init_limit: i64,
+    pub sync_limit: i64,
+    /// `zookeeper.commitLogCount`: the DIFF window.
+    pub commit_log_count: usize,
+    /// `snapCount`: a background snapshot every [snapCount/2+1, snapCount] logged txns.
+    pub snap_count: u64,
+    pub election: ElectionConfig,
+    /// One-way delay of a packet, inclusive range.
+    pub net_delay: (i64, i64),
+    /// Election notifications lost / sent twice, per mille.
+    pub elec_drop_permille: u64,
+    pub elec_dup_permille: u64,
+    /// Time the sync thread takes to write and fsync a batch.
+    pub fsync_delay: (i64, i64),
+    /// Chance, per mille, that a member crashes at any one labelled point of the protocol
+    /// (between two actions of a state machine, before or after a durable write).
+    pub crash_point_permille: u64,
+    /// `crossEpochTruncDiff` (zab's, off by default as in ZooKeeper 3.5+).
+    pub cross_epoch_trunc: bool,
+    /// Whether the server of an ended leader term is still reachable from its leftover
+    /// handlers (`None`: at random per term; see `LeaderTerm::zombie`).
+    pub zombie_server: Option<bool>,
+    /// Which known bugs of the runtime the model works around (ZooKeeper's behaviour
+    /// instead), so a run can go on past them. [`Fixes::none`] mirrors the runtime exactly.
+    pub fixes: Fixes,
+}
+
+/// Deviations from the runtime, each for a bug the simulator found (see the scenario tests
+/// named after them). Each one counts in `History::known` when it changes what happens.
+#[derive(Debug, Clone, Copy)]
+pub struct Fixes {
+    /// A learner ACKs the proposals it adopted at NEWLEADER (ZooKeeper logs them through
+    /// its SyncRequestProcessor, which ACKs them); the runtime never ACKs them, so a
+    /// proposal that needs that ACK never commits and every later one waits behind it.
+    pub ack_adopted: bool,
+    /// Txns a learner applies during synchronisation join its recent-txns window (the next
+    /// term's DIFF window when it leads) as ZooKeeper's `addCommittedProposal` does; the
+    /// runtime leaves them out, a hole that a DIFF from this member later skips
+    /// (ZOOKEEPER-4925 again).
+    pub window_has_sync_txns: bool,
+    /// A member whose currentEpoch is older than its last zxid's epoch (a crash between
+    /// logging or snapshotting a newer epoch's txns and writing currentEpoch) starts with
+    /// currentEpoch = that epoch, as 3.4's updatingEpoch did, instead of refusing to start
+    /// (ZOOKEEPER-1653; ZooKeeper 3.5+ refuses too).
+    pub epoch_from_zxid: bool,
+    /// The first load of an empty data directory writes `snapshot.0`, as ZooKeeper's
+    /// `FileTxnSnapLog.restore` does (ZOOKEEPER-2325); the runtime writes its first
+    /// snapshot only when a server starts, so a fresh learner that crashes after logging
+    /// its first sync's txns and before NEWLEADER's server starts has a log and no
+    /// snapshot, and never starts again (`LogsWithoutSnapshot`).
+    pub snapshot_on_first_load: bool,
+    /// When a leader's term ends every learner handler ends with it, as ZooKeeper's
+    /// `Leader.shutdown` shuts down every `LearnerHandler`; the runtime's `lead` shuts down
+    /// only the streams in `st.learners`, so a handler still reading FOLLOWERINFO lives on
+    /// and can sync a learner from the stopped server, whose tree `take_database` emptied.
+    pub handlers_end_with_term: bool,
+    /// The leader syncs a learner from its log on disk only from past its newest
+    /// snapshot, where the log is known to hold every txn (restore relies on it). The
+    /// runtime (d062b5a) reads the log from the learner's zxid on, but txns this member got
+    /// by SNAP are only in a snapshot: the DIFF skips them (ZOOKEEPER-2846's risk), and
+    /// sends txns of its own it logged before that SNAP and that were never committed.
+    pub disk_sync_after_snapshot: bool,
+    /// The leader PINGs a learner only once its sync packets are queued, as ZooKeeper's
+    /// `LearnerHandler.ping` waits for `sendingThreadStarted`; the runtime PINGs every
+    /// learner in `st.learners`, and a PING before DIFF/TRUNC/SNAP ends the learner's sync.
+    pub ping_after_sync: bool,
+}
+
+impl Fixes {
+    pub fn all() -> Fixes {
+        Fixes {
+            ack_adopted: true,
+            window_has_sync_txns: true,
+            epoch_from_zxid: true,
+            snapshot_on_first_load: true,
+            handlers_end_with_term: true,
+            disk_sync_after_snapshot: true,
+            ping_after_sync: true,
+        }
+    }
+
+    /// Turns one fix off by its field's name (unknown names are refused loudly).
+    pub fn unset(&mut self, name: &str) {
+        match name {
+            "ack_adopted" => self.ack_adopted = false,
+            "window_has_sync_txns" => self.window_has_sync_txns = false,
+            "epoch_from_zxid" => self.epoch_from_zxid = false,
+            "snapshot_on_first_load" => self.snapshot_on_first_load = false,
+            "handlers_end_with_term" => self.handlers_end_with_term = false,
+            "disk_sync_after_snapshot" => self.disk_sync_after_snapshot = false,
+            "ping_after_sync" => self.ping_after_sync = false,
+            other => panic!("no fix named {other:?}"),
+        }
+    }
+
+    pub fn none() -> Fixes {
+        Fixes {
+            ack_adopted: false,
+            window_has_sync_txns: false,
+            epoch_from_zxid: false,
+            snapshot_on_first_load: false,
+            handlers_end_with_term: false,
+            disk_sync_after_snapshot: false,
+            ping_after_sync: false,
+        }
+    }
+}
+
+impl Config {
+    pub fn new(members: u64) -> Config {
+        Config {
+            members,
+            tick_ms: 100,
+            init_limit: 10,
+            sync_limit: 5,
+            commit_log_count: 500,
+            snap_count: 100_000,
+            election: ElectionConfig {
+                finalize_wait_ms: 200,
+                min_notification_interval_ms: 200,
+                max_notification_interval_ms: 1_600,
+            },
+            net_delay: (1, 8),
+            elec_drop_permille: 0,
+            elec_dup_permille: 0,
+            fsync_delay: (1, 6),
+            crash_point_permille: 0,
+            cross_epoch_trunc: false,
+            zombie_server: None,
+            fixes: Fixes::all(),
+        }
+    }
+
+    pub fn init_ms(&self) -> i64 {
+        self.tick_ms * self.init_limit
+    }
+
+    pub fn sync_ms(&self) -> i64 {
+        self.tick_ms * self.sync_limit
+    }
+
+    /// The ensemble: voters 1..=members.
+    pub fn view(&self) -> QuorumMaj {
+        QuorumMaj::new(
+            (1..=self.members)
+                .map(|i| QuorumServer::parse(i, &format!("10.0.0.{i}:2888:3888")).expect("a server line")),
+            0,
+        )
+    }
+}
+
+/// A txn's PROPOSAL bytes: here just the client's write id.
+pub fn encode(t: TxnId) -> Vec<u8> {
+    t.to_be_bytes().to_vec()
+}
+
+pub fn decode(data: &[u8]) -> TxnId {
+    let mut b = [0u8; 8];
+    for (i, x) in data.iter().take(8).enumerate() {
+        b[i] = *x;
+    }
+    TxnId::from_be_bytes(b)
+}
+
+pub fn hex(z: i64) -> String {
+    format!("0x{:x}", z)
+}

@@ -1,0 +1,495 @@
+//! One member's life, as `peer/mod.rs` (`run_member`) and the election driver run it:
+//! FastLeaderElection answers notifications for the life of the process; each term starts
+//! from the last term's database (or the disk's, after a crash or when the term left none),
+//! elects with (last zxid, currentEpoch), leads or follows, and — when the term lasted less
+//! than 500 ms — pauses 200 ms before electing again.
+//!
+//! The state machines' effects on the world (packets, connections, timers) are collected in
+//! [`Ctx::fx`] and carried out by the world after each step.
+
+use zab_jute::quorum::Notification;
+use zab_quorum::election::{Action, FastLeaderElection, PeerState};
+use zab_quorum::verifier::QuorumMaj;
+
+use super::check::History;
+use super::disk::{Db, Disk};
+use super::leader::LeaderTerm;
+use super::learner::{classify, LearnerTerm};
+use super::net::{ConnId, Wire};
+use super::rng::Rng;
+use super::{hex, Config, Sid, TxnId};
+
+/// How a crash treats what was not durable yet (`None`: at random).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CrashOpts {
+    /// The txns handed to the sync thread but not fsynced reach the disk.
+    pub keep_unsynced: Option<bool>,
+    /// Packets this member had sent that are still on their way arrive.
+    pub inflight: Option<bool>,
+}
+
+/// Why a step stopped short.
+#[derive(Debug)]
+pub enum End {
+    /// The process dies here.
+    Crash(CrashOpts),
+    /// The term ends with this reason.
+    Term(String),
+}
+
+/// What a member asks of the world.
+#[derive(Debug)]
+pub enum Fx {
+    Elec {
+        to: Sid,
+        n: Notification,
+    },
+    Connect {
+        leader: Sid,
+    },
+    /// Try to connect again at this time (if the term still wants to).
+    ConnectAt {
+        leader: Sid,
+        at: i64,
+    },
+    Send {
+        conn: ConnId,
+        from_leader: bool,
+        wire: Wire,
+    },
+    Close {
+        conn: ConnId,
+        leader_side: bool,
+    },
+    /// The sync thread has a batch to write: an fsync completes after a delay.
+    Fsync,
+    /// Look for a leader again at this time.
+    Wake {
+        at: i64,
+    },
+    SyncPlanned {
+        conn: ConnId,
+        needed: usize,
+    },
+    Synced {
+        conn: ConnId,
+    },
+}
+
+/// A scripted crash: the `nth` time (1-based) member `sid` reaches point `label`.
+#[derive(Debug, Clone)]
+pub struct ScriptedCrash {
+    pub sid: Sid,
+    pub label: String,
+    pub nth: u32,
+    pub opts: CrashOpts,
+    pub seen: u32,
+}
+
+pub struct Ctx<'a> {
+    pub now: i64,
+    pub sid: Sid,
+    pub cfg: &'a Config,
+    pub qv: &'a QuorumMaj,
+    pub rng: &'a mut Rng,
+    pub hist: &'a mut History,
+    pub trace: &'a mut Option<Vec<String>>,
+    pub script: &'a mut Vec<ScriptedCrash>,
+    pub fx: Vec<Fx>,
+    /// `updateElectionVote` with this epoch.
+    pub update_vote: Option<i64>,
+    /// A truncation could not reach its zxid (the runtime's `TRUNC_SAFE`).
+    pub trunc_unsafe: bool,
+    pub crash_opts: CrashOpts,
+    /// The member crashed during this step.
+    pub crashed: Option<CrashOpts>,
+}
+
+impl Ctx<'_> {
+    pub fn log(&mut self, f: impl FnOnce() -> String) {
+        if let Some(t) = self.trace.as_mut() {
+            t.push(format!("{:>6} [{}] {}", self.now, self.sid, f()));
+        }
+    }
+
+    /// Whether the member crashes at `label` now (scripted, or at random).
+    pub fn crash_now(&mut self, label: &str) -> bool {
+        for s in self.script.iter_mut() {
+            if s.sid == self.sid && s.label == label {
+                s.seen += 1;
+                if s.seen == s.nth {
+                    self.crash_opts = s.opts;
+                    self.log(|| format!("crash point hit (scripted): {label}"));
+                    return true;
+                }
+            }
+        }
+        if self.rng.per_mille(self.cfg.crash_point_permille) {
+            self.hist.count(&format!("crash at '{label}'"));
+            self.log(|| format!("crash point hit: {label}"));
+            return true;
+        }
+        false
+    }
+
+    pub fn crash_point(&mut self, label: &str) -> Result<(), End> {
+        if self.crash_now(label) {
+            Err(End::Crash(self.crash_opts))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+pub enum Role {
+    /// Between terms (or before the first one).
+    Paused,
+    Looking(Db),
+    Leading(Box<LeaderTerm>),
+    Following(Box<LearnerTerm>),
+}
+
+pub struct Proc {
+    pub fle: FastLeaderElection,
+    pub role: Role,
+    /// Counts terms (and pauses), so stale timers are ignored.
+    pub term: u64,
+    pub term_started: i64,
+    /// The last term's database.
+    pub carried: Option<Db>,
+    /// Ended leader terms whose handlers still run (see `LeaderTerm::zombie`).
+    pub zombies: Vec<LeaderTerm>,
+    pub trunc_safe: bool,
+}
+
+pub struct Peer {
+    pub sid: Sid,
+    /// Counts boots and crashes, so stale events are ignored.
+    pub inc: u64,
+    pub disk: Disk,
+    pub proc: Option<Proc>,
+    /// Why this member cannot start any more, if it cannot.
+    pub stuck: Option<String>,
+}
+
+impl Peer {
+    pub fn new(sid: Sid, disk: Disk) -> Peer {
+        Peer { sid, inc: 0, disk, proc: None, stuck: None }
+    }
+
+    pub fn alive(&self) -> bool {
+        self.proc.is_some()
+    }
+
+    pub fn role(&self) -> Option<&Role> {
+        self.proc.as_ref().map(|p| &p.role)
+    }
+
+    pub fn leader_term(&self) -> Option<&LeaderTerm> {
+        match self.role() {
+            Some(Role::Leading(t)) => Some(t),
+            _ => None,
+        }
+    }
+
+    pub fn learner_term(&self) -> Option<&LearnerTerm> {
+        match self.role() {
+            Some(Role::Following(t)) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// The applied tree of a member that serves clients.
+    pub fn serving_tree(&self) -> Option<&super::disk::Tree> {
+        match self.role()? {
+            Role::Leading(t) if t.is_serving() => t.server.as_ref().map(|s| &s.tree),
+            Role::Following(t) if t.is_serving() => t.server.as_ref().map(|s| &s.tree),
+            _ => None,
+        }
+    }
+
+    /// A process starts: the election driver with no claim yet, then `run_member`.
+    pub fn boot(&mut self, ctx: &mut Ctx) {
+        let fle = FastLeaderElection::new(self.sid, ctx.qv.clone(), -1, 0, ctx.cfg.election);
+        self.proc = Some(Proc {
+            fle,
+            role: Role::Paused,
+            term: 0,
+            term_started: ctx.now,
+            carried: None,
+            zombies: Vec::new(),
+            trunc_safe: true,
+        });
+        ctx.log(|| "boots".into());
+        self.look(ctx);
+    }
+
+    /// `run_member`'s loop head: the database (carried or loaded), the epoch files, then
+    /// `look_for_leader`.
+    fn look(&mut self, ctx: &mut Ctx) {
+        let Some(proc) = self.proc.as_mut() else { return };
+        if ctx.cfg.fixes.snapshot_on_first_load && self.disk.snaps.is_empty() && self.disk.last_logged_zxid() == -1 {
+            self.disk.snaps.insert(0, Default::default());
+            self.disk.synthetic_snap0 = true;
+        }
+        if self.disk.synthetic_snap0 && self.disk.snaps.len() == 1 && self.disk.last_logged_zxid() != -1 {
+            ctx.hist.known_issue("a log without a snapshot (snapshot.0 written on first load here)");
+        }
+        let db = match proc.carried.take() {
+            Some(db) => db,
+            None => match self.disk.restore(ctx.cfg.commit_log_count) {
+                Ok(db) => db,
+                Err(e) => {
+                    self.get_stuck(format!("cannot load the database: {e}"), ctx);
+                    return;
+                }
+            },
+        };
+        let current = match self.disk.load_epochs(db.tree.zxid) {
+            Ok((c, _)) => c,
+            Err(e) if e.starts_with("the current epoch") && ctx.cfg.fixes.epoch_from_zxid => {
+                // ZOOKEEPER-1653's window (see cluster_scenarios.rs): repaired as ZooKeeper
+                // 3.4's updatingEpoch would, so the run can go on.
+                ctx.hist.known_issue("ZOOKEEPER-1653 window: currentEpoch older than the last zxid's epoch");
+                ctx.log(|| format!("cannot read the epoch files: {e} (repaired: currentEpoch := the zxid's)"));
+                let ze = db.tree.zxid >> 32;
+                self.disk.current_epoch = Some(ze);
+                if self.disk.accepted_epoch.is_some_and(|a| a < ze) {
+                    self.disk.accepted_epoch = Some(ze);
+                }
+                ze
+            }
+            Err(e) => {
+                self.get_stuck(format!("cannot read the epoch files: {e}"), ctx);
+                return;
+            }
+        };
+        let Some(proc) = self.proc.as_mut() else { return };
+        let actions = proc.fle.start(db.tree.zxid, current, ctx.now);
+        ctx.log(|| format!("looks for a leader with (epoch {current}, zxid {})", hex(db.tree.zxid)));
+        proc.role = Role::Looking(db);
+        self.fle_actions(actions, ctx);
+    }
+
+    fn get_stuck(&mut self, why: String, ctx: &mut Ctx) {
+        ctx.log(|| format!("STUCK: {why}"));
+        ctx.hist.violation(ctx.now, format!("member {} cannot start from its disk: {why}", self.sid));
+        self.stuck = Some(why);
+        self.proc = None;
+    }
+
+    fn fle_actions(&mut self, actions: Vec<Action>, ctx: &mut Ctx) {
+        for a in actions {
+            match a {
+                Action::Send { to, n } => ctx.fx.push(Fx::Elec { to, n }),
+                Action::Decided { state, vote } => self.decided(state, vote.leader, ctx),
+            }
+        }
+    }
+
+    fn decided(&mut self, state: PeerState, leader: Sid, ctx: &mut Ctx) {
+        let Some(proc) = self.proc.as_mut() else { return };
+        let Role::Looking(_) = proc.role else { return };
+        let Role::Looking(db) = std::mem::replace(&mut proc.role, Role::Paused) else { return };
+        proc.term += 1;
+        proc.term_started = ctx.now;
+        ctx.log(|| format!("decided {state:?}, leader {leader}"));
+        let end = match state {
+            PeerState::Leading => match LeaderTerm::start(self.sid, db, &mut self.disk, ctx) {
+                Ok(t) => {
+                    proc.role = Role::Leading(t);
+                    None
+                }
+                Err((db, end)) => {
+                    proc.carried = db;
+                    Some(end)
+                }
+            },
+            PeerState::Following | PeerState::Observing => {
+                proc.role = Role::Following(LearnerTerm::start(self.sid, leader, db, ctx));
+                None
+            }
+            PeerState::Looking => {
+                proc.carried = Some(db);
+                Some(End::Term("the election ended still looking".into()))
+            }
+        };
+        if let Some(end) = end {
+            self.handle_end(end, ctx);
+        }
+    }
+
+    /// A step stopped short: a crash (the world carries it out) or the end of the term.
+    fn handle_end(&mut self, end: End, ctx: &mut Ctx) {
+        match end {
+            End::Crash(opts) => ctx.crashed = Some(opts),
+            End::Term(reason) => self.end_term(reason, ctx),
+        }
+    }
+
+    /// The term's thread returned: shut it down, keep its database, pause if it was short.
+    fn end_term(&mut self, reason: String, ctx: &mut Ctx) {
+        let Some(proc) = self.proc.as_mut() else { return };
+        let role = std::mem::replace(&mut proc.role, Role::Paused);
+        let db = match role {
+            Role::Leading(mut t) => {
+                let db = t.shutdown(&mut self.disk, ctx);
+                if !t.handlers.is_empty() {
+                    proc.zombies.push(*t);
+                }
+                db
+            }
+            Role::Following(mut t) => t.shutdown(&mut self.disk, ctx),
+            Role::Looking(db) => Some(db),
+            Role::Paused => proc.carried.take(),
+        };
+        // take_database's snapshot is the last one the server wrote, if still on disk.
+        proc.carried = db.map(|mut d| {
+            if d.snapshot.is_some_and(|z| !self.disk.snaps.contains_key(&z)) {
+                d.snapshot = None;
+            }
+            d
+        });
+        if let Some(kind) = classify(&reason) {
+            ctx.hist.anomaly(&kind);
+        }
+        ctx.log(|| format!("term ended: {reason}"));
+        proc.term += 1;
+        let pause = if ctx.now - proc.term_started < 500 { 200 } else { 0 };
+        ctx.fx.push(Fx::Wake { at: ctx.now + pause });
+    }
+
+    /// Runs a term's step and deals with how it stopped.
+    fn step(&mut self, ctx: &mut Ctx, f: impl FnOnce(&mut Role, &mut Disk, &mut Ctx, bool) -> Result<(), End>) {
+        let Some(proc) = self.proc.as_mut() else { return };
+        let r = f(&mut proc.role, &mut self.disk, ctx, proc.trunc_safe);
+        if ctx.trunc_unsafe {
+            proc.trunc_safe = false;
+        }
+        if let Some(e) = ctx.update_vote.take() {
+            proc.fle.update_election_vote(e);
+        }
+        if let Err(end) = r {
+            self.handle_end(end, ctx);
+        }
+    }
+
+    pub fn wake(&mut self, term: u64, ctx: &mut Ctx) {
+        if self.proc.as_ref().is_some_and(|p| p.term == term && matches!(p.role, Role::Paused)) {
+            self.look(ctx);
+        }
+    }
+
+    pub fn term(&self) -> u64 {
+        self.proc.as_ref().map_or(0, |p| p.term)
+    }
+
+    pub fn on_notification(&mut self, from: Sid, n: &Notification, ctx: &mut Ctx) {
+        let Some(proc) = self.proc.as_mut() else { return };
+        let actions = proc.fle.on_notification(from, n, ctx.now);
+        self.fle_actions(actions, ctx);
+    }
+
+    pub fn tick(&mut self, ctx: &mut Ctx) {
+        let Some(proc) = self.proc.as_mut() else { return };
+        for z in proc.zombies.iter_mut() {
+            let _ = z.tick(ctx);
+        }
+        proc.zombies.retain(|z| !z.handlers.is_empty());
+        let actions = proc.fle.on_tick(ctx.now);
+        self.fle_actions(actions, ctx);
+        self.step(ctx, |role, _disk, ctx, _| match role {
+            Role::Leading(t) => t.tick(ctx),
+            Role::Following(t) => t.tick(ctx),
+            _ => Ok(()),
+        });
+    }
+
+    pub fn on_accept(&mut self, conn: ConnId, ctx: &mut Ctx) {
+        self.step(ctx, |role, _, ctx, _| {
+            if let Role::Leading(t) = role {
+                t.on_accept(conn, ctx);
+            }
+            Ok(())
+        });
+    }
+
+    /// A scheduled connection retry of term `term`.
+    pub fn retry_connect(&mut self, term: u64, ctx: &mut Ctx) {
+        if self.term() != term {
+            return;
+        }
+        if let Some(Role::Following(t)) = self.proc.as_ref().map(|p| &p.role) {
+            if matches!(t.stage, super::learner::Stage::Connecting { .. }) {
+                ctx.fx.push(Fx::Connect { leader: t.leader });
+            }
+        }
+    }
+
+    pub fn on_connect(&mut self, conn: Option<ConnId>, unreachable: bool, ctx: &mut Ctx) {
+        self.step(ctx, |role, disk, ctx, safe| match role {
+            Role::Following(t) => t.on_connect(conn, unreachable, safe, disk, ctx),
+            _ => Ok(()),
+        });
+    }
+
+    /// A packet (or end of stream) on `conn`, for this member's side of it.
+    pub fn on_wire(&mut self, conn: ConnId, leader_side: bool, w: Wire, ctx: &mut Ctx) {
+        let Some(proc) = self.proc.as_mut() else { return };
+        if leader_side {
+            if let Some(z) = proc.zombies.iter_mut().find(|z| z.handlers.contains_key(&conn)) {
+                if let Err(End::Crash(opts)) = z.on_wire(conn, w, &mut self.disk, ctx) {
+                    ctx.crashed = Some(opts);
+                }
+                proc.zombies.retain(|z| !z.handlers.is_empty());
+                return;
+            }
+        }
+        self.step(ctx, |role, disk, ctx, _| match role {
+            Role::Leading(t) if leader_side => t.on_wire(conn, w, disk, ctx),
+            Role::Following(t) if !leader_side && t.conn == Some(conn) => t.on_wire(w, disk, ctx),
+            _ => Ok(()),
+        });
+    }
+
+    pub fn on_fsync(&mut self, term: u64, ctx: &mut Ctx) {
+        if self.term() != term {
+            return;
+        }
+        self.step(ctx, |role, disk, ctx, _| {
+            match role {
+                Role::Leading(t) => t.on_fsync(disk, ctx),
+                Role::Following(t) => t.on_fsync(disk, ctx),
+                _ => {}
+            }
+            Ok(())
+        });
+    }
+
+    /// A client's write to this member, if it leads and serves: the zxid it was given.
+    pub fn client_write(&mut self, t: TxnId, ctx: &mut Ctx) -> Option<i64> {
+        let mut z = None;
+        self.step(ctx, |role, _, ctx, _| match role {
+            Role::Leading(term) => {
+                z = term.client_write(t, ctx)?;
+                Ok(())
+            }
+            _ => Ok(()),
+        });
+        z
+    }
+
+    /// A crash: the process and everything not durable are gone.
+    pub fn crash(&mut self, rng: &mut Rng, opts: CrashOpts) {
+        if let Some(mut proc) = self.proc.take() {
+            let server = match &mut proc.role {
+                Role::Leading(t) => t.server.as_mut(),
+                Role::Following(t) => t.server.as_mut(),
+                _ => None,
+            };
+            if let Some(s) = server {
+                s.crash(&mut self.disk, rng, opts.keep_unsynced);
+            }
+        }
+    }
+}

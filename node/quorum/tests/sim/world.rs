@@ -1,0 +1,491 @@
+//! The event loop: a virtual clock, one seeded RNG, a queue of timed events ordered by
+//! (time, sequence number). Members tick every half `tickTime` (the election driver's and
+//! the leader's PING loop's period); faults, restarts and clients' writes are events too.
+//! The invariants of [`super::check`] are checked after every event.
+
+use std::collections::{BTreeMap, BinaryHeap};
+
+use zab_jute::quorum::Notification;
+use zab_quorum::verifier::QuorumMaj;
+
+use super::check::History;
+use super::disk::Disk;
+use super::net::{ConnId, Net, Wire};
+use super::peer::{CrashOpts, Ctx, Fx, Peer, ScriptedCrash};
+use super::rng::Rng;
+use super::{hex, Config, Sid, TxnId};
+
+#[derive(Debug)]
+pub enum Ev {
+    Boot(Sid),
+    Tick(Sid),
+    Elec { from: Sid, to: Sid, n: Box<Notification> },
+    Deliver { conn: ConnId, to_leader: bool, gen: u64 },
+    Fsync { sid: Sid, inc: u64, term: u64 },
+    Wake { sid: Sid, inc: u64, term: u64 },
+    Retry { sid: Sid, inc: u64, term: u64 },
+    Client,
+    Fault,
+    Heal(Vec<(Sid, Sid)>),
+}
+
+struct Sched {
+    at: i64,
+    seq: u64,
+    ev: Ev,
+}
+
+impl PartialEq for Sched {
+    fn eq(&self, o: &Self) -> bool {
+        (self.at, self.seq) == (o.at, o.seq)
+    }
+}
+impl Eq for Sched {}
+impl PartialOrd for Sched {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Sched {
+    /// Reversed: the heap pops the earliest.
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (o.at, o.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+/// A packet seen on the wire: (conn, learner, to the leader, type (-1: end of stream),
+/// zxid).
+pub type Tapped = (ConnId, Sid, bool, i32, i64);
+
+/// Random faults and writes until `until`.
+#[derive(Debug, Clone)]
+pub struct Chaos {
+    pub until: i64,
+    pub fault_every: (i64, i64),
+    pub write_every: (i64, i64),
+    pub downtime: (i64, i64),
+    pub partition_for: (i64, i64),
+}
+
+pub struct World {
+    pub cfg: Config,
+    pub qv: QuorumMaj,
+    pub now: i64,
+    pub rng: Rng,
+    heap: BinaryHeap<Sched>,
+    seq: u64,
+    pub peers: Vec<Peer>,
+    pub net: Net,
+    pub hist: History,
+    pub trace: Option<Vec<String>>,
+    pub script: Vec<ScriptedCrash>,
+    pub chaos: Option<Chaos>,
+    pub next_txn: TxnId,
+    pub events: u64,
+    /// Every quorum packet delivered, when recording: (conn, learner, to the leader, type,
+    /// zxid).
+    pub tap: Option<Vec<Tapped>>,
+    /// Members that crash come back after this long (random runs); scripts boot them.
+    pub restart_after: Option<(i64, i64)>,
+    /// Members a step touched (their invariants are checked after it).
+    pub touched: Vec<Sid>,
+    /// Writes submitted: txn -> (leader, zxid).
+    pub submitted: BTreeMap<TxnId, (Sid, i64)>,
+}
+
+impl World {
+    pub fn new(cfg: Config, seed: u64, disks: Vec<Disk>, trace: bool) -> World {
+        let qv = cfg.view();
+        let peers = disks.into_iter().enumerate().map(|(i, d)| Peer::new(i as Sid + 1, d)).collect();
+        World {
+            cfg,
+            qv,
+            now: 0,
+            rng: Rng::new(seed),
+            heap: BinaryHeap::new(),
+            seq: 0,
+            peers,
+            net: Net::default(),
+            hist: History::new(),
+            trace: trace.then(Vec::new),
+            script: Vec::new(),
+            chaos: None,
+            next_txn: 0,
+            events: 0,
+            restart_after: None,
+            tap: None,
+            touched: Vec::new(),
+            submitted: BTreeMap::new(),
+        }
+    }
+
+    /// A fresh ensemble of empty data directories.
+    pub fn fresh(cfg: Config, seed: u64, trace: bool) -> World {
+        let n = cfg.members as usize;
+        World::new(cfg, seed, vec![Disk::default(); n], trace)
+    }
+
+    pub fn schedule(&mut self, at: i64, ev: Ev) {
+        self.seq += 1;
+        self.heap.push(Sched { at: at.max(self.now), seq: self.seq, ev });
+    }
+
+    pub fn note(&mut self, what: String) {
+        if let Some(t) = self.trace.as_mut() {
+            t.push(format!("{:>6} [*] {what}", self.now));
+        }
+    }
+
+    pub fn peer(&self, sid: Sid) -> &Peer {
+        &self.peers[(sid - 1) as usize]
+    }
+
+    pub fn sids(&self) -> Vec<Sid> {
+        (1..=self.cfg.members).collect()
+    }
+
+    /// Boots every member (at slightly different times) and starts their tickers.
+    pub fn boot_all(&mut self) {
+        for sid in self.sids() {
+            let at = self.now + self.rng.range(0, 30);
+            self.schedule(at, Ev::Boot(sid));
+            let tick_at = self.now + self.rng.range(0, self.cfg.tick_ms / 2);
+            self.schedule(tick_at, Ev::Tick(sid));
+        }
+    }
+
+    /// Runs events up to time `t`; false once an invariant is violated.
+    pub fn run_until(&mut self, t: i64) -> bool {
+        while self.heap.peek().is_some_and(|s| s.at <= t) {
+            let Some(s) = self.heap.pop() else { break };
+            self.now = s.at;
+            self.events += 1;
+            self.dispatch(s.ev);
+            self.check();
+            self.touched.clear();
+            if !self.hist.violations.is_empty() {
+                return false;
+            }
+        }
+        self.now = self.now.max(t);
+        true
+    }
+
+    pub fn run_for(&mut self, ms: i64) -> bool {
+        let t = self.now + ms;
+        self.run_until(t)
+    }
+
+    /// Runs until `cond` holds (checked every 10 ms), at most `limit` ms.
+    pub fn run_until_cond(&mut self, limit: i64, mut cond: impl FnMut(&World) -> bool) -> bool {
+        let end = self.now + limit;
+        while self.now < end {
+            if cond(self) {
+                return true;
+            }
+            if !self.run_for(10) {
+                return false;
+            }
+        }
+        cond(self)
+    }
+
+    fn dispatch(&mut self, ev: Ev) {
+        match ev {
+            Ev::Boot(sid) => self.boot(sid),
+            Ev::Tick(sid) => {
+                let next = self.now + self.cfg.tick_ms / 2;
+                self.schedule(next, Ev::Tick(sid));
+                if self.peer(sid).alive() {
+                    self.with_peer(sid, |p, ctx| p.tick(ctx));
+                }
+            }
+            Ev::Elec { from, to, n } => {
+                if std::env::var("ZAB_SIM_TRACE_ELECTION").is_ok() {
+                    self.note(format!(
+                        "elec {from}->{to} state {} leader {} zxid {} round {} epoch {}",
+                        n.state,
+                        n.leader,
+                        hex(n.zxid),
+                        n.election_epoch,
+                        n.peer_epoch
+                    ));
+                }
+                if self.peer(to).alive() && !self.net.is_cut(from, to) {
+                    self.with_peer(to, |p, ctx| p.on_notification(from, &n, ctx));
+                }
+            }
+            Ev::Deliver { conn, to_leader, gen } => self.deliver(conn, to_leader, gen),
+            Ev::Fsync { sid, inc, term } => {
+                if self.peer(sid).inc == inc {
+                    self.with_peer(sid, |p, ctx| p.on_fsync(term, ctx));
+                }
+            }
+            Ev::Wake { sid, inc, term } => {
+                if self.peer(sid).inc == inc {
+                    self.with_peer(sid, |p, ctx| p.wake(term, ctx));
+                }
+            }
+            Ev::Retry { sid, inc, term } => {
+                if self.peer(sid).inc == inc {
+                    self.with_peer(sid, |p, ctx| p.retry_connect(term, ctx));
+                }
+            }
+            Ev::Client => self.client(),
+            Ev::Fault => self.fault(),
+            Ev::Heal(pairs) => {
+                for (a, b) in pairs {
+                    self.net.heal_pair(a, b);
+                }
+                self.kick_pipes();
+                self.flush_elec_pending();
+            }
+        }
+    }
+
+    /// Runs `f` on member `sid` with a context, then carries out its effects (and its crash,
+    /// if it crashed).
+    pub fn with_peer(&mut self, sid: Sid, f: impl FnOnce(&mut Peer, &mut Ctx)) {
+        self.touched.push(sid);
+        let idx = (sid - 1) as usize;
+        let (fx, crashed) = {
+            let World { cfg, qv, rng, hist, trace, script, peers, now, .. } = self;
+            let mut ctx = Ctx {
+                now: *now,
+                sid,
+                cfg,
+                qv,
+                rng,
+                hist,
+                trace,
+                script,
+                fx: Vec::new(),
+                update_vote: None,
+                trunc_unsafe: false,
+                crash_opts: CrashOpts::default(),
+                crashed: None,
+            };
+            f(&mut peers[idx], &mut ctx);
+            (ctx.fx, ctx.crashed)
+        };
+        let (inc, term) = (self.peer(sid).inc, self.peer(sid).term());
+        self.apply_fx(sid, inc, term, fx);
+        if let Some(opts) = crashed {
+            self.crash(sid, opts);
+        }
+    }
+
+    fn apply_fx(&mut self, sid: Sid, inc: u64, term: u64, fx: Vec<Fx>) {
+        for f in fx {
+            match f {
+                Fx::Elec { to, n } => self.send_elec(sid, to, n),
+                Fx::Connect { leader } => self.connect(sid, leader),
+                Fx::ConnectAt { at, .. } => self.schedule(at, Ev::Retry { sid, inc, term }),
+                Fx::Send { conn, from_leader, wire } => {
+                    let d = self.cfg.net_delay;
+                    if let Some((at, gen)) = self.net.push(conn, from_leader, wire, self.now, &mut self.rng, d) {
+                        self.schedule(at, Ev::Deliver { conn, to_leader: !from_leader, gen });
+                    }
+                }
+                Fx::Close { conn, leader_side } => self.close(conn, leader_side, None),
+                Fx::Fsync => {
+                    let at = self.now + self.rng.range(self.cfg.fsync_delay.0, self.cfg.fsync_delay.1);
+                    self.schedule(at, Ev::Fsync { sid, inc, term });
+                }
+                Fx::Wake { at } => self.schedule(at, Ev::Wake { sid, inc, term }),
+                Fx::SyncPlanned { conn, needed } => {
+                    if let Some(c) = self.net.conns.get_mut(&conn) {
+                        c.needed = needed;
+                    }
+                }
+                Fx::Synced { conn } => {
+                    let needed = self.net.conns.get(&conn).map_or(0, |c| c.needed);
+                    let tree = self.peer(sid).learner_term().and_then(|t| t.server.as_ref()).map(|s| s.tree.clone());
+                    if let Some(tree) = tree {
+                        self.hist.check_synced(self.now, sid, &tree, needed);
+                    }
+                }
+            }
+        }
+    }
+
+    pub(super) fn close(&mut self, conn: ConnId, leader_side: bool, inflight: Option<bool>) {
+        let d = self.cfg.net_delay;
+        if let Some((to_leader, at, gen)) = self.net.close(conn, leader_side, self.now, &mut self.rng, inflight, d) {
+            self.schedule(at, Ev::Deliver { conn, to_leader, gen });
+        }
+    }
+
+    fn send_elec(&mut self, from: Sid, to: Sid, n: Notification) {
+        if to == from {
+            self.schedule(self.now, Ev::Elec { from, to, n: Box::new(n) });
+            return;
+        }
+        if to == 0 || to > self.cfg.members {
+            return;
+        }
+        if self.net.is_cut(from, to) || !self.peer(to).alive() {
+            self.net.elec_pending.insert((from, to), n);
+            return;
+        }
+        self.net.elec_pending.remove(&(from, to));
+        let mut extra = 0;
+        if self.rng.per_mille(self.cfg.elec_drop_permille) {
+            // The connection broke with it in flight: lost, or re-sent as the last message
+            // once QCM has reconnected.
+            if self.rng.below(2) == 0 {
+                return;
+            }
+            extra = self.rng.range(100, 1_000);
+        }
+        let copies = if self.rng.per_mille(self.cfg.elec_dup_permille) { 2 } else { 1 };
+        for _ in 0..copies {
+            let last = self.net.elec_last.get(&(from, to)).copied().unwrap_or(0);
+            let at = (self.now + extra + self.rng.range(self.cfg.net_delay.0, self.cfg.net_delay.1)).max(last);
+            self.net.elec_last.insert((from, to), at);
+            self.schedule(at, Ev::Elec { from, to, n: Box::new(n.clone()) });
+        }
+    }
+
+    /// Connections on the election port came up again: queued notifications go out.
+    pub(super) fn flush_elec_pending(&mut self) {
+        let ready: Vec<(Sid, Sid)> = self
+            .net
+            .elec_pending
+            .keys()
+            .copied()
+            .filter(|(f, t)| self.peer(*f).alive() && self.peer(*t).alive() && !self.net.is_cut(*f, *t))
+            .collect();
+        for (from, to) in ready {
+            if let Some(n) = self.net.elec_pending.remove(&(from, to)) {
+                self.send_elec(from, to, n);
+            }
+        }
+    }
+
+    /// `connect`: a connection when the leader's quorum port listens and is reachable.
+    fn connect(&mut self, learner: Sid, leader: Sid) {
+        let cut = self.net.is_cut(learner, leader);
+        let listening = self.peer(leader).leader_term().is_some();
+        if !cut && listening {
+            let conn = self.net.open_conn(learner, leader);
+            self.note(format!("{learner} connects to {leader} (conn {conn})"));
+            self.with_peer(leader, |p, ctx| p.on_accept(conn, ctx));
+            self.with_peer(learner, |p, ctx| p.on_connect(Some(conn), false, ctx));
+        } else {
+            self.with_peer(learner, |p, ctx| p.on_connect(None, cut, ctx));
+        }
+    }
+
+    fn deliver(&mut self, conn: ConnId, to_leader: bool, gen: u64) {
+        let now = self.now;
+        let Some(c) = self.net.conns.get(&conn) else { return };
+        let cut = self.net.is_cut(c.learner, c.leader);
+        let Some(c) = self.net.conns.get_mut(&conn) else { return };
+        let (receiver, open) = if to_leader { (c.leader, c.leader_open) } else { (c.learner, c.learner_open) };
+        let p = c.pipe(to_leader);
+        if p.gen != gen || !p.scheduled {
+            return;
+        }
+        p.scheduled = false;
+        if cut {
+            return; // stalled until the partition heals
+        }
+        let Some((_, w)) = p.q.pop_front() else { return };
+        let next = p.arm(now);
+        if let Some((at, g)) = next {
+            self.schedule(at, Ev::Deliver { conn, to_leader, gen: g });
+        }
+        if !open {
+            return;
+        }
+        if let Some(tap) = self.tap.as_mut() {
+            let learner = self.net.conns.get(&conn).map_or(0, |c| c.learner);
+            match &w {
+                Wire::Pkt(p) | Wire::Snap(p, _) => tap.push((conn, learner, to_leader, p.packet_type, p.zxid)),
+                Wire::Closed => tap.push((conn, learner, to_leader, -1, 0)),
+            }
+        }
+        if matches!(w, Wire::Closed) {
+            if let Some(c) = self.net.conns.get_mut(&conn) {
+                if to_leader {
+                    c.leader_open = false;
+                } else {
+                    c.learner_open = false;
+                }
+            }
+        }
+        self.with_peer(receiver, |p, ctx| p.on_wire(conn, to_leader, w, ctx));
+    }
+
+    /// After a heal: deliveries that waited on a cut link.
+    pub(super) fn kick_pipes(&mut self) {
+        let now = self.now;
+        let mut todo = Vec::new();
+        let cut: Vec<ConnId> =
+            self.net.conns.iter().filter(|(_, c)| self.net.is_cut(c.learner, c.leader)).map(|(id, _)| *id).collect();
+        for (id, c) in self.net.conns.iter_mut() {
+            if cut.contains(id) {
+                continue;
+            }
+            for to_leader in [true, false] {
+                if let Some((at, gen)) = c.pipe(to_leader).arm(now) {
+                    todo.push((at, *id, to_leader, gen));
+                }
+            }
+        }
+        for (at, conn, to_leader, gen) in todo {
+            let at = at + self.rng.range(self.cfg.net_delay.0, self.cfg.net_delay.1);
+            self.schedule(at, Ev::Deliver { conn, to_leader, gen });
+        }
+    }
+
+    pub fn boot(&mut self, sid: Sid) {
+        if self.peer(sid).alive() || self.peer(sid).stuck.is_some() {
+            return;
+        }
+        self.peers[(sid - 1) as usize].inc += 1;
+        self.with_peer(sid, |p, ctx| p.boot(ctx));
+        self.flush_elec_pending();
+    }
+
+    /// Member `sid` crashes.
+    pub fn crash(&mut self, sid: Sid, opts: CrashOpts) {
+        if !self.peer(sid).alive() {
+            return;
+        }
+        self.note(format!("CRASH {sid} ({opts:?})"));
+        let idx = (sid - 1) as usize;
+        self.peers[idx].crash(&mut self.rng, opts);
+        self.peers[idx].inc += 1;
+        self.net.elec_pending.retain(|(f, _), _| *f != sid);
+        for (conn, leader_side) in self.net.conns_of(sid) {
+            self.close(conn, leader_side, opts.inflight);
+        }
+        self.net.gc();
+        if let Some(down) = self.restart_after {
+            let at = self.now + self.rng.range(down.0, down.1);
+            self.schedule(at, Ev::Boot(sid));
+        }
+    }
+
+    /// The invariants that can change with a step: those of the members it touched.
+    fn check(&mut self) {
+        let World { peers, hist, now, touched, .. } = self;
+        touched.sort_unstable();
+        touched.dedup();
+        for &sid in touched.iter() {
+            let Some(tree) = peers[(sid - 1) as usize].serving_tree() else { continue };
+            hist.check_serving(*now, sid, tree);
+            for p in peers.iter().filter(|p| p.sid != sid) {
+                if let Some(other) = p.serving_tree().filter(|o| o.zxid == tree.zxid && o.hash != tree.hash) {
+                    let _ = other;
+                    hist.violation(
+                        *now,
+                        format!("members {} and {sid} are both at {} with different states", p.sid, hex(tree.zxid)),
+                    );
+                }
+            }
+        }
+    }
+}
