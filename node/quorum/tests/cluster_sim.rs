@@ -64,6 +64,15 @@ fn run(seed: u64, members: u64, trace: bool) -> (Result<(), String>, World) {
     (r, w)
 }
 
+/// The invariants held so far.
+fn no_violations(w: &World) -> Result<(), String> {
+    if w.hist.violations.is_empty() {
+        Ok(())
+    } else {
+        Err(w.hist.violations.join("\n"))
+    }
+}
+
 fn scenario(w: &mut World) -> Result<(), String> {
     w.boot_all();
     w.start_chaos(Chaos {
@@ -77,9 +86,11 @@ fn scenario(w: &mut World) -> Result<(), String> {
         return Err(w.hist.violations.join("\n"));
     }
     let leader = w.settle(SETTLE_MS)?;
+    no_violations(w)?;
     // Liveness: with everyone back and the network whole, a new write is acknowledged.
     let (t, _) = w.write_to(leader).ok_or("the converged leader does not take writes")?;
     if !w.run_until_cond(5_000, |w| w.hist.acked.contains_key(&t)) {
+        no_violations(w)?;
         return Err(format!(
             "liveness: a write to the converged leader {leader} was not acknowledged:\n{}",
             w.describe()

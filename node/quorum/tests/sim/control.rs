@@ -199,13 +199,16 @@ impl World {
             }
             return Err(format!("liveness: no convergence within {limit} ms after healing:\n{}", self.describe()));
         }
+        if !self.hist.violations.is_empty() {
+            return Err(self.hist.violations.join("\n"));
+        }
         self.converged().ok_or_else(|| "converged, then not".into())
     }
 
     /// Waits (without healing or booting anyone) until every member that is up follows one
     /// serving leader at its state.
     pub fn wait_converged(&mut self, limit: i64) -> Result<Sid, String> {
-        if self.run_until_cond(limit, |w| w.converged().is_some()) {
+        if self.run_until_cond(limit, |w| w.converged().is_some()) && self.hist.violations.is_empty() {
             return self.converged().ok_or_else(|| "converged, then not".into());
         }
         if !self.hist.violations.is_empty() {
