@@ -134,7 +134,9 @@ impl LeaderDiscovery {
         let was_waiting = self.waiting_for_new_epoch;
         let mut out = self.propose(sid, accepted);
         if self.waiting_for_new_epoch {
-            self.awaiting_info.push(sid);
+            if !self.awaiting_info.contains(&sid) {
+                self.awaiting_info.push(sid);
+            }
         } else if !was_waiting || !out.iter().any(|a| matches!(a, LeaderAction::Send { to, .. } if *to == sid)) {
             out.push(LeaderAction::Send { to: sid, packet: leader_info(self.epoch) });
         }

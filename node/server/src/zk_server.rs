@@ -96,12 +96,20 @@ impl Database {
         let restored = snap_log
             .restore(tree_config, config.commit_log_count)
             .map_err(|source| StartError::Restore { dir: config.data_dir.clone(), source })?;
-        Ok(Database {
+        let mut db = Database {
             tree: restored.tree,
             sessions: restored.sessions,
             committed_log: restored.committed_log.into_iter().map(|e| (e.hdr.zxid, Arc::new(e.payload))).collect(),
             snapshot: restored.snapshot.map(|p| (p, restored.snapshot_zxid)),
-        })
+        };
+        if db.snapshot.is_none() {
+            // ZooKeeper snapshots a data directory it finds without one (ZOOKEEPER-2325),
+            // before any txn is logged: a log without a snapshot below it cannot be restored.
+            let path =
+                crate::sync_proc::write_snapshot(config, &db.tree, &db.sessions).map_err(StartError::Snapshot)?;
+            db.snapshot = Some((path, db.last_zxid()));
+        }
+        Ok(db)
     }
 
     pub fn last_zxid(&self) -> i64 {

@@ -91,6 +91,9 @@ pub struct Leader {
     cond: Condvar,
     server: OnceLock<std::sync::Weak<ZooKeeperServer>>,
     stopping: AtomicBool,
+    /// Every learner connection accepted in this term, shut down when the term ends, so no
+    /// handler outlives it (one still in discovery is not in `State::learners`).
+    accepted: Mutex<Vec<TcpStream>>,
 }
 
 fn send(st: &State, to: u64, p: QuorumPacket) {
@@ -259,6 +262,7 @@ fn lead_term(
         cond: Condvar::new(),
         server: OnceLock::new(),
         stopping: AtomicBool::new(false),
+        accepted: Mutex::new(Vec::new()),
     });
     info!(myid = q.myid, accepted, current, last_zxid = format_args!("0x{last_zxid:x}"), "leading");
     {
@@ -288,6 +292,9 @@ fn lead_term(
         let mut st = leader.state.lock();
         for (_, l) in std::mem::take(&mut st.learners) {
             let _ = l.stream.shutdown(Shutdown::Both);
+        }
+        for stream in std::mem::take(&mut *leader.accepted.lock()) {
+            let _ = stream.shutdown(Shutdown::Both);
         }
         leader.cond.notify_all();
     }
@@ -436,6 +443,14 @@ fn accept_loop(leader: Arc<Leader>, listener: TcpListener) {
             break;
         }
         let Ok(stream) = stream else { continue };
+        match stream.try_clone() {
+            Ok(c) => leader.accepted.lock().push(c),
+            Err(_) => continue,
+        }
+        if leader.stopping.load(Ordering::Acquire) {
+            let _ = stream.shutdown(Shutdown::Both);
+            break;
+        }
         let l = leader.clone();
         let _ = std::thread::Builder::new().name("learner-handler".into()).spawn(move || {
             let remote = stream.peer_addr().ok();
@@ -557,7 +572,13 @@ fn serve_learner(
             leader.cond.wait_for(&mut st, Duration::from_millis(50));
         }
     }
+    if leader.stopping.load(Ordering::Acquire) {
+        return Err(io_err("the leader's term has ended"));
+    }
     let server = leader.server.get().and_then(|w| w.upgrade()).ok_or_else(|| io_err("no server"))?;
+    if !server.is_serving() && leader.state.lock().serving {
+        return Err(io_err("the leader's server has stopped"));
+    }
     sync_learner(leader, &server, sid, observer, cross_epoch, peer_last)?;
     // After NEWLEADER: the learner's ACK, then broadcast.
     let mut acked_newleader = false;
@@ -669,6 +690,13 @@ fn learner_request(leader: &Leader, server: &Arc<ZooKeeperServer>, sid: u64, p: 
 fn on_disk_txns(leader: &Leader, server: &ZooKeeperServer, peer_last: i64) -> Option<BTreeMap<i64, Vec<u8>>> {
     let window_start = leader.state.lock().committed_log.front().map(|(z, _)| *z)?;
     if peer_last >= window_start || peer_last <= 0 {
+        return None;
+    }
+    // Only the log past the newest snapshot is this leader's history for sure: before it,
+    // the log may hold txns it logged and then lost to a TRUNC or SNAP of its own, and miss
+    // the ones it received in a snapshot (ZOOKEEPER-2846).
+    let newest_snapshot = server.snap_log.snapshots().ok()?.first().map(|(z, _)| *z)?;
+    if peer_last < newest_snapshot {
         return None;
     }
     let limit = (server.tree().approximate_data_size().max(0) as u64) / 3;

@@ -264,6 +264,7 @@ fn term(
     let mut sync = LearnerSync::new(last_zxid, new_epoch);
     let mut collected: HashMap<i64, Vec<u8>> = HashMap::new();
     let mut snapped: Option<Database> = None;
+    let mut adopted: Vec<i64> = Vec::new();
     let mut after_newleader: Vec<i64> = Vec::new();
     let mut applied_after: HashSet<i64> = HashSet::new();
     let mut mode = "DIFF";
@@ -332,7 +333,7 @@ fn term(
                     None => {
                         let d = db.as_mut().ok_or("no database")?;
                         let payload = collected.remove(&z).ok_or(format!("no txn 0x{z:x} to apply"))?;
-                        apply_direct(d, &payload)?;
+                        apply_direct(d, &payload, config.commit_log_count)?;
                     }
                     Some(s) => {
                         s.commit_up_to(z);
@@ -351,6 +352,7 @@ fn term(
                     let mut rest: Vec<(i64, Vec<u8>)> = collected.drain().collect();
                     rest.sort_unstable_by_key(|(z, _)| *z);
                     after_newleader.extend(rest.iter().map(|(z, _)| *z));
+                    adopted.extend(rest.iter().map(|(z, _)| *z));
                     s.adopt_logged(rest.into_iter().map(|(_, d)| d).collect())?;
                     *server_slot = Some(s);
                 }
@@ -364,6 +366,14 @@ fn term(
                     s.serving.store(true, Ordering::Release);
                     peer.phase(zab_status::Phase::Broadcast);
                     on_serving(Some(s.clone()));
+                    // Proposals logged before NEWLEADER whose COMMIT is still to come: durable
+                    // here, so ACK them now (ZooKeeper logs them through its sync processor after
+                    // UPTODATE, which ACKs them); the quorum may need these ACKs.
+                    if !q.observer {
+                        for z in adopted.drain(..) {
+                            link.send(QuorumPacket::new(packet::ACK, z, None));
+                        }
+                    }
                     info!(mode, "synchronised with the leader; serving clients");
                 }
             }
@@ -450,8 +460,14 @@ fn decode_snapshot(bytes: &[u8], config: TreeConfig) -> Result<(DataTree, HashMa
 }
 
 /// Applies a durable txn to a database that no server runs yet.
-fn apply_direct(db: &mut Database, payload: &[u8]) -> Result<(), String> {
+fn apply_direct(db: &mut Database, payload: &[u8], window: usize) -> Result<(), String> {
     let e = zab_persistence::txnlog::unmarshal(payload)?;
+    // Into the committed window too (`addCommittedProposal`): a later term's leader DIFFs
+    // from it, and a hole there would skip these txns (ZOOKEEPER-4925).
+    db.committed_log.push_back((e.hdr.zxid, Arc::new(payload.to_vec())));
+    while db.committed_log.len() > window {
+        db.committed_log.pop_front();
+    }
     let mut events = Vec::new();
     db.tree.process_txn(&e.hdr, &e.txn, &mut events);
     match &e.txn {
