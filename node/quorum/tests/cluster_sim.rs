@@ -14,11 +14,11 @@
 //! - `ZAB_SIM_KEEP_GOING=1`: run every seed and sum the failures up by kind.
 //! - `ZAB_SIM_FIND=text`: name the seeds whose anomalies, known issues or counters
 //!   mention `text`; `ZAB_SIM_STATS=1`: print the counters (sync modes, crash points).
-//! - `ZAB_SIM_STRICT=1`: the model mirrors the runtime exactly, known bugs included
-//!   (`sim::Fixes::none`), instead of working around them as ZooKeeper would (the default,
-//!   so that the runs go on past them; see `cluster_sim_findings.rs`). About 3% of 3-member
-//!   and 7% of 5-member seeds fail that way today. `ZAB_SIM_UNFIX=ack_adopted,...` turns
-//!   off only the named `Fixes` (to see one bug alone, or check a fix of the runtime).
+//! - The default model does what the runtime does today, the fixes of the bugs this
+//!   simulator found included (`sim::Fixes`, see `cluster_sim_findings.rs`).
+//!   `ZAB_SIM_STRICT=1` turns every fix off (the runtime as it was before them: about 3% of
+//!   3-member and 7% of 5-member seeds failed); `ZAB_SIM_UNFIX=ack_adopted,...` only the
+//!   named ones, to see one bug alone.
 //! - `ZAB_SIM_TRACE_ELECTION=1`: with `ZAB_SIM_SEED`, also trace every notification.
 //!
 //! A failure prints its seed and the command that replays it.

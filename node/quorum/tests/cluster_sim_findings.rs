@@ -1,11 +1,9 @@
 //! The bugs the random runs of `cluster_sim.rs` found in zab (in the runtime's
 //! orchestration of the pure machines, and in one machine), each as a scripted scenario
-//! through the simulator (`sim/`). Each `#[ignore]`d test runs the runtime's behaviour
-//! exactly (`Fixes::none()`), asserts the correct outcome and fails until the bug is
-//! fixed; its companion runs the same scenario with the model doing what ZooKeeper does
-//! (the matching `Fixes` flag), which the random runs use by default to get past the bug.
-//! Once a bug is fixed in the runtime, make the fixed behaviour the model's only one, drop
-//! the flag and the `#[ignore]`.
+//! through the simulator (`sim/`). All are fixed in the runtime now (commit eb84a98, and
+//! the PING gate before it); each test runs its scenario with the model doing what the
+//! runtime does today (the matching `Fixes` flag, on by default) as a regression test.
+//! `Fixes::none()` still models the old behaviour, so `ZAB_SIM_UNFIX=<flag>` shows the bug.
 
 mod sim;
 
@@ -50,12 +48,6 @@ fn zookeeper_4925_scenario(fixes: Fixes) {
 }
 
 #[test]
-#[ignore = "zab bug (9027981): txns applied during sync are left out of the DIFF window, which a later DIFF skips"]
-fn zookeeper_4925_hole_in_the_diff_window_of_a_synced_learner() {
-    zookeeper_4925_scenario(Fixes::none());
-}
-
-#[test]
 fn zookeeper_4925_scenario_with_sync_txns_in_the_window() {
     zookeeper_4925_scenario(Fixes { window_has_sync_txns: true, ..Fixes::none() });
 }
@@ -88,12 +80,6 @@ fn adopted_proposals_scenario(fixes: Fixes) {
 }
 
 #[test]
-#[ignore = "zab bug: proposals adopted at NEWLEADER are never ACKed, so they (and every later one) may never commit"]
-fn adopted_proposals_are_acked() {
-    adopted_proposals_scenario(Fixes::none());
-}
-
-#[test]
 fn adopted_proposals_acked_as_zookeeper_does() {
     adopted_proposals_scenario(Fixes { ack_adopted: true, ..Fixes::none() });
 }
@@ -121,12 +107,6 @@ fn slow_link_scenario(fixes: Fixes) {
 }
 
 #[test]
-#[ignore = "zab bug: a PING before DIFF/TRUNC/SNAP ends the learner's sync (BadStart 5)"]
-fn a_learner_joins_a_serving_leader_over_a_slow_link() {
-    slow_link_scenario(Fixes::none());
-}
-
-#[test]
 fn a_learner_joins_over_a_slow_link_when_pinged_after_its_sync() {
     slow_link_scenario(Fixes { ping_after_sync: true, ..Fixes::none() });
 }
@@ -136,7 +116,6 @@ fn a_learner_joins_over_a_slow_link_when_pinged_after_its_sync() {
 /// it gets LEADERINFO twice — the second one arrives as its first sync packet and ends its
 /// sync (BadStart 17). Seen in `cluster_sim` seed 573 (5 members).
 #[test]
-#[ignore = "zab bug: LeaderDiscovery queues a reconnecting learner twice and sends it two LEADERINFOs"]
 fn leader_discovery_sends_one_leaderinfo_per_learner() {
     use zab_jute::quorum::packet;
     use zab_quorum::discovery::{LeaderAction, LeaderDiscovery, LearnerDiscovery};
@@ -162,44 +141,6 @@ fn leader_discovery_sends_one_leaderinfo_per_learner() {
 /// its NEWLEADER ACK with UPTODATE. Here member 1 (behind) connects just before the leader
 /// steps down; the SNAP it gets is an empty tree plus the last two txns (epoch 2's, so the
 /// contiguity check passes), it snapshots that to disk and serves it.
-#[test]
-#[ignore = "zab race: a learner handler that outlives its leader's term syncs a learner from the emptied server"]
-fn a_handler_outliving_its_term_does_not_sync_anyone() {
-    // The race needs member 1's connection to land within one packet delay before the
-    // step-down, while 2 still reports FOLLOWING: try boot times across one PING period,
-    // over a few seeds (they set the members' tick phases).
-    for seed in 0..8 {
-        for offset in 0..60 {
-            let mut cfg = config(3, Fixes::none());
-            cfg.commit_log_count = 2;
-            cfg.net_delay = (8, 8);
-            cfg.zombie_server = Some(true);
-            let mut w = World::new(cfg, seed, vec![Disk::default(); 3], true);
-            check(&format!("handler outliving its term (seed {seed}, boot offset {offset})"), &mut w, |w| {
-                w.boot_all();
-                expect(w.wait_converged(5_000)? == 3, || "3 should lead".into())?;
-                w.crash(1, HARD);
-                w.write_acked(4, 2_000)?;
-                // A new epoch with exactly commitLogCount txns.
-                w.crash(3, CrashOpts::default());
-                w.boot(3);
-                expect(w.wait_converged(5_000)? == 3, || "3 should lead epoch 2".into())?;
-                w.write_acked(2, 2_000)?;
-                // 2's link to the leader stalls; the leader steps down about syncLimit later.
-                w.cut(2, 3);
-                let heard =
-                    w.peer(3).leader_term().and_then(|t| t.learners.get(&2)).map(|e| e.last_heard).ok_or("no 2")?;
-                w.run_until(heard + w.cfg.sync_ms() - 20 + offset);
-                w.boot(1);
-                w.run_for(1_000);
-                expect(!w.hist.stats.contains_key("a learner synchronised by an ended leader term"), || {
-                    format!("a handler of an ended term synchronised a learner:\n{}", w.describe())
-                })
-            });
-        }
-    }
-}
-
 /// The bug the random runs found in the sync from the log on disk (d062b5a; `cluster_sim`
 /// seed 382, 3 members): the leader reads its log from the learner's zxid on, but what it
 /// got by SNAP is only in a snapshot, and its old log may hold a txn of its own that was
@@ -243,12 +184,6 @@ fn disk_sync_scenario(fixes: Fixes) {
         let t1 = tree(w, 1)?;
         expect(!t1.has(zd, td) && t1 == tree(w, 5)?, || format!("1 serves {t1:?}\nnot {:?}", tree(w, 5)))
     });
-}
-
-#[test]
-#[ignore = "zab bug (d062b5a): the sync from the log on disk skips txns held only in a snapshot and sends uncommitted ones"]
-fn disk_sync_does_not_skip_what_only_a_snapshot_holds() {
-    disk_sync_scenario(Fixes::none());
 }
 
 #[test]
