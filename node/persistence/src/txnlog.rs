@@ -273,6 +273,15 @@ pub fn repair_torn_tail(dir: &Path) -> Result<Vec<PathBuf>, PersistenceError> {
     for (_, path) in files.iter().rev() {
         let s = scan_file(path)?;
         if let Tail::Torn { reason } = &s.tail {
+            if s.records.is_empty() && s.valid_end < HEADER_LEN as u64 {
+                // Created, then a crash before its header was whole: it holds nothing, and
+                // a header of zeros would not read back as a log. Remove it.
+                warn!(file = %path.display(), %reason, "removing a transaction log torn inside its header");
+                std::fs::remove_file(path).map_err(io("removing", path))?;
+                crate::epoch::sync_dir(dir)?;
+                repaired.push(path.clone());
+                continue;
+            }
             warn!(file = %path.display(), %reason, valid_end = s.valid_end, "truncating a torn transaction log tail");
             let f = OpenOptions::new().write(true).open(path).map_err(io("opening", path))?;
             f.set_len(s.valid_end.max(HEADER_LEN as u64)).map_err(io("truncating", path))?;
@@ -452,6 +461,20 @@ mod tests {
             TxnHeader { client_id: 1, cxid: z as i32, zxid: z, time: 1000 + z, txn_type: op::DELETE },
             Txn::Delete(DeleteTxn { path: format!("/n{z}") }),
         )
+    }
+
+    #[test]
+    fn a_log_torn_inside_its_header_is_removed() {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), 1..=5, 100);
+        for len in [0usize, 7] {
+            let torn = d.path().join(crate::names::log_name(6));
+            std::fs::write(&torn, vec![0u8; len]).unwrap();
+            assert_eq!(repair_torn_tail(d.path()).unwrap(), vec![torn.clone()]);
+            assert!(!torn.exists(), "a log with no whole header holds nothing and is removed");
+            assert_eq!(read_from(d.path(), 1).unwrap().len(), 5);
+            assert_eq!(last_logged_zxid(d.path()).unwrap(), 5);
+        }
     }
 
     fn write(dir: &Path, zxids: std::ops::RangeInclusive<i64>, roll_every: i64) {

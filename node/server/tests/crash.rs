@@ -49,13 +49,18 @@ fn spawn(dir: &Path, port: u16) -> Child {
         .expect("start zab-node")
 }
 
-async fn connect(addr: SocketAddr) -> zk::Client {
+async fn connect(addr: SocketAddr, log: &Path) -> zk::Client {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         match zk::Client::connector().with_session_timeout(Duration::from_secs(4)).connect(&addr.to_string()).await {
             Ok(c) => return c,
             Err(e) => {
-                assert!(tokio::time::Instant::now() < deadline, "zab-node did not come up on {addr}: {e:?}");
+                if tokio::time::Instant::now() >= deadline {
+                    let text = std::fs::read_to_string(log).unwrap_or_default();
+                    let tail: Vec<&str> = text.lines().rev().take(200).collect();
+                    let tail: Vec<&str> = tail.into_iter().rev().collect();
+                    panic!("zab-node did not come up on {addr}: {e:?}; its log ends:\n{}", tail.join("\n"));
+                }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
@@ -81,7 +86,7 @@ async fn kill_9_under_load_loses_no_acknowledged_write() {
         let port = free_port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
         let mut child = spawn(dir.path(), port);
-        let checker = connect(addr).await;
+        let checker = connect(addr, &dir.path().join("server.log")).await;
         // Everything acknowledged in earlier rounds must be here.
         {
             let a = std::mem::take(&mut *acked.lock().expect("lock"));
@@ -164,7 +169,7 @@ async fn kill_9_under_load_loses_no_acknowledged_write() {
     let port = free_port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
     let mut child = spawn(dir.path(), port);
-    let checker = connect(addr).await;
+    let checker = connect(addr, &dir.path().join("server.log")).await;
     let a = std::mem::take(&mut *acked.lock().expect("lock"));
     for p in &a.paths {
         assert!(checker.check_stat(p).await.expect("exists").is_some(), "final seed {seed}: lost acknowledged {p}");
