@@ -8,7 +8,6 @@
 //! [`ZooKeeperServer::commit_up_to`] outside the lock.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::io::{BufWriter, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -30,16 +29,9 @@ use zab_quorum::sync::{plan_with, LeaderLog, PlanOptions, SyncPacket};
 use zab_quorum::verifier::QuorumMaj;
 use zab_quorum::zxid;
 
-use super::wire::{write_packet, PacketReader, SNAP_SIGNATURE};
+use super::wire::{writer_loop, Out, PacketReader, SNAP_SIGNATURE};
 use crate::config::ServerConfig;
 use crate::zk_server::{Database, Replicator, Role, ZooKeeperServer};
-
-/// What a learner's writer thread sends.
-pub(crate) enum Out {
-    Packet(QuorumPacket),
-    /// Bytes written as they are (the SNAP stream).
-    Raw(Vec<u8>),
-}
 
 /// What the leader knows of one learner (also reported by /status).
 #[derive(Debug, Clone)]
@@ -460,26 +452,6 @@ fn accept_loop(leader: Arc<Leader>, listener: TcpListener) {
                 }
             }
         });
-    }
-}
-
-fn writer_loop(stream: TcpStream, rx: mpsc::Receiver<Out>) {
-    let mut w = BufWriter::with_capacity(64 * 1024, stream);
-    while let Ok(first) = rx.recv() {
-        let mut next = Some(first);
-        while let Some(o) = next.take() {
-            let r = match o {
-                Out::Packet(p) => write_packet(&mut w, &p),
-                Out::Raw(b) => w.write_all(&b),
-            };
-            if r.is_err() {
-                return;
-            }
-            next = rx.try_recv().ok();
-        }
-        if w.flush().is_err() {
-            return;
-        }
     }
 }
 

@@ -8,7 +8,6 @@
 //! through its sync thread, which ACKs each one after its fsync.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufWriter, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
@@ -27,8 +26,7 @@ use zab_quorum::follower::{FollowerAction, FollowerBroadcast};
 use zab_quorum::learner_sync::{LearnerSync, SyncAction};
 use zab_quorum::zxid;
 
-use super::leader::Out;
-use super::wire::{write_packet, PacketReader};
+use super::wire::{writer_loop, Out, PacketReader};
 use crate::config::ServerConfig;
 use crate::zk_server::{Database, Replicator, Role, ZooKeeperServer};
 
@@ -81,26 +79,6 @@ impl Replicator for LearnerLink {
         data.extend_from_slice(&timeout.to_be_bytes());
         self.send(QuorumPacket::new(packet::REVALIDATE, -1, Some(data)));
         rx
-    }
-}
-
-fn writer_loop(stream: TcpStream, rx: mpsc::Receiver<Out>) {
-    let mut w = BufWriter::with_capacity(64 * 1024, stream);
-    while let Ok(first) = rx.recv() {
-        let mut next = Some(first);
-        while let Some(o) = next.take() {
-            let r = match o {
-                Out::Packet(p) => write_packet(&mut w, &p),
-                Out::Raw(b) => w.write_all(&b),
-            };
-            if r.is_err() {
-                return;
-            }
-            next = rx.try_recv().ok();
-        }
-        if w.flush().is_err() {
-            return;
-        }
     }
 }
 
@@ -304,8 +282,10 @@ fn term(
                     if let Some(fresh) = snapped.take() {
                         *db = Some(fresh);
                     }
-                    let d = db.as_ref().ok_or("no database to snapshot")?;
-                    crate::sync_proc::write_snapshot(config, &d.tree, &d.sessions)?;
+                    let d = db.as_mut().ok_or("no database to snapshot")?;
+                    let path = crate::sync_proc::write_snapshot(config, &d.tree, &d.sessions)?;
+                    // Recorded, so the server started at NEWLEADER does not write it again.
+                    d.snapshot = Some((path, d.last_zxid()));
                 }
                 SyncAction::LogAndSync(txns) => match server_slot.as_ref() {
                     None => {

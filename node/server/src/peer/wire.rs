@@ -146,6 +146,35 @@ impl<R: Read> PacketReader<R> {
     }
 }
 
+/// What a quorum connection's writer thread sends.
+pub(crate) enum Out {
+    Packet(QuorumPacket),
+    /// Bytes written as they are (the SNAP stream).
+    Raw(Vec<u8>),
+}
+
+/// The writer thread of one quorum connection: writes what is queued, flushing whenever
+/// the queue runs dry; ends when every sender is gone or the socket fails.
+pub(crate) fn writer_loop(stream: std::net::TcpStream, rx: std::sync::mpsc::Receiver<Out>) {
+    let mut w = std::io::BufWriter::with_capacity(64 * 1024, stream);
+    while let Ok(first) = rx.recv() {
+        let mut next = Some(first);
+        while let Some(o) = next.take() {
+            let r = match o {
+                Out::Packet(p) => write_packet(&mut w, &p),
+                Out::Raw(b) => w.write_all(&b),
+            };
+            if r.is_err() {
+                return;
+            }
+            next = rx.try_recv().ok();
+        }
+        if w.flush().is_err() {
+            return;
+        }
+    }
+}
+
 /// Writes one packet (no flush).
 pub fn write_packet(w: &mut impl Write, p: &QuorumPacket) -> io::Result<()> {
     use zab_jute::record::Record;
