@@ -211,16 +211,21 @@ async fn run(mut cnxn: Cnxn, stream: TcpStream, mut inbuf: BytesMut) {
     let max = cnxn.server.config.max_buffer;
     let session = cnxn.session_id;
     loop {
-        while cnxn.close.is_none() && cnxn.pending.len() < MAX_PENDING {
-            match parse_frame(&inbuf, max) {
-                Ok(Some((used, payload))) => {
-                    cnxn.handle_frame(payload);
-                    inbuf.advance(used);
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    warn!(session = format_args!("0x{session:x}"), error = %e, "closing connection");
-                    cnxn.close = Some(Close::BadRequest("bad frame length"));
+        {
+            // The writes of one read's requests reach the leader (or the log) together. No
+            // await in this block: the scope belongs to this thread.
+            let _defer = crate::defer::defer();
+            while cnxn.close.is_none() && cnxn.pending.len() < MAX_PENDING {
+                match parse_frame(&inbuf, max) {
+                    Ok(Some((used, payload))) => {
+                        cnxn.handle_frame(payload);
+                        inbuf.advance(used);
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        warn!(session = format_args!("0x{session:x}"), error = %e, "closing connection");
+                        cnxn.close = Some(Close::BadRequest("bad frame length"));
+                    }
                 }
             }
         }
@@ -241,7 +246,9 @@ async fn run(mut cnxn: Cnxn, stream: TcpStream, mut inbuf: BytesMut) {
         // A lone write (no pipelining, as a client with one request in flight does): poll
         // for its completion for a moment instead of parking, since a fsync is short and a
         // park/unpark of the worker costs a good part of one.
-        if cnxn.pending.len() == 1 {
+        // Standalone only: in an ensemble a write takes several network round trips, and
+        // on a small machine the polling takes the core the replication threads need.
+        if cnxn.pending.len() == 1 && cnxn.server.role == crate::zk_server::Role::Standalone {
             if let Some(Pending::Write { rx, .. }) = cnxn.pending.front_mut() {
                 let deadline = std::time::Instant::now() + LONE_WRITE_SPIN;
                 let mut done = None;

@@ -5,6 +5,7 @@
 //!
 //! # Layout
 //! - [`config`]: zoo.cfg and the system-property settings.
+//! - `defer`: deferred sends and wake-ups for threads that handle bursts.
 //! - [`zk_server`]: [`ZooKeeperServer`], shared state and the write path.
 //! - [`cnxn`]: one client connection: handshake, framing, batching.
 //! - [`final_proc`]: request handling: reads, write replies, auth, watches.
@@ -16,6 +17,7 @@
 pub mod admin;
 pub mod cnxn;
 pub mod config;
+pub(crate) mod defer;
 pub mod final_proc;
 pub mod four_letter;
 pub mod peer;

@@ -33,7 +33,7 @@ use zab_persistence::txnlog::TxnLogWriter;
 
 use crate::config::ServerConfig;
 use crate::stats::ServerStats;
-use crate::sync_proc::{LogItem, WriteOutcome, WriteResult};
+use crate::sync_proc::{LogItem, LogQueue, LogRecord, WriteOutcome, WriteResult};
 
 /// What this server is in its ensemble.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,11 +117,14 @@ impl Database {
     }
 }
 
-/// Txns durable in the log but not yet committed by the quorum, and the commit mark.
+/// Txns prepared (leader) or received (learner), in zxid order, until they are committed
+/// and applied; the commit mark; and how far the log has made them durable here.
 #[derive(Default)]
 struct AwaitingCommit {
     items: std::collections::VecDeque<LogItem>,
     committed: i64,
+    /// The last zxid the sync thread reported durable.
+    logged: i64,
     /// Learner: `sync` replies held until everything committed before the leader's SYNC
     /// is applied here: (that commit mark, path, reply).
     syncs: Vec<(i64, String, oneshot::Sender<WriteResult>)>,
@@ -187,7 +190,7 @@ pub struct ZooKeeperServer {
     pub stats: ServerStats,
     pub metrics: crate::stats::PersistenceMetrics,
     pub snap_log: SnapLog,
-    log_tx: Mutex<Option<std::sync::mpsc::Sender<LogItem>>>,
+    log_queue: Arc<LogQueue>,
     sync_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     disk_failed: Mutex<Option<String>>,
     epoch: tokio::time::Instant,
@@ -204,6 +207,11 @@ pub struct ZooKeeperServer {
     pub role: Role,
     replicator: std::sync::OnceLock<Arc<dyn Replicator>>,
     awaiting: Mutex<AwaitingCommit>,
+    /// Held while committed txns are taken from `awaiting` and applied, so batches are
+    /// applied in order whichever thread saw the commit.
+    apply_lock: Mutex<()>,
+    /// The last zxid applied to the tree (read without the tree's lock).
+    applied: AtomicI64,
     /// Learner: requests forwarded to the leader, by (session, cxid), completed when their
     /// txn is applied here.
     forwarded: Mutex<HashMap<(i64, i32), oneshot::Sender<WriteResult>>>,
@@ -271,7 +279,7 @@ impl ZooKeeperServer {
         let prepared_digest = db.tree.digest();
         let log = TxnLogWriter::open(&snap_log.log_dir, config.pre_alloc_kb * 1024, config.force_sync)
             .map_err(|source| StartError::Restore { dir: config.data_log_dir.clone(), source })?;
-        let (tx, rx) = std::sync::mpsc::channel();
+        let log_queue = LogQueue::new();
         let server = Arc::new(ZooKeeperServer {
             acl_config,
             tree: RwLock::new(db.tree),
@@ -288,7 +296,7 @@ impl ZooKeeperServer {
             stats: ServerStats::default(),
             metrics: Default::default(),
             snap_log,
-            log_tx: Mutex::new(Some(tx)),
+            log_queue: log_queue.clone(),
             sync_thread: Mutex::new(None),
             disk_failed: Mutex::new(None),
             epoch,
@@ -300,7 +308,14 @@ impl ZooKeeperServer {
             last_snapshot: Mutex::new(last_snapshot),
             role,
             replicator: std::sync::OnceLock::new(),
-            awaiting: Mutex::new(AwaitingCommit { items: Default::default(), committed: last_zxid, syncs: Vec::new() }),
+            awaiting: Mutex::new(AwaitingCommit {
+                items: Default::default(),
+                committed: last_zxid,
+                logged: last_zxid,
+                syncs: Vec::new(),
+            }),
+            apply_lock: Mutex::new(()),
+            applied: AtomicI64::new(last_zxid),
             forwarded: Mutex::new(HashMap::new()),
             pending_syncs: Mutex::new(Default::default()),
             touched: Mutex::new(HashMap::new()),
@@ -314,7 +329,7 @@ impl ZooKeeperServer {
         let s = server.clone();
         let handle = std::thread::Builder::new()
             .name("sync".into())
-            .spawn(move || crate::sync_proc::run(s, rx, log))
+            .spawn(move || crate::sync_proc::run(s, log_queue, log))
             .map_err(StartError::Thread)?;
         *server.sync_thread.lock() = Some(handle);
         Ok(server)
@@ -351,7 +366,7 @@ impl ZooKeeperServer {
 
     /// Stops the sync thread after it has written and applied everything queued.
     pub fn shutdown(&self) {
-        self.log_tx.lock().take();
+        self.log_queue.close();
         if let Some(h) = self.sync_thread.lock().take() {
             let _ = h.join();
         }
@@ -378,10 +393,15 @@ impl ZooKeeperServer {
         let config = self.tree.read().config();
         let mut tree = std::mem::replace(&mut *self.tree.write(), DataTree::new(config));
         let mut sessions: HashMap<i64, i32> = self.sessions().into_iter().collect();
-        let items = std::mem::take(&mut self.awaiting.lock().items);
+        let (items, logged) = {
+            let mut a = self.awaiting.lock();
+            (std::mem::take(&mut a.items), a.logged)
+        };
         let mut recent = std::mem::take(&mut *self.recent.lock());
         let mut events = Vec::new();
-        for item in items {
+        // Only what reached the log here: the rest is not on this member's disk, and a
+        // restart would not have it either.
+        for item in items.into_iter().filter(|i| i.hdr.zxid <= logged) {
             tree.process_txn(&item.hdr, &item.txn, &mut events);
             events.clear();
             match &item.txn {
@@ -393,7 +413,7 @@ impl ZooKeeperServer {
                 }
                 _ => {}
             }
-            recent.push_back((item.hdr.zxid, Arc::new(item.payload)));
+            recent.push_back((item.hdr.zxid, item.payload));
         }
         while recent.len() > self.config.commit_log_count {
             recent.pop_front();
@@ -555,6 +575,9 @@ impl ZooKeeperServer {
         req: &WriteRequest,
         body: &[u8],
     ) -> oneshot::Receiver<WriteResult> {
+        // PROPOSALs (leader) or the REQUEST (learner) leave when this returns, after the
+        // locks below are released, not from under them.
+        let _defer = crate::defer::defer();
         let (done, rx) = oneshot::channel();
         if let Some(reason) = self.disk_failure() {
             let _ = done.send(Err(reason));
@@ -645,33 +668,45 @@ impl ZooKeeperServer {
             version: zab_datatree::digest::DIGEST_VERSION,
             tree_digest: digest as i64,
         });
-        let payload = zab_persistence::txnlog::marshal(&hdr, &txn, digest.as_ref());
+        let payload = Arc::new(zab_persistence::txnlog::marshal(&hdr, &txn, digest.as_ref()));
+        let zxid = hdr.zxid;
+        // Waiting for its commit before it is proposed, so no commit can pass it by.
+        let item =
+            LogItem { hdr, txn, payload: payload.clone(), digest: digest.map(|d| d.tree_digest), done: Some(done) };
+        self.awaiting.lock().items.push_back(item);
         if self.role == Role::Leader {
             let proposed = match self.replicator.get() {
-                Some(rep) => rep.propose(hdr.zxid, &payload),
+                Some(rep) => rep.propose(zxid, &payload),
                 None => Err("the leader is not ready".to_string()),
             };
             if let Err(reason) = proposed {
                 core.hzxid -= 1;
-                let _ = done.send(Err(reason));
+                self.unqueue(zxid, reason);
                 return rx;
             }
         }
-        let item = LogItem { hdr, txn, payload, digest: digest.map(|d| d.tree_digest), done: Some(done) };
         // Sent under the core lock, so txns reach the log in zxid order.
-        let sent = match self.log_tx.lock().as_ref() {
-            Some(tx) => tx.send(item).map_err(|e| e.0),
-            None => Err(item),
-        };
-        if let Err(item) = sent {
-            if let Some(done) = item.done {
-                let _ = done.send(Err("server is shutting down".into()));
-            }
+        if self.log_queue.push(LogRecord { zxid, payload }).is_err() {
+            self.unqueue(zxid, "server is shutting down".into());
         }
         rx
     }
 
-    /// Applies a durable batch: the tree, the session tracker, watch delivery, replies.
+    /// Takes a txn that will not be logged out of the queue and fails its request.
+    fn unqueue(&self, zxid: i64, reason: String) {
+        let item = {
+            let mut a = self.awaiting.lock();
+            match a.items.iter().rposition(|i| i.hdr.zxid == zxid) {
+                Some(pos) => a.items.remove(pos),
+                None => None,
+            }
+        };
+        if let Some(done) = item.and_then(|i| i.done) {
+            let _ = done.send(Err(reason));
+        }
+    }
+
+    /// Applies a committed batch: the tree, the session tracker, watch delivery, replies.
     pub(crate) fn apply_batch(&self, batch: &mut Vec<LogItem>) {
         let mut results = Vec::with_capacity(batch.len());
         {
@@ -692,6 +727,7 @@ impl ZooKeeperServer {
                 }
                 results.push((item.hdr.txn_type, rc, tree.last_processed_zxid()));
             }
+            self.applied.store(tree.last_processed_zxid(), Ordering::Release);
             self.deliver(events);
         }
         let last = results.last().map(|r| r.2).unwrap_or(0);
@@ -718,7 +754,7 @@ impl ZooKeeperServer {
         if self.role != Role::Standalone {
             let mut recent = self.recent.lock();
             for item in batch.iter_mut() {
-                recent.push_back((item.hdr.zxid, Arc::new(std::mem::take(&mut item.payload))));
+                recent.push_back((item.hdr.zxid, item.payload.clone()));
             }
             while recent.len() > self.config.commit_log_count {
                 recent.pop_front();
@@ -739,42 +775,77 @@ impl ZooKeeperServer {
         }
     }
 
-    /// The sync thread made a batch durable. Standalone: apply it now. In an ensemble:
-    /// keep it until the quorum commits it, tell the replication side, and apply what is
-    /// already committed.
-    pub(crate) fn logged(&self, mut batch: Vec<LogItem>) {
+    /// The sync thread made these txns durable here, in order. Standalone that commits
+    /// them; in an ensemble it is this member's ACK (the leader counts its own).
+    pub(crate) fn logged(&self, zxids: &[i64]) {
+        let Some(&last) = zxids.last() else { return };
+        {
+            let mut a = self.awaiting.lock();
+            a.logged = a.logged.max(last);
+        }
         if self.role == Role::Standalone {
-            return self.apply_batch(&mut batch);
+            return self.commit_up_to(last);
         }
-        let zxids: Vec<i64> = batch.iter().map(|i| i.hdr.zxid).collect();
-        self.awaiting.lock().items.extend(batch);
         if let Some(rep) = self.replicator.get() {
-            rep.logged(&zxids);
+            rep.logged(zxids);
         }
-        self.commit_up_to(i64::MIN);
     }
 
-    /// The quorum committed everything up to `zxid`: apply what of it is durable here, in
-    /// order (`CommitProcessor`). Idempotent and monotonic, so callers need no ordering.
+    /// The sync thread could not log these txns (a disk failure): they are not applied
+    /// here, and their requests fail.
+    pub(crate) fn log_failed(&self, zxids: &[i64], reason: &str) {
+        let failed: Vec<LogItem> = {
+            let mut a = self.awaiting.lock();
+            let mut failed = Vec::new();
+            let mut kept = std::collections::VecDeque::with_capacity(a.items.len());
+            for i in std::mem::take(&mut a.items) {
+                if zxids.contains(&i.hdr.zxid) {
+                    failed.push(i);
+                } else {
+                    kept.push_back(i);
+                }
+            }
+            a.items = kept;
+            failed
+        };
+        for item in failed {
+            if let Some(done) = item.done {
+                let _ = done.send(Err(reason.to_owned()));
+            }
+        }
+    }
+
+    /// The quorum committed everything up to `zxid`: apply it, in order
+    /// (`CommitProcessor`). A committed txn is on a quorum's disks, so it is applied even
+    /// before this member's own fsync of it ends, as ZooKeeper's learners do. Idempotent
+    /// and monotonic, so callers need no ordering.
     pub fn commit_up_to(&self, zxid: i64) {
-        let mut a = self.awaiting.lock();
-        a.committed = a.committed.max(zxid);
+        let _apply = self.apply_lock.lock();
         let mut batch = Vec::new();
-        while a.items.front().is_some_and(|i| i.hdr.zxid <= a.committed) {
-            if let Some(i) = a.items.pop_front() {
-                batch.push(i);
+        {
+            let mut a = self.awaiting.lock();
+            a.committed = a.committed.max(zxid);
+            while a.items.front().is_some_and(|i| i.hdr.zxid <= a.committed) {
+                if let Some(i) = a.items.pop_front() {
+                    batch.push(i);
+                }
             }
         }
         if !batch.is_empty() {
             self.apply_batch(&mut batch);
         }
-        if !a.syncs.is_empty() {
-            let applied = self.last_processed_zxid();
+        let ready = {
+            let mut a = self.awaiting.lock();
+            if a.syncs.is_empty() {
+                return;
+            }
+            let applied = self.applied.load(Ordering::Acquire);
             let (ready, waiting): (Vec<_>, Vec<_>) = a.syncs.drain(..).partition(|(t, _, _)| *t <= applied);
             a.syncs = waiting;
-            for (_, path, done) in ready {
-                Self::reply_sync(path, done, applied);
-            }
+            (ready, applied)
+        };
+        for (_, path, done) in ready.0 {
+            Self::reply_sync(path, done, ready.1);
         }
     }
 
@@ -790,10 +861,19 @@ impl ZooKeeperServer {
         let e = zab_persistence::txnlog::unmarshal(&payload)?;
         let done = self.forwarded.lock().remove(&(e.hdr.client_id, e.hdr.cxid));
         let zxid = e.hdr.zxid;
-        let item = LogItem { hdr: e.hdr, txn: e.txn, payload, digest: e.digest.as_ref().map(|d| d.tree_digest), done };
-        match self.log_tx.lock().as_ref() {
-            Some(tx) => tx.send(item).map_err(|_| "the sync thread has stopped".to_string())?,
-            None => return Err("server is shutting down".into()),
+        let payload = Arc::new(payload);
+        let item = LogItem {
+            hdr: e.hdr,
+            txn: e.txn,
+            payload: payload.clone(),
+            digest: e.digest.as_ref().map(|d| d.tree_digest),
+            done,
+        };
+        self.awaiting.lock().items.push_back(item);
+        if self.log_queue.push(LogRecord { zxid, payload }).is_err() {
+            let e = "server is shutting down".to_string();
+            self.unqueue(zxid, e.clone());
+            return Err(e);
         }
         self.last_prepared(zxid);
         Ok(zxid)
@@ -802,15 +882,21 @@ impl ZooKeeperServer {
     /// Learner: txns logged during synchronisation (before this server existed) whose
     /// COMMIT has not arrived yet; a later [`commit_up_to`](Self::commit_up_to) applies them.
     pub fn adopt_logged(&self, payloads: Vec<Vec<u8>>) -> Result<(), String> {
-        let mut a = self.awaiting.lock();
+        let mut items = Vec::with_capacity(payloads.len());
         for payload in payloads {
             let e = zab_persistence::txnlog::unmarshal(&payload)?;
             let done = self.forwarded.lock().remove(&(e.hdr.client_id, e.hdr.cxid));
-            let zxid = e.hdr.zxid;
             let digest = e.digest.as_ref().map(|d| d.tree_digest);
-            a.items.push_back(LogItem { hdr: e.hdr, txn: e.txn, payload: Vec::new(), digest, done });
-            self.last_prepared(zxid);
+            items.push(LogItem { hdr: e.hdr, txn: e.txn, payload: Arc::new(payload), digest, done });
         }
+        let Some(last) = items.last().map(|i| i.hdr.zxid) else { return Ok(()) };
+        {
+            // Already durable: logged during synchronisation.
+            let mut a = self.awaiting.lock();
+            a.items.extend(items);
+            a.logged = a.logged.max(last);
+        }
+        self.last_prepared(last);
         Ok(())
     }
 
@@ -849,7 +935,7 @@ impl ZooKeeperServer {
             // Everything committed before the SYNC must be applied here first (a commit
             // waits for this member's own fsync).
             let mut a = self.awaiting.lock();
-            let applied = self.last_processed_zxid();
+            let applied = self.applied.load(Ordering::Acquire);
             if a.committed <= applied {
                 Self::reply_sync(path, done, applied);
             } else {

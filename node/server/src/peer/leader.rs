@@ -10,7 +10,6 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -29,7 +28,7 @@ use zab_quorum::sync::{plan_with, LeaderLog, PlanOptions, SyncPacket};
 use zab_quorum::verifier::QuorumMaj;
 use zab_quorum::zxid;
 
-use super::wire::{writer_loop, Out, PacketReader, SNAP_SIGNATURE};
+use super::wire::{Out, Outbox, PacketReader, SNAP_SIGNATURE};
 use crate::config::ServerConfig;
 use crate::zk_server::{Database, Replicator, Role, ZooKeeperServer};
 
@@ -49,7 +48,7 @@ static NEXT_CONN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::n
 
 struct Learner {
     conn: u64,
-    tx: mpsc::Sender<Out>,
+    tx: Arc<Outbox>,
     stream: TcpStream,
     view: LearnerView,
     last_heard: i64,
@@ -90,7 +89,7 @@ pub struct Leader {
 
 fn send(st: &State, to: u64, p: QuorumPacket) {
     if let Some(l) = st.learners.get(&to) {
-        let _ = l.tx.send(Out::Packet(p));
+        l.tx.send(Out::Packet(p));
     }
 }
 
@@ -283,6 +282,7 @@ fn lead_term(
     {
         let mut st = leader.state.lock();
         for (_, l) in std::mem::take(&mut st.learners) {
+            l.tx.close();
             let _ = l.stream.shutdown(Shutdown::Both);
         }
         for stream in std::mem::take(&mut *leader.accepted.lock()) {
@@ -415,7 +415,7 @@ fn run_term(
             // Only after its sync packets are queued: a learner's first packet after
             // ACKEPOCH must be DIFF, TRUNC or SNAP.
             if !l.view.sync_mode.is_empty() {
-                let _ = l.tx.send(Out::Packet(QuorumPacket::new(packet::PING, last, None)));
+                l.tx.send(Out::Packet(QuorumPacket::new(packet::PING, last, None)));
             }
             if l.view.in_broadcast && now - l.last_heard <= leader.sync_ms {
                 synced.insert(*sid);
@@ -475,15 +475,14 @@ fn handle_learner(leader: &Arc<Leader>, stream: TcpStream) -> std::io::Result<()
     if !leader.view.servers.contains_key(&sid) {
         return Err(io_err(format!("server {sid} is not in the configuration")));
     }
-    let (tx, rx) = mpsc::channel();
     let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
-    let wstream = stream.try_clone()?;
-    std::thread::Builder::new().name("learner-writer".into()).spawn(move || writer_loop(wstream, rx))?;
+    let tx = Outbox::start(stream.try_clone()?, "learner-writer")?;
     let snap_dir =
         zab_persistence::snaplog::SnapLog::new(&leader.config.data_dir, &leader.config.data_log_dir).snap_dir;
     {
         let mut st = leader.state.lock();
         if let Some(old) = st.learners.remove(&sid) {
+            old.tx.close();
             let _ = old.stream.shutdown(Shutdown::Both);
         }
         let now = leader.now();
@@ -502,6 +501,7 @@ fn handle_learner(leader: &Arc<Leader>, stream: TcpStream) -> std::io::Result<()
     let cross_epoch = leader.config.quorum.as_ref().is_some_and(|q| q.cross_epoch_trunc)
         && info.protocol_version == zab_jute::quorum::ZAB_PROTOCOL_VERSION;
     let result = serve_learner(leader, sid, observer, cross_epoch, &mut reader, &tx);
+    tx.close();
     let mut st = leader.state.lock();
     if st.learners.get(&sid).is_some_and(|l| l.conn == conn) {
         st.learners.remove(&sid);
@@ -519,7 +519,7 @@ fn serve_learner(
     observer: bool,
     cross_epoch: bool,
     reader: &mut PacketReader<TcpStream>,
-    tx: &mpsc::Sender<Out>,
+    tx: &Arc<Outbox>,
 ) -> std::io::Result<()> {
     let ack_epoch = reader.read()?;
     if ack_epoch.packet_type != packet::ACKEPOCH {
@@ -552,8 +552,11 @@ fn serve_learner(
         return Err(io_err("the leader's server has stopped"));
     }
     sync_learner(leader, &server, sid, observer, cross_epoch, peer_last)?;
-    // After NEWLEADER: the learner's ACK, then broadcast.
+    // After NEWLEADER: the learner's ACK, then broadcast. What the packets read in one go
+    // cause (COMMITs, PROPOSALs) goes out together before the reader next waits on the
+    // socket (`FlushBeforeRead`).
     let mut acked_newleader = false;
+    let _defer = crate::defer::defer();
     loop {
         let p = reader.read()?;
         let now = leader.now();
@@ -617,7 +620,7 @@ fn serve_learner(
                 debug!(sid, session = format_args!("0x{session:x}"), valid, "revalidated a session for a learner");
                 let mut out = session.to_be_bytes().to_vec();
                 out.push(u8::from(valid));
-                let _ = tx.send(Out::Packet(QuorumPacket::new(packet::REVALIDATE, -1, Some(out))));
+                tx.send(Out::Packet(QuorumPacket::new(packet::REVALIDATE, -1, Some(out))));
             }
             t => warn!(sid, packet_type = t, "unexpected packet from a learner; ignored"),
         }
@@ -710,7 +713,7 @@ fn sync_learner(
     let mut st = leader.state.lock();
     let tx = st.learners.get(&sid).map(|l| l.tx.clone()).ok_or_else(|| io_err("learner gone"))?;
     let out = |p: QuorumPacket| {
-        let _ = tx.send(Out::Packet(p));
+        tx.send(Out::Packet(p));
     };
     let zxids: Vec<i64> = st.committed_log.iter().map(|(z, _)| *z).collect();
     let tree = server.tree();
@@ -745,7 +748,7 @@ fn sync_learner(
         a.write_string(SNAP_SIGNATURE);
         drop(tree);
         out(QuorumPacket::new(packet::SNAP, applied, None));
-        let _ = tx.send(Out::Raw(a.into_inner()));
+        tx.send(Out::Raw(a.into_inner()));
         // Committed but not yet applied here: as proposals and commits after the snapshot.
         for (z, d) in st.committed_log.iter().filter(|(z, _)| *z > applied) {
             out(QuorumPacket::new(packet::PROPOSAL, *z, Some(d.to_vec())));

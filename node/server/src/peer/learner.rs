@@ -10,7 +10,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -26,7 +26,7 @@ use zab_quorum::follower::{FollowerAction, FollowerBroadcast};
 use zab_quorum::learner_sync::{LearnerSync, SyncAction};
 use zab_quorum::zxid;
 
-use super::wire::{writer_loop, Out, PacketReader};
+use super::wire::{Out, Outbox, PacketReader};
 use crate::config::ServerConfig;
 use crate::zk_server::{Database, Replicator, Role, ZooKeeperServer};
 
@@ -36,14 +36,14 @@ static TRUNC_SAFE: AtomicBool = AtomicBool::new(true);
 
 /// The learner's side of the write path.
 pub struct LearnerLink {
-    tx: mpsc::Sender<Out>,
+    tx: Arc<Outbox>,
     observer: bool,
     revalidations: Mutex<HashMap<i64, oneshot::Sender<bool>>>,
 }
 
 impl LearnerLink {
     fn send(&self, p: QuorumPacket) {
-        let _ = self.tx.send(Out::Packet(p));
+        self.tx.send(Out::Packet(p));
     }
 }
 
@@ -143,9 +143,8 @@ fn follow_term(
     };
     let _ = stream.set_nodelay(true);
     let _ = stream.set_read_timeout(Some(Duration::from_millis(init_ms.max(1))));
-    let (tx, rx) = mpsc::channel();
-    let writer = match stream.try_clone() {
-        Ok(w) => std::thread::Builder::new().name("learner-writer".into()).spawn(move || writer_loop(w, rx)),
+    let tx = match stream.try_clone().and_then(|w| Outbox::start(w, "learner-writer")) {
+        Ok(t) => t,
         Err(e) => return format!("quorum connection: {e}"),
     };
     let link = Arc::new(LearnerLink { tx, observer: q.observer, revalidations: Mutex::new(HashMap::new()) });
@@ -181,9 +180,9 @@ fn follow_term(
         s.stop_serving();
         *db = Some(s.take_database());
     }
-    // The writer thread ends when the last handle on the link goes: client connections
-    // still closing may hold the server, which holds the link; nothing here waits for them.
-    drop((link, writer));
+    // The writer thread ends now; client connections still closing may hold the server,
+    // which holds the link, but nothing can be sent through it any more.
+    link.tx.close();
     reason
 }
 
@@ -365,6 +364,8 @@ fn term(
     // Broadcast.
     let pending: Vec<i64> = after_newleader.into_iter().filter(|z| !applied_after.contains(z)).collect();
     let mut fb = FollowerBroadcast::with_pending(server.prepared_zxid(), q.observer, pending);
+    // The sync thread is woken once for the PROPOSALs read in one go (`FlushBeforeRead`).
+    let _defer = crate::defer::defer();
     loop {
         let p = read(reader)?;
         match p.packet_type {

@@ -18,9 +18,21 @@ fn invalid(what: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, what)
 }
 
+/// A stream that, before each read from the socket (which may block), does what this
+/// thread deferred ([`crate::defer::flush`]): what a burst of packets caused goes out
+/// before the thread waits for more.
+pub struct FlushBeforeRead<R>(pub R);
+
+impl<R: Read> Read for FlushBeforeRead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        crate::defer::flush();
+        self.0.read(buf)
+    }
+}
+
 /// Reads packets from one quorum connection.
 pub struct PacketReader<R: Read> {
-    r: BufReader<R>,
+    r: BufReader<FlushBeforeRead<R>>,
     max: usize,
 }
 
@@ -28,7 +40,7 @@ impl<R: Read> PacketReader<R> {
     /// `max` bounds every buffer (jute.maxbuffer, plus ZooKeeper's extra size for quorum
     /// packets).
     pub fn new(r: R, max: usize) -> PacketReader<R> {
-        PacketReader { r: BufReader::with_capacity(64 * 1024, r), max }
+        PacketReader { r: BufReader::with_capacity(64 * 1024, FlushBeforeRead(r)), max }
     }
 
     fn i32(&mut self) -> io::Result<i32> {
@@ -146,32 +158,178 @@ impl<R: Read> PacketReader<R> {
     }
 }
 
-/// What a quorum connection's writer thread sends.
+/// What is queued on a quorum connection.
 pub(crate) enum Out {
     Packet(QuorumPacket),
     /// Bytes written as they are (the SNAP stream).
     Raw(Vec<u8>),
 }
 
-/// The writer thread of one quorum connection: writes what is queued, flushing whenever
-/// the queue runs dry; ends when every sender is gone or the socket fails.
-pub(crate) fn writer_loop(stream: std::net::TcpStream, rx: std::sync::mpsc::Receiver<Out>) {
-    let mut w = std::io::BufWriter::with_capacity(64 * 1024, stream);
-    while let Ok(first) = rx.recv() {
-        let mut next = Some(first);
-        while let Some(o) = next.take() {
-            let r = match o {
-                Out::Packet(p) => write_packet(&mut w, &p),
-                Out::Raw(b) => w.write_all(&b),
-            };
-            if r.is_err() {
+/// The sending side of one quorum connection.
+///
+/// The thread that queues a packet writes it to the socket itself when nobody else is
+/// writing, without blocking (`MSG_DONTWAIT`): a PROPOSAL, ACK or COMMIT leaves without a
+/// thread wake-up. Packets queued while another thread writes are taken along by that
+/// thread, so under load many go out in one `send`. When the socket's buffer is full (a
+/// slow or stopped peer) the rest goes to the connection's writer thread, which blocks on
+/// it, so no proposer ever waits for one peer.
+pub(crate) struct Outbox {
+    stream: std::net::TcpStream,
+    state: parking_lot::Mutex<OutState>,
+    wake: parking_lot::Condvar,
+}
+
+#[derive(Default)]
+struct OutState {
+    buf: Vec<u8>,
+    /// A thread is writing to the socket.
+    writing: bool,
+    /// The writer thread must take over what is in `buf` (the socket was full).
+    handed_over: bool,
+    closed: bool,
+}
+
+/// Rounds a queuing thread writes what others queued meanwhile before it hands the rest
+/// to the writer thread.
+const DIRECT_ROUNDS: usize = 4;
+
+impl crate::defer::Flush for Outbox {
+    fn flush(&self) {
+        self.write_queued();
+    }
+}
+
+impl Outbox {
+    /// An outbox on `stream` and its writer thread (named `name`).
+    pub(crate) fn start(stream: std::net::TcpStream, name: &str) -> io::Result<std::sync::Arc<Outbox>> {
+        let out = std::sync::Arc::new(Outbox {
+            stream,
+            state: parking_lot::Mutex::new(OutState::default()),
+            wake: parking_lot::Condvar::new(),
+        });
+        let o = out.clone();
+        std::thread::Builder::new().name(name.into()).spawn(move || o.writer())?;
+        Ok(out)
+    }
+
+    /// Queues a packet (or raw bytes) and sends it, or, inside a [`crate::defer`] scope,
+    /// leaves it for the scope's flush; nothing happens once the connection
+    /// is closed.
+    pub(crate) fn send(self: &std::sync::Arc<Self>, o: Out) {
+        use zab_jute::record::Record;
+        {
+            let mut st = self.state.lock();
+            if st.closed {
                 return;
             }
-            next = rx.try_recv().ok();
+            match o {
+                Out::Packet(p) => {
+                    let mut a = zab_jute::OutputArchive::from_vec(std::mem::take(&mut st.buf));
+                    p.write(&mut a);
+                    st.buf = a.into_inner();
+                }
+                Out::Raw(b) => st.buf.extend_from_slice(&b),
+            }
         }
-        if w.flush().is_err() {
+        let me: std::sync::Arc<dyn crate::defer::Flush> = self.clone();
+        if !crate::defer::later(crate::defer::Phase::Net, &me) {
+            self.write_queued();
+        }
+    }
+
+    /// Writes what is queued, unless another thread is already at it.
+    fn write_queued(&self) {
+        let mut st = self.state.lock();
+        if st.closed || st.buf.is_empty() || st.writing || st.handed_over {
             return;
         }
+        st.writing = true;
+        for _ in 0..DIRECT_ROUNDS {
+            let chunk = std::mem::take(&mut st.buf);
+            drop(st);
+            let sent = self.send_nonblocking(&chunk);
+            st = self.state.lock();
+            match sent {
+                Ok(n) if n == chunk.len() => {
+                    if st.buf.is_empty() {
+                        st.writing = false;
+                        return;
+                    }
+                }
+                Ok(n) => {
+                    // The socket is full: the writer thread blocks on the rest.
+                    let mut rest = chunk.get(n..).unwrap_or_default().to_vec();
+                    rest.append(&mut st.buf);
+                    st.buf = rest;
+                    break;
+                }
+                Err(_) => {
+                    st.closed = true;
+                    st.writing = false;
+                    st.buf = Vec::new();
+                    drop(st);
+                    let _ = self.stream.shutdown(std::net::Shutdown::Both);
+                    self.wake.notify_all();
+                    return;
+                }
+            }
+        }
+        st.writing = false;
+        st.handed_over = true;
+        drop(st);
+        self.wake.notify_all();
+    }
+
+    /// Writes as much of `b` as the socket takes now; `Ok(n < len)` when it is full.
+    fn send_nonblocking(&self, b: &[u8]) -> io::Result<usize> {
+        let sock = socket2::SockRef::from(&self.stream);
+        let mut n = 0;
+        while let Some(rest) = b.get(n..).filter(|r| !r.is_empty()) {
+            match sock.send_with_flags(rest, libc::MSG_DONTWAIT) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(k) => n += k,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(n)
+    }
+
+    /// The writer thread: blocking writes of what was handed over, until closed.
+    fn writer(&self) {
+        let mut st = self.state.lock();
+        loop {
+            while !st.closed && (!st.handed_over || st.writing) {
+                self.wake.wait(&mut st);
+            }
+            if st.closed {
+                return;
+            }
+            st.writing = true;
+            let chunk = std::mem::take(&mut st.buf);
+            drop(st);
+            let r = (&self.stream).write_all(&chunk);
+            st = self.state.lock();
+            st.writing = false;
+            if r.is_err() {
+                st.closed = true;
+                st.buf = Vec::new();
+                drop(st);
+                let _ = self.stream.shutdown(std::net::Shutdown::Both);
+                return;
+            }
+            if st.buf.is_empty() {
+                st.handed_over = false;
+            }
+        }
+    }
+
+    /// Ends the connection's sending side: later packets are dropped and the writer thread
+    /// stops (what it is writing still goes out).
+    pub(crate) fn close(&self) {
+        self.state.lock().closed = true;
+        self.wake.notify_all();
     }
 }
 
@@ -185,6 +343,40 @@ pub fn write_packet(w: &mut impl Write, p: &QuorumPacket) -> io::Result<()> {
 mod tests {
     use super::*;
     use zab_jute::quorum::packet;
+
+    /// A peer that does not read fills the socket: the rest is handed to the writer thread,
+    /// the sender is not blocked, and once the peer reads, every packet arrives, in order.
+    #[test]
+    fn outbox_hands_over_to_its_writer_when_the_peer_is_slow_and_keeps_order() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let out = Outbox::start(client.try_clone().unwrap(), "test-writer").unwrap();
+        let payload = vec![7u8; 4000];
+        let n = 10_000; // 40 MB: far more than a loopback socket buffers
+        for i in 0..n {
+            // Would block forever here if a send waited for the peer, which is not reading.
+            out.send(Out::Packet(QuorumPacket::new(packet::PROPOSAL, i, Some(payload.clone()))));
+        }
+        assert!(out.state.lock().handed_over, "the writer thread has the rest");
+        let mut r = PacketReader::new(server, 1 << 20);
+        for i in 0..n {
+            let p = r.read().unwrap();
+            assert_eq!((p.packet_type, p.zxid), (packet::PROPOSAL, i));
+            assert_eq!(p.data.as_deref(), Some(&payload[..]));
+        }
+        // In a defer scope nothing leaves before the flush.
+        {
+            let _d = crate::defer::defer();
+            out.send(Out::Packet(QuorumPacket::new(packet::COMMIT, 1, None)));
+            assert!(!out.state.lock().buf.is_empty(), "deferred");
+            crate::defer::flush();
+        }
+        assert_eq!(r.read().unwrap().packet_type, packet::COMMIT);
+        out.close();
+        out.send(Out::Packet(QuorumPacket::new(packet::COMMIT, 2, None)));
+        assert!(out.state.lock().buf.is_empty(), "nothing is queued after close");
+    }
 
     #[test]
     fn packets_round_trip_and_lies_are_refused() {
