@@ -90,6 +90,17 @@ impl LeaderBroadcast {
         Ok(next)
     }
 
+    /// Moves the zxid counter forward to `zxid` (the next proposal is `zxid + 1`), within
+    /// the epoch: ZooKeeper's `zookeeper.testingonly.initialZxid`, which lets a test reach the
+    /// counter's end (ZOOKEEPER-1277) without four billion writes.
+    pub fn skip_to(&mut self, zxid: i64) -> Result<(), BroadcastError> {
+        if zxid::epoch(zxid) != zxid::epoch(self.last_proposed) || zxid < self.last_proposed {
+            return Err(BroadcastError::OutOfOrder { last: self.last_proposed, got: zxid });
+        }
+        self.last_proposed = zxid;
+        Ok(())
+    }
+
     /// Proposes a txn (its zxid from [`next_zxid`](Self::next_zxid), `data` the serialized
     /// TxnHeader + txn + digest).
     pub fn propose(&mut self, zxid: i64, data: Vec<u8>) -> Result<Vec<BroadcastAction>, BroadcastError> {
@@ -212,5 +223,22 @@ mod tests {
         assert_eq!(b.next_zxid(), Err(BroadcastError::CounterExhausted(E6 | 0xffff_ffff)));
         assert!(matches!(b.propose(E6 | 0xffff_ffff, vec![]), Err(BroadcastError::CounterExhausted(_))));
         assert!(b.propose(E6 | 5, vec![]).is_err());
+    }
+
+    #[test]
+    fn the_counter_skips_forward_only_within_the_epoch() {
+        let qv = QuorumMaj::new((1..=3).map(|i| QuorumServer::parse(i, "h:1:2").unwrap()), 0);
+        let mut b = LeaderBroadcast::new(1, qv, E6);
+        assert!(b.propose(E6 | 1, vec![]).is_ok());
+        assert!(b.skip_to(E6).is_err(), "backwards");
+        assert!(b.skip_to(7 << 32).is_err(), "another epoch");
+        assert!(b.skip_to(E6 | 0xffff_fff0).is_ok());
+        assert_eq!(b.next_zxid(), Ok(E6 | 0xffff_fff1));
+        // The proposal before the gap still commits first.
+        assert!(b.propose(E6 | 0xffff_fff1, vec![]).is_ok());
+        assert!(commits(&b.on_ack(1, E6 | 0xffff_fff1)).is_empty());
+        assert!(commits(&b.on_ack(2, E6 | 0xffff_fff1)).is_empty(), "waits for 0x...1");
+        assert_eq!(commits(&b.on_ack(1, E6 | 1)), Vec::<i64>::new());
+        assert_eq!(commits(&b.on_ack(2, E6 | 1)), vec![E6 | 1, E6 | 0xffff_fff1]);
     }
 }

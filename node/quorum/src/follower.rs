@@ -49,8 +49,17 @@ impl FollowerBroadcast {
         FollowerBroadcast { observer, last_zxid, pending: VecDeque::new() }
     }
 
+    /// A proposal must come after the last one. Usually it is the next zxid (or a new
+    /// epoch's first), but a leader may skip ahead (ZooKeeper's
+    /// `zookeeper.testingonly.initialZxid`); ZooKeeper's Follower only warns about that, so
+    /// a gap is accepted here too and the runtime logs it.
     fn follows(&self, z: i64) -> bool {
-        z == self.last_zxid + 1 || (z >> 32 > self.last_zxid >> 32 && z & 0xffff_ffff == 1)
+        z > self.last_zxid
+    }
+
+    /// The zxid of the last proposal (or INFORM) taken.
+    pub fn last_zxid(&self) -> i64 {
+        self.last_zxid
     }
 
     pub fn on_packet(&mut self, p: &QuorumPacket) -> Result<Vec<FollowerAction>, FollowerError> {
@@ -114,7 +123,17 @@ mod tests {
         f.on_packet(&p(packet::PROPOSAL, E6 | 2)).unwrap();
         assert_eq!(f.on_packet(&p(packet::COMMIT, E6 | 1)).unwrap(), vec![FollowerAction::Apply(E6 | 1)]);
         assert!(matches!(f.on_packet(&p(packet::COMMIT, E6 | 3)), Err(FollowerError::CommitMismatch { .. })));
-        assert!(matches!(f.on_packet(&p(packet::PROPOSAL, E6 | 5)), Err(FollowerError::OutOfOrder { .. })));
+        // Backwards or repeated: refused. Ahead with a gap (a leader that skipped its
+        // counter forward): taken, as ZooKeeper's Follower does.
+        assert!(matches!(f.on_packet(&p(packet::PROPOSAL, E6 | 2)), Err(FollowerError::OutOfOrder { .. })));
+        assert!(matches!(f.on_packet(&p(packet::PROPOSAL, E6 | 1)), Err(FollowerError::OutOfOrder { .. })));
+        assert_eq!(f.on_packet(&p(packet::PROPOSAL, E6 | 0xffff_fff0)).unwrap().len(), 1);
+        assert_eq!(f.last_zxid(), E6 | 0xffff_fff0);
+        assert_eq!(f.on_packet(&p(packet::COMMIT, E6 | 2)).unwrap(), vec![FollowerAction::Apply(E6 | 2)]);
+        assert_eq!(
+            f.on_packet(&p(packet::COMMIT, E6 | 0xffff_fff0)).unwrap(),
+            vec![FollowerAction::Apply(E6 | 0xffff_fff0)]
+        );
     }
 
     #[test]

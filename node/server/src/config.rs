@@ -75,6 +75,7 @@ const USED: &[&str] = &[
     "standaloneEnabled",
     "syncEnabled",
     "crossEpochTruncDiff",
+    "testingonly.initialZxid",
 ];
 
 /// Keys ZooKeeper knows that later parts of zab will use; accepted quietly.
@@ -133,6 +134,10 @@ pub struct QuorumSettings {
     /// zab's own `crossEpochTruncDiff` (default false, as ZooKeeper 3.5+): a leader may
     /// TRUNC+DIFF a zab learner across an epoch instead of sending SNAP.
     pub cross_epoch_trunc: bool,
+    /// ZooKeeper's `zookeeper.testingonly.initialZxid` (for tests only): a new leader moves
+    /// its zxid counter to this value once established, so a test reaches the counter's end
+    /// (ZOOKEEPER-1277) in a few writes.
+    pub testing_initial_zxid: Option<i64>,
 }
 
 /// The settings of one zab-node.
@@ -282,6 +287,7 @@ impl ConfigBuilder {
         let (mut init_limit, mut sync_limit, mut observer) = (None::<u32>, None::<u32>, false);
         let (mut bind_retry, mut all_ips, mut standalone_enabled, mut sync_enabled) = (3u32, false, true, true);
         let mut cross_epoch_trunc = false;
+        let mut testing_initial_zxid = None;
         for (key, e) in &self.entries {
             if key.starts_with("server.") || key.starts_with("group.") || key.starts_with("weight.") {
                 if let Some(n) = key.strip_prefix("server.") {
@@ -357,6 +363,11 @@ impl ConfigBuilder {
                 "standaloneEnabled" => standalone_enabled = parse_bool(key, e)?,
                 "syncEnabled" => sync_enabled = parse_bool(key, e)?,
                 "crossEpochTruncDiff" => cross_epoch_trunc = parse_bool(key, e)?,
+                "testingonly.initialZxid" => {
+                    // Java's Long.parseLong: decimal; the counter's 32 bits are used.
+                    let v: i64 = e.value.trim().parse().map_err(|_| invalid(key, e, "expected a decimal number"))?;
+                    testing_initial_zxid = Some(v & 0xffff_ffff);
+                }
                 _ => {}
             }
         }
@@ -390,6 +401,9 @@ impl ConfigBuilder {
                 standalone_enabled,
                 sync_enabled,
             )?;
+            if let Some(q) = c.quorum.as_mut() {
+                q.testing_initial_zxid = testing_initial_zxid;
+            }
             if let Some(q) = &c.quorum {
                 c.server_id = q.myid as i64;
                 // `server.N=...;[addr:]port` gives this member's client port.
@@ -478,6 +492,7 @@ impl ConfigBuilder {
             election_port_bind_retry,
             sync_enabled,
             cross_epoch_trunc,
+            testing_initial_zxid: None,
         }))
     }
 }

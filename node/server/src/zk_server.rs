@@ -900,6 +900,19 @@ impl ZooKeeperServer {
         Ok(())
     }
 
+    /// Leader: moves the zxid counter forward to `zxid` (`ZooKeeperServer.setZxid`, for
+    /// `zookeeper.testingonly.initialZxid`); `replicator` moves the broadcast's counter under
+    /// the same lock, so no write is prepared between the two.
+    pub fn skip_zxid_to(&self, zxid: i64, replicator: impl FnOnce(i64) -> Result<(), String>) -> Result<(), String> {
+        let mut core = self.core.lock();
+        if zxid <= core.hzxid {
+            return Err(format!("zxid 0x{zxid:x} is not ahead of 0x{:x}", core.hzxid));
+        }
+        replicator(zxid)?;
+        core.hzxid = zxid;
+        Ok(())
+    }
+
     /// The newest zxid prepared (leader) or handed to the log (learner).
     pub fn prepared_zxid(&self) -> i64 {
         self.core.lock().hzxid

@@ -59,6 +59,8 @@ struct Ports {
     observer: bool,
     /// zab's crossEpochTruncDiff on this member.
     cross_epoch: bool,
+    /// ZooKeeper's zookeeper.testingonly.initialZxid on this member.
+    initial_zxid: Option<u32>,
 }
 
 struct Member {
@@ -94,6 +96,9 @@ fn config(id: u64, dir: &std::path::Path, ports: &[Ports]) -> ServerConfig {
         ("crossEpochTruncDiff", me.cross_epoch.to_string()),
     ] {
         b.set(k, &v, "test");
+    }
+    if let Some(z) = me.initial_zxid {
+        b.set("zookeeper.testingonly.initialZxid", &z.to_string(), "test");
     }
     for (i, p) in ports.iter().enumerate() {
         let kind = if p.observer { ":observer" } else { "" };
@@ -174,6 +179,7 @@ fn ports(n: usize) -> Vec<Ports> {
             election: free_port(),
             observer: false,
             cross_epoch: false,
+            initial_zxid: None,
         })
         .collect()
 }
@@ -500,6 +506,84 @@ async fn a_follower_older_than_the_window_is_synced_from_the_log_on_disk() {
     assert_eq!(views.iter().find(|l| l.sid == 3).map(|l| l.sync_mode), Some("DIFF"), "{views:?}");
     drop(c1);
     for m in [m1, m2, m3] {
+        m.stop().await;
+    }
+}
+
+/// ZOOKEEPER-1277: the zxid counter must never wrap. With ZooKeeper's
+/// `zookeeper.testingonly.initialZxid` each new leader starts its counter at 0xfffffff0, so
+/// a few writes reach the end: the leader refuses the write that would take counter
+/// 0xffffffff, gives up its term, and the next term (a new epoch) goes on. Every write a
+/// client saw acknowledged is on every member, and no zxid has the counter 0xffffffff.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_zxid_counter_rolls_over_into_a_new_epoch() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let mut ports = ports(3);
+    for p in &mut ports {
+        p.initial_zxid = Some(0xffff_fff0);
+    }
+    let mut members = Vec::new();
+    for id in 1..=3 {
+        members.push(start_member(id, 1, &root.path().join(format!("m{id}")), &ports).await);
+    }
+    for m in &members {
+        until(Duration::from_secs(20), "member serving", || async { m.server().map(|_| ()) }).await;
+    }
+    let first_epoch = members[0].server().expect("leader").prepared_zxid() >> 32;
+    let acl = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+    let mut acked = Vec::new();
+    let mut retries = 0;
+    // 40 writes through a follower; one that fails with the leader's step-down is retried
+    // on a new session once the member serves again.
+    let mut client = members[1].client().await;
+    for i in 0..40 {
+        let path = format!("/roll-{i}");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            match client.create(&path, format!("{i}").as_bytes(), &acl).await {
+                Ok((stat, _)) => {
+                    acked.push((path.clone(), stat.czxid));
+                    break;
+                }
+                Err(zk::Error::NodeExists) => break, // a retry of a write that did commit
+                Err(e) => {
+                    retries += 1;
+                    assert!(tokio::time::Instant::now() < deadline, "{path}: still failing: {e}");
+                    until(Duration::from_secs(20), "the follower serving again", || async {
+                        members[1].server().map(|_| ())
+                    })
+                    .await;
+                    if let Ok(c) = zk::Client::connector()
+                        .with_session_timeout(Duration::from_secs(10))
+                        .connect(&format!("127.0.0.1:{}", members[1].client))
+                        .await
+                    {
+                        client = c;
+                    }
+                }
+            }
+        }
+    }
+    let (last, _) = converged(&[&members[0], &members[1], &members[2]]).await;
+    assert!(last >> 32 >= first_epoch + 2, "40 writes at 14 per epoch need new epochs: 0x{last:x}");
+    println!(
+        "zxid rollover: 40 writes from epoch {first_epoch} to epoch {} (last zxid 0x{last:x}), {} acknowledged, {retries} retried",
+        last >> 32,
+        acked.len()
+    );
+    for (path, czxid) in &acked {
+        assert_ne!(czxid & 0xffff_ffff, 0xffff_ffff, "{path} got the last counter value");
+    }
+    for m in &members {
+        let s = m.server().expect("serving");
+        let t = s.tree();
+        for i in 0..40 {
+            let n = t.node(&format!("/roll-{i}")).unwrap_or_else(|| panic!("/roll-{i} missing on member {}", m.id));
+            assert_ne!(n.stat.czxid & 0xffff_ffff, 0xffff_ffff);
+        }
+    }
+    drop(client);
+    for m in members {
         m.stop().await;
     }
 }

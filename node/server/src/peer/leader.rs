@@ -393,6 +393,17 @@ fn run_term(
             leader.cond.wait_for(&mut st, Duration::from_millis(50));
         }
     }
+    if let Some(counter) = config.quorum.as_ref().and_then(|q| q.testing_initial_zxid) {
+        let z = zxid::make(epoch, counter);
+        let moved = server.skip_zxid_to(z, |z| match leader.state.lock().bcast.as_mut() {
+            Some(b) => b.skip_to(z).map_err(|e| e.to_string()),
+            None => Err("no broadcast".into()),
+        });
+        match moved {
+            Ok(()) => warn!(zxid = format_args!("0x{z:x}"), "zookeeper.testingonly.initialZxid: zxid counter moved"),
+            Err(e) => warn!(error = %e, "zookeeper.testingonly.initialZxid not applied"),
+        }
+    }
     server.serving.store(true, Ordering::Release);
     info.phase(zab_status::Phase::Broadcast);
     on_serving(Some(server.clone()));

@@ -393,6 +393,13 @@ fn term(
                 }
             }
             _ => {
+                if p.packet_type == packet::PROPOSAL && p.zxid != fb.last_zxid() + 1 && zxid::counter(p.zxid) != 1 {
+                    warn!(
+                        zxid = format_args!("0x{:x}", p.zxid),
+                        expected = format_args!("0x{:x}", fb.last_zxid() + 1),
+                        "the leader skipped zxids"
+                    );
+                }
                 for a in fb.on_packet(&p).map_err(|e| e.to_string())? {
                     match a {
                         FollowerAction::Log { data, .. } => {
