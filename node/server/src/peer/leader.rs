@@ -169,6 +169,10 @@ impl Replicator for Leader {
         }
         let c = self.exec(&mut st, actions);
         drop(st);
+        if c.is_some() {
+            // The COMMITs go out before the leader applies.
+            crate::defer::flush();
+        }
         self.commit(c);
     }
 
@@ -606,6 +610,10 @@ fn serve_learner(
                 let actions = st.bcast.as_mut().map(|b| b.on_ack(sid, p.zxid)).unwrap_or_default();
                 let c = leader.exec(&mut st, actions);
                 drop(st);
+                if c.is_some() && !reader.has_buffered() {
+                    // The last ACK read: the COMMITs go out before the leader applies.
+                    crate::defer::flush();
+                }
                 leader.commit(c);
             }
             packet::PING => {

@@ -43,6 +43,11 @@ impl<R: Read> PacketReader<R> {
         PacketReader { r: BufReader::with_capacity(64 * 1024, FlushBeforeRead(r)), max }
     }
 
+    /// Whether bytes already read from the stream wait to be decoded.
+    pub fn has_buffered(&self) -> bool {
+        !self.r.buffer().is_empty()
+    }
+
     fn i32(&mut self) -> io::Result<i32> {
         let mut b = [0u8; 4];
         self.r.read_exact(&mut b)?;
