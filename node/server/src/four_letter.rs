@@ -52,9 +52,14 @@ pub fn answer(server: &ZooKeeperServer, cmd: &str) -> String {
             }
             s.push_str(&server_stats(server));
             let _ = writeln!(s, "Node count: {}", server.tree().node_count());
+            if server.role == crate::zk_server::Role::Leader {
+                let (last, min, max) = server.stats.proposal_sizes.get();
+                let _ = writeln!(s, "Proposal sizes last/min/max: {last}/{min}/{max}");
+            }
         }
         "srst" => {
             server.stats.reset();
+            server.metrics.reset();
             s.push_str("Server stats reset.\n");
         }
         "crst" => {
@@ -120,49 +125,9 @@ pub fn answer(server: &ZooKeeperServer, cmd: &str) -> String {
                 std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default()
             );
         }
-        "mntr" => {
-            let tree = server.tree();
-            let (min, avg, max) = server.stats.latency();
-            let watches = tree.with_watches(|w| w.data.watch_count() + w.child.watch_count());
-            let rows: Vec<(&str, String)> = vec![
-                ("zk_version", ZK_VERSION.to_string()),
-                ("zk_server_state", server.role.name().into()),
-                ("zk_avg_latency", format!("{avg}")),
-                ("zk_max_latency", max.to_string()),
-                ("zk_min_latency", min.to_string()),
-                ("zk_packets_received", server.stats.packets_received.load(Ordering::Relaxed).to_string()),
-                ("zk_packets_sent", server.stats.packets_sent.load(Ordering::Relaxed).to_string()),
-                ("zk_num_alive_connections", server.cnxns().len().to_string()),
-                ("zk_outstanding_requests", server.stats.outstanding.load(Ordering::Relaxed).max(0).to_string()),
-                ("zk_znode_count", tree.node_count().to_string()),
-                ("zk_watch_count", watches.to_string()),
-                ("zk_ephemerals_count", tree.ephemerals_count().to_string()),
-                ("zk_approximate_data_size", tree.approximate_data_size().to_string()),
-                ("zk_open_file_descriptor_count", open_fds().to_string()),
-                ("zk_max_file_descriptor_count", "-1".into()),
-                ("zk_global_sessions", server.session_count().to_string()),
-                ("zk_last_proposal_size", "-1".into()),
-                ("zk_digest_mismatches_count", server.metrics.digest_mismatches.load(Ordering::Relaxed).to_string()),
-                ("zk_fsynctime_count", server.metrics.fsync_count.load(Ordering::Relaxed).to_string()),
-                ("zk_fsynctime_sum", (server.metrics.fsync_micros.load(Ordering::Relaxed) / 1000).to_string()),
-                ("zk_fsync_threshold_exceed_count", server.metrics.fsync_slow.load(Ordering::Relaxed).to_string()),
-                ("zk_snapshottime_count", server.metrics.snapshot_count.load(Ordering::Relaxed).to_string()),
-                ("zk_snapshottime_sum", server.metrics.snapshot_millis.load(Ordering::Relaxed).to_string()),
-            ];
-            let mut rows = rows;
-            if server.role == crate::zk_server::Role::Leader {
-                // As ZooKeeper's mntr on a leader.
-                let (learners, synced, observers, pending) = server.learner_counts();
-                rows.push(("zk_learners", learners.to_string()));
-                rows.push(("zk_synced_followers", synced.to_string()));
-                rows.push(("zk_synced_non_voting_followers", "0".into()));
-                rows.push(("zk_synced_observers", observers.to_string()));
-                rows.push(("zk_pending_syncs", pending.to_string()));
-            }
-            for (k, v) in rows {
-                let _ = writeln!(s, "{k}\t{v}");
-            }
-        }
+        "mntr" => crate::metrics::monitor(server, &mut |k, v| {
+            let _ = writeln!(s, "zk_{k}\t{}", v.to_text());
+        }),
         "wchs" => {
             let tree = server.tree();
             let (cnxns, paths, total) =
@@ -246,8 +211,4 @@ fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_owned())
         .unwrap_or_else(|_| "localhost".into())
-}
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
 }

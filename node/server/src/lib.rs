@@ -12,6 +12,7 @@
 //! - [`request`]: decoding request bodies.
 //! - [`four_letter`]: four-letter words.
 //! - [`stats`]: counters for srvr/stat/mntr/cons.
+//! - [`metrics`]: ZooKeeper's ServerMetrics, for mntr, /commands/monitor and /metrics.
 //! - [`run`]: the accept loop and the background tasks (session expiry, containers).
 
 pub mod admin;
@@ -20,6 +21,7 @@ pub mod config;
 pub(crate) mod defer;
 pub mod final_proc;
 pub mod four_letter;
+pub mod metrics;
 pub mod peer;
 pub mod request;
 pub mod stats;
