@@ -44,7 +44,7 @@ pub async fn serve(server: Arc<ZooKeeperServer>, mut stream: TcpStream, remote: 
     if let Some(cmd) = four_letter::command_of(head) {
         debug!(%remote, cmd, "four-letter word");
         server.metrics.bytes_received_count.add(4);
-        let text = four_letter::answer(&server, cmd);
+        let text = four_letter::answer_to(&server, cmd, Some(remote));
         let _ = stream.write_all(text.as_bytes()).await;
         let _ = stream.shutdown().await;
         return;

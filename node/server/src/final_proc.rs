@@ -239,6 +239,7 @@ impl Cnxn {
         let e = started.elapsed();
         let ms = e.as_millis() as i64;
         self.server.stats.record_latency(ms);
+        self.handle.stats.record_response(ms, self.server.now_ms());
         if txn {
             self.server.metrics.updatelatency.add(ms);
         } else {

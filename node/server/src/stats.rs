@@ -69,11 +69,63 @@ pub struct CnxnStats {
     pub last_op: parking_lot::Mutex<&'static str>,
     pub established_ms: AtomicI64,
     pub timeout: AtomicI64,
+    /// Monotonic ms of the last reply (`lastResponseTime`).
+    pub last_response_ms: AtomicI64,
+    pub last_latency: AtomicI64,
+    latency: CnxnLatency,
+}
+
+/// `ServerCnxn`'s min/total/max latency and count.
+#[derive(Debug)]
+struct CnxnLatency {
+    min: AtomicI64,
+    max: AtomicI64,
+    total: AtomicI64,
+    count: AtomicI64,
+}
+
+impl Default for CnxnLatency {
+    fn default() -> Self {
+        CnxnLatency {
+            min: AtomicI64::new(i64::MAX),
+            max: AtomicI64::new(0),
+            total: AtomicI64::new(0),
+            count: AtomicI64::new(0),
+        }
+    }
 }
 
 impl CnxnStats {
+    /// `updateStatsForResponse`: a reply after `ms` milliseconds, at monotonic `now_ms`.
+    pub fn record_response(&self, ms: i64, now_ms: i64) {
+        self.last_response_ms.store(now_ms, Ordering::Relaxed);
+        self.last_latency.store(ms, Ordering::Relaxed);
+        let l = &self.latency;
+        l.min.fetch_min(ms, Ordering::Relaxed);
+        l.max.fetch_max(ms, Ordering::Relaxed);
+        l.total.fetch_add(ms, Ordering::Relaxed);
+        l.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// (min, avg, max) latency in ms, as `cons` prints them (integers, 0 before any reply).
+    pub fn latency(&self) -> (i64, i64, i64) {
+        let l = &self.latency;
+        let count = l.count.load(Ordering::Relaxed);
+        let min = l.min.load(Ordering::Relaxed);
+        let avg = if count == 0 { 0 } else { l.total.load(Ordering::Relaxed) / count };
+        (if min == i64::MAX { 0 } else { min }, avg, l.max.load(Ordering::Relaxed))
+    }
+
+    /// `crst`: `ServerCnxn.resetStats`.
     pub fn reset(&self) {
         self.packets_received.store(0, Ordering::Relaxed);
         self.packets_sent.store(0, Ordering::Relaxed);
+        self.last_response_ms.store(0, Ordering::Relaxed);
+        self.last_latency.store(0, Ordering::Relaxed);
+        let l = &self.latency;
+        l.min.store(i64::MAX, Ordering::Relaxed);
+        l.max.store(0, Ordering::Relaxed);
+        l.total.store(0, Ordering::Relaxed);
+        l.count.store(0, Ordering::Relaxed);
     }
 }

@@ -58,7 +58,8 @@ fn dir_size(dir: &std::path::Path) -> u64 {
         .unwrap_or(0)
 }
 
-fn sizes(server: &ZooKeeperServer) -> (u64, u64) {
+/// (dataDir, dataLogDir) bytes, as `dirs` reports them.
+pub fn sizes(server: &ZooKeeperServer) -> (u64, u64) {
     (dir_size(&server.snap_log.snap_dir), dir_size(&server.snap_log.log_dir))
 }
 
@@ -120,26 +121,17 @@ fn connection_info(server: &ZooKeeperServer, brief: bool) -> Vec<Value> {
                     m.insert("session_timeout".into(), json!(st.timeout.load(Ordering::Relaxed)));
                     m.insert("last_cxid".into(), json!(st.last_cxid.load(Ordering::Relaxed)));
                     m.insert("last_zxid".into(), json!(st.last_zxid.load(Ordering::Relaxed)));
-                    m.insert("last_response_time".into(), json!(0));
-                    m.insert("last_latency".into(), json!(0));
-                    m.insert("min_latency".into(), json!(0));
-                    m.insert("avg_latency".into(), json!(0));
-                    m.insert("max_latency".into(), json!(0));
+                    let (min, avg, max) = st.latency();
+                    m.insert("last_response_time".into(), json!(st.last_response_ms.load(Ordering::Relaxed)));
+                    m.insert("last_latency".into(), json!(st.last_latency.load(Ordering::Relaxed)));
+                    m.insert("min_latency".into(), json!(min));
+                    m.insert("avg_latency".into(), json!(avg));
+                    m.insert("max_latency".into(), json!(max));
                 }
             }
             v
         })
         .collect()
-}
-
-fn mb(bytes: u64) -> String {
-    format!("{}MB", bytes / (1024 * 1024))
-}
-
-fn meminfo(key: &str) -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with(key))?;
-    line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kb| kb * 1024)
 }
 
 /// What ZooKeeper returns when a command is known but not available in this mode.
@@ -217,34 +209,9 @@ pub fn run(server: &ZooKeeperServer, name: &str, query: &std::collections::HashM
             m.insert("session_id_to_ephemeral_paths".into(), json!(eph));
         }
         "environment" => {
-            // ZooKeeper's Environment.list(); the java.* entries have no meaning for a
-            // native server and say so with ZooKeeper's own "<NA>".
-            let na = || json!("<NA>");
-            let host =
-                std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_owned()).unwrap_or_default();
-            let os_version =
-                std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_owned()).unwrap_or_default();
-            let user = std::env::var("USER").unwrap_or_else(|_| "<NA>".into());
-            let home = std::env::var("HOME").unwrap_or_else(|_| "<NA>".into());
-            m.insert("zookeeper.version".into(), json!(ZK_VERSION));
-            m.insert("host.name".into(), json!(host));
-            for k in ["java.version", "java.vendor", "java.home", "java.class.path", "java.library.path"] {
-                m.insert(k.into(), na());
+            for (k, v) in crate::four_letter::environment() {
+                m.insert(k.into(), json!(v));
             }
-            m.insert("java.io.tmpdir".into(), json!(std::env::temp_dir().display().to_string()));
-            m.insert("java.compiler".into(), na());
-            m.insert("os.name".into(), json!(std::env::consts::OS));
-            m.insert("os.arch".into(), json!(std::env::consts::ARCH));
-            m.insert("os.version".into(), json!(os_version));
-            m.insert("user.name".into(), json!(user));
-            m.insert("user.home".into(), json!(home));
-            m.insert(
-                "user.dir".into(),
-                json!(std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default()),
-            );
-            m.insert("os.memory.free".into(), json!(meminfo("MemAvailable:").map(mb).unwrap_or_else(|| "<NA>".into())));
-            m.insert("os.memory.max".into(), json!(meminfo("MemTotal:").map(mb).unwrap_or_else(|| "<NA>".into())));
-            m.insert("os.memory.total".into(), json!(meminfo("MemTotal:").map(mb).unwrap_or_else(|| "<NA>".into())));
         }
         "get_trace_mask" => {
             m.insert("tracemask".into(), json!(server.trace_mask.load(Ordering::Relaxed)));
