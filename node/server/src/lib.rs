@@ -100,6 +100,7 @@ pub async fn accept_loop(
                 };
                 let server = slot.read().clone().filter(|s| s.is_serving());
                 let Some(server) = server else {
+                    config.metrics.cnxn_closed_without_zk_server_running.inc();
                     tokio::spawn(answer_not_serving(stream, config.four_letter_whitelist.clone(), false));
                     continue;
                 };
@@ -109,6 +110,7 @@ pub async fn accept_loop(
                     let n = m.entry(remote.ip()).or_insert(0);
                     if max > 0 && *n >= max {
                         warn!(%remote, max, "too many connections from this address; closing the new one");
+                        config.metrics.connection_rejected.inc();
                         continue;
                     }
                     *n += 1;

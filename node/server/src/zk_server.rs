@@ -481,6 +481,7 @@ impl ZooKeeperServer {
     }
 
     pub(crate) fn set_disk_failure(&self, reason: String) {
+        self.metrics.unrecoverable_error_count.inc();
         *self.disk_failed.lock() = Some(reason);
     }
 
@@ -671,6 +672,9 @@ impl ZooKeeperServer {
         let prep_started = std::time::Instant::now();
         let (hdr, txn, digest) = prep_request(&ctx, outstanding, req);
         self.metrics.prep_process_time.add_ms(prep_started.elapsed());
+        if matches!(req, WriteRequest::CloseSession) {
+            self.metrics.close_session_prep_time.add_ms(prep_started.elapsed());
+        }
         let proposal_started = std::time::Instant::now();
         self.metrics.prep_processor_request_queued.inc();
         self.metrics.outstanding_changes_queued.add(outstanding.records().saturating_sub(queued) as u64);
@@ -1062,6 +1066,7 @@ impl ZooKeeperServer {
         let expired = self.core.lock().sessions.expire(now);
         for sid in expired {
             info!(session = format_args!("0x{sid:x}"), "expiring session");
+            self.metrics.stale_sessions_expired.inc();
             let done = self.submit_write(sid, 0, &[], &WriteRequest::CloseSession, &[]);
             let _ = done.await;
             self.close_session_cnxn(sid, "session expired");

@@ -293,11 +293,20 @@ impl ServerMetrics {
     }
 
     /// A packet a learner received from its leader in broadcast (`Follower.processPacket`,
-    /// `Observer.processPacket`).
-    pub fn learner_packet(&self, packet_type: i32, observer: bool) {
+    /// `Observer.processPacket`): PROPOSALs also give `proposal_latency`, from the txn's
+    /// creation on the leader (wall clock) to its arrival here.
+    pub fn learner_packet(&self, p: &zab_jute::quorum::QuorumPacket, observer: bool) {
         use zab_jute::quorum::packet;
-        match packet_type {
-            packet::PROPOSAL => self.learner_proposal_received_count.inc(),
+        match p.packet_type {
+            packet::PROPOSAL => {
+                self.learner_proposal_received_count.inc();
+                let time = p.data.as_deref().and_then(|d| d.get(20..28)).and_then(|b| b.try_into().ok());
+                if let Some(latency) = time.map(|t| crate::zk_server::wall_ms() - i64::from_be_bytes(t)) {
+                    if latency >= 0 {
+                        self.proposal_latency.add(latency);
+                    }
+                }
+            }
             packet::COMMIT => self.learner_commit_received_count.inc(),
             packet::INFORM if observer => self.learner_commit_received_count.inc(),
             _ => {}
@@ -354,6 +363,24 @@ mod tests {
         assert_eq!(after["cnt_fsynctime"], MetricValue::Int(0));
         // As ZooKeeper's sets, a reset keeps the keys seen.
         assert_eq!(after["cnt_admin_read_per_namespace"], MetricValue::Int(0));
+    }
+
+    #[test]
+    fn learner_packets() {
+        use zab_jute::quorum::{packet, QuorumPacket};
+        let m = ServerMetrics::new();
+        let mut data = vec![0u8; 40];
+        data[20..28].copy_from_slice(&(crate::zk_server::wall_ms() - 3).to_be_bytes());
+        m.learner_packet(&QuorumPacket::new(packet::PROPOSAL, 1, Some(data)), false);
+        m.learner_packet(&QuorumPacket::new(packet::PROPOSAL, 2, None), false);
+        m.learner_packet(&QuorumPacket::new(packet::COMMIT, 1, None), false);
+        m.learner_packet(&QuorumPacket::new(packet::INFORM, 2, None), false);
+        assert_eq!(m.learner_proposal_received_count.get(), 2);
+        assert_eq!(m.learner_commit_received_count.get(), 1, "INFORM counts on observers only");
+        m.learner_packet(&QuorumPacket::new(packet::INFORM, 2, None), true);
+        assert_eq!(m.learner_commit_received_count.get(), 2);
+        assert_eq!(m.proposal_latency.snapshot().count, 1);
+        assert!(m.proposal_latency.snapshot().min >= 3);
     }
 
     #[test]

@@ -402,7 +402,7 @@ fn term(
                         "the leader skipped zxids"
                     );
                 }
-                config.metrics.learner_packet(p.packet_type, q.observer);
+                config.metrics.learner_packet(&p, q.observer);
                 for a in fb.on_packet(&p).map_err(|e| e.to_string())? {
                     match a {
                         FollowerAction::Log { data, .. } => {
