@@ -256,7 +256,7 @@ impl Outbox {
                 return;
             }
             if self.queue_metrics.get().is_some() {
-                if st.counter % MARKER_INTERVAL == 0 && st.marker.is_none() {
+                if st.counter.is_multiple_of(MARKER_INTERVAL) && st.marker.is_none() {
                     st.marker = Some(std::time::Instant::now());
                 }
                 st.counter += 1;
