@@ -101,6 +101,8 @@ run_ensemble() {
         done
         log "$target: leader peer $leader, follower peer $follower"
         start_session "$target" "${client[leader]}" "$dir" || rc=1
+        fetch_fourlw "$target leader" "${client[leader]}" "$dir/fourlw/leader" || rc=1
+        fetch_fourlw "$target follower" "${client[follower]}" "$dir/fourlw/follower" || rc=1
         fetch_all "$target leader" "${admin[leader]}" "$dir/leader" || rc=1
         fetch_all "$target follower" "${admin[follower]}" "$dir/follower" || rc=1
         stop_pid "$SPID"
@@ -169,8 +171,11 @@ fi
 
 cmp_rc=0
 "$PY" "$HERE/structure.py" compare "$WORK/zookeeper/leader" "$WORK/zab/leader" \
-    "$WORK/zookeeper/follower" "$WORK/zab/follower" --names zookeeper,zab --max-lines "$MAX_LINES" ||
-    cmp_rc=$?
+    "$WORK/zookeeper/follower" "$WORK/zab/follower" --names zookeeper,zab --strict-numbers \
+    --max-lines "$MAX_LINES" || cmp_rc=$?
+"$PY" "$HERE/fourlw.py" compare "$WORK/zookeeper/fourlw/leader" "$WORK/zab/fourlw/leader" \
+    "$WORK/zookeeper/fourlw/follower" "$WORK/zab/fourlw/follower" --names zookeeper,zab \
+    --max-lines "$MAX_LINES" || cmp_rc=$((cmp_rc > 0 ? cmp_rc : $?))
 if [[ $zab_rc -ne 0 ]]; then
     log "the zab-node run failed (--keep keeps the logs)"
 fi

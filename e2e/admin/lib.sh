@@ -63,6 +63,12 @@ fetch_all() {
         { log "$1: fetch.py failed"; return 1; }
 }
 
+# fetch_fourlw WHO CLIENT_PORT OUTDIR: every read-only four-letter word into OUTDIR (fourlw.py).
+fetch_fourlw() {
+    timeout "$FETCH_SECS" "$PY" "$HERE/fourlw.py" fetch "$2" "$3" ||
+        { log "$1: fourlw.py fetch failed"; return 1; }
+}
+
 # ensure_index OUTDIR: an empty responses.tsv when nothing was fetched (every request then counts
 # as different in the comparison).
 ensure_index() {

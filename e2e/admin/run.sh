@@ -63,6 +63,7 @@ run_against() {
     else
         # without the session the answers still show what the server does: fetch anyway
         start_session "$target" "$port" "$dir" || rc=1
+        fetch_fourlw "$target" "$port" "$dir/fourlw" || rc=1
         fetch_all "$target" "$admin_port" "$dir/out" || rc=1
         stop_pid "$SPID"
     fi
@@ -122,7 +123,9 @@ fi
 
 cmp_rc=0
 "$PY" "$HERE/structure.py" compare "$WORK/zookeeper/out" "$WORK/zab/out" --names zookeeper,zab \
-    --max-lines "$MAX_LINES" || cmp_rc=$?
+    --strict-numbers --max-lines "$MAX_LINES" || cmp_rc=$?
+"$PY" "$HERE/fourlw.py" compare "$WORK/zookeeper/fourlw" "$WORK/zab/fourlw" --names zookeeper,zab \
+    --max-lines "$MAX_LINES" || cmp_rc=$((cmp_rc > 0 ? cmp_rc : $?))
 if [[ $zab_rc -ne 0 ]]; then
     log "the zab-node run failed (logs: $WORK/zab; --keep keeps them)"
 fi

@@ -130,6 +130,12 @@ impl Outstanding {
         self.changes.len()
     }
 
+    /// Change records queued and not yet applied (`outstandingChanges`' length; a path
+    /// changed twice counts twice).
+    pub fn records(&self) -> usize {
+        self.order.len()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()
     }

@@ -43,7 +43,8 @@ pub async fn serve(server: Arc<ZooKeeperServer>, mut stream: TcpStream, remote: 
     let head = [inbuf[0], inbuf[1], inbuf[2], inbuf[3]];
     if let Some(cmd) = four_letter::command_of(head) {
         debug!(%remote, cmd, "four-letter word");
-        let text = four_letter::answer(&server, cmd);
+        server.metrics.bytes_received_count.add(4);
+        let text = four_letter::answer_to(&server, cmd, Some(remote));
         let _ = stream.write_all(text.as_bytes()).await;
         let _ = stream.shutdown().await;
         return;
@@ -58,6 +59,7 @@ pub async fn serve(server: Arc<ZooKeeperServer>, mut stream: TcpStream, remote: 
             Ok(Some((used, payload))) => {
                 let f = payload.to_vec();
                 inbuf.advance(used);
+                server.metrics.bytes_received_count.add(used as u64);
                 break f;
             }
             Ok(None) => match stream.read_buf(&mut inbuf).await {
@@ -120,6 +122,7 @@ fn handshake(
         return None;
     }
     let cfg = &server.config;
+    server.metrics.connection_request_count.inc();
     let timeout = req.time_out.clamp(cfg.min_session_timeout, cfg.max_session_timeout);
     let (tx, rx) = mpsc::unbounded_channel();
     let stats = Arc::new(CnxnStats::default());
@@ -145,6 +148,7 @@ fn handshake(
         (sid, true)
     } else {
         let sid = req.session_id;
+        server.metrics.connection_revalidate_count.inc();
         handle.session_id.store(sid, Ordering::Relaxed);
         server.claim_session(sid, handle.id);
         let ok = match revalidated {

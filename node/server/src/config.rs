@@ -193,6 +193,9 @@ pub struct ServerConfig {
     pub quorum: Option<QuorumSettings>,
     /// Where the settings came from (for `conf` and logs).
     pub source: Option<PathBuf>,
+    /// The member's metrics (ZooKeeper's process-wide `ServerMetrics`): one registry per
+    /// configuration built, shared by every clone, so by the servers of all its terms.
+    pub metrics: std::sync::Arc<crate::metrics::ServerMetrics>,
 }
 
 impl Default for ServerConfig {
@@ -234,6 +237,7 @@ impl Default for ServerConfig {
             admin_address: IpAddr::from([0, 0, 0, 0]),
             admin_port: 8080,
             admin_command_url: "/commands".into(),
+            metrics: Default::default(),
         }
     }
 }

@@ -20,6 +20,7 @@ use zab_jute::proto::*;
 use zab_jute::record::Record;
 use zab_jute::{InputArchive, OutputArchive};
 
+use crate::metrics::ServerMetrics;
 use crate::request::{decode_write, is_valid_op};
 use crate::sync_proc::{WriteOutcome, WriteResult};
 use crate::zk_server::{CnxnHandle, CnxnMsg, ZooKeeperServer};
@@ -74,7 +75,13 @@ impl Cnxn {
         }
         let len = (o.len() - at - 4) as i32;
         o.patch_i32(at, len);
-        self.server.stats.last_response_size.store(len as i64, Ordering::Relaxed);
+        self.server.stats.client_response.record(len as i64);
+        let bytes = if xid == xid::NOTIFICATION {
+            &self.server.metrics.watch_bytes
+        } else {
+            &self.server.metrics.response_bytes
+        };
+        bytes.add(len as u64 + 4);
         self.out = o.into_inner();
         self.handle.stats.packets_sent.fetch_add(1, Ordering::Relaxed);
         self.server.stats.packets_sent.fetch_add(1, Ordering::Relaxed);
@@ -136,7 +143,7 @@ impl Cnxn {
             Ok(Ok(outcome)) => {
                 let op_type = if outcome.txn_type == op::ERROR { op::ERROR } else { outcome.txn_type };
                 self.reply_write(xid, is_close, outcome);
-                self.record(op_type, started);
+                self.record(op_type, started, op_type != op::SYNC);
             }
             Ok(Err(reason)) => {
                 warn!(session = format_args!("0x{:x}", self.session_id), %reason, "write not done; closing the connection");
@@ -180,6 +187,7 @@ impl Cnxn {
             return;
         };
         let body = inp.rest();
+        self.server.metrics.bytes_received_count.add(frame.len() as u64 + 4);
         self.server.stats.packets_received.fetch_add(1, Ordering::Relaxed);
         self.handle.stats.packets_received.fetch_add(1, Ordering::Relaxed);
         self.handle.stats.last_cxid.store(h.xid as i64, Ordering::Relaxed);
@@ -215,14 +223,28 @@ impl Cnxn {
                 }
             }
         } else {
+            if !self.server.role.is_learner() {
+                // Every request passes ZooKeeper's PrepRequestProcessor on a leader or
+                // standalone; zab prepares only writes, but counts reads as it would.
+                self.server.metrics.prep_processor_request_queued.inc();
+            }
             self.handle_read(h.xid, h.op_type, body);
-            self.record(h.op_type, started);
+            self.record(h.op_type, started, false);
         }
     }
 
-    fn record(&self, op_type: i32, started: std::time::Instant) {
+    /// `ServerStats.updateLatency`: the request's latency, and ZooKeeper's `updatelatency`
+    /// (requests with a txn) or `readlatency` (the others).
+    fn record(&self, op_type: i32, started: std::time::Instant, txn: bool) {
         let e = started.elapsed();
-        self.server.stats.record_latency(e.as_millis() as i64);
+        let ms = e.as_millis() as i64;
+        self.server.stats.record_latency(ms);
+        self.handle.stats.record_response(ms, self.server.now_ms());
+        if txn {
+            self.server.metrics.updatelatency.add(ms);
+        } else {
+            self.server.metrics.readlatency.add(ms);
+        }
         self.server
             .metrics_registry
             .request
@@ -268,6 +290,7 @@ impl Cnxn {
             }
             Err(_) => {
                 warn!(session = format_args!("0x{:x}", self.session_id), "authentication failed; closing");
+                self.server.stats.auth_failed.fetch_add(1, Ordering::Relaxed);
                 self.reply_err(xid, 0, KeeperError::AuthFailed);
                 self.close = Some(Close::BadRequest("authentication failed"));
             }
@@ -333,11 +356,13 @@ impl Cnxn {
                     if r.path.contains('\0') {
                         return Err(KeeperError::BadArguments);
                     }
-                    Reply::Stat(tree.stat_node(&r.path, r.watch.then_some(me))?)
+                    let stat = tree.stat_node(&r.path, r.watch.then_some(me))?;
+                    server.metrics.record_read(&r.path, 0);
+                    Reply::Stat(stat)
                 }
                 op::GET_DATA => {
                     let r: PathWatchRequest = body_of(body, max)?;
-                    let (data, stat) = get_data(&tree, &r, me, &check)?;
+                    let (data, stat) = get_data(&tree, &r, me, &check, &server.metrics)?;
                     Reply::Data(GetDataResponse { data, stat })
                 }
                 op::GET_ACL => {
@@ -355,7 +380,7 @@ impl Cnxn {
                 }
                 op::GET_CHILDREN | op::GET_CHILDREN2 => {
                     let r: PathWatchRequest = body_of(body, max)?;
-                    let (children, stat) = get_children(&tree, &r, me, &check)?;
+                    let (children, stat) = get_children(&tree, &r, me, &check, &server.metrics)?;
                     if t == op::GET_CHILDREN {
                         Reply::Children(GetChildrenResponse { children })
                     } else {
@@ -441,11 +466,10 @@ impl Cnxn {
                     let mut results = Vec::with_capacity(m.ops.len());
                     for o in &m.ops {
                         let r = match o {
-                            MultiOp::GetChildren(r) => get_children(&tree, r, me, &check)
+                            MultiOp::GetChildren(r) => get_children(&tree, r, me, &check, &server.metrics)
                                 .map(|(children, _)| MultiResult::GetChildren { children }),
-                            MultiOp::GetData(r) => {
-                                get_data(&tree, r, me, &check).map(|(data, stat)| MultiResult::GetData { data, stat })
-                            }
+                            MultiOp::GetData(r) => get_data(&tree, r, me, &check, &server.metrics)
+                                .map(|(data, stat)| MultiResult::GetData { data, stat }),
                             _ => return Err(KeeperError::MarshallingError),
                         };
                         results.push(r.unwrap_or_else(|e| MultiResult::Error { err: e.code().code() }));
@@ -535,8 +559,11 @@ fn get_data(
     r: &PathWatchRequest,
     me: u64,
     check: &Check<'_>,
+    metrics: &ServerMetrics,
 ) -> Result<(Option<Vec<u8>>, Stat), KeeperError> {
-    tree.get_data_checked(&r.path, r.watch.then_some(me), |acl| check(acl, perms::READ))
+    let out = tree.get_data_checked(&r.path, r.watch.then_some(me), |acl| check(acl, perms::READ))?;
+    metrics.record_read(&r.path, out.0.as_ref().map_or(0, |d| d.len()));
+    Ok(out)
 }
 
 fn get_children(
@@ -544,8 +571,11 @@ fn get_children(
     r: &PathWatchRequest,
     me: u64,
     check: &Check<'_>,
+    metrics: &ServerMetrics,
 ) -> Result<(Vec<String>, Stat), KeeperError> {
-    tree.get_children_checked(&r.path, r.watch.then_some(me), |acl| check(acl, perms::READ))
+    let out = tree.get_children_checked(&r.path, r.watch.then_some(me), |acl| check(acl, perms::READ))?;
+    metrics.record_read(&r.path, out.0.iter().map(|c| c.len()).sum());
+    Ok(out)
 }
 
 /// getACL without ADMIN shows digest ids as `user:x` (ZOOKEEPER-1392).

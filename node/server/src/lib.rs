@@ -12,6 +12,7 @@
 //! - [`request`]: decoding request bodies.
 //! - [`four_letter`]: four-letter words.
 //! - [`stats`]: counters for srvr/stat/mntr/cons.
+//! - [`metrics`]: ZooKeeper's ServerMetrics, for mntr, /commands/monitor and /metrics.
 //! - [`run`]: the accept loop and the background tasks (session expiry, containers).
 
 pub mod admin;
@@ -20,6 +21,7 @@ pub mod config;
 pub(crate) mod defer;
 pub mod final_proc;
 pub mod four_letter;
+pub mod metrics;
 pub mod peer;
 pub mod request;
 pub mod stats;
@@ -98,6 +100,7 @@ pub async fn accept_loop(
                 };
                 let server = slot.read().clone().filter(|s| s.is_serving());
                 let Some(server) = server else {
+                    config.metrics.cnxn_closed_without_zk_server_running.inc();
                     tokio::spawn(answer_not_serving(stream, config.four_letter_whitelist.clone(), false));
                     continue;
                 };
@@ -107,6 +110,7 @@ pub async fn accept_loop(
                     let n = m.entry(remote.ip()).or_insert(0);
                     if max > 0 && *n >= max {
                         warn!(%remote, max, "too many connections from this address; closing the new one");
+                        config.metrics.connection_rejected.inc();
                         continue;
                     }
                     *n += 1;

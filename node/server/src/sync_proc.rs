@@ -154,11 +154,13 @@ pub fn run(server: Arc<ZooKeeperServer>, queue: Arc<LogQueue>, mut log: TxnLogWr
             server.log_failed(&zxids, &reason);
             continue;
         }
+        let flushing = Instant::now();
         for r in batch.drain(..) {
             log.append(r.zxid, &r.payload);
         }
         match log.commit() {
             Ok(fsync) => {
+                server.metrics.sync_processor_queue_flush_time_ms.add_ms(flushing.elapsed());
                 server.metrics.record_fsync(fsync);
                 server.metrics_registry.fsync.observe(fsync.as_secs_f64());
                 if let Some(last) = zxids.last() {
@@ -169,7 +171,7 @@ pub fn run(server: Arc<ZooKeeperServer>, queue: Arc<LogQueue>, mut log: TxnLogWr
                         ms = fsync.as_millis() as u64,
                         "fsync of the transaction log took longer than fsync.warningthresholdms"
                     );
-                    server.metrics.fsync_slow.fetch_add(1, Ordering::Relaxed);
+                    server.metrics.fsync_threshold_exceed_count.inc();
                 }
             }
             Err(e) => {
@@ -180,6 +182,7 @@ pub fn run(server: Arc<ZooKeeperServer>, queue: Arc<LogQueue>, mut log: TxnLogWr
             }
         }
         let n = zxids.len() as u64;
+        crate::metrics::monitor::record_sync_batch(&server.metrics, n);
         {
             // One send per peer for the batch's ACKs (learner) or COMMITs (leader).
             let _defer = crate::defer::defer();

@@ -93,9 +93,11 @@ impl Database {
     pub fn load(config: &ServerConfig) -> Result<Database, StartError> {
         let tree_config = TreeConfig { extended_types: config.extended_types, digest_enabled: config.digest_enabled };
         let snap_log = SnapLog::new(&config.data_dir, &config.data_log_dir);
+        let loading = std::time::Instant::now();
         let restored = snap_log
             .restore(tree_config, config.commit_log_count)
             .map_err(|source| StartError::Restore { dir: config.data_dir.clone(), source })?;
+        crate::metrics::monitor::record_restore(&config.metrics, loading.elapsed(), &restored);
         let mut db = Database {
             tree: restored.tree,
             sessions: restored.sessions,
@@ -105,8 +107,10 @@ impl Database {
         if db.snapshot.is_none() {
             // ZooKeeper snapshots a data directory it finds without one (ZOOKEEPER-2325),
             // before any txn is logged: a log without a snapshot below it cannot be restored.
+            let started = std::time::Instant::now();
             let path =
                 crate::sync_proc::write_snapshot(config, &db.tree, &db.sessions).map_err(StartError::Snapshot)?;
+            config.metrics.record_snapshot(started.elapsed());
             db.snapshot = Some((path, db.last_zxid()));
         }
         Ok(db)
@@ -188,7 +192,8 @@ pub struct ZooKeeperServer {
     session_owner: Mutex<HashMap<i64, u64>>,
     next_cnxn: AtomicU64,
     pub stats: ServerStats,
-    pub metrics: crate::stats::PersistenceMetrics,
+    /// The member's process-wide metrics (`ServerMetrics`), shared with its config.
+    pub metrics: Arc<crate::metrics::ServerMetrics>,
     pub snap_log: SnapLog,
     log_queue: Arc<LogQueue>,
     sync_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -224,6 +229,9 @@ pub struct ZooKeeperServer {
     /// In an ensemble: the last `commitLogCount` applied txns (`ZKDatabase.committedLog`),
     /// which the next term's leader syncs learners from.
     recent: Mutex<std::collections::VecDeque<(i64, Arc<Vec<u8>>)>>,
+    /// In an ensemble: the member this server serves for (ZooKeeper's `self` QuorumPeer),
+    /// set before it serves.
+    peer: std::sync::OnceLock<Arc<crate::peer::PeerInfo>>,
 }
 
 fn check_epochs(snap_log: &SnapLog, last_zxid: i64) -> Result<(i64, i64), StartError> {
@@ -294,7 +302,7 @@ impl ZooKeeperServer {
             session_owner: Mutex::new(HashMap::new()),
             next_cnxn: AtomicU64::new(1),
             stats: ServerStats::default(),
-            metrics: Default::default(),
+            metrics: config.metrics.clone(),
             snap_log,
             log_queue: log_queue.clone(),
             sync_thread: Mutex::new(None),
@@ -321,6 +329,7 @@ impl ZooKeeperServer {
             touched: Mutex::new(HashMap::new()),
             serving: std::sync::atomic::AtomicBool::new(false),
             recent: Mutex::new(db.committed_log),
+            peer: std::sync::OnceLock::new(),
             config,
         });
         if needs_snapshot {
@@ -358,6 +367,16 @@ impl ZooKeeperServer {
     /// Connects the replication side (once, before the server serves).
     pub fn set_replicator(&self, r: Arc<dyn Replicator>) {
         let _ = self.replicator.set(r);
+    }
+
+    /// In an ensemble: the member this server serves for.
+    pub fn peer(&self) -> Option<&crate::peer::PeerInfo> {
+        self.peer.get().map(|p| &**p)
+    }
+
+    /// Ties the server to its member (once, before it serves).
+    pub fn set_peer(&self, peer: Arc<crate::peer::PeerInfo>) {
+        let _ = self.peer.set(peer);
     }
 
     pub fn is_serving(&self) -> bool {
@@ -462,6 +481,7 @@ impl ZooKeeperServer {
     }
 
     pub(crate) fn set_disk_failure(&self, reason: String) {
+        self.metrics.unrecoverable_error_count.inc();
         *self.disk_failed.lock() = Some(reason);
     }
 
@@ -648,7 +668,16 @@ impl ZooKeeperServer {
             time: wall_ms(),
             digest: *prepared_digest,
         };
+        let queued = outstanding.records();
+        let prep_started = std::time::Instant::now();
         let (hdr, txn, digest) = prep_request(&ctx, outstanding, req);
+        self.metrics.prep_process_time.add_ms(prep_started.elapsed());
+        if matches!(req, WriteRequest::CloseSession) {
+            self.metrics.close_session_prep_time.add_ms(prep_started.elapsed());
+        }
+        let proposal_started = std::time::Instant::now();
+        self.metrics.prep_processor_request_queued.inc();
+        self.metrics.outstanding_changes_queued.add(outstanding.records().saturating_sub(queued) as u64);
         *prepared_digest = digest;
         drop(tree);
         core.hzxid = zxid;
@@ -675,6 +704,8 @@ impl ZooKeeperServer {
             LogItem { hdr, txn, payload: payload.clone(), digest: digest.map(|d| d.tree_digest), done: Some(done) };
         self.awaiting.lock().items.push_back(item);
         if self.role == Role::Leader {
+            self.stats.proposal_sizes.record(payload.len() as i64);
+            self.metrics.proposal_count.inc();
             let proposed = match self.replicator.get() {
                 Some(rep) => rep.propose(zxid, &payload),
                 None => Err("the leader is not ready".to_string()),
@@ -689,6 +720,9 @@ impl ZooKeeperServer {
         if self.log_queue.push(LogRecord { zxid, payload }).is_err() {
             self.unqueue(zxid, "server is shutting down".into());
         }
+        // `proposal_process_time`: from the end of prep to the txn handed on (proposed and
+        // queued for the log).
+        self.metrics.proposal_process_time.add_ms(proposal_started.elapsed());
         rx
     }
 
@@ -709,21 +743,26 @@ impl ZooKeeperServer {
     /// Applies a committed batch: the tree, the session tracker, watch delivery, replies.
     pub(crate) fn apply_batch(&self, batch: &mut Vec<LogItem>) {
         let mut results = Vec::with_capacity(batch.len());
+        let now = wall_ms();
         {
             let mut tree = self.tree.write();
             let mut events = Vec::new();
             for item in batch.iter() {
+                crate::metrics::monitor::record_applied(&self.metrics, &item.hdr, now);
                 let rc = tree.process_txn(&item.hdr, &item.txn, &mut events);
                 if let Some(d) = item.digest {
                     if d != tree.digest() as i64 {
-                        let n = self.metrics.digest_mismatches.fetch_add(1, Ordering::Relaxed);
-                        if n == 0 {
+                        self.metrics.digest_mismatches_count.inc();
+                        if self.metrics.digest_mismatches_count.get() == 1 {
                             tracing::error!(
                                 zxid = format_args!("0x{:x}", item.hdr.zxid),
                                 "tree digest after the txn differs from the one precomputed for the log"
                             );
                         }
                     }
+                }
+                if rc.err == 0 {
+                    crate::metrics::monitor::record_txn_writes(&self.metrics, &item.txn);
                 }
                 results.push((item.hdr.txn_type, rc, tree.last_processed_zxid()));
             }
@@ -749,7 +788,9 @@ impl ZooKeeperServer {
                     _ => {}
                 }
             }
+            let before = core.outstanding.records();
             core.outstanding.applied_up_to(last);
+            self.metrics.outstanding_changes_removed.add((before - core.outstanding.records()) as u64);
         }
         if self.role != Role::Standalone {
             let mut recent = self.recent.lock();
@@ -832,6 +873,9 @@ impl ZooKeeperServer {
             }
         }
         if !batch.is_empty() {
+            if self.role != Role::Standalone {
+                self.metrics.request_commit_queued.add(batch.len() as u64);
+            }
             self.apply_batch(&mut batch);
         }
         let ready = {
@@ -996,6 +1040,7 @@ impl ZooKeeperServer {
         if events.is_empty() {
             return;
         }
+        crate::metrics::monitor::record_watch_events(&self.metrics, &events);
         let cnxns = self.cnxns.read();
         for e in events {
             let Some(h) = cnxns.get(&e.watcher) else {
@@ -1021,6 +1066,7 @@ impl ZooKeeperServer {
         let expired = self.core.lock().sessions.expire(now);
         for sid in expired {
             info!(session = format_args!("0x{sid:x}"), "expiring session");
+            self.metrics.stale_sessions_expired.inc();
             let done = self.submit_write(sid, 0, &[], &WriteRequest::CloseSession, &[]);
             let _ = done.await;
             self.close_session_cnxn(sid, "session expired");

@@ -52,7 +52,9 @@ async fn status_health_metrics_and_commands() {
 
     let (code, metrics) = get(admin_addr, "/metrics").await;
     assert_eq!(code, 200);
-    assert!(metrics.lines().any(|l| l == "znode_count 5"), "{metrics}");
+    assert!(metrics.lines().any(|l| l == "znode_count 5.0"), "{metrics}");
+    assert!(metrics.contains("readlatency_count 1.0") || metrics.contains("readlatency_count 2.0"), "{metrics}");
+    assert!(metrics.contains("fsynctime{quantile=\"0.5\",}"), "{metrics}");
     assert!(metrics.contains("zab_request_latency_seconds_count{op=\"getData\"} 1"), "{metrics}");
     assert!(metrics.contains("zab_fsync_seconds_count"), "{metrics}");
 

@@ -7,8 +7,9 @@ use std::sync::atomic::Ordering;
 
 use serde_json::{json, Map, Value};
 
+use super::quorum;
 use crate::four_letter::ZK_VERSION;
-use crate::zk_server::ZooKeeperServer;
+use crate::zk_server::{Role, ZooKeeperServer};
 
 /// (primary name, aliases).
 pub const COMMANDS: &[(&str, &[&str])] = &[
@@ -57,7 +58,8 @@ fn dir_size(dir: &std::path::Path) -> u64 {
         .unwrap_or(0)
 }
 
-fn sizes(server: &ZooKeeperServer) -> (u64, u64) {
+/// (dataDir, dataLogDir) bytes, as `dirs` reports them.
+pub fn sizes(server: &ZooKeeperServer) -> (u64, u64) {
     (dir_size(&server.snap_log.snap_dir), dir_size(&server.snap_log.log_dir))
 }
 
@@ -68,7 +70,7 @@ fn server_stats(server: &ZooKeeperServer) -> Value {
     json!({
         "packets_sent": s.packets_sent.load(Ordering::Relaxed),
         "packets_received": s.packets_received.load(Ordering::Relaxed),
-        "fsync_threshold_exceed_count": server.metrics.fsync_slow.load(Ordering::Relaxed),
+        "fsync_threshold_exceed_count": server.metrics.fsync_threshold_exceed_count.get(),
         "client_response_stats": response_stats(server),
         "data_dir_size": data,
         "log_dir_size": log,
@@ -88,8 +90,13 @@ fn server_stats(server: &ZooKeeperServer) -> Value {
 }
 
 fn response_stats(server: &ZooKeeperServer) -> Value {
-    let last = server.stats.last_response_size.load(Ordering::Relaxed);
-    json!({"last_buffer_size": last, "min_buffer_size": -1, "max_buffer_size": -1})
+    buffer_stats(&server.stats.client_response)
+}
+
+/// `BufferStats` as Jackson shows it.
+fn buffer_stats(b: &crate::metrics::BufferStats) -> Value {
+    let (last, min, max) = b.get();
+    json!({"last_buffer_size": last, "min_buffer_size": min, "max_buffer_size": max})
 }
 
 /// Per-connection details; `brief` keeps only what `stat` shows.
@@ -114,26 +121,17 @@ fn connection_info(server: &ZooKeeperServer, brief: bool) -> Vec<Value> {
                     m.insert("session_timeout".into(), json!(st.timeout.load(Ordering::Relaxed)));
                     m.insert("last_cxid".into(), json!(st.last_cxid.load(Ordering::Relaxed)));
                     m.insert("last_zxid".into(), json!(st.last_zxid.load(Ordering::Relaxed)));
-                    m.insert("last_response_time".into(), json!(0));
-                    m.insert("last_latency".into(), json!(0));
-                    m.insert("min_latency".into(), json!(0));
-                    m.insert("avg_latency".into(), json!(0));
-                    m.insert("max_latency".into(), json!(0));
+                    let (min, avg, max) = st.latency();
+                    m.insert("last_response_time".into(), json!(st.last_response_ms.load(Ordering::Relaxed)));
+                    m.insert("last_latency".into(), json!(st.last_latency.load(Ordering::Relaxed)));
+                    m.insert("min_latency".into(), json!(min));
+                    m.insert("avg_latency".into(), json!(avg));
+                    m.insert("max_latency".into(), json!(max));
                 }
             }
             v
         })
         .collect()
-}
-
-fn mb(bytes: u64) -> String {
-    format!("{}MB", bytes / (1024 * 1024))
-}
-
-fn meminfo(key: &str) -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with(key))?;
-    line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kb| kb * 1024)
 }
 
 /// What ZooKeeper returns when a command is known but not available in this mode.
@@ -157,6 +155,9 @@ pub fn run(server: &ZooKeeperServer, name: &str, query: &std::collections::HashM
             m.insert("read_only".into(), json!(false));
             m.insert("server_stats".into(), server_stats(server));
             m.insert("client_response".into(), response_stats(server));
+            if server.role == Role::Leader {
+                m.insert("proposal_stats".into(), buffer_stats(&server.stats.proposal_sizes));
+            }
             m.insert("node_count".into(), json!(server.tree().node_count()));
             if primary == "stats" {
                 m.insert("connections".into(), json!(connection_info(server, true)));
@@ -172,7 +173,11 @@ pub fn run(server: &ZooKeeperServer, name: &str, query: &std::collections::HashM
                 c.stats.reset();
             }
         }
-        "stat_reset" => server.stats.reset(),
+        "stat_reset" => {
+            // `ServerStats.reset`, which resets ZooKeeper's ServerMetrics too.
+            server.stats.reset();
+            server.metrics.reset();
+        }
         "configuration" => {
             let c = &server.config;
             m.insert("client_port".into(), json!(c.client_port));
@@ -191,42 +196,22 @@ pub fn run(server: &ZooKeeperServer, name: &str, query: &std::collections::HashM
             m.insert("logdir_size".into(), json!(log));
         }
         "dump" => {
-            let expiry: BTreeMap<String, Vec<i64>> =
-                server.session_expiry_buckets().into_iter().map(|(t, ids)| (t.to_string(), ids)).collect();
+            // A learner expires no sessions (the leader does): `LearnerSessionTracker`'s
+            // expiry map is empty.
+            let expiry: BTreeMap<String, Vec<i64>> = if server.role.is_learner() {
+                BTreeMap::new()
+            } else {
+                server.session_expiry_buckets().into_iter().map(|(t, ids)| (t.to_string(), ids)).collect()
+            };
             let tree = server.tree();
             let eph: BTreeMap<String, Vec<String>> = tree.all_ephemerals().map(|(s, p)| (s.to_string(), p)).collect();
             m.insert("expiry_time_to_session_ids".into(), json!(expiry));
             m.insert("session_id_to_ephemeral_paths".into(), json!(eph));
         }
         "environment" => {
-            // ZooKeeper's Environment.list(); the java.* entries have no meaning for a
-            // native server and say so with ZooKeeper's own "<NA>".
-            let na = || json!("<NA>");
-            let host =
-                std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_owned()).unwrap_or_default();
-            let os_version =
-                std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_owned()).unwrap_or_default();
-            let user = std::env::var("USER").unwrap_or_else(|_| "<NA>".into());
-            let home = std::env::var("HOME").unwrap_or_else(|_| "<NA>".into());
-            m.insert("zookeeper.version".into(), json!(ZK_VERSION));
-            m.insert("host.name".into(), json!(host));
-            for k in ["java.version", "java.vendor", "java.home", "java.class.path", "java.library.path"] {
-                m.insert(k.into(), na());
+            for (k, v) in crate::four_letter::environment() {
+                m.insert(k.into(), json!(v));
             }
-            m.insert("java.io.tmpdir".into(), json!(std::env::temp_dir().display().to_string()));
-            m.insert("java.compiler".into(), na());
-            m.insert("os.name".into(), json!(std::env::consts::OS));
-            m.insert("os.arch".into(), json!(std::env::consts::ARCH));
-            m.insert("os.version".into(), json!(os_version));
-            m.insert("user.name".into(), json!(user));
-            m.insert("user.home".into(), json!(home));
-            m.insert(
-                "user.dir".into(),
-                json!(std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default()),
-            );
-            m.insert("os.memory.free".into(), json!(meminfo("MemAvailable:").map(mb).unwrap_or_else(|| "<NA>".into())));
-            m.insert("os.memory.max".into(), json!(meminfo("MemTotal:").map(mb).unwrap_or_else(|| "<NA>".into())));
-            m.insert("os.memory.total".into(), json!(meminfo("MemTotal:").map(mb).unwrap_or_else(|| "<NA>".into())));
         }
         "get_trace_mask" => {
             m.insert("tracemask".into(), json!(server.trace_mask.load(Ordering::Relaxed)));
@@ -251,32 +236,41 @@ pub fn run(server: &ZooKeeperServer, name: &str, query: &std::collections::HashM
             );
         }
         "initial_configuration" => {
-            let text = server.config.source.as_ref().and_then(|p| std::fs::read_to_string(p).ok());
-            m.insert("initial_configuration".into(), json!(text.unwrap_or_default()));
+            // `QuorumPeer.getInitialConfig`: the zoo.cfg text standalone; a quorum peer
+            // started from a static configuration keeps none (null).
+            let text = match server.role {
+                Role::Standalone => {
+                    json!(server
+                        .config
+                        .source
+                        .as_ref()
+                        .and_then(|p| std::fs::read_to_string(p).ok())
+                        .unwrap_or_default())
+                }
+                _ => Value::Null,
+            };
+            m.insert("initial_configuration".into(), text);
         }
         "last_snapshot" => {
             let (zxid, secs) = *server.last_snapshot.lock();
             m.insert("zxid".into(), json!(format!("{:x}", zxid)));
             m.insert("timestamp".into(), json!(secs));
         }
-        "leader" => return error_only(primary, "server is not initialized"),
-        "monitor" => {
-            let text = crate::four_letter::answer(server, "mntr");
-            for line in text.lines() {
-                if let Some((k, v)) = line.split_once('\t') {
-                    let k = k.strip_prefix("zk_").unwrap_or(k);
-                    let v = v
-                        .parse::<i64>()
-                        .map(Value::from)
-                        .or_else(|_| v.parse::<f64>().map(Value::from))
-                        .unwrap_or_else(|_| json!(v));
-                    m.insert(k.to_string(), v);
+        "leader" => match quorum::leader(server) {
+            Some(v) => {
+                for (k, v) in v {
+                    m.insert(k, v);
                 }
             }
-        }
+            None => return error_only(primary, "server is not initialized"),
+        },
+        "monitor" => crate::metrics::monitor(server, &mut |k, v| {
+            m.insert(k, v.to_json());
+        }),
         "observers" => {
-            m.insert("synced_observers".into(), json!(0));
-            m.insert("observers".into(), json!([]));
+            let observers = quorum::observers(server);
+            m.insert("synced_observers".into(), json!(observers.len()));
+            m.insert("observers".into(), json!(observers));
         }
         "system_properties" => {
             // zab has no JVM; these are the ZooKeeper settings it runs with, under the names
@@ -300,7 +294,7 @@ pub fn run(server: &ZooKeeperServer, name: &str, query: &std::collections::HashM
             }
         }
         "voting_view" => {
-            m.insert("current_config".into(), json!({}));
+            m.insert("current_config".into(), quorum::voting_view(server));
         }
         "watches" => {
             let sessions = sessions_by_cnxn(server);
@@ -331,10 +325,17 @@ pub fn run(server: &ZooKeeperServer, name: &str, query: &std::collections::HashM
             m.insert("num_paths".into(), json!(paths));
             m.insert("num_total_watches".into(), json!(total));
         }
-        "zabstate" => {
-            m.insert("voting".into(), json!(false));
-            m.insert("zabstate".into(), json!(""));
-        }
+        "zabstate" => match quorum::zabstate(server) {
+            Some(v) => {
+                for (k, v) in v {
+                    m.insert(k, v);
+                }
+            }
+            None => {
+                m.insert("voting".into(), json!(false));
+                m.insert("zabstate".into(), json!(""));
+            }
+        },
         _ => {}
     }
     m.insert("command".into(), json!(primary));

@@ -1,11 +1,15 @@
-//! `GET /metrics`: Prometheus text format. Names follow ZooKeeper's Prometheus provider
-//! where ZooKeeper has the same metric (znode_count, watch_count, ...), so existing
-//! dashboards keep working; zab's own histograms are prefixed `zab_`.
+//! `GET /metrics`: Prometheus text format. ZooKeeper's metrics under the names its
+//! PrometheusMetricsProvider (simpleclient 0.9) gives them — each gauge and counter by its
+//! name, each summary as `name{quantile="0.5",}` (ADVANCED ones also 0.9 and 0.99),
+//! `name_count` and `name_sum`, summary sets with a `key` label — from the same registry as
+//! `mntr`; then zab's own, prefixed `zab_`: request, fsync and snapshot histograms and a
+//! few gauges ZooKeeper does not export.
 //!
 //! Hot-path recording (request latency, fsync, snapshot) is a few atomic adds; the gauges
 //! are read from the server when scraped, from snapshots of state (never a lock the request
 //! path holds for long).
 
+use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -14,6 +18,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
+use crate::metrics::{java_double, Summary};
 use crate::zk_server::ZooKeeperServer;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -50,64 +55,77 @@ fn gauge(registry: &mut Registry, name: &str, help: &str, v: i64) {
     registry.register(name, help, g);
 }
 
-/// Renders every metric.
-pub fn render(server: &ZooKeeperServer) -> String {
-    let mut r = Registry::default();
-    {
-        let tree = server.tree();
-        let watches = tree.with_watches(|w| w.data.watch_count() + w.child.watch_count());
-        gauge(&mut r, "znode_count", "Number of znodes", tree.node_count() as i64);
-        gauge(&mut r, "watch_count", "Number of watches", watches as i64);
-        gauge(&mut r, "ephemerals_count", "Number of ephemeral znodes", tree.ephemerals_count() as i64);
-        gauge(
-            &mut r,
-            "approximate_data_size",
-            "Approximate size of znode paths and data in bytes",
-            tree.approximate_data_size(),
-        );
-        gauge(&mut r, "last_processed_zxid", "Last zxid applied to the tree", tree.last_processed_zxid());
+/// One sample line: `name{labels,} value` (simpleclient 0.9 ends each label with a comma).
+fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: f64) {
+    out.push_str(name);
+    if !labels.is_empty() {
+        out.push('{');
+        for (k, v) in labels {
+            let v = v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+            let _ = write!(out, "{k}=\"{v}\",");
+        }
+        out.push('}');
     }
-    let s = &server.stats;
-    gauge(&mut r, "outstanding_requests", "Requests waiting in the pipeline", server.outstanding_changes() as i64);
-    gauge(&mut r, "num_alive_connections", "Client connections", server.cnxns().len() as i64);
-    gauge(&mut r, "global_sessions", "Sessions", server.session_count() as i64);
-    gauge(&mut r, "packets_received", "Packets received", s.packets_received.load(Ordering::Relaxed) as i64);
-    gauge(&mut r, "packets_sent", "Packets sent", s.packets_sent.load(Ordering::Relaxed) as i64);
-    let (learners, synced, synced_observers, pending) = server.learner_counts();
-    gauge(&mut r, "quorum_size", "Voting members (1 when standalone)", server.quorum_size() as i64);
-    gauge(&mut r, "learners", "Learners connected to this leader", learners as i64);
-    gauge(&mut r, "synced_followers", "Followers in sync with this leader", synced as i64);
-    gauge(&mut r, "synced_observers", "Observers in sync with this leader", synced_observers as i64);
-    gauge(&mut r, "pending_syncs", "Learners being synchronised", pending as i64);
-    gauge(&mut r, "last_client_response_size", "Size of the last reply", s.last_response_size.load(Ordering::Relaxed));
+    let _ = writeln!(out, " {}", java_double(value));
+}
+
+fn header(out: &mut String, name: &str, kind: &str) {
+    let _ = writeln!(out, "# HELP {name} {name}\n# TYPE {name} {kind}");
+}
+
+/// A summary's samples: its quantiles, `_count` and `_sum`.
+fn summary_samples(out: &mut String, name: &str, key: Option<&str>, s: &Summary) {
+    let quantiles: &[(&str, f64)] =
+        if s.has_percentiles() { &[("0.5", 0.5), ("0.9", 0.9), ("0.99", 0.99)] } else { &[("0.5", 0.5)] };
+    let snap = s.snapshot();
+    let mut labels: Vec<(&str, &str)> = key.map(|k| vec![("key", k)]).unwrap_or_default();
+    for (label, q) in quantiles {
+        labels.push(("quantile", label));
+        let v = if snap.count == 0 { f64::NAN } else { s.quantile(*q) as f64 };
+        sample(out, name, &labels, v);
+        labels.pop();
+    }
+    sample(out, &format!("{name}_count"), &labels, snap.count as f64);
+    sample(out, &format!("{name}_sum"), &labels, snap.sum as f64);
+}
+
+/// ZooKeeper's metrics as its Prometheus provider exports them.
+pub fn render_zookeeper(server: &ZooKeeperServer, out: &mut String) {
+    for (name, v) in crate::metrics::monitor::gauges(server) {
+        header(out, name, "gauge");
+        sample(out, name, &[], v.as_f64());
+    }
     let m = &server.metrics;
-    gauge(&mut r, "fsynctime_count", "Transaction log fsyncs", m.fsync_count.load(Ordering::Relaxed) as i64);
+    for (name, c) in m.counters() {
+        header(out, name, "counter");
+        sample(out, name, &[], c.get() as f64);
+    }
+    for (name, s) in m.summaries() {
+        header(out, name, "summary");
+        summary_samples(out, name, None, s);
+    }
+    for (name, set) in m.summary_sets() {
+        header(out, name, "summary");
+        for (key, s) in set.entries() {
+            summary_samples(out, name, Some(key), s);
+        }
+    }
+}
+
+/// Renders every metric: ZooKeeper's, then zab's own (OpenMetrics text from
+/// prometheus-client, ending with `# EOF`).
+pub fn render(server: &ZooKeeperServer) -> String {
+    let mut out = String::new();
+    render_zookeeper(server, &mut out);
+    let mut r = Registry::default();
+    gauge(&mut r, "zab_last_processed_zxid", "Last zxid applied to the tree", server.last_processed_zxid());
+    gauge(&mut r, "zab_write_count", "Txns applied", server.stats.writes.load(Ordering::Relaxed) as i64);
     gauge(
         &mut r,
-        "fsynctime_sum",
-        "Milliseconds spent in transaction log fsyncs",
-        (m.fsync_micros.load(Ordering::Relaxed) / 1000) as i64,
-    );
-    gauge(
-        &mut r,
-        "fsync_threshold_exceed_count",
+        "zab_fsync_threshold_exceed_count",
         "fsyncs slower than fsync.warningthresholdms",
-        m.fsync_slow.load(Ordering::Relaxed) as i64,
+        server.metrics.fsync_threshold_exceed_count.get() as i64,
     );
-    gauge(&mut r, "snapshottime_count", "Snapshots written", m.snapshot_count.load(Ordering::Relaxed) as i64);
-    gauge(
-        &mut r,
-        "snapshottime_sum",
-        "Milliseconds spent writing snapshots",
-        m.snapshot_millis.load(Ordering::Relaxed) as i64,
-    );
-    gauge(
-        &mut r,
-        "digest_mismatches_count",
-        "Txns whose applied tree digest differed from the logged one",
-        m.digest_mismatches.load(Ordering::Relaxed) as i64,
-    );
-    gauge(&mut r, "write_count", "Txns applied", s.writes.load(Ordering::Relaxed) as i64);
     let reg = &server.metrics_registry;
     r.register(
         "zab_request_latency_seconds",
@@ -116,9 +134,35 @@ pub fn render(server: &ZooKeeperServer) -> String {
     );
     r.register("zab_fsync_seconds", "Transaction log fsync latency", reg.fsync.clone());
     r.register("zab_snapshot_seconds", "Time to write a snapshot", reg.snapshot.clone());
-    let mut out = String::new();
     if prometheus_client::encoding::text::encode(&mut out, &r).is_err() {
         out.clear();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_samples_follow_simpleclient() {
+        let s = Summary::basic();
+        let mut out = String::new();
+        summary_samples(&mut out, "fsynctime", None, &s);
+        assert_eq!(out, "fsynctime{quantile=\"0.5\",} NaN\nfsynctime_count 0.0\nfsynctime_sum 0.0\n");
+        s.add(4);
+        s.add(6);
+        let p = Summary::percentile();
+        p.add(2);
+        out.clear();
+        summary_samples(&mut out, "fsynctime", None, &s);
+        summary_samples(&mut out, "ack_latency", Some("2"), &p);
+        assert_eq!(
+            out,
+            "fsynctime{quantile=\"0.5\",} 5.0\nfsynctime_count 2.0\nfsynctime_sum 10.0\n\
+             ack_latency{key=\"2\",quantile=\"0.5\",} 2.0\nack_latency{key=\"2\",quantile=\"0.9\",} 2.0\n\
+             ack_latency{key=\"2\",quantile=\"0.99\",} 2.0\nack_latency_count{key=\"2\",} 1.0\n\
+             ack_latency_sum{key=\"2\",} 2.0\n"
+        );
+    }
 }

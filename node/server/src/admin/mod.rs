@@ -13,6 +13,7 @@
 
 pub mod commands;
 pub mod metrics;
+pub mod quorum;
 pub mod status;
 
 use std::sync::Arc;

@@ -113,6 +113,7 @@ impl Leader {
             match a {
                 BroadcastAction::Send { to, packet } => send(st, to, packet),
                 BroadcastAction::Commit(z) => {
+                    crate::metrics::monitor::leader_commit(&self.config.metrics, st.proposed.get(&z));
                     committed = Some(z);
                     if let Some(data) = st.proposed.remove(&z) {
                         st.committed_log.push_back((z, data));
@@ -492,6 +493,7 @@ fn handle_learner(leader: &Arc<Leader>, stream: TcpStream) -> std::io::Result<()
     }
     let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
     let tx = Outbox::start(stream.try_clone()?, "learner-writer")?;
+    tx.track_queue(sid, leader.config.metrics.clone());
     let snap_dir =
         zab_persistence::snaplog::SnapLog::new(&leader.config.data_dir, &leader.config.data_log_dir).snap_dir;
     {
@@ -524,7 +526,9 @@ fn handle_learner(leader: &Arc<Leader>, stream: TcpStream) -> std::io::Result<()
             b.remove_learner(sid);
         }
     }
+    let closing = Instant::now();
     let _ = stream.shutdown(Shutdown::Both);
+    leader.config.metrics.socket_closing_time.add_ms(closing.elapsed());
     result
 }
 
@@ -607,6 +611,7 @@ fn serve_learner(
                     }
                     continue;
                 }
+                crate::metrics::monitor::leader_ack(&leader.config.metrics, sid, p.zxid, st.proposed.get(&p.zxid));
                 let actions = st.bcast.as_mut().map(|b| b.on_ack(sid, p.zxid)).unwrap_or_default();
                 let c = leader.exec(&mut st, actions);
                 drop(st);
@@ -635,6 +640,7 @@ fn serve_learner(
                 };
                 let session = i64::from_be_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]]);
                 let timeout = i32::from_be_bytes([t[0], t[1], t[2], t[3]]);
+                leader.config.metrics.revalidate_count.inc();
                 let valid = server.revalidate_for_learner(session, timeout, sid);
                 debug!(sid, session = format_args!("0x{session:x}"), valid, "revalidated a session for a learner");
                 let mut out = session.to_be_bytes().to_vec();
@@ -807,6 +813,8 @@ fn sync_learner(
     if let Some(l) = st.learners.get_mut(&sid) {
         l.view.sync_mode = mode;
     }
+    let syncing = st.learners.values().filter(|l| !l.view.in_broadcast).count();
+    crate::metrics::monitor::learner_sync(&leader.config.metrics, mode, syncing);
     info!(sid, mode, peer_last = format_args!("0x{peer_last:x}"), "synchronising learner");
     Ok(())
 }

@@ -174,7 +174,9 @@ fn follow_term(
         Err(e) => format!("quorum connection: {e}"),
     };
     ended.store(true, Ordering::Release);
+    let closing = Instant::now();
     let _ = stream.shutdown(Shutdown::Both);
+    config.metrics.socket_closing_time.add_ms(closing.elapsed());
     on_serving(None);
     if let Some(s) = server {
         s.stop_serving();
@@ -400,6 +402,7 @@ fn term(
                         "the leader skipped zxids"
                     );
                 }
+                config.metrics.learner_packet(&p, q.observer);
                 for a in fb.on_packet(&p).map_err(|e| e.to_string())? {
                     match a {
                         FollowerAction::Log { data, .. } => {

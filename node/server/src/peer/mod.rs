@@ -49,6 +49,12 @@ pub struct PeerInfo {
     pub quorum: zab_quorum::verifier::QuorumMaj,
     pub started: Instant,
     view: Mutex<PeerView>,
+    /// The member's metrics, once it runs (election and sync timings go there).
+    metrics: std::sync::OnceLock<Arc<crate::metrics::ServerMetrics>>,
+    /// Since when the member has not served (`QuorumPeer.unavailableStartTime`), and when
+    /// its current synchronisation started.
+    unavailable_since: Mutex<Option<Instant>>,
+    sync_started: Mutex<Option<Instant>>,
 }
 
 impl PeerInfo {
@@ -66,7 +72,24 @@ impl PeerInfo {
                 last_zxid: -1,
                 synced: false,
             }),
+            metrics: std::sync::OnceLock::new(),
+            unavailable_since: Mutex::new(None),
+            sync_started: Mutex::new(None),
         }
+    }
+
+    /// Where the member's timings go (its config's registry).
+    pub fn set_metrics(&self, metrics: Arc<crate::metrics::ServerMetrics>) {
+        let _ = self.metrics.set(metrics);
+    }
+
+    /// The member went LOOKING (`QuorumPeer.run`): `looking_count`, and unavailable from now
+    /// until it serves again.
+    fn looking(&self) {
+        if let Some(m) = self.metrics.get() {
+            m.looking_count.inc();
+        }
+        self.unavailable_since.lock().get_or_insert_with(Instant::now);
     }
 
     pub fn get(&self) -> PeerView {
@@ -77,12 +100,36 @@ impl PeerInfo {
         f(&mut self.view.lock());
     }
 
-    /// The next ZAB phase of this term.
+    /// The next ZAB phase of this term. Reaching broadcast records the synchronisation's
+    /// duration (`follower_sync_time`, `observer_sync_time`) and how long the member did not
+    /// serve (`unavailable_time`, `leader_unavailable_time`), as `QuorumPeer.setZabState`.
     pub fn phase(&self, phase: zab_status::Phase) {
+        let mut role = zab_status::Role::Looking;
         self.update(|v| {
             v.phase = phase;
             v.synced = phase == zab_status::Phase::Broadcast;
+            role = v.role;
         });
+        match phase {
+            zab_status::Phase::Synchronization => *self.sync_started.lock() = Some(Instant::now()),
+            zab_status::Phase::Broadcast => {
+                let Some(m) = self.metrics.get() else { return };
+                if let Some(t) = self.sync_started.lock().take() {
+                    match role {
+                        zab_status::Role::Following => m.follower_sync_time.add_ms(t.elapsed()),
+                        zab_status::Role::Observing => m.observer_sync_time.add_ms(t.elapsed()),
+                        _ => {}
+                    }
+                }
+                if let Some(t) = self.unavailable_since.lock().take() {
+                    m.unavailable_time.add_ms(t.elapsed());
+                    if role == zab_status::Role::Leading {
+                        m.leader_unavailable_time.add_ms(t.elapsed());
+                    }
+                }
+            }
+            _ => {}
+        }
     }
 }
 
@@ -163,6 +210,7 @@ pub async fn run_member(
 ) {
     let rt = tokio::runtime::Handle::current();
     let mut carried: Option<Database> = None;
+    info.set_metrics(config.metrics.clone());
     while !stop.load(Ordering::Acquire) {
         let cfg = config.clone();
         // The last term's database when it has one (ZooKeeper keeps its ZKDatabase across
@@ -203,9 +251,15 @@ pub async fn run_member(
                 synced: false,
             }
         });
+        info.looking();
+        let electing = Instant::now();
         let Some((state, leader)) = decide.decide(db.last_zxid(), current_epoch).await else {
             return;
         };
+        // `ELECTION_TIME`, as Leader.lead and Follower.followLeader record it.
+        if matches!(state, PeerState::Leading | PeerState::Following) {
+            config.metrics.election_time.add_ms(electing.elapsed());
+        }
         info.update(|v| {
             v.role = match state {
                 PeerState::Leading => zab_status::Role::Leading,
@@ -230,6 +284,7 @@ pub async fn run_member(
                     t.abort();
                 }
                 if let Some(s) = &s {
+                    s.set_peer(info2.clone());
                     decide2.serving(s.epochs.0);
                     if s.role == Role::Leader {
                         let _guard = rt2.enter();

@@ -182,6 +182,8 @@ pub(crate) struct Outbox {
     stream: std::net::TcpStream,
     state: parking_lot::Mutex<OutState>,
     wake: parking_lot::Condvar,
+    /// On the leader: the learner's sid and where its queue's metrics go.
+    queue_metrics: std::sync::OnceLock<(u64, std::sync::Arc<crate::metrics::ServerMetrics>)>,
 }
 
 #[derive(Default)]
@@ -192,7 +194,17 @@ struct OutState {
     /// The writer thread must take over what is in `buf` (the socket was full).
     handed_over: bool,
     closed: bool,
+    /// Packets in `buf` (with queue metrics only).
+    queued: u64,
+    /// Packets ever queued, and when the latest marker packet was queued
+    /// (`LearnerHandler.markerPacketInterval`): for `learner_handler_qp_time_ms`.
+    counter: u64,
+    marker: Option<std::time::Instant>,
 }
+
+/// `LearnerHandler.markerPacketInterval`: one packet in this many is timed from its queueing
+/// to its write.
+const MARKER_INTERVAL: u64 = 1000;
 
 /// Rounds a queuing thread writes what others queued meanwhile before it hands the rest
 /// to the writer thread.
@@ -211,10 +223,31 @@ impl Outbox {
             stream,
             state: parking_lot::Mutex::new(OutState::default()),
             wake: parking_lot::Condvar::new(),
+            queue_metrics: std::sync::OnceLock::new(),
         });
         let o = out.clone();
         std::thread::Builder::new().name(name.into()).spawn(move || o.writer())?;
         Ok(out)
+    }
+
+    /// Records this learner's queue in `learner_handler_qp_size` (packets waiting when a
+    /// thread takes the queue to write it) and `learner_handler_qp_time_ms` (how long one
+    /// packet in 1,000 waited), as the leader's `LearnerHandler` does.
+    pub(crate) fn track_queue(&self, sid: u64, metrics: std::sync::Arc<crate::metrics::ServerMetrics>) {
+        let _ = self.queue_metrics.set((sid, metrics));
+    }
+
+    /// The queue's metrics when a thread takes what is queued (under the state lock).
+    fn taken(&self, st: &mut OutState) {
+        if let Some((sid, m)) = self.queue_metrics.get() {
+            if st.queued > 0 {
+                m.learner_handler_qp_size.add_id(*sid, st.queued as i64 - 1);
+            }
+            if let Some(t) = st.marker.take() {
+                m.learner_handler_qp_time_ms.add_id(*sid, t.elapsed().as_millis() as i64);
+            }
+            st.queued = 0;
+        }
     }
 
     /// Queues a packet (or raw bytes) and sends it, or, inside a [`crate::defer`] scope,
@@ -226,6 +259,13 @@ impl Outbox {
             let mut st = self.state.lock();
             if st.closed {
                 return;
+            }
+            if self.queue_metrics.get().is_some() {
+                if st.counter.is_multiple_of(MARKER_INTERVAL) && st.marker.is_none() {
+                    st.marker = Some(std::time::Instant::now());
+                }
+                st.counter += 1;
+                st.queued += 1;
             }
             match o {
                 Out::Packet(p) => {
@@ -250,6 +290,7 @@ impl Outbox {
         }
         st.writing = true;
         for _ in 0..DIRECT_ROUNDS {
+            self.taken(&mut st);
             let chunk = std::mem::take(&mut st.buf);
             drop(st);
             let sent = self.send_nonblocking(&chunk);
@@ -312,6 +353,7 @@ impl Outbox {
                 return;
             }
             st.writing = true;
+            self.taken(&mut st);
             let chunk = std::mem::take(&mut st.buf);
             drop(st);
             let r = (&self.stream).write_all(&chunk);

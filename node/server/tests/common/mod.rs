@@ -85,7 +85,7 @@ impl TestServer {
             let _ = t.await;
         }
         // Every txn logged carried the digest precomputed at prep; applying it must agree.
-        let mismatches = self.server.metrics.digest_mismatches.load(std::sync::atomic::Ordering::Relaxed);
+        let mismatches = self.server.metrics.digest_mismatches_count.get();
         assert_eq!(mismatches, 0, "applied tree digests differed from the precomputed ones");
         self.data.take()
     }
