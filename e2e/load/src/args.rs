@@ -94,6 +94,18 @@ pub struct Args {
     /// Tokio worker threads (default: number of cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// How the measured run talks to the server: `wire` (the client protocol written
+    /// directly, one task per session; light on the CPU) or `zookeeper-client` (the Rust
+    /// client crate, one task per request in flight). Setup always uses the crate.
+    #[arg(long, value_enum, default_value_t = ClientKind::Wire)]
+    pub client: ClientKind,
+}
+
+/// The client the measured run uses.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientKind {
+    Wire,
+    ZookeeperClient,
 }
 
 /// How a run ends.
@@ -122,6 +134,7 @@ pub struct Plan {
     pub session_timeout: Duration,
     pub max_wall: Duration,
     pub label: String,
+    pub client: ClientKind,
 }
 
 fn secs(what: &str, v: f64) -> Result<Duration> {
@@ -192,6 +205,7 @@ impl Args {
             session_timeout: Duration::from_secs(self.session_timeout.max(1)),
             max_wall,
             label: self.label.clone(),
+            client: self.client,
         })
     }
 }

@@ -13,12 +13,14 @@
 //! Layout:
 //! * `args`     command line and the validated run plan
 //! * `workload` znode paths, payload, choice of the next request (pure)
-//! * `runner`   sessions, setup, the pipelined workers
+//! * `runner`   sessions, setup, the pipelined workers (through zookeeper-client)
+//! * `wire`     the measured run on the wire protocol itself (the default client)
 //! * `report`   tallies, percentiles, text and JSON output
 
 mod args;
 mod report;
 mod runner;
+mod wire;
 mod workload;
 
 use std::sync::Arc;

@@ -18,7 +18,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use tokio::task::JoinSet;
 use zookeeper_client::{Acls, Client, CreateMode, Error as ZkError, SessionState};
 
-use crate::args::{Plan, Stop};
+use crate::args::{ClientKind, Plan, Stop};
 use crate::report::Tally;
 use crate::workload::{Request, Rng, Workload};
 
@@ -145,12 +145,12 @@ pub async fn setup(plan: &Plan, wl: &Arc<Workload>, clients: &[Client]) -> Resul
 }
 
 /// Shared stop state of the measured run.
-struct Shared {
-    issued: AtomicU64,
-    next_create: AtomicU64,
-    limit: Option<u64>,
-    measure_from: Instant,
-    end: Instant,
+pub(crate) struct Shared {
+    pub(crate) issued: AtomicU64,
+    pub(crate) next_create: AtomicU64,
+    pub(crate) limit: Option<u64>,
+    pub(crate) measure_from: Instant,
+    pub(crate) end: Instant,
     request_timeout: Duration,
 }
 
@@ -225,17 +225,26 @@ pub async fn run(plan: &Plan, wl: &Arc<Workload>, clients: &[Client]) -> Result<
         end,
         request_timeout: plan.request_timeout,
     });
-    let mut set = JoinSet::new();
-    for (s, client) in clients.iter().enumerate() {
-        for o in 0..plan.outstanding {
-            let seed = (s as u64) << 32 | o as u64;
-            set.spawn(worker(client.clone(), wl.clone(), shared.clone(), seed));
+    let results = match plan.client {
+        ClientKind::Wire => crate::wire::run(plan, wl, shared).await?,
+        ClientKind::ZookeeperClient => {
+            let mut set = JoinSet::new();
+            for (s, client) in clients.iter().enumerate() {
+                for o in 0..plan.outstanding {
+                    let seed = (s as u64) << 32 | o as u64;
+                    set.spawn(worker(client.clone(), wl.clone(), shared.clone(), seed));
+                }
+            }
+            let mut results = Vec::new();
+            while let Some(joined) = set.join_next().await {
+                results.push(joined.context("worker task")?);
+            }
+            results
         }
-    }
+    };
     let mut total = Tally::new();
     let mut last_done = measure_from;
-    while let Some(joined) = set.join_next().await {
-        let (tally, last) = joined.context("worker task")?;
+    for (tally, last) in results {
         total.merge(&tally);
         if let Some(t) = last {
             last_done = last_done.max(t);

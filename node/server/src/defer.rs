@@ -4,8 +4,9 @@
 //! txns, a client's pipelined requests) opens a [`defer`] scope: what it sends to peers
 //! and the sync thread wake-ups it causes are only noted, and happen together when it is
 //! about to wait ([`flush`]) or leaves the outermost scope. So a burst is answered with one
-//! `send` per peer instead of one per packet, and the network goes first: a woken sync
-//! thread cannot preempt the thread before its PROPOSALs are out.
+//! `send` per peer instead of one per packet, and the commits of the burst are applied in
+//! one batch (one wake-up per client connection, not one per txn). The network goes first:
+//! neither applying nor a woken sync thread delays the PROPOSALs and COMMITs.
 
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -20,13 +21,16 @@ pub(crate) trait Flush: Send + Sync {
 pub(crate) enum Phase {
     /// Writes to peers.
     Net,
-    /// Wake-ups of local threads, after the network.
+    /// Applying what the burst committed, after the network.
+    Apply,
+    /// Wake-ups of local threads, last.
     Wake,
 }
 
 #[derive(Default)]
 struct Pending {
     net: Vec<Arc<dyn Flush>>,
+    apply: Vec<Arc<dyn Flush>>,
     wake: Vec<Arc<dyn Flush>>,
 }
 
@@ -42,6 +46,7 @@ pub(crate) fn later(phase: Phase, f: &Arc<dyn Flush>) -> bool {
         let Some(p) = p.as_mut() else { return false };
         let list = match phase {
             Phase::Net => &mut p.net,
+            Phase::Apply => &mut p.apply,
             Phase::Wake => &mut p.wake,
         };
         let ptr = Arc::as_ptr(f) as *const ();
@@ -69,7 +74,7 @@ pub(crate) fn defer() -> Scope {
 pub(crate) fn flush() {
     let pending = PENDING.with(|p| p.borrow_mut().as_mut().map(std::mem::take));
     if let Some(p) = pending {
-        for f in p.net.into_iter().chain(p.wake) {
+        for f in p.net.into_iter().chain(p.apply).chain(p.wake) {
             f.flush();
         }
     }

@@ -104,6 +104,13 @@ impl LogQueue {
         Ok(())
     }
 
+    /// Nothing queued and the sync thread asleep waiting for work: everything pushed so far
+    /// has been logged (or is being logged by whoever holds the [`SyncState`]).
+    pub fn is_idle(&self) -> bool {
+        let st = self.state.lock();
+        st.items.is_empty() && st.sleeping && !st.closed
+    }
+
     /// No more pushes; the sync thread logs what is queued and stops.
     pub fn close(&self) {
         self.state.lock().closed = true;
@@ -134,36 +141,48 @@ fn next_snap_target(snap_count: u64, salt: u64) -> u64 {
     half + 1 + r
 }
 
-/// Runs until the channel closes.
-pub fn run(server: Arc<ZooKeeperServer>, queue: Arc<LogQueue>, mut log: TxnLogWriter) {
-    let cfg = server.config.clone();
-    let mut since_snap: u64 = 0;
-    let mut target = next_snap_target(cfg.snap_count, std::process::id() as u64);
-    let snapshotting = Arc::new(AtomicBool::new(false));
-    let size_limit = cfg.snap_size_limit_kb.saturating_mul(1024);
-    let mut batch: Vec<LogRecord> = Vec::with_capacity(1024);
-    let mut zxids: Vec<i64> = Vec::with_capacity(1024);
-    // No spinning for the next txn: on a small machine a spinning sync thread takes the
-    // core the thread about to hand it work needs (measured: 1,064 against 1,506 writes/s
-    // at one outstanding request in a 3-member ensemble on 2 cores).
-    while queue.take(&mut batch) {
-        zxids.clear();
-        zxids.extend(batch.iter().map(|r| r.zxid));
+/// The transaction log and its snapshot schedule: owned by the sync thread, lent to a
+/// learner's reader for a lone proposal ([`ZooKeeperServer::log_txn`]).
+pub struct SyncState {
+    log: TxnLogWriter,
+    since_snap: u64,
+    target: u64,
+    snapshotting: Arc<AtomicBool>,
+    zxids: Vec<i64>,
+}
+
+impl SyncState {
+    pub fn new(config: &crate::config::ServerConfig, log: TxnLogWriter) -> SyncState {
+        SyncState {
+            log,
+            since_snap: 0,
+            target: next_snap_target(config.snap_count, std::process::id() as u64),
+            snapshotting: Arc::new(AtomicBool::new(false)),
+            zxids: Vec::with_capacity(1024),
+        }
+    }
+
+    /// Logs `batch` (emptied), fsyncs once, reports the txns durable, and starts a snapshot
+    /// when one is due.
+    pub fn process(&mut self, server: &Arc<ZooKeeperServer>, batch: &mut Vec<LogRecord>) {
+        let cfg = &server.config;
+        self.zxids.clear();
+        self.zxids.extend(batch.iter().map(|r| r.zxid));
         if let Some(reason) = server.disk_failure() {
             batch.clear();
-            server.log_failed(&zxids, &reason);
-            continue;
+            server.log_failed(&self.zxids, &reason);
+            return;
         }
         let flushing = Instant::now();
         for r in batch.drain(..) {
-            log.append(r.zxid, &r.payload);
+            self.log.append(r.zxid, &r.payload);
         }
-        match log.commit() {
+        match self.log.commit() {
             Ok(fsync) => {
                 server.metrics.sync_processor_queue_flush_time_ms.add_ms(flushing.elapsed());
                 server.metrics.record_fsync(fsync);
                 server.metrics_registry.fsync.observe(fsync.as_secs_f64());
-                if let Some(last) = zxids.last() {
+                if let Some(last) = self.zxids.last() {
                     server.last_logged_zxid.store(*last, Ordering::Relaxed);
                 }
                 if fsync.as_millis() as u64 > cfg.fsync_warning_ms {
@@ -177,28 +196,29 @@ pub fn run(server: Arc<ZooKeeperServer>, queue: Arc<LogQueue>, mut log: TxnLogWr
             Err(e) => {
                 error!(error = %e, "cannot write the transaction log; refusing all writes from now on");
                 server.set_disk_failure(e.to_string());
-                server.log_failed(&zxids, &e.to_string());
-                continue;
+                server.log_failed(&self.zxids, &e.to_string());
+                return;
             }
         }
-        let n = zxids.len() as u64;
+        let n = self.zxids.len() as u64;
         crate::metrics::monitor::record_sync_batch(&server.metrics, n);
         {
             // One send per peer for the batch's ACKs (learner) or COMMITs (leader).
             let _defer = crate::defer::defer();
-            server.logged(&zxids);
+            server.logged(&self.zxids);
         }
-        since_snap += n;
-        let too_big = size_limit > 0 && log.bytes_in_file > size_limit;
-        if since_snap >= target || too_big {
-            if snapshotting.swap(true, Ordering::AcqRel) {
+        self.since_snap += n;
+        let size_limit = cfg.snap_size_limit_kb.saturating_mul(1024);
+        let too_big = size_limit > 0 && self.log.bytes_in_file > size_limit;
+        if self.since_snap >= self.target || too_big {
+            if self.snapshotting.swap(true, Ordering::AcqRel) {
                 warn!("too busy to snapshot, skipping");
             } else {
-                log.roll();
-                since_snap = 0;
-                target = next_snap_target(cfg.snap_count, target);
+                self.log.roll();
+                self.since_snap = 0;
+                self.target = next_snap_target(cfg.snap_count, self.target);
                 let s = server.clone();
-                let flag = snapshotting.clone();
+                let flag = self.snapshotting.clone();
                 let spawned = std::thread::Builder::new().name("snapshot".into()).spawn(move || {
                     if let Err(e) = take_snapshot(&s) {
                         error!(error = %e, "snapshot failed; the log still holds every txn");
@@ -206,10 +226,21 @@ pub fn run(server: Arc<ZooKeeperServer>, queue: Arc<LogQueue>, mut log: TxnLogWr
                     flag.store(false, Ordering::Release);
                 });
                 if spawned.is_err() {
-                    snapshotting.store(false, Ordering::Release);
+                    self.snapshotting.store(false, Ordering::Release);
                 }
             }
         }
+    }
+}
+
+/// The sync thread: runs until the queue is closed and drained.
+pub fn run(server: Arc<ZooKeeperServer>, queue: Arc<LogQueue>, state: Arc<Mutex<SyncState>>) {
+    let mut batch: Vec<LogRecord> = Vec::with_capacity(1024);
+    // No spinning for the next txn: on a small machine a spinning sync thread takes the
+    // core the thread about to hand it work needs (measured: 1,064 against 1,506 writes/s
+    // at one outstanding request in a 3-member ensemble on 2 cores).
+    while queue.take(&mut batch) {
+        state.lock().process(&server, &mut batch);
     }
     info!("sync thread stopped");
 }

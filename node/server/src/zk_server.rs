@@ -33,7 +33,7 @@ use zab_persistence::txnlog::TxnLogWriter;
 
 use crate::config::ServerConfig;
 use crate::stats::ServerStats;
-use crate::sync_proc::{LogItem, LogQueue, LogRecord, WriteOutcome, WriteResult};
+use crate::sync_proc::{LogItem, LogQueue, LogRecord, SyncState, WriteOutcome, WriteResult};
 
 /// What this server is in its ensemble.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,6 +182,13 @@ pub enum StartError {
     Snapshot(String),
 }
 
+impl crate::defer::Flush for ZooKeeperServer {
+    /// The deferred commits of a burst, applied together.
+    fn flush(&self) {
+        self.commit_up_to(self.commit_target.load(Ordering::Acquire));
+    }
+}
+
 /// The shared server state.
 pub struct ZooKeeperServer {
     pub config: ServerConfig,
@@ -196,6 +203,8 @@ pub struct ZooKeeperServer {
     pub metrics: Arc<crate::metrics::ServerMetrics>,
     pub snap_log: SnapLog,
     log_queue: Arc<LogQueue>,
+    /// The log itself: the sync thread's, lent to a learner's reader for a lone proposal.
+    sync_state: Arc<Mutex<SyncState>>,
     sync_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     disk_failed: Mutex<Option<String>>,
     epoch: tokio::time::Instant,
@@ -212,6 +221,8 @@ pub struct ZooKeeperServer {
     pub role: Role,
     replicator: std::sync::OnceLock<Arc<dyn Replicator>>,
     awaiting: Mutex<AwaitingCommit>,
+    /// The newest commit [`commit_up_to_deferred`](Self::commit_up_to_deferred) was told of.
+    commit_target: AtomicI64,
     /// Held while committed txns are taken from `awaiting` and applied, so batches are
     /// applied in order whichever thread saw the commit.
     apply_lock: Mutex<()>,
@@ -288,6 +299,7 @@ impl ZooKeeperServer {
         let log = TxnLogWriter::open(&snap_log.log_dir, config.pre_alloc_kb * 1024, config.force_sync)
             .map_err(|source| StartError::Restore { dir: config.data_log_dir.clone(), source })?;
         let log_queue = LogQueue::new();
+        let sync_state = Arc::new(Mutex::new(SyncState::new(&config, log)));
         let server = Arc::new(ZooKeeperServer {
             acl_config,
             tree: RwLock::new(db.tree),
@@ -305,6 +317,7 @@ impl ZooKeeperServer {
             metrics: config.metrics.clone(),
             snap_log,
             log_queue: log_queue.clone(),
+            sync_state: sync_state.clone(),
             sync_thread: Mutex::new(None),
             disk_failed: Mutex::new(None),
             epoch,
@@ -322,6 +335,7 @@ impl ZooKeeperServer {
                 logged: last_zxid,
                 syncs: Vec::new(),
             }),
+            commit_target: AtomicI64::new(last_zxid),
             apply_lock: Mutex::new(()),
             applied: AtomicI64::new(last_zxid),
             forwarded: Mutex::new(HashMap::new()),
@@ -338,7 +352,7 @@ impl ZooKeeperServer {
         let s = server.clone();
         let handle = std::thread::Builder::new()
             .name("sync".into())
-            .spawn(move || crate::sync_proc::run(s, log_queue, log))
+            .spawn(move || crate::sync_proc::run(s, log_queue, sync_state))
             .map_err(StartError::Thread)?;
         *server.sync_thread.lock() = Some(handle);
         Ok(server)
@@ -856,6 +870,16 @@ impl ZooKeeperServer {
         }
     }
 
+    /// [`commit_up_to`](Self::commit_up_to), or inside a [`crate::defer`] scope at its
+    /// flush, once for all the commits of the burst.
+    pub fn commit_up_to_deferred(self: &Arc<Self>, zxid: i64) {
+        self.commit_target.fetch_max(zxid, Ordering::AcqRel);
+        let me: Arc<dyn crate::defer::Flush> = self.clone();
+        if !crate::defer::later(crate::defer::Phase::Apply, &me) {
+            self.commit_up_to(self.commit_target.load(Ordering::Acquire));
+        }
+    }
+
     /// The quorum committed everything up to `zxid`: apply it, in order
     /// (`CommitProcessor`). A committed txn is on a quorum's disks, so it is applied even
     /// before this member's own fsync of it ends, as ZooKeeper's learners do. Idempotent
@@ -901,7 +925,11 @@ impl ZooKeeperServer {
     /// Learner: a txn from the leader (PROPOSAL, INFORM, or the sync's proposals) goes to
     /// the log; once applied it completes the client request it came from, if that client
     /// is connected here.
-    pub fn log_txn(&self, payload: Vec<u8>) -> Result<i64, String> {
+    ///
+    /// `lone`: nothing else is waiting to be read from the leader. Then, if the sync thread
+    /// is idle, this thread logs and fsyncs the txn itself (and ACKs it) instead of waking
+    /// the sync thread: one thread hand-off less on the path of a write that is alone.
+    pub fn log_txn(self: &Arc<Self>, payload: Vec<u8>, lone: bool) -> Result<i64, String> {
         let e = zab_persistence::txnlog::unmarshal(&payload)?;
         let done = self.forwarded.lock().remove(&(e.hdr.client_id, e.hdr.cxid));
         let zxid = e.hdr.zxid;
@@ -914,12 +942,20 @@ impl ZooKeeperServer {
             done,
         };
         self.awaiting.lock().items.push_back(item);
+        self.last_prepared(zxid);
+        if lone && self.log_queue.is_idle() {
+            // Idle: every txn pushed before is logged, and this thread is the only one that
+            // pushes, so logging this one here keeps the log in order.
+            if let Some(mut st) = self.sync_state.try_lock() {
+                st.process(self, &mut vec![LogRecord { zxid, payload }]);
+                return Ok(zxid);
+            }
+        }
         if self.log_queue.push(LogRecord { zxid, payload }).is_err() {
             let e = "server is shutting down".to_string();
             self.unqueue(zxid, e.clone());
             return Err(e);
         }
-        self.last_prepared(zxid);
         Ok(zxid)
     }
 
@@ -993,10 +1029,11 @@ impl ZooKeeperServer {
             // waits for this member's own fsync).
             let mut a = self.awaiting.lock();
             let applied = self.applied.load(Ordering::Acquire);
-            if a.committed <= applied {
+            // A COMMIT read just before the SYNC may still wait for its burst's apply.
+            let target = a.committed.max(self.commit_target.load(Ordering::Acquire));
+            if target <= applied {
                 Self::reply_sync(path, done, applied);
             } else {
-                let target = a.committed;
                 a.syncs.push((target, path, done));
             }
         }

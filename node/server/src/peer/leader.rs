@@ -132,9 +132,11 @@ impl Leader {
         committed
     }
 
+    /// Applies up to `z` on the leader: at once, or inside a [`crate::defer`] scope once
+    /// for the burst, after its COMMITs are sent.
     fn commit(&self, z: Option<i64>) {
         if let (Some(z), Some(server)) = (z, self.server.get().and_then(|w| w.upgrade())) {
-            server.commit_up_to(z);
+            server.commit_up_to_deferred(z);
         }
     }
 }
@@ -170,10 +172,6 @@ impl Replicator for Leader {
         }
         let c = self.exec(&mut st, actions);
         drop(st);
-        if c.is_some() {
-            // The COMMITs go out before the leader applies.
-            crate::defer::flush();
-        }
         self.commit(c);
     }
 
@@ -615,10 +613,6 @@ fn serve_learner(
                 let actions = st.bcast.as_mut().map(|b| b.on_ack(sid, p.zxid)).unwrap_or_default();
                 let c = leader.exec(&mut st, actions);
                 drop(st);
-                if c.is_some() && !reader.has_buffered() {
-                    // The last ACK read: the COMMITs go out before the leader applies.
-                    crate::defer::flush();
-                }
                 leader.commit(c);
             }
             packet::PING => {

@@ -304,7 +304,7 @@ fn term(
                     }
                     Some(s) => {
                         for (z, d) in txns {
-                            s.log_txn(d)?;
+                            s.log_txn(d, false)?;
                             after_newleader.push(z);
                             skip_ack.insert(z);
                         }
@@ -366,7 +366,8 @@ fn term(
     // Broadcast.
     let pending: Vec<i64> = after_newleader.into_iter().filter(|z| !applied_after.contains(z)).collect();
     let mut fb = FollowerBroadcast::with_pending(server.prepared_zxid(), q.observer, pending);
-    // The sync thread is woken once for the PROPOSALs read in one go (`FlushBeforeRead`).
+    // The COMMITs read in one go are applied together, and the sync thread is woken once
+    // for the PROPOSALs (at `FlushBeforeRead`).
     let _defer = crate::defer::defer();
     loop {
         let p = read(reader)?;
@@ -406,9 +407,9 @@ fn term(
                 for a in fb.on_packet(&p).map_err(|e| e.to_string())? {
                     match a {
                         FollowerAction::Log { data, .. } => {
-                            server.log_txn(data)?;
+                            server.log_txn(data, !reader.has_buffered())?;
                         }
-                        FollowerAction::Apply(z) => server.commit_up_to(z),
+                        FollowerAction::Apply(z) => server.commit_up_to_deferred(z),
                         FollowerAction::Send(p) => link.send(p),
                     }
                 }

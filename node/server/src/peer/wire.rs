@@ -43,7 +43,8 @@ impl<R: Read> PacketReader<R> {
         PacketReader { r: BufReader::with_capacity(64 * 1024, FlushBeforeRead(r)), max }
     }
 
-    /// Whether bytes already read from the stream wait to be decoded.
+    /// Whether bytes already read from the stream wait to be decoded (more packets of the
+    /// same burst, or the start of one).
     pub fn has_buffered(&self) -> bool {
         !self.r.buffer().is_empty()
     }
