@@ -21,8 +21,10 @@
 # AdminServer on 127.0.0.1 and a free port each); the clients connect to the follower with the
 # lowest id. The scraper (scrape.py, one keep-alive HTTP connection per member, started before
 # the warm-up and stopped after the run) counts its scrapes, bytes and errors. Prints each run,
-# then the mean ops/s with and without scraping, the change in percent, and the spread of the
-# runs (standard deviation, and the change's 95% interval from the paired differences).
+# the server CPU one scrape takes (3000 scrapes of the clients' member after the runs, its CPU
+# time from /proc), then the mean ops/s with and without scraping, the change in percent, and
+# the spread of the runs (standard deviation, and the change's 95% interval from the paired
+# differences).
 # Waits while cargo/rustc or a busy java/zab-node of someone else runs and warns when that
 # happened during the measurements. Every process started here is stopped by its pid.
 set -u -o pipefail
@@ -123,6 +125,10 @@ for ((p = 0; p < pairs; p++)); do
         run "$n" "$mode"
     done
 done
+# What one scrape costs the server, without load: its CPU time (from /proc) over 3000 scrapes
+# of the member the clients used, and that cost at the scrape rate.
+"$PY" "$here/scrape.py" --cost "${E_PID[member]}" --count 3000 --members "${#ENS_IDS[@]}" \
+    --interval-ms "$interval" "${admin_urls[member - 1]}" || status=1
 ens_stop
 
 "$PY" - "$out/runs.tsv" <<'EOF'

@@ -587,3 +587,237 @@ async fn the_zxid_counter_rolls_over_into_a_new_epoch() {
         m.stop().await;
     }
 }
+
+// ---- Scripted conversations (as ZooKeeper's Zab1_0Test): the test plays one side of the
+// quorum port with raw QuorumPackets against the real learner or leader.
+
+use zab_jute::quorum::{packet, LearnerInfo, QuorumPacket};
+use zab_jute::record::Record;
+use zab_node::peer::wire::{write_packet, PacketReader};
+
+/// A create txn as a leader proposes it (header, CreateTxn, no digest).
+fn create_txn(zxid: i64, path: &str, data: &[u8], parent_cversion: i32) -> Vec<u8> {
+    let hdr = zab_jute::txn::TxnHeader {
+        client_id: 0x77,
+        cxid: zxid as i32,
+        zxid,
+        time: 1,
+        txn_type: zab_jute::codes::op::CREATE,
+    };
+    let txn = zab_jute::txn::Txn::Create(zab_jute::txn::CreateTxn {
+        path: path.into(),
+        data: Some(data.to_vec()),
+        acl: zab_jute::data::Acl::open_unsafe(),
+        ephemeral: false,
+        parent_c_version: parent_cversion,
+    });
+    zab_persistence::txnlog::marshal(&hdr, &txn, None)
+}
+
+fn send(s: &mut std::net::TcpStream, t: i32, zxid: i64, data: Option<Vec<u8>>) {
+    write_packet(s, &QuorumPacket::new(t, zxid, data)).expect("send a quorum packet");
+}
+
+fn epoch_file(dir: &std::path::Path, name: &str) -> Option<i64> {
+    zab_persistence::epoch::read_epoch(&dir.join("version-2"), name).ok().flatten()
+}
+
+/// A zab learner against a scripted leader: discovery, a DIFF with a proposal and its commit,
+/// NEWLEADER followed at once by a new proposal (the order of ZOOKEEPER-3023/4394: the
+/// leader forwards proposals before UPTODATE), then UPTODATE and broadcast. The learner must
+/// persist acceptedEpoch before ACKEPOCH, have the synced txn and currentEpoch on disk before
+/// it ACKs NEWLEADER, ACK the proposal that came before UPTODATE, apply each txn only on its
+/// COMMIT, and answer PING.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_real_learner_follows_a_scripted_leader() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let ports = ports(3);
+    let leader_port = StdListener::bind(("127.0.0.1", ports[0].quorum)).expect("the scripted leader's quorum port");
+    let dir2 = root.path().join("m2");
+    let member = start_member(2, 1, &dir2, &ports).await;
+    let script = {
+        let dir2 = dir2.clone();
+        tokio::task::spawn_blocking(move || {
+            let (mut s, _) = leader_port.accept().expect("the learner connects");
+            s.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+            let mut r = PacketReader::new(s.try_clone().expect("clone"), 1 << 20);
+            let hello = r.read().expect("FOLLOWERINFO");
+            assert_eq!(hello.packet_type, packet::FOLLOWERINFO);
+            let info = LearnerInfo::from_bytes(hello.data.as_deref().unwrap_or(&[]), 1024).expect("LearnerInfo");
+            assert_eq!(info.serverid, 2);
+            assert_eq!(hello.zxid, 0, "acceptedEpoch 0 on a fresh member");
+            const E: i64 = 1 << 32;
+            send(&mut s, packet::LEADERINFO, E, Some(0x10000i32.to_be_bytes().to_vec()));
+            let ack_epoch = r.read().expect("ACKEPOCH");
+            assert_eq!(ack_epoch.packet_type, packet::ACKEPOCH);
+            assert_eq!(ack_epoch.zxid, 0, "the learner's last zxid");
+            assert_eq!(epoch_file(&dir2, "acceptedEpoch"), Some(1), "acceptedEpoch persisted before ACKEPOCH");
+            // Synchronisation: DIFF up to E|1 with its proposal and commit, NEWLEADER, and a
+            // new proposal before UPTODATE.
+            send(&mut s, packet::DIFF, E | 1, None);
+            send(&mut s, packet::PROPOSAL, E | 1, Some(create_txn(E | 1, "/synced", b"1", 1)));
+            send(&mut s, packet::COMMIT, E | 1, None);
+            send(&mut s, packet::NEWLEADER, E, None);
+            send(&mut s, packet::PROPOSAL, E | 2, Some(create_txn(E | 2, "/before-uptodate", b"2", 2)));
+            let ack = r.read().expect("ACK of NEWLEADER");
+            assert_eq!((ack.packet_type, ack.zxid), (packet::ACK, E), "the first ACK is NEWLEADER's");
+            assert_eq!(epoch_file(&dir2, "currentEpoch"), Some(1), "currentEpoch written before the ACK");
+            let logged: Vec<i64> = zab_persistence::txnlog::read_from(&dir2.join("version-2"), 0)
+                .expect("the learner's log")
+                .iter()
+                .map(|e| e.hdr.zxid)
+                .collect();
+            assert!(logged.contains(&(E | 1)), "the synced txn is on disk before the ACK: {logged:x?}");
+            send(&mut s, packet::UPTODATE, -1, None);
+            // The ACKs of UPTODATE and of the proposal before it, in either order.
+            let mut seen = Vec::new();
+            while seen.len() < 2 {
+                let p = r.read().expect("ACKs after UPTODATE");
+                assert_eq!(p.packet_type, packet::ACK, "only ACKs now: {p:?}");
+                seen.push(p.zxid);
+            }
+            seen.sort_unstable();
+            assert_eq!(seen, vec![E, E | 2]);
+            (s, r)
+        })
+    };
+    let (mut s, mut r) = script.await.expect("the script");
+    const E: i64 = 1 << 32;
+    let server = until(Duration::from_secs(20), "the learner serving", || async { member.server() }).await;
+    assert!(server.tree().node("/synced").is_some());
+    assert!(server.tree().node("/before-uptodate").is_none(), "not applied before its COMMIT");
+    send(&mut s, packet::COMMIT, E | 2, None);
+    until(Duration::from_secs(20), "the COMMIT applied", || async {
+        server.tree().node("/before-uptodate").map(|_| ())
+    })
+    .await;
+    // Broadcast: PROPOSAL -> ACK (after the learner's fsync) -> COMMIT -> applied; PING -> PING.
+    let (s, r) = tokio::task::spawn_blocking(move || {
+        send(&mut s, packet::PROPOSAL, E | 3, Some(create_txn(E | 3, "/broadcast", b"3", 3)));
+        let ack = r.read().expect("ACK");
+        assert_eq!((ack.packet_type, ack.zxid), (packet::ACK, E | 3));
+        send(&mut s, packet::PING, E | 3, None);
+        let ping = r.read().expect("PING answer");
+        assert_eq!(ping.packet_type, packet::PING);
+        (s, r)
+    })
+    .await
+    .expect("broadcast script");
+    assert!(server.tree().node("/broadcast").is_none(), "not applied before its COMMIT");
+    let mut s = s;
+    send(&mut s, packet::COMMIT, E | 3, None);
+    until(Duration::from_secs(20), "the broadcast txn applied", || async {
+        server.tree().node("/broadcast").map(|_| ())
+    })
+    .await;
+    // (A client session would need the scripted leader to answer its forwarded
+    // createSession; the tree is checked directly instead.)
+    for p in ["/synced", "/before-uptodate", "/broadcast"] {
+        assert_eq!(server.tree().node(p).map(|n| n.stat.mzxid >> 32), Some(1), "{p}");
+    }
+    drop((r, server));
+    let _ = s.shutdown(std::net::Shutdown::Both);
+    member.stop().await;
+}
+
+/// A scripted follower against a real zab leader: discovery and an empty DIFF, then a
+/// client's write through the leader is proposed to the follower and not committed until
+/// the follower ACKs it (the leader and this follower are the quorum); the COMMIT follows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_scripted_follower_against_a_real_leader() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let ports = ports(3);
+    let member = start_member(1, 1, &root.path().join("m1"), &ports).await;
+    let quorum_port = ports[0].quorum;
+    let (s, r) = tokio::task::spawn_blocking(move || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let mut s = loop {
+            match std::net::TcpStream::connect(("127.0.0.1", quorum_port)) {
+                Ok(s) => break s,
+                Err(e) => {
+                    assert!(std::time::Instant::now() < deadline, "the leader's quorum port: {e}");
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        };
+        s.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+        let mut r = PacketReader::new(s.try_clone().expect("clone"), 1 << 20);
+        let info = LearnerInfo { serverid: 2, protocol_version: 0x10000, config_version: 0 };
+        send(&mut s, packet::FOLLOWERINFO, 0, Some(info.to_bytes()));
+        let li = r.read().expect("LEADERINFO");
+        assert_eq!(li.packet_type, packet::LEADERINFO);
+        let epoch = li.zxid >> 32;
+        assert_eq!(epoch, 1, "a quorum of fresh members agrees on epoch 1");
+        assert_eq!(li.data.as_deref(), Some(&0x10000i32.to_be_bytes()[..]), "the leader's protocol version");
+        send(&mut s, packet::ACKEPOCH, 0, Some(0i32.to_be_bytes().to_vec()));
+        let diff = r.read().expect("DIFF");
+        assert_eq!(diff.packet_type, packet::DIFF, "an empty learner of an empty leader gets DIFF");
+        let nl = r.read().expect("NEWLEADER");
+        assert_eq!((nl.packet_type, nl.zxid), (packet::NEWLEADER, epoch << 32));
+        send(&mut s, packet::ACK, epoch << 32, None);
+        let up = r.read().expect("UPTODATE");
+        assert_eq!(up.packet_type, packet::UPTODATE);
+        send(&mut s, packet::ACK, epoch << 32, None);
+        (s, r)
+    })
+    .await
+    .expect("the discovery script");
+    let server = until(Duration::from_secs(20), "the leader serving", || async { member.server() }).await;
+    assert_eq!(server.role.name(), "leader");
+    let learners = server.learners();
+    assert_eq!(learners.len(), 1);
+    assert!(learners[0].in_broadcast && learners[0].sync_mode == "DIFF", "{learners:?}");
+    // A client on the leader: its createSession, then its create, each proposed to us and
+    // committed only after our ACK.
+    let addr = format!("127.0.0.1:{}", member.client);
+    let client = tokio::spawn(async move {
+        let c = zk::Client::connector()
+            .with_session_timeout(Duration::from_secs(10))
+            .connect(&addr)
+            .await
+            .expect("a session on the leader");
+        let acl = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+        c.create("/x", b"v", &acl).await.expect("the create").0.czxid
+    });
+    let check = server.clone();
+    let (s, r, czxid_seen) = tokio::task::spawn_blocking(move || {
+        let (mut s, mut r) = (s, r);
+        let mut proposals = 0;
+        let mut create_zxid = None;
+        while create_zxid.is_none() {
+            let p = r.read().expect("PROPOSAL");
+            if p.packet_type == packet::PING {
+                send(&mut s, packet::PING, p.zxid, Some(Vec::new()));
+                continue;
+            }
+            assert_eq!(p.packet_type, packet::PROPOSAL, "{p:?}");
+            proposals += 1;
+            let e = zab_persistence::txnlog::unmarshal(p.data.as_deref().unwrap_or(&[])).expect("a txn");
+            eprintln!("scripted follower: PROPOSAL 0x{:x} type {}", p.zxid, e.hdr.txn_type);
+            if matches!(&e.txn, zab_jute::txn::Txn::Create(c) if c.path == "/x") {
+                // Proposed but not acknowledged by anyone but the leader: not applied.
+                assert!(check.tree().node("/x").is_none(), "applied before a quorum ACKed");
+                create_zxid = Some(p.zxid);
+            }
+            send(&mut s, packet::ACK, p.zxid, None);
+            loop {
+                let c = r.read().expect("COMMIT");
+                if c.packet_type == packet::PING {
+                    send(&mut s, packet::PING, c.zxid, Some(Vec::new()));
+                    continue;
+                }
+                assert_eq!((c.packet_type, c.zxid), (packet::COMMIT, p.zxid), "the COMMIT of what we ACKed");
+                break;
+            }
+        }
+        assert!(proposals >= 2, "createSession, then create");
+        (s, r, create_zxid)
+    })
+    .await
+    .expect("the broadcast script");
+    let czxid = tokio::time::timeout(Duration::from_secs(20), client).await.expect("the create returns").expect("task");
+    assert_eq!(Some(czxid), czxid_seen);
+    drop((r, server));
+    let _ = s.shutdown(std::net::Shutdown::Both);
+    member.stop().await;
+}
