@@ -64,6 +64,9 @@ pub struct LearnerSync {
     proposals: VecDeque<(i64, Vec<u8>)>,
     committed: Vec<i64>,
     committed_after_newleader: Vec<i64>,
+    /// `zookeeper.testingonly.initialZxid`: a leader may jump its counter to this value, so
+    /// a proposal with the next counter is no hole.
+    skip_counter: Option<i64>,
 }
 
 fn ack(zxid: i64) -> SyncAction {
@@ -82,7 +85,16 @@ impl LearnerSync {
             proposals: VecDeque::new(),
             committed: Vec::new(),
             committed_after_newleader: Vec::new(),
+            skip_counter: None,
         }
+    }
+
+    /// Accepts a proposal at counter `counter + 1` after any earlier zxid: the leader was
+    /// told to move its counter there (ZooKeeper's `zookeeper.testingonly.initialZxid`,
+    /// for tests of ZOOKEEPER-1277).
+    pub fn allow_counter_skip(mut self, counter: Option<i64>) -> LearnerSync {
+        self.skip_counter = counter;
+        self
     }
 
     pub fn done(&self) -> bool {
@@ -90,8 +102,10 @@ impl LearnerSync {
     }
 
     fn check_contiguous(&self, z: i64) -> Result<(), SyncError> {
-        let follows =
-            z == self.last_zxid + 1 || (zxid::epoch(z) > zxid::epoch(self.last_zxid) && zxid::counter(z) == 1);
+        let skipped = self.skip_counter.is_some_and(|c| zxid::counter(z) == c + 1 && z > self.last_zxid);
+        let follows = z == self.last_zxid + 1
+            || (zxid::epoch(z) > zxid::epoch(self.last_zxid) && zxid::counter(z) == 1)
+            || skipped;
         if follows {
             Ok(())
         } else {
@@ -285,5 +299,15 @@ mod tests {
         // a new epoch may start at counter 1
         let mut s = LearnerSync::new(E5 | 1, 7);
         assert!(run(&mut s, &[(packet::DIFF, E6 | 1), (packet::PROPOSAL, E6 | 1)]).is_ok());
+        // a counter moved by zookeeper.testingonly.initialZxid is no hole, when configured
+        let mut s = LearnerSync::new(E5 | 1, 6);
+        assert!(matches!(
+            run(&mut s, &[(packet::DIFF, E5 | 1), (packet::PROPOSAL, E6 | 0xffff_fff1)]),
+            Err(SyncError::NotContiguous { .. })
+        ));
+        let mut s = LearnerSync::new(E5 | 1, 6).allow_counter_skip(Some(0xffff_fff0));
+        assert!(run(&mut s, &[(packet::DIFF, E5 | 1), (packet::PROPOSAL, E6 | 0xffff_fff1)]).is_ok());
+        let mut s = LearnerSync::new(E5 | 1, 6).allow_counter_skip(Some(0xffff_fff0));
+        assert!(run(&mut s, &[(packet::DIFF, E5 | 1), (packet::PROPOSAL, E6 | 0xffff_fff2)]).is_err(), "still a hole");
     }
 }

@@ -268,6 +268,7 @@ async fn run(mut cnxn: Cnxn, stream: TcpStream, mut inbuf: BytesMut) {
                 }
                 if let Some(r) = done {
                     cnxn.write_done(r);
+                    cnxn.complete_ready();
                     continue;
                 }
             }
@@ -302,7 +303,10 @@ async fn run(mut cnxn: Cnxn, stream: TcpStream, mut inbuf: BytesMut) {
             }
             Woke::Msg(Some(m)) => cnxn.on_msg(m),
             Woke::Msg(None) => break,
-            Woke::Write(w) => cnxn.write_done(w),
+            Woke::Write(w) => {
+                cnxn.write_done(w);
+                cnxn.complete_ready();
+            }
         }
     }
     let _ = wr.shutdown().await;

@@ -161,14 +161,23 @@ fn state_of(m: &Member) -> Option<(i64, u64)> {
 }
 
 async fn converged(members: &[&Member]) -> (i64, u64) {
-    until(Duration::from_secs(20), "all members at the same zxid and digest", || async {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
         let states: Vec<Option<(i64, u64)>> = members.iter().map(|m| state_of(m)).collect();
-        match states.first() {
-            Some(Some(first)) if states.iter().all(|s| s.as_ref() == Some(first)) => Some(*first),
-            _ => None,
+        if let Some(Some(first)) = states.first() {
+            if states.iter().all(|s| s.as_ref() == Some(first)) {
+                return *first;
+            }
         }
-    })
-    .await
+        let roles: Vec<Option<&'static str>> =
+            members.iter().map(|m| m.slot.read().clone().map(|s| s.role.name())).collect();
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for all members at the same zxid and digest: (zxid, digest) {:x?}, roles {roles:?}",
+            states
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 fn ports(n: usize) -> Vec<Ports> {
@@ -517,6 +526,10 @@ async fn a_follower_older_than_the_window_is_synced_from_the_log_on_disk() {
 /// client saw acknowledged is on every member, and no zxid has the counter 0xffffffff.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_zxid_counter_rolls_over_into_a_new_epoch() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("ZAB_LOG"))
+        .with_test_writer()
+        .try_init();
     let root = tempfile::tempdir().expect("temp dir");
     let mut ports = ports(3);
     for p in &mut ports {
