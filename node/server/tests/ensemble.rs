@@ -48,8 +48,20 @@ impl Decide for Fixed {
     }
 }
 
+/// A port free now, below the kernel's ephemeral range (32768 and up), so no outgoing
+/// connection of a test running alongside (a client, a member dialling a peer) can take it
+/// between this call and the member's bind, and never handed out twice by this process.
 fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let offset = (std::process::id() % 64) * 150;
+    for _ in 0..12_000 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (20_000 + (offset + n) % 12_000) as u16;
+        if StdListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between 20000 and 32000")
 }
 
 struct Ports {
