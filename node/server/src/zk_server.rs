@@ -628,7 +628,18 @@ impl ZooKeeperServer {
                 let now = self.now_ms();
                 self.core.lock().sessions.add(session_id, *timeout, now);
             }
-            self.forwarded.lock().insert((session_id, cxid), done);
+            {
+                // Checked under the lock `stop_serving` clears the map with: a request either
+                // fails here or is failed by that clear, never left waiting for a leader
+                // that is gone.
+                let mut forwarded = self.forwarded.lock();
+                if !self.is_serving() {
+                    drop(forwarded);
+                    let _ = done.send(Err("this member is not serving; reconnect to another".into()));
+                    return rx;
+                }
+                forwarded.insert((session_id, cxid), done);
+            }
             let op_type = match req {
                 WriteRequest::CreateSession { .. } => op::CREATE_SESSION,
                 WriteRequest::CloseSession => op::CLOSE_SESSION,
@@ -1042,6 +1053,9 @@ impl ZooKeeperServer {
     /// Learner: asks the leader whether `session` may move here.
     pub async fn revalidate_remote(&self, session: i64, timeout: i32) -> bool {
         let Some(rep) = self.replicator.get() else { return false };
+        if !self.is_serving() {
+            return false;
+        }
         let ok = rep.revalidate(session, timeout).await.unwrap_or(false);
         if ok {
             let now = self.now_ms();

@@ -38,7 +38,9 @@ static TRUNC_SAFE: AtomicBool = AtomicBool::new(true);
 pub struct LearnerLink {
     tx: Arc<Outbox>,
     observer: bool,
-    revalidations: Mutex<HashMap<i64, oneshot::Sender<bool>>>,
+    /// Sessions waiting for the leader's REVALIDATE answer; `None` once the term is over
+    /// (a reconnecting client then fails at once instead of waiting for a dead leader).
+    revalidations: Mutex<Option<HashMap<i64, oneshot::Sender<bool>>>>,
 }
 
 impl LearnerLink {
@@ -74,7 +76,10 @@ impl Replicator for LearnerLink {
 
     fn revalidate(&self, session_id: i64, timeout: i32) -> oneshot::Receiver<bool> {
         let (tx, rx) = oneshot::channel();
-        self.revalidations.lock().insert(session_id, tx);
+        match self.revalidations.lock().as_mut() {
+            Some(waiting) => waiting.insert(session_id, tx),
+            None => return rx, // the term is over: `tx` is dropped, the session is refused
+        };
         let mut data = session_id.to_be_bytes().to_vec();
         data.extend_from_slice(&timeout.to_be_bytes());
         self.send(QuorumPacket::new(packet::REVALIDATE, -1, Some(data)));
@@ -147,7 +152,7 @@ fn follow_term(
         Ok(t) => t,
         Err(e) => return format!("quorum connection: {e}"),
     };
-    let link = Arc::new(LearnerLink { tx, observer: q.observer, revalidations: Mutex::new(HashMap::new()) });
+    let link = Arc::new(LearnerLink { tx, observer: q.observer, revalidations: Mutex::new(Some(HashMap::new())) });
     // `stop` ends the term: a watcher closes the connection, which ends the blocking read.
     let ended = Arc::new(AtomicBool::new(false));
     if let Ok(s) = stream.try_clone() {
@@ -177,6 +182,8 @@ fn follow_term(
     let closing = Instant::now();
     let _ = stream.shutdown(Shutdown::Both);
     config.metrics.socket_closing_time.add_ms(closing.elapsed());
+    // Sessions still waiting for a REVALIDATE answer are refused now (their clients move on).
+    link.revalidations.lock().take();
     on_serving(None);
     if let Some(s) = server {
         s.stop_serving();
@@ -390,7 +397,7 @@ fn term(
                 let data = p.data.unwrap_or_default();
                 if let (Some(s), Some(v)) = (data.get(0..8), data.get(8)) {
                     let session = i64::from_be_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]]);
-                    if let Some(tx) = link.revalidations.lock().remove(&session) {
+                    if let Some(tx) = link.revalidations.lock().as_mut().and_then(|w| w.remove(&session)) {
                         let _ = tx.send(*v != 0);
                     }
                 }
