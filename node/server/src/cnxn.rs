@@ -76,9 +76,20 @@ pub async fn serve(server: Arc<ZooKeeperServer>, mut stream: TcpStream, remote: 
     // answer is known before the handshake goes on.
     let remote_ok = if server.role.is_learner() && req.session_id != 0 {
         let timeout = req.time_out.clamp(server.config.min_session_timeout, server.config.max_session_timeout);
-        let ok = req.passwd.as_slice() == session_password(req.session_id)
-            && server.revalidate_remote(req.session_id, timeout).await;
-        Some(ok)
+        if req.passwd.as_slice() != session_password(req.session_id) {
+            Some(false)
+        } else {
+            match server.revalidate_remote(req.session_id, timeout).await {
+                Some(valid) => Some(valid),
+                None => {
+                    // No answer (this member's term ended): the session is not known to be
+                    // invalid, so the client must not be told it expired; it reconnects
+                    // elsewhere.
+                    debug!(%remote, "closing connection: the session could not be revalidated now");
+                    return;
+                }
+            }
+        }
     } else {
         None
     };

@@ -1051,12 +1051,15 @@ impl ZooKeeperServer {
     }
 
     /// Learner: asks the leader whether `session` may move here.
-    pub async fn revalidate_remote(&self, session: i64, timeout: i32) -> bool {
-        let Some(rep) = self.replicator.get() else { return false };
+    ///
+    /// `None` when there is no answer (not serving, or the term ended while waiting): the
+    /// session is then not known to be invalid, and its client must not be told it expired.
+    pub async fn revalidate_remote(&self, session: i64, timeout: i32) -> Option<bool> {
+        let rep = self.replicator.get()?;
         if !self.is_serving() {
-            return false;
+            return None;
         }
-        let ok = rep.revalidate(session, timeout).await.unwrap_or(false);
+        let ok = rep.revalidate(session, timeout).await.ok()?;
         if ok {
             let now = self.now_ms();
             let mut core = self.core.lock();
@@ -1064,7 +1067,7 @@ impl ZooKeeperServer {
                 core.sessions.add(session, timeout, now);
             }
         }
-        ok
+        Some(ok)
     }
 
     /// Learner: the sessions touched since the last call, for the PING to the leader.
