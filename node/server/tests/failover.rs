@@ -445,3 +445,84 @@ fn status_follows_roles_phases_lag_and_sync() {
     assert!(idx.windows(2).all(|w| w[0] <= w[1] || w[1] == 0), "phases out of order: {phases:?}");
     println!("survivor's /status after the leader's kill: {phases:?}");
 }
+
+/// Three voters and an observer, as processes: the observer follows, serves reads, forwards
+/// its clients' writes, and follows the next leader after a kill -9 of the first; in the end
+/// its digest equals the voters'.
+#[test]
+fn an_observer_process_follows_forwards_and_survives_a_failover() {
+    let _one = one_at_a_time();
+    let root = tempfile::tempdir().expect("temp dir");
+    let ports: Vec<(u16, u16, u16)> = (0..4).map(|_| (free_port(), free_port(), free_port())).collect();
+    let servers: String = ports
+        .iter()
+        .enumerate()
+        .map(|(i, (_, q, e))| {
+            let kind = if i == 3 { ":observer" } else { "" };
+            format!("server.{}=127.0.0.1:{q}:{e}{kind}\n", i + 1)
+        })
+        .collect();
+    let mut nodes = ensemble_from(root.path(), 4, "tickTime=200\ninitLimit=20\nsyncLimit=5", &ports, &vec![servers; 4]);
+    let cfg = nodes[3].dir.join("zoo.cfg");
+    let text = std::fs::read_to_string(&cfg).expect("zoo.cfg");
+    std::fs::write(&cfg, format!("{text}peerType=observer\n")).expect("zoo.cfg");
+    for n in nodes.iter_mut() {
+        n.start();
+    }
+    let leader = wait_for(Duration::from_secs(30), "a leader and a serving quorum", || leader_of(&nodes));
+    wait_for(Duration::from_secs(30), "the observer observing", || {
+        (nodes[3].mode().as_deref() == Some("observer")).then_some(())
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let acl = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+    let connect = |n: &Node| {
+        let addr = format!("127.0.0.1:{}", n.client);
+        rt.block_on(async move {
+            zk::Client::connector()
+                .with_session_timeout(Duration::from_secs(10))
+                .connect(&addr)
+                .await
+                .expect("a session")
+        })
+    };
+    let on_observer = connect(&nodes[3]);
+    let voter = (leader + 1) % 3;
+    let on_voter = connect(&nodes[voter]);
+    rt.block_on(async {
+        // a write through the observer is forwarded, committed by the voters, seen everywhere
+        on_observer.create("/from-observer", b"o", &acl).await.expect("a write through the observer");
+        on_voter.sync("/").await.expect("sync");
+        assert!(on_voter.check_stat("/from-observer").await.expect("exists").is_some());
+        // a write through a voter reaches the observer (INFORM)
+        on_voter.create("/from-voter", b"v", &acl).await.expect("a write through a voter");
+        on_observer.sync("/").await.expect("sync through the observer");
+        assert_eq!(on_observer.get_data("/from-voter").await.expect("read on the observer").0, b"v");
+    });
+    drop((on_observer, on_voter));
+    nodes[leader].kill9();
+    wait_for(Duration::from_secs(30), "a new leader", || leader_of(&nodes).filter(|l| *l != leader));
+    wait_for(Duration::from_secs(30), "the observer observing the new leader", || {
+        (nodes[3].mode().as_deref() == Some("observer")).then_some(())
+    });
+    let on_observer = connect(&nodes[3]);
+    rt.block_on(async {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            match on_observer.create("/after-failover", b"a", &acl).await {
+                Ok(_) | Err(zk::Error::NodeExists) => break,
+                Err(e) => {
+                    assert!(tokio::time::Instant::now() < deadline, "no write through the observer: {e}");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }
+    });
+    drop(on_observer);
+    nodes[leader].start();
+    let digest = wait_for(Duration::from_secs(30), "equal digests on all four", || {
+        let ds: Vec<Option<String>> = nodes.iter().map(|n| n.digest()).collect();
+        let first = ds.first().cloned().flatten()?;
+        ds.iter().all(|d| d.as_ref() == Some(&first)).then_some(first)
+    });
+    println!("observer: followed two leaders, forwarded writes, digest {digest} on all four members");
+}
