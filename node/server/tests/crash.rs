@@ -9,7 +9,7 @@
 mod common;
 
 use std::collections::HashSet;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -24,10 +24,6 @@ impl Lcg {
         self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         self.0 >> 33
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
 fn spawn(dir: &Path, port: u16) -> Child {
@@ -83,7 +79,7 @@ async fn kill_9_under_load_loses_no_acknowledged_write() {
     let acked = Arc::new(Mutex::new(Acked::default()));
     let mut total_acked = 0usize;
     for round in 0..rounds {
-        let port = free_port();
+        let port = common::free_port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
         let mut child = spawn(dir.path(), port);
         let checker = connect(addr, &dir.path().join("server.log")).await;
@@ -166,7 +162,7 @@ async fn kill_9_under_load_loses_no_acknowledged_write() {
         drop(checker);
     }
     // Final round: everything still there, then a clean stop and a full verify.
-    let port = free_port();
+    let port = common::free_port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
     let mut child = spawn(dir.path(), port);
     let checker = connect(addr, &dir.path().join("server.log")).await;

@@ -2,6 +2,9 @@
 //! tests exercise discovery, synchronisation and broadcast alone; the election has its own
 //! tests), real quorum connections, real clients through the `zookeeper-client` crate.
 
+mod common;
+
+use common::free_port;
 use std::future::Future;
 use std::net::TcpListener as StdListener;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -46,22 +49,6 @@ impl Decide for Fixed {
         };
         Box::pin(async move { Some((state, self.leader)) })
     }
-}
-
-/// A port free now, below the kernel's ephemeral range (32768 and up), so no outgoing
-/// connection of a test running alongside (a client, a member dialling a peer) can take it
-/// between this call and the member's bind, and never handed out twice by this process.
-fn free_port() -> u16 {
-    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let offset = (std::process::id() % 64) * 150;
-    for _ in 0..12_000 {
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let port = (20_000 + (offset + n) % 12_000) as u16;
-        if StdListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free port between 20000 and 32000")
 }
 
 struct Ports {
@@ -143,6 +130,19 @@ async fn start_member(id: u64, leader: u64, dir: &std::path::Path, ports: &[Port
     Member { id, client, slot, stop, tasks: vec![accept, term] }
 }
 
+/// Starts a member for every entry of `ports` (ids from 1, data in `root/m{id}`), all with
+/// `leader` as their leader, and waits until each serves.
+async fn start_serving(root: &std::path::Path, leader: u64, ports: &[Ports]) -> Vec<Member> {
+    let mut members = Vec::new();
+    for id in 1..=ports.len() as u64 {
+        members.push(start_member(id, leader, &root.join(format!("m{id}")), ports).await);
+    }
+    for m in &members {
+        until(Duration::from_secs(20), "member serving", || async { m.server().map(|_| ()) }).await;
+    }
+    members
+}
+
 impl Member {
     fn server(&self) -> Option<Arc<ZooKeeperServer>> {
         self.slot.read().clone().filter(|s| s.is_serving())
@@ -209,13 +209,7 @@ fn ports(n: usize) -> Vec<Ports> {
 async fn writes_through_any_member_reach_every_member() {
     let root = tempfile::tempdir().expect("temp dir");
     let ports = ports(3);
-    let mut members = Vec::new();
-    for id in 1..=3 {
-        members.push(start_member(id, 1, &root.path().join(format!("m{id}")), &ports).await);
-    }
-    for m in &members {
-        until(Duration::from_secs(20), "member serving", || async { m.server().map(|_| ()) }).await;
-    }
+    let members = start_serving(root.path(), 1, &ports).await;
     let leader = members[0].server().expect("leader");
     assert_eq!(leader.role.name(), "leader");
     assert_eq!(members[1].server().expect("follower").role.name(), "follower");
@@ -425,14 +419,7 @@ async fn an_observer_follows_serves_reads_and_forwards_writes() {
     let root = tempfile::tempdir().expect("temp dir");
     let mut ports = ports(4);
     ports[3].observer = true;
-    let dir = |id: u64| root.path().join(format!("m{id}"));
-    let mut members = Vec::new();
-    for id in 1..=4 {
-        members.push(start_member(id, 1, &dir(id), &ports).await);
-    }
-    for m in &members {
-        until(Duration::from_secs(20), "member serving", || async { m.server().map(|_| ()) }).await;
-    }
+    let members = start_serving(root.path(), 1, &ports).await;
     let observer = members[3].server().expect("observer");
     assert_eq!(observer.role.name(), "observer");
     let acl = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
@@ -468,13 +455,7 @@ async fn an_observer_follows_serves_reads_and_forwards_writes() {
 async fn writes_through_a_sessions_old_member_fail_with_session_moved() {
     let root = tempfile::tempdir().expect("temp dir");
     let ports = ports(3);
-    let mut members = Vec::new();
-    for id in 1..=3 {
-        members.push(start_member(id, 1, &root.path().join(format!("m{id}")), &ports).await);
-    }
-    for m in &members {
-        until(Duration::from_secs(20), "member serving", || async { m.server().map(|_| ()) }).await;
-    }
+    let members = start_serving(root.path(), 1, &ports).await;
     let acl = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
     let old = members[1].client().await;
     old.create("/owned", b"", &acl).await.unwrap();
@@ -547,13 +528,7 @@ async fn the_zxid_counter_rolls_over_into_a_new_epoch() {
     for p in &mut ports {
         p.initial_zxid = Some(0xffff_fff0);
     }
-    let mut members = Vec::new();
-    for id in 1..=3 {
-        members.push(start_member(id, 1, &root.path().join(format!("m{id}")), &ports).await);
-    }
-    for m in &members {
-        until(Duration::from_secs(20), "member serving", || async { m.server().map(|_| ()) }).await;
-    }
+    let members = start_serving(root.path(), 1, &ports).await;
     let first_epoch = members[0].server().expect("leader").prepared_zxid() >> 32;
     let acl = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
     let mut acked = Vec::new();

@@ -5,6 +5,9 @@
 //!
 //! `ZAB_FAILOVER_ROUNDS` sets the number of kills (default 3).
 
+mod common;
+
+use common::free_port;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -15,22 +18,6 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use zookeeper_client as zk;
-
-/// A port free now, below the kernel's ephemeral range (32768 and up), so no outgoing
-/// connection (a client, a member dialling a peer) can take it before the member binds it,
-/// and never handed out twice by this process.
-fn free_port() -> u16 {
-    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let offset = (std::process::id() % 64) * 150;
-    for _ in 0..12_000 {
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let port = (20_000 + (offset + n) % 12_000) as u16;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free port between 20000 and 32000")
-}
 
 /// The tests here start several processes each: one at a time, so that on a small machine
 /// one test's load does not stretch another's timings.

@@ -189,3 +189,19 @@ pub async fn read_frame(stream: &mut TcpStream) -> Option<Vec<u8>> {
     tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut buf)).await.ok()?.ok()?;
     Some(buf)
 }
+
+/// A port free now, below the kernel's ephemeral range (32768 and up), so no outgoing
+/// connection of a test running alongside (a client, a member dialling a peer) can take it
+/// before the server binds it, and never handed out twice by this process.
+pub fn free_port() -> u16 {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let offset = (std::process::id() % 64) * 150;
+    for _ in 0..12_000 {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let port = (20_000 + (offset + n) % 12_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between 20000 and 32000")
+}
