@@ -65,7 +65,7 @@ impl Role {
 pub trait Replicator: Send + Sync {
     /// Leader: a txn was prepared, in zxid order (called under the prep lock). An error
     /// refuses the write (the leader must step down, ZOOKEEPER-1277).
-    fn propose(&self, zxid: i64, payload: &[u8]) -> Result<(), String>;
+    fn propose(&self, zxid: i64, payload: &Arc<Vec<u8>>) -> Result<(), String>;
     /// The sync thread made these txns durable, in order.
     fn logged(&self, zxids: &[i64]);
     /// Learner: send a client's request to the leader (`Learner.request`).
@@ -1036,8 +1036,7 @@ impl ZooKeeperServer {
     pub fn sync_done(&self) {
         let next = self.pending_syncs.lock().pop_front();
         if let Some((path, done)) = next {
-            // Everything committed before the SYNC must be applied here first (a commit
-            // waits for this member's own fsync).
+            // Everything committed before the SYNC must be applied here first.
             let mut a = self.awaiting.lock();
             let applied = self.applied.load(Ordering::Acquire);
             // A COMMIT read just before the SYNC may still wait for its burst's apply.

@@ -2,7 +2,7 @@
 //! learner, and broadcast, on the quorum port.
 //!
 //! One thread per learner reads its packets and drives the pure state machines of
-//! `zab-quorum` under one lock; another writes its queue. The write path reaches the
+//! `zab-quorum` under one lock; packets to a learner go out through its `Outbox` (`wire.rs`). The write path reaches the
 //! leader through [`Replicator`]: `propose` sends PROPOSAL (under the prep lock, so in
 //! zxid order), `logged` is the leader's own ACK after its fsync; commits are applied by
 //! [`ZooKeeperServer::commit_up_to`] outside the lock.
@@ -142,7 +142,7 @@ impl Leader {
 }
 
 impl Replicator for Leader {
-    fn propose(&self, zxid: i64, payload: &[u8]) -> Result<(), String> {
+    fn propose(&self, zxid: i64, payload: &Arc<Vec<u8>>) -> Result<(), String> {
         let mut st = self.state.lock();
         let Some(b) = st.bcast.as_mut() else {
             return Err("the leader is not established".into());
@@ -155,7 +155,7 @@ impl Replicator for Leader {
                 return Err(why);
             }
         };
-        st.proposed.insert(zxid, Arc::new(payload.to_vec()));
+        st.proposed.insert(zxid, payload.clone());
         let c = self.exec(&mut st, actions);
         drop(st);
         self.commit(c);

@@ -5,7 +5,8 @@
 //!
 //! Until NEWLEADER the database is changed directly (truncate, snapshot, log, apply); at
 //! NEWLEADER the learner's [`ZooKeeperServer`] starts on it, and from then on txns go
-//! through its sync thread, which ACKs each one after its fsync.
+//! through its log (the sync thread, or this reader for a lone proposal), which ACKs each
+//! one after its fsync; each is applied on its COMMIT.
 
 use std::collections::{HashMap, HashSet};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
@@ -50,7 +51,7 @@ impl LearnerLink {
 }
 
 impl Replicator for LearnerLink {
-    fn propose(&self, _: i64, _: &[u8]) -> Result<(), String> {
+    fn propose(&self, _: i64, _: &Arc<Vec<u8>>) -> Result<(), String> {
         Err("a learner does not propose".into())
     }
 
