@@ -32,8 +32,9 @@ struct Entry {
     origin: String,
 }
 
-/// Keys zab uses now.
-const USED: &[&str] = &[
+/// Keys zab uses now (pub: the operator checks a ZabEnsemble's free-form zoo.cfg keys against
+/// USED and KNOWN).
+pub const USED: &[&str] = &[
     "tickTime",
     "dataDir",
     "dataLogDir",
@@ -79,7 +80,7 @@ const USED: &[&str] = &[
 ];
 
 /// Keys ZooKeeper knows that later parts of zab will use; accepted quietly.
-const KNOWN: &[&str] = &[
+pub const KNOWN: &[&str] = &[
     "electionAlg",
     "dynamicConfigFile",
     "txnLogSizeLimitInKb",
