@@ -282,6 +282,11 @@ impl ConfigBuilder {
         self.entries.insert(normalize(key), Entry { value: value.to_owned(), origin: origin.to_owned() });
     }
 
+    /// The value set for a key, if any.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.entries.get(&normalize(key)).map(|e| e.value.as_str())
+    }
+
     pub fn is_set(&self, key: &str) -> bool {
         self.entries.contains_key(&normalize(key))
     }

@@ -25,8 +25,10 @@ struct Cli {
     /// zoo.cfg as a positional argument, as ZooKeeper's QuorumPeerMain takes it.
     #[arg(value_name = "ZOO_CFG")]
     config_positional: Option<PathBuf>,
-    /// Overrides clientPort.
-    #[arg(long, env = "ZAB_CLIENT_PORT")]
+    /// Overrides clientPort. Also read from the environment variable ZAB_CLIENT_PORT, where a
+    /// Kubernetes service-link value (`tcp://10.96.13.120:2181`, injected for a Service named
+    /// `zab-client`) is ignored with a warning.
+    #[arg(long)]
     client_port: Option<u16>,
     /// Overrides clientPortAddress.
     #[arg(long, env = "ZAB_CLIENT_PORT_ADDRESS")]
@@ -34,6 +36,10 @@ struct Cli {
     /// Overrides dataDir.
     #[arg(long, env = "ZAB_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// Take myid from the hostname's trailing `-N` (a StatefulSet pod ordinal): myid = N+1,
+    /// written to dataDir/myid when absent; refuses to start when that file names another id.
+    #[arg(long)]
+    myid_from_hostname: bool,
     /// Any setting, as ZooKeeper's JVM system properties: -Dzookeeper.extendedTypesEnabled=true
     #[arg(short = 'D', value_name = "KEY=VALUE")]
     define: Vec<String>,
@@ -64,6 +70,14 @@ enum Tool {
         log_dir: Option<PathBuf>,
         #[arg(long, short = 'n', default_value_t = 3)]
         count: usize,
+    },
+    /// GET the admin endpoint; exit 0 on a 200 answer, 1 otherwise (an image's HEALTHCHECK).
+    Healthcheck {
+        #[arg(long, default_value = "http://127.0.0.1:8080/healthz")]
+        url: String,
+        /// Connect and read timeout in milliseconds.
+        #[arg(long, default_value_t = 2000)]
+        timeout_ms: u64,
     },
     /// Hidden, for e2e/quorum/election_interop.sh only (checking zab's election against
     /// ZooKeeper's): one leader election as the zoo.cfg's member with the given last zxid and
@@ -99,6 +113,19 @@ fn run_tool(tool: Tool) -> anyhow::Result<()> {
             let log_dir = log_dir.unwrap_or_else(|| data_dir.clone());
             for p in zab_node::tools::purge(&data_dir, &log_dir, count).map_err(anyhow::Error::msg)? {
                 println!("removed {}", p.display());
+            }
+        }
+        Tool::Healthcheck { url, timeout_ms } => {
+            match zab_node::healthcheck::get_status(&url, std::time::Duration::from_millis(timeout_ms)) {
+                Ok(200) => {}
+                Ok(code) => {
+                    eprintln!("{url}: HTTP {code}");
+                    std::process::exit(1);
+                }
+                Err(e) => {
+                    eprintln!("{url}: {e}");
+                    std::process::exit(1);
+                }
             }
         }
         Tool::ElectOnce { config, zxid, epoch, hold_ms } => {
@@ -138,12 +165,27 @@ fn main() -> anyhow::Result<()> {
     }
     if let Some(p) = cli.client_port {
         b.set("clientPort", &p.to_string(), "--client-port");
+    } else if let Ok(v) = std::env::var("ZAB_CLIENT_PORT") {
+        match zab_node::startup::parse_env_port("ZAB_CLIENT_PORT", &v).map_err(anyhow::Error::msg)? {
+            zab_node::startup::EnvPort::Port(p) => b.set("clientPort", &p.to_string(), "ZAB_CLIENT_PORT"),
+            zab_node::startup::EnvPort::ServiceLink => tracing::warn!(
+                value = %v,
+                "ZAB_CLIENT_PORT looks like a Kubernetes service link (a Service named zab-client); ignored, clientPort comes from zoo.cfg or --client-port"
+            ),
+        }
     }
     if let Some(a) = &cli.client_port_address {
         b.set("clientPortAddress", a, "--client-port-address");
     }
     if let Some(d) = &cli.data_dir {
         b.set("dataDir", &d.display().to_string(), "--data-dir");
+    }
+    if cli.myid_from_hostname {
+        let data_dir = b.get("dataDir").map(PathBuf::from).unwrap_or_else(|| defaults.data_dir.clone());
+        let host = zab_node::startup::hostname().map_err(anyhow::Error::msg)?;
+        let myid = zab_node::startup::myid_from_hostname(&host).map_err(anyhow::Error::msg)?;
+        zab_node::startup::ensure_myid_file(&data_dir, myid, &host).map_err(anyhow::Error::msg)?;
+        info!(hostname = %host, myid, "myid taken from the hostname");
     }
     let config = b.build(defaults)?;
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
