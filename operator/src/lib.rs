@@ -13,3 +13,4 @@ pub mod build;
 pub mod cli;
 pub mod crd;
 pub mod rbac;
+pub mod validate;
