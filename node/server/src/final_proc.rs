@@ -158,6 +158,16 @@ impl Cnxn {
             return;
         };
         match result {
+            Ok(Ok(outcome)) if session_moved(&outcome) => {
+                // ZooKeeper's FinalRequestProcessor: SESSIONMOVED is a connection-level error;
+                // the connection closes unanswered so the client reconnects (ZOOKEEPER-710).
+                info!(
+                    session = format_args!("0x{:x}", self.session_id),
+                    "session moved to another member; closing its old connection"
+                );
+                self.close = Some(Close::Server("session moved to another member"));
+                return;
+            }
             Ok(Ok(outcome)) => {
                 let op_type = if outcome.txn_type == op::ERROR { op::ERROR } else { outcome.txn_type };
                 self.reply_write(xid, is_close, outcome);
@@ -604,6 +614,15 @@ fn mask_digest(a: Acl) -> Acl {
     } else {
         a
     }
+}
+
+/// Whether a write was refused because its session moved to another member: the whole
+/// request, or one op of a multi.
+fn session_moved(out: &WriteOutcome) -> bool {
+    let moved = ErrorCode::SessionMoved.code();
+    let refused = |r: &zab_datatree::ProcessTxnResult| r.txn_type == op::ERROR && r.err == moved;
+    (out.txn_type == op::ERROR && out.rc.err == moved)
+        || (out.txn_type == op::MULTI && out.rc.multi.iter().any(refused))
 }
 
 fn multi_result(r: &zab_datatree::ProcessTxnResult) -> MultiResult {

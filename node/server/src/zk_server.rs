@@ -795,6 +795,7 @@ impl ZooKeeperServer {
             self.deliver(events);
         }
         let last = results.last().map(|r| r.2).unwrap_or(0);
+        let mut closed = Vec::new();
         {
             let mut core = self.core.lock();
             let now = self.now_ms();
@@ -803,6 +804,13 @@ impl ZooKeeperServer {
                     Txn::CloseSession(_) => {
                         core.sessions.remove(item.hdr.client_id);
                         core.owners.remove(&item.hdr.client_id);
+                        // FinalRequestProcessor's `connClosedByClient`: a closeSession no
+                        // connection here waits to answer (closed through another member,
+                        // expired by the leader, or its client gone) closes the session's
+                        // connection on this member, so its client learns it on reconnect.
+                        if item.done.as_ref().is_none_or(|d| d.is_closed()) {
+                            closed.push(item.hdr.client_id);
+                        }
                     }
                     // A learner hears of sessions created through other members here.
                     Txn::CreateSession(t)
@@ -816,6 +824,9 @@ impl ZooKeeperServer {
             let before = core.outstanding.records();
             core.outstanding.applied_up_to(last);
             self.metrics.outstanding_changes_removed.add((before - core.outstanding.records()) as u64);
+        }
+        for session in closed {
+            self.close_session_cnxn(session, "session closed by another connection or expired");
         }
         if self.role != Role::Standalone {
             let mut recent = self.recent.lock();
