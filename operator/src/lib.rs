@@ -12,5 +12,6 @@
 pub mod build;
 pub mod cli;
 pub mod crd;
+pub mod planner;
 pub mod rbac;
 pub mod validate;
