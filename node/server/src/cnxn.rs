@@ -143,7 +143,10 @@ fn handshake(
         id: server.new_cnxn_id(),
         remote,
         session_id: AtomicI64::new(0),
-        auth: Arc::new(RwLock::new(vec![Id { scheme: "ip".into(), id: remote.ip().to_string() }])),
+        auth: Arc::new(RwLock::new(crate::auth_info::AuthInfo::new(Id {
+            scheme: "ip".into(),
+            id: remote.ip().to_string(),
+        }))),
         tx,
         stats,
     });

@@ -119,7 +119,7 @@ impl Cnxn {
     }
 
     fn auth(&self) -> Vec<Id> {
-        self.handle.auth.read().clone()
+        self.handle.auth.read().to_vec()
     }
 
     /// Takes one request frame: handled now, or queued behind a pending write.
@@ -309,9 +309,7 @@ impl Cnxn {
                 info!(session = format_args!("0x{:x}", self.session_id), scheme = %scheme, "authentication succeeded");
                 let mut auth = self.handle.auth.write();
                 for id in ids {
-                    if !auth.contains(&id) {
-                        auth.push(id);
-                    }
+                    auth.add(id);
                 }
                 drop(auth);
                 self.reply(xid, 0, 0, None);

@@ -16,6 +16,7 @@
 //! - [`run`]: the accept loop and the background tasks (session expiry, containers).
 
 pub mod admin;
+pub mod auth_info;
 pub mod cnxn;
 pub mod config;
 pub(crate) mod defer;

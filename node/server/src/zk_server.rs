@@ -148,7 +148,7 @@ pub struct CnxnHandle {
     pub id: u64,
     pub remote: SocketAddr,
     pub session_id: AtomicI64,
-    pub auth: Arc<RwLock<Vec<Id>>>,
+    pub auth: Arc<RwLock<crate::auth_info::AuthInfo>>,
     pub tx: mpsc::UnboundedSender<CnxnMsg>,
     pub stats: Arc<crate::stats::CnxnStats>,
 }

@@ -336,3 +336,24 @@ async fn sessions_reconnect_with_password_and_expire() {
     assert_eq!(err, zk::Error::SessionExpired);
     let _ = s.stop().await;
 }
+
+/// `whoAmI` lists a connection's ids, and an `auth` ACL expands to its authenticated ids, in
+/// ZooKeeper 3.8's order (its ConcurrentHashMap-backed set's iteration order, not the order of
+/// the auth packets): the digests of alice and bob before the connection's ip, alice first
+/// even when bob authenticated first (as a Java 17 set of ZooKeeper's Id lists them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn who_am_i_and_auth_acls_list_ids_in_zookeepers_order() {
+    let s = start(test_config()).await;
+    let c = s.client().await;
+    let users = |v: Vec<zk::AuthUser>| v.iter().map(|u| format!("{}:{}", u.scheme(), u.user())).collect::<Vec<_>>();
+    assert_eq!(users(c.list_auth_users().await.unwrap()), ["ip:127.0.0.1"]);
+    c.auth("digest", b"bob:bob-secret").await.unwrap();
+    c.auth("digest", b"alice:secret").await.unwrap();
+    assert_eq!(users(c.list_auth_users().await.unwrap()), ["digest:alice", "digest:bob", "ip:127.0.0.1"]);
+    c.create("/mine", b"", &zk::CreateMode::Persistent.with_acls(zk::Acls::creator_all())).await.unwrap();
+    let (acl, _) = c.get_acl("/mine").await.unwrap();
+    let ids: Vec<String> = acl.iter().map(|a| format!("{}:{}", a.scheme(), a.id())).collect();
+    assert_eq!(ids, ["digest:alice:aYXlLOpEooaV1cRAvUL1fp9Qt7E=", "digest:bob:j7ZGIvWbIQ1LANfL4BJ8Ibdfqsk="]);
+    drop(c);
+    s.stop().await;
+}
