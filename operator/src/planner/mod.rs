@@ -172,11 +172,12 @@ pub fn plan(input: &PlanInput) -> Plan {
     Plan { action, in_flight_done }
 }
 
-/// The leader as the members see it: the one member that reports leading and synced, and
+/// The leader as the members see it: the one participant that reports leading and synced, and
 /// whose epoch and sid a majority of participants report. Returns (ordinal, epoch).
 pub fn leader(input: &PlanInput) -> Option<(u32, i64)> {
     let mut leaders = input.members.iter().filter(|m| {
-        m.pod.as_ref().is_some_and(|p| !p.terminating)
+        m.participant
+            && m.pod.as_ref().is_some_and(|p| !p.terminating)
             && m.report.as_ref().is_some_and(|r| r.role == Role::Leading && r.synced)
     });
     let l = leaders.next()?;
