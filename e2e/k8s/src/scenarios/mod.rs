@@ -1,0 +1,70 @@
+//! The numbered scenarios, one file each, and their registry. A scenario gets a [`Ctx`] (client,
+//! its own fresh namespace, the images under test), returns `Ok` or an error saying what was
+//! expected and what was seen; the runner (main.rs) creates and deletes the namespace and dumps
+//! diagnostics on failure. Names are `tNN_what`; `zab-k8s-e2e tNN` selects by prefix.
+//! Never: share state between scenarios, or reach outside the scenario's namespace.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use crate::cluster::Ctx;
+
+pub mod t00_statefulset_smoke;
+
+pub type Outcome = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
+
+pub struct Scenario {
+    pub name: &'static str,
+    pub about: &'static str,
+    /// The whole scenario's deadline (its own waits have shorter ones).
+    pub timeout: Duration,
+    pub run: fn(Ctx) -> Outcome,
+}
+
+/// Every scenario, in order.
+pub const ALL: &[Scenario] = &[Scenario {
+    name: "t00_statefulset_smoke",
+    about: "a hand-made 3-member StatefulSet ensemble forms by DNS names, serves a client through a ClusterIP Service, and a deleted pod comes back with its data",
+    timeout: Duration::from_secs(600),
+    run: |ctx| Box::pin(t00_statefulset_smoke::run(ctx)),
+}];
+
+/// The scenarios `args` select: each arg is a scenario name or a prefix of one (`t00`).
+pub fn select(args: &[String]) -> Result<Vec<&'static Scenario>, String> {
+    let mut out: Vec<&'static Scenario> = Vec::new();
+    for a in args {
+        let hits: Vec<_> = ALL.iter().filter(|s| s.name == a || s.name.starts_with(a.as_str())).collect();
+        if hits.is_empty() {
+            let known: Vec<_> = ALL.iter().map(|s| s.name).collect();
+            return Err(format!("no scenario named {a:?}; known: {}", known.join(", ")));
+        }
+        for s in hits {
+            if !out.iter().any(|o| o.name == s.name) {
+                out.push(s);
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_select_and_unknown_names_are_refused() {
+        let picked = select(&["t00".to_owned(), "t00_statefulset_smoke".to_owned()]).unwrap();
+        assert_eq!(picked.len(), 1);
+        assert_eq!(picked[0].name, "t00_statefulset_smoke");
+        assert!(select(&["t99".to_owned()]).is_err());
+    }
+
+    #[test]
+    fn names_are_numbered_and_unique() {
+        for (i, s) in ALL.iter().enumerate() {
+            assert!(s.name.len() > 4 && s.name.starts_with('t') && s.name.as_bytes()[3] == b'_', "{}", s.name);
+            assert!(ALL[i + 1..].iter().all(|o| o.name != s.name), "{} twice", s.name);
+        }
+    }
+}
