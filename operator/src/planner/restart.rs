@@ -21,12 +21,11 @@ pub(super) fn in_flight(input: &PlanInput, f: &InFlight) -> Option<Action> {
             }
         }
     }
-    let secs = f.elapsed.as_secs();
     if f.elapsed > input.limits.restart_timeout {
         return Some(Action::Degraded {
             reason: "MemberNotReturning",
             message: format!(
-                "pod {} was restarted {secs}s ago and is not synced with the leader yet (limit {}s); the roll stopped. \
+                "pod {} was restarted and is not synced with the leader within {}s; the roll stopped. \
                  Check `kubectl logs {}` and its volume; the operator resumes when it is synced or the spec changes",
                 f.pod,
                 input.limits.restart_timeout.as_secs(),
@@ -36,7 +35,7 @@ pub(super) fn in_flight(input: &PlanInput, f: &InFlight) -> Option<Action> {
     }
     let (reason, what) =
         if replaced { ("MemberRejoining", "rejoining the ensemble") } else { ("MemberRestarting", "restarting") };
-    Some(Action::Wait { reason, message: format!("pod {} is {what} ({secs}s)", f.pod) })
+    Some(Action::Wait { reason, message: format!("pod {} is {what}", f.pod) })
 }
 
 /// Restart planning when the membership is what the spec asks for.
@@ -128,12 +127,12 @@ fn repair(input: &PlanInput, ldr: Option<(u32, i64)>) -> Option<Action> {
     let stuck = input.members.iter().find(|m| m.out_for.is_some_and(|d| d >= input.limits.repair_after))?;
     stuck.pod.as_ref()?;
     let pod = stuck.name.clone();
-    let secs = stuck.out_for.map(|d| d.as_secs()).unwrap_or_default();
+    let secs = input.limits.repair_after.as_secs();
     if input.repaired.contains(&pod) {
         return Some(Action::Degraded {
             reason: "MemberStuck",
             message: format!(
-                "pod {pod} is out of the ensemble for {secs}s although it was restarted once; \
+                "pod {pod} is out of the ensemble for more than {secs}s although it was restarted once; \
                  check `kubectl logs {pod}` and its volume (delete the PVC and the pod to resync it by SNAP)"
             ),
         });
@@ -146,6 +145,6 @@ fn repair(input: &PlanInput, ldr: Option<(u32, i64)>) -> Option<Action> {
         pod: pod.clone(),
         ordinal: stuck.ordinal,
         reason: RestartReason::Repair,
-        why: format!("{pod} is out of the ensemble for {secs}s; restarting it once"),
+        why: format!("{pod} is out of the ensemble for more than {secs}s; restarting it once"),
     })
 }
