@@ -85,6 +85,8 @@ run_curator() {
         124) log "$kind: the Curator run exceeded ${CURATOR_DEADLINE_S}s and was stopped" ;;
         *) log "$kind: CuratorMain exited with status $rc (see $WORK/$kind/curator-client.log)" ;;
     esac
+    sed -n 's/^timing: //p' "$WORK/$kind/curator-client.log" | tr '\n' ',' | sed 's/,$//; s/,/, /g' |
+        xargs -0 printf '%s: %s: Curator scenario times: %s\n' "${0##*/}" "$kind" >&2
     log "$kind: Curator scenarios took $((SECONDS - t0))s"
     return $rc
 }

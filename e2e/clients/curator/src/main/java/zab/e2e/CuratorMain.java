@@ -47,6 +47,9 @@ public final class CuratorMain {
         m.put("transaction", TransactionScenarios::transaction);
         m.put("transaction_failure", TransactionScenarios::failure);
         m.put("persistent_ephemeral_session_closed", SessionScenarios::closedElsewhere);
+        m.put("moved_session_write", SessionScenarios::movedSessionWrite);
+        m.put("persistent_ephemeral_expired_on_follower", SessionScenarios::expiredOnFollower);
+        m.put("persistent_ephemeral_expired_on_leader", SessionScenarios::expiredOnLeader);
         return m;
     }
 
@@ -66,9 +69,11 @@ public final class CuratorMain {
                 System.exit(2);
             }
             Env.line("## " + name);
+            long t0 = System.nanoTime();
             if (!runOne(name, s, members)) {
                 aborted++;
             }
+            System.err.println("timing: " + name + " " + (System.nanoTime() - t0) / 1_000_000 + " ms");
         }
         Env.line("## end");
         System.exit(aborted == 0 ? 0 : 3);

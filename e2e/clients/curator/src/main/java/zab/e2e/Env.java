@@ -65,9 +65,14 @@ final class Env {
 
     /** A started Curator client on CONNECT, connected (or Timeout), closed at the scenario's end. */
     CuratorFramework client(String connect) throws InterruptedException {
+        return client(connect, SESSION_TIMEOUT_MS);
+    }
+
+    /** As client(CONNECT), asking for a session timeout of SESSION_MS. */
+    CuratorFramework client(String connect, int sessionMs) throws InterruptedException {
         CuratorFramework c = CuratorFrameworkFactory.builder()
                 .connectString(connect)
-                .sessionTimeoutMs(SESSION_TIMEOUT_MS)
+                .sessionTimeoutMs(sessionMs)
                 .connectionTimeoutMs(CONNECTION_TIMEOUT_MS)
                 .retryPolicy(new ExponentialBackoffRetry(100, 10, 1_000))
                 .build();
@@ -100,6 +105,36 @@ final class Env {
                 // closing what a failed scenario left behind; the scenario's own lines tell what failed
             }
         }
+    }
+
+    /** Index of the first member whose srvr answer says "Mode: MODE" (leader, follower); -1 if none. */
+    int memberInMode(String mode) {
+        for (int i = 0; i < members.size(); i++) {
+            if (mode.equals(srvrMode(member(i)))) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    /** The "Mode:" line of the srvr four-letter word of HOSTPORT ("" if it does not answer). */
+    static String srvrMode(String hostPort) {
+        int colon = hostPort.lastIndexOf(':');
+        try (java.net.Socket s = new java.net.Socket()) {
+            s.connect(new java.net.InetSocketAddress(hostPort.substring(0, colon),
+                    Integer.parseInt(hostPort.substring(colon + 1))), 2_000);
+            s.setSoTimeout(2_000);
+            s.getOutputStream().write("srvr".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            String answer = new String(s.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+            for (String l : answer.split("\n")) {
+                if (l.startsWith("Mode: ")) {
+                    return l.substring(6).trim();
+                }
+            }
+        } catch (java.io.IOException | RuntimeException e) {
+            return "";
+        }
+        return "";
     }
 
     // ---- transcript
