@@ -13,5 +13,6 @@ pub mod build;
 pub mod cli;
 pub mod crd;
 pub mod planner;
+pub mod probe;
 pub mod rbac;
 pub mod validate;
