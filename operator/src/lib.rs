@@ -11,7 +11,9 @@
 
 pub mod build;
 pub mod cli;
+pub mod conditions;
 pub mod crd;
+pub mod observe;
 pub mod planner;
 pub mod probe;
 pub mod rbac;

@@ -111,4 +111,8 @@ pub struct RestartInProgress {
     pub since: Time,
     /// The uid of the deleted pod (its replacement has another).
     pub old_uid: String,
+    /// The metadata.generation of the ensemble when the restart began: a roll stopped by a
+    /// member that did not return resumes once the spec changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i64>,
 }

@@ -1,0 +1,209 @@
+//! Turns what the operator read (the members' pods and their /status reports) into the
+//! planner's input (`MemberView`s, the leader's `ConfigView`) and the status entries
+//! (`MemberState`s). Pure: no API calls, no clock.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::ResourceExt;
+use zab_status::{MemberStatus, Phase, Role};
+
+use crate::build::{Membership, Names, CONFIG_HASH_ANNOTATION, REVISION_LABEL};
+use crate::crd::MemberState;
+use crate::planner::{self, ConfigView, MemberView, PodView, Report};
+
+/// What one pod shows.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PodFacts {
+    pub name: String,
+    pub uid: String,
+    pub ip: Option<String>,
+    pub terminating: bool,
+    pub running: bool,
+    pub config_hash: Option<String>,
+    pub image: Option<String>,
+    pub revision: Option<String>,
+}
+
+impl PodFacts {
+    pub fn of(pod: &Pod) -> PodFacts {
+        let status = pod.status.as_ref();
+        PodFacts {
+            name: pod.name_any(),
+            uid: pod.uid().unwrap_or_default(),
+            ip: status.and_then(|s| s.pod_ip.clone()).filter(|ip| !ip.is_empty()),
+            terminating: pod.metadata.deletion_timestamp.is_some(),
+            running: status.and_then(|s| s.phase.as_deref()) == Some("Running"),
+            config_hash: pod.annotations().get(CONFIG_HASH_ANNOTATION).cloned(),
+            image: pod.spec.as_ref().and_then(|s| s.containers.first()).and_then(|c| c.image.clone()),
+            revision: pod.labels().get(REVISION_LABEL).cloned(),
+        }
+    }
+}
+
+/// What the pods must run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub config_hash: String,
+    pub image: String,
+    /// The StatefulSet's updateRevision, when its controller has seen the current template.
+    pub revision: Option<String>,
+}
+
+impl Target {
+    pub fn up_to_date(&self, p: &PodFacts) -> bool {
+        p.config_hash.as_deref() == Some(self.config_hash.as_str())
+            && p.image.as_deref() == Some(self.image.as_str())
+            && self.revision.as_ref().is_none_or(|r| p.revision.as_ref() == Some(r))
+    }
+}
+
+/// The result of observing an ensemble.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observed {
+    pub views: Vec<MemberView>,
+    pub states: Vec<MemberState>,
+    pub config: Option<ConfigView>,
+    pub leader_pod: Option<String>,
+    pub zxid: Option<String>,
+    pub config_version: Option<String>,
+    pub ready: i32,
+    /// The hash every pod runs, when they all run the same.
+    pub common_hash: Option<String>,
+    /// Pods running but out of the ensemble while the others have a leader.
+    pub out_of_ensemble: Vec<String>,
+}
+
+/// Observes members 0..membership.total() from their pods and reports (by pod name).
+pub fn observe(
+    names: &Names,
+    membership: Membership,
+    pods: &[PodFacts],
+    reports: &BTreeMap<String, MemberStatus>,
+    target: &Target,
+) -> Observed {
+    let by_name: BTreeMap<&str, &PodFacts> = pods.iter().map(|p| (p.name.as_str(), p)).collect();
+    let views: Vec<MemberView> = (0..membership.total())
+        .map(|ordinal| {
+            let name = names.pod(ordinal);
+            let pod = by_name.get(name.as_str());
+            MemberView {
+                ordinal,
+                participant: ordinal < membership.members,
+                pod: pod.map(|p| PodView {
+                    uid: p.uid.clone(),
+                    up_to_date: target.up_to_date(p),
+                    terminating: p.terminating,
+                }),
+                report: reports.get(&name).map(|r| Report {
+                    role: r.role,
+                    synced: r.synced && r.phase == Phase::Broadcast,
+                    current_epoch: r.current_epoch,
+                    leader_sid: r.leader_sid,
+                }),
+                out_for: None,
+                name,
+            }
+        })
+        .collect();
+    let probe_input = planner::PlanInput {
+        desired: membership,
+        current: membership,
+        replicas: membership.total(),
+        members: &views,
+        in_flight: None,
+        repaired: &[],
+        paused: false,
+        reconfig_supported: false,
+        config: None,
+        limits: planner::Limits::default(),
+    };
+    let leader = planner::leader(&probe_input);
+    let leader_report = leader.and_then(|(o, _)| reports.get(&names.pod(o)));
+    let lag_of = |myid: u64| leader_report.and_then(|l| l.learners.iter().find(|x| x.sid == myid)).map(|x| x.lag);
+    let states = views.iter().map(|v| member_state(v, reports.get(&v.name), lag_of(v.myid()))).collect();
+    let out_of_ensemble = match leader {
+        Some((l, epoch)) => views
+            .iter()
+            .filter(|v| by_name.get(v.name.as_str()).is_some_and(|p| p.running && !p.terminating))
+            .filter(|v| !planner::synced_with(v, u64::from(l) + 1, epoch))
+            .map(|v| v.name.clone())
+            .collect(),
+        None => vec![],
+    };
+    let hashes: BTreeSet<Option<&String>> = pods.iter().map(|p| p.config_hash.as_ref()).collect();
+    let common_hash = match (hashes.len(), hashes.into_iter().next()) {
+        (1, Some(Some(h))) if pods.len() as u32 == membership.total() => Some(h.clone()),
+        _ => None,
+    };
+    Observed {
+        config: leader_report.map(|l| config_view(l, reports)),
+        leader_pod: leader.map(|(o, _)| names.pod(o)),
+        zxid: leader_report.map(|l| l.last_logged_zxid.hex.clone()),
+        config_version: leader_report.map(|l| l.quorum.config_version.hex.clone()),
+        ready: reports.values().filter(|r| r.ready()).count() as i32,
+        states,
+        views,
+        common_hash,
+        out_of_ensemble,
+    }
+}
+
+fn member_state(v: &MemberView, r: Option<&MemberStatus>, lag: Option<i64>) -> MemberState {
+    let restart_pending = v.pod.as_ref().is_some_and(|p| !p.up_to_date);
+    let Some(r) = r else {
+        let phase = if v.pod.is_some() { "unreachable" } else { "missing" };
+        return MemberState {
+            pod: v.name.clone(),
+            myid: v.myid() as i64,
+            role: "unknown".into(),
+            phase: phase.into(),
+            restart_pending,
+            ..MemberState::default()
+        };
+    };
+    MemberState {
+        pod: v.name.clone(),
+        myid: r.myid as i64,
+        role: role_str(r.role).into(),
+        phase: phase_str(r.phase).into(),
+        epoch: Some(r.current_epoch),
+        last_zxid: Some(r.last_logged_zxid.hex.clone()),
+        synced: r.synced,
+        lag,
+        digest: r.digest.as_ref().map(|d| format!("{:x}@{}", d.digest as u64, d.zxid.hex)),
+        ready: r.ready(),
+        restart_pending,
+    }
+}
+
+fn config_view(leader: &MemberStatus, reports: &BTreeMap<String, MemberStatus>) -> ConfigView {
+    let of = |t: &str| leader.quorum.members.iter().filter(|m| m.member_type == t).map(|m| m.sid).collect();
+    let version = leader.quorum.config_version.value;
+    ConfigView {
+        version,
+        participants: of("participant"),
+        observers: of("observer"),
+        committed_on_all: reports.values().all(|r| r.quorum.config_version.value == version),
+    }
+}
+
+fn role_str(r: Role) -> &'static str {
+    match r {
+        Role::Standalone => "standalone",
+        Role::Looking => "looking",
+        Role::Following => "following",
+        Role::Leading => "leading",
+        Role::Observing => "observing",
+    }
+}
+
+fn phase_str(p: Phase) -> &'static str {
+    match p {
+        Phase::None => "none",
+        Phase::Election => "election",
+        Phase::Discovery => "discovery",
+        Phase::Synchronization => "synchronization",
+        Phase::Broadcast => "broadcast",
+    }
+}
