@@ -201,6 +201,7 @@ fn handshake(
             touched_until: 0,
             live: false,
             pending: Default::default(),
+            moved: false,
         };
         return Some((cnxn, framed, None));
     }
@@ -214,6 +215,7 @@ fn handshake(
         touched_until: 0,
         live: true,
         pending: Default::default(),
+        moved: false,
     };
     Some((cnxn, framed, pending_create))
 }

@@ -57,6 +57,8 @@ pub struct Cnxn {
     pub live: bool,
     /// Requests waiting behind a write.
     pub pending: VecDeque<Pending>,
+    /// Leader: the session moved to a learner while this connection was open.
+    pub moved: bool,
 }
 
 fn body_of<R: Record>(body: &[u8], max: usize) -> Result<R, KeeperError> {
@@ -115,6 +117,7 @@ impl Cnxn {
                     self.close = Some(Close::Server(why));
                 }
             }
+            CnxnMsg::SessionMoved => self.moved = true,
         }
     }
 
@@ -234,6 +237,17 @@ impl Cnxn {
         }
         self.touch();
         let write = decode_write(h.op_type, body, max, self.server.config.reconfig_enabled);
+        if self.moved && write.is_none() && h.op_type != op::CLOSE_SESSION {
+            // A leader's PrepRequestProcessor checks the owner of every request, reads and
+            // pings too (`checkSession(id, owner)`): the session moved to a learner, so this
+            // connection closes unanswered. (Writes are refused as error txns when prepared.)
+            info!(
+                session = format_args!("0x{:x}", self.session_id),
+                "session moved to another member; closing its old connection"
+            );
+            self.close = Some(Close::Server("session moved to another member"));
+            return;
+        }
         if let Some(w) = write {
             self.handle_write(h.xid, w, body, started);
         } else if h.op_type == op::CLOSE_SESSION {

@@ -141,6 +141,8 @@ pub enum CnxnMsg {
     Event(WatcherEvent),
     /// Close the connection (session expired, moved to another connection, server stop).
     Close(&'static str),
+    /// Leader: the session moved to a learner; this connection's next request closes it.
+    SessionMoved,
 }
 
 /// What the server knows of a live connection.
@@ -1093,7 +1095,15 @@ impl ZooKeeperServer {
 
     /// Leader: `revalidateSession` for a learner's client.
     pub fn revalidate_for_learner(&self, session: i64, timeout: i32, sid: u64) -> bool {
-        self.revalidate_as(session, timeout, sid)
+        let ok = self.revalidate_as(session, timeout, sid);
+        if ok {
+            // The session's connection here, if one is still open, is now an old one.
+            let local = self.session_owner.lock().get(&session).copied();
+            if let Some(h) = local.and_then(|id| self.cnxns.read().get(&id).cloned()) {
+                let _ = h.tx.send(CnxnMsg::SessionMoved);
+            }
+        }
+        ok
     }
 
     /// Hands watch events to their connections, dropping those whose connection may not

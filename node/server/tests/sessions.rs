@@ -19,7 +19,7 @@ use common::ensemble::*;
 use common::Raw;
 use zab_jute::codes::op;
 use zab_jute::data::Acl;
-use zab_jute::proto::{ConnectRequest, CreateRequest, SetDataRequest};
+use zab_jute::proto::{ConnectRequest, CreateRequest, PathWatchRequest, SetDataRequest};
 use zab_jute::record::Record;
 use zookeeper_client as zk;
 
@@ -232,5 +232,42 @@ async fn a_client_library_sees_a_connection_loss_not_session_moved() {
     assert!(matches!(r, Err(zk::Error::ConnectionLoss)), "expected a connection loss, got {r:?}");
     assert_eq!(moved.get_data("/owned").await.unwrap().0, b"from 3");
     drop((old, moved));
+    stop_all(members).await;
+}
+
+/// On the leader every request of a session passes the owner check (ZooKeeper's
+/// PrepRequestProcessor checks reads and pings too): once the session moved to a follower, a
+/// read or a ping through its old connection on the leader closes that connection unanswered.
+/// On a follower reads are served locally without that check, so an old connection there
+/// still reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reads_and_pings_through_a_moved_sessions_old_leader_connection_close_it() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let ports = ports(3);
+    let members = start_serving(root.path(), 1, &ports).await;
+    let get_data = PathWatchRequest { path: "/".into(), watch: false }.to_bytes();
+    for (xid, op_type, body) in
+        [(5, op::GET_DATA, get_data.clone()), (zab_jute::codes::xid::PING, op::PING, Vec::new())]
+    {
+        let mut old = Raw::connect(addr(&members[0])).await;
+        let session = old.session_id;
+        let (h, _) = old.call(1, op_type, &body).await.expect("answered before the move");
+        assert_eq!(h.err, 0);
+        let moved = attach(&members[1], session, 10_000).await;
+        assert_eq!(moved.session_id, session);
+        let mut frame = zab_jute::proto::RequestHeader { xid, op_type }.to_bytes();
+        frame.extend_from_slice(&body);
+        old.send_raw(&common::frame(&frame)).await;
+        if let Some((h, _)) = old.read_reply().await {
+            panic!("{} through the old leader connection answered (err {})", op::name(op_type), h.err);
+        }
+        assert!(old.is_closed().await);
+    }
+    // A follower's old connection still reads.
+    let mut old = Raw::connect(addr(&members[1])).await;
+    let session = old.session_id;
+    let _moved = attach(&members[2], session, 10_000).await;
+    let (h, _) = old.call(7, op::GET_DATA, &get_data).await.expect("a follower answers reads of a moved session");
+    assert_eq!(h.err, 0);
     stop_all(members).await;
 }
