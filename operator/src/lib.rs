@@ -12,6 +12,7 @@
 pub mod build;
 pub mod cli;
 pub mod conditions;
+pub mod controller;
 pub mod crd;
 pub mod health;
 pub mod leader;

@@ -1,5 +1,6 @@
 //! The zab-operator binary: `crd` and `rbac` print generated YAML; `run` (the default)
-//! runs the controller. Argument handling only; the work is in the library.
+//! runs the controller. Argument handling and logging setup only; the work is in the
+//! library.
 
 use clap::Parser;
 use zab_operator::cli::{Cli, Command};
@@ -9,7 +10,16 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Crd) => print!("{}", zab_operator::crd::crd_yaml()?),
         Some(Command::Rbac) => print!("{}", zab_operator::rbac::rules_yaml()?),
-        Some(Command::Run(_)) | None => anyhow::bail!("the controller is not wired in this build yet"),
+        Some(Command::Run(args)) => run(args)?,
+        None => run(cli.run)?,
     }
     Ok(())
+}
+
+fn run(args: zab_operator::cli::RunArgs) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level)
+        .map_err(|e| anyhow::anyhow!("--log-level {:?} is not a tracing filter: {e}", args.log_level))?;
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(zab_operator::controller::run(args))
 }
