@@ -25,6 +25,7 @@ use super::ZabEnsembleStatus;
     plural = "zabensembles",
     singular = "zabensemble",
     shortname = "zab",
+    doc = "A ZooKeeper-compatible ensemble of zab-node members, run by zab-operator: a StatefulSet of voting participants and observers with stable DNS names and one volume each, restarted one at a time in a quorum-safe order (the leader last).",
     namespaced,
     status = "ZabEnsembleStatus",
     scale(
