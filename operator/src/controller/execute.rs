@@ -4,7 +4,7 @@
 //! out when the decision first appears, not on every pass.
 
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{ObjectReference, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, DeleteParams, Preconditions};
 use kube::runtime::events::{Event, EventType};
@@ -45,6 +45,7 @@ pub async fn execute(
                 "MemberRestarted",
                 "Restart",
                 format!("{} is back and synced with the leader", r.pod),
+                Some(pod_ref(names, &r.pod, None)),
             )
             .await;
         }
@@ -73,7 +74,8 @@ pub async fn execute(
                 crate::planner::RestartReason::Rollout => "RestartingMember",
                 crate::planner::RestartReason::Repair => "RepairingMember",
             };
-            publish(ctx, ens, EventType::Normal, event_reason, "Restart", why.clone()).await;
+            let related = Some(pod_ref(names, pod, Some(uid.clone())));
+            publish(ctx, ens, EventType::Normal, event_reason, "Restart", why.clone(), related).await;
             Ok(Outcome {
                 restart: Some(RestartInProgress {
                     pod: pod.clone(),
@@ -125,11 +127,33 @@ pub async fn announce(
         return;
     }
     let t = if warning { EventType::Warning } else { EventType::Normal };
-    publish(ctx, ens, t, reason, action, message.to_owned()).await;
+    publish(ctx, ens, t, reason, action, message.to_owned(), None).await;
 }
 
-async fn publish(ctx: &Context, ens: &ZabEnsemble, type_: EventType, reason: &str, action: &str, note: String) {
-    let ev = Event { type_, reason: reason.to_owned(), note: Some(note), action: action.to_owned(), secondary: None };
+/// The pod an event is about (the related object: events about different pods stay
+/// separate instead of being folded into one series).
+fn pod_ref(names: &Names, pod: &str, uid: Option<String>) -> ObjectReference {
+    ObjectReference {
+        api_version: Some("v1".into()),
+        kind: Some("Pod".into()),
+        name: Some(pod.to_owned()),
+        namespace: Some(names.namespace.clone()),
+        uid,
+        ..ObjectReference::default()
+    }
+}
+
+async fn publish(
+    ctx: &Context,
+    ens: &ZabEnsemble,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+    related: Option<ObjectReference>,
+) {
+    let ev =
+        Event { type_, reason: reason.to_owned(), note: Some(note), action: action.to_owned(), secondary: related };
     if let Err(e) = ctx.recorder.publish(&ev, &ens.object_ref(&())).await {
         warn!(reason, error = %e, "could not publish an event");
     }
