@@ -46,6 +46,10 @@ public final class CuratorMain {
         m.put("service_discovery", DiscoveryScenarios::discovery);
         m.put("transaction", TransactionScenarios::transaction);
         m.put("transaction_failure", TransactionScenarios::failure);
+        m.put("remove_watches", WatchScenarios::removeWatches);
+        m.put("persistent_watches", WatchScenarios::persistentWatches);
+        m.put("acl_auth", ServerScenarios::aclAuth);
+        m.put("ensemble_config", ServerScenarios::ensembleConfig);
         m.put("persistent_ephemeral_session_closed", SessionScenarios::closedElsewhere);
         m.put("moved_session_write", SessionScenarios::movedSessionWrite);
         m.put("persistent_ephemeral_expired_on_follower", SessionScenarios::expiredOnFollower);

@@ -15,6 +15,7 @@ import java.util.List;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
+import java.util.function.UnaryOperator;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.CuratorFrameworkFactory;
 import org.apache.curator.retry.ExponentialBackoffRetry;
@@ -70,7 +71,17 @@ final class Env {
 
     /** As client(CONNECT), asking for a session timeout of SESSION_MS. */
     CuratorFramework client(String connect, int sessionMs) throws InterruptedException {
-        CuratorFramework c = CuratorFrameworkFactory.builder()
+        return client(connect, sessionMs, b -> b);
+    }
+
+    /** As client(I), with TWEAK applied to the builder (authorization, ...). */
+    CuratorFramework client(int i, UnaryOperator<CuratorFrameworkFactory.Builder> tweak) throws InterruptedException {
+        return client(member(i), SESSION_TIMEOUT_MS, tweak);
+    }
+
+    private CuratorFramework client(String connect, int sessionMs, UnaryOperator<CuratorFrameworkFactory.Builder> tweak)
+            throws InterruptedException {
+        CuratorFramework c = tweak.apply(CuratorFrameworkFactory.builder())
                 .connectString(connect)
                 .sessionTimeoutMs(sessionMs)
                 .connectionTimeoutMs(CONNECTION_TIMEOUT_MS)
