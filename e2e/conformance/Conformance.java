@@ -6,6 +6,9 @@
  * both freshly started, and diffs the two transcripts scenario by scenario.
  *
  * Usage: java Conformance <host:port> [scenario,scenario,...]
+ *        java Conformance --ensemble <host:port>,<host:port>,<host:port> [scenario,...]
+ * The second form runs the scenarios of EnsembleScenarios (sessions across the members of a
+ * three-member ensemble) instead; see that file.
  *
  * How the transcript stays deterministic:
  *  - every client connects through its own in-process loopback TCP proxy (Proxy). The proxy parses
@@ -24,7 +27,8 @@
  *  - ctime/mtime print as "now" (within ten minutes of the local clock) or "0"; session ids print
  *    as the name of the client that owns them; passwords print as their length;
  *  - only one client sends requests in a step, so reply zxids never race;
- *  - lists ZooKeeper returns in hash order (children, getEphemerals, whoAmI) are sorted.
+ *  - lists ZooKeeper returns in hash order (children, getEphemerals) are sorted; whoAmI and ACLs
+ *    expanded from "auth" are not (zab keeps ZooKeeper's order of a connection's ids).
  */
 
 import java.io.ByteArrayInputStream;
@@ -188,13 +192,26 @@ public final class Conformance {
         new Scenario("zxid_accounting", Conformance::zxidAccounting));
 
     public static void main(String[] args) throws Exception {
+        boolean ensemble = args.length > 0 && args[0].equals("--ensemble");
+        if (ensemble) {
+            args = Arrays.copyOfRange(args, 1, args.length);
+        }
         if (args.length < 1 || !args[0].contains(":")) {
-            System.err.println("usage: java Conformance <host:port> [scenario,...]");
+            System.err.println("usage: java Conformance [--ensemble] <host:port>[,<host:port>...] [scenario,...]");
             System.exit(2);
         }
-        int colon = args[0].lastIndexOf(':');
-        upstreamHost = args[0].substring(0, colon);
-        upstreamPort = Integer.parseInt(args[0].substring(colon + 1));
+        List<Scenario> scenarios = SCENARIOS;
+        if (ensemble) {
+            // The members' roles decide where each client goes; ctl sits on the leader.
+            InetSocketAddress leader = EnsembleScenarios.findRoles(args[0].split(","));
+            upstreamHost = leader.getHostString();
+            upstreamPort = leader.getPort();
+            scenarios = EnsembleScenarios.SCENARIOS;
+        } else {
+            int colon = args[0].lastIndexOf(':');
+            upstreamHost = args[0].substring(0, colon);
+            upstreamPort = Integer.parseInt(args[0].substring(colon + 1));
+        }
         Set<String> only = args.length > 1 ? new LinkedHashSet<>(Arrays.asList(args[1].split(","))) : null;
         System.setProperty("zookeeper.sasl.client", "false");
         mainThread = Thread.currentThread();
@@ -210,7 +227,7 @@ public final class Conformance {
             System.exit(3);
         }
         int aborted = 0;
-        for (Scenario s : SCENARIOS) {
+        for (Scenario s : scenarios) {
             if (only != null && !only.contains(s.name())) {
                 continue;
             }
@@ -970,7 +987,7 @@ public final class Conformance {
         b.getACL("/acl/alice");
         b.addAuth("digest", "bob:pw");
         b.create("/acl/both", "", CREATOR, PERSISTENT);
-        b.getACL("/acl/both", true);
+        b.getACL("/acl/both");
         flush();
         Client c = client("C");
         c.addAuth("digest", "alice:wrong");
@@ -1548,11 +1565,6 @@ public final class Conformance {
         return parts.toString();
     }
 
-    static List<String> parseList(String bracketed) {
-        String inner = bracketed.substring(1, bracketed.length() - 1);
-        return inner.isEmpty() ? List.of() : Arrays.asList(inner.split(", "));
-    }
-
     static List<String> sorted(List<String> in) {
         if (in == null) {
             return null;
@@ -1648,6 +1660,11 @@ public final class Conformance {
             super(connect, timeoutMs, watcher);
         }
 
+        /** A second handle of an existing session (its id and password). */
+        Zk(String connect, int timeoutMs, Watcher watcher, long sessionId, byte[] passwd) throws IOException {
+            super(connect, timeoutMs, watcher, sessionId, passwd);
+        }
+
         ClientCnxn connection() {
             return cnxn;
         }
@@ -1668,17 +1685,25 @@ public final class Conformance {
         boolean sortNextFlush;
 
         Client(String name, int timeoutMs) throws Exception {
+            this(name, timeoutMs, new InetSocketAddress(upstreamHost, upstreamPort), 0, null);
+        }
+
+        /** A client whose proxy forwards to `server`; with a session id, a second handle of
+         *  that session (it keeps the name of the client that created the session). */
+        Client(String name, int timeoutMs, InetSocketAddress server, long sessionId, byte[] passwd) throws Exception {
             this.name = name;
             this.wire = new Wire();
-            this.proxy = new Proxy(wire, name);
-            this.zk = new Zk("127.0.0.1:" + proxy.port(), timeoutMs, this);
+            this.proxy = new Proxy(wire, name, server);
+            String connect = "127.0.0.1:" + proxy.port();
+            this.zk = sessionId == 0 ? new Zk(connect, timeoutMs, this)
+                                     : new Zk(connect, timeoutMs, this, sessionId, passwd);
             try {
                 waitFor("SyncConnected", STEP_DEADLINE_MS);
             } catch (Exception e) {
                 abandon(); // or it would keep trying, and might create a session later
                 throw e;
             }
-            SESSION_NAMES.put(zk.getSessionId(), name);
+            SESSION_NAMES.putIfAbsent(zk.getSessionId(), name);
         }
 
         // ---- logging and waiting
@@ -1938,16 +1963,11 @@ public final class Conformance {
         }
 
         Res getACL(String path) {
-            return getACL(path, false);
-        }
-
-        /** sortAcl: for ACLs expanded from "auth", whose order is the server's hash order. */
-        Res getACL(String path, boolean sortAcl) {
-            String d = "getACL " + path + (sortAcl ? " (acl sorted)" : "");
+            String d = "getACL " + path;
             begin();
             try {
                 zk.getACL(path, new Stat(), (rc, p, ctx, acl, st) -> done(d, rc, () -> rc == 0
-                    ? "acl=" + (sortAcl ? sorted(parseList(acls(acl))) : acls(acl)) + " stat=" + stat(st) : null), null);
+                    ? "acl=" + acls(acl) + " stat=" + stat(st) : null), null);
             } catch (RuntimeException e) {
                 rejected(d, e);
             }
@@ -2113,7 +2133,7 @@ public final class Conformance {
                     s.add(ci.getAuthScheme() + ":" + ci.getUser());
                 }
             }
-            note("whoAmI -> " + (infos == null ? "null" : sorted(s).toString()) + " (sorted) " + wire.takeReply(0));
+            note("whoAmI -> " + (infos == null ? "null" : s.toString()) + " " + wire.takeReply(0));
         }
 
         /**
@@ -2454,6 +2474,7 @@ public final class Conformance {
 
         private final Wire wire;
         private final String name;
+        private volatile InetSocketAddress server;
         private final ServerSocket listener;
         private final List<Link> links = new ArrayList<>();
         private Mode mode = Mode.UP;
@@ -2475,9 +2496,10 @@ public final class Conformance {
             }
         }
 
-        Proxy(Wire wire, String name) throws IOException {
+        Proxy(Wire wire, String name, InetSocketAddress server) throws IOException {
             this.wire = wire;
             this.name = name;
+            this.server = server;
             listener = new ServerSocket();
             listener.bind(new InetSocketAddress(InetAddress.getByName("127.0.0.1"), 0));
             daemon("proxy-accept-" + name, this::acceptLoop);
@@ -2494,6 +2516,11 @@ public final class Conformance {
 
         synchronized void up() {
             mode = Mode.UP;
+        }
+
+        /** From now on, new connections go to `to` (another member of an ensemble). */
+        synchronized void retarget(InetSocketAddress to) {
+            server = to;
         }
 
         synchronized void blackhole() {
@@ -2553,7 +2580,7 @@ public final class Conformance {
             }
             Socket s = new Socket();
             s.setTcpNoDelay(true);
-            s.connect(new InetSocketAddress(upstreamHost, upstreamPort), 5000);
+            s.connect(server, 5000);
             link.server = s;
             daemon("proxy-c2s-" + name, () -> pump(link, c, s, new FrameSplitter(wire::clientFrame)));
             daemon("proxy-s2c-" + name, () -> pump(link, s, c, new FrameSplitter(wire::serverFrame)));

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Differential conformance run: the same scripted client session (Conformance.java) against a fresh
-# Apache ZooKeeper 3.8 (Debian's jars) and against a fresh zab-node, then a per-scenario diff.
+# Apache ZooKeeper 3.8 (Debian's jars) and against a fresh zab-node, then the sessions-across-members
+# scenarios (EnsembleScenarios.java) against three ZooKeeper peers and three zab-node peers; then a
+# per-scenario diff of the two transcripts.
 #
-#   e2e/conformance/run.sh [--zab-bin PATH] [--only-zk] [--scenarios a,b,...] [--keep]
+#   e2e/conformance/run.sh [--zab-bin PATH] [--only-zk] [--scenarios a,b,...] [--no-ensemble] [--keep]
 #
 #   --zab-bin PATH   zab-node binary (default: target/release/zab-node under the repo root)
 #   --only-zk        run against ZooKeeper only and print its transcript
 #   --scenarios L    run only the named scenarios (comma separated; names as in the transcript)
+#   --no-ensemble    skip the three-peer phase
 #   --keep           keep the work directory (configs, data dirs, logs, transcripts)
 #
 # Exit status: 0 all scenarios matched; 1 a difference or a failed zab-node run; 2 the harness
@@ -20,8 +23,9 @@ ZAB_BIN="$ROOT/target/release/zab-node"
 ONLY_ZK=0
 KEEP=0
 SCENARIOS=""
+ENSEMBLE=1
 
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -31,6 +35,7 @@ while [[ $# -gt 0 ]]; do
         --scenarios) SCENARIOS=$2; shift 2 ;;
         --scenarios=*) SCENARIOS=${1#*=}; shift ;;
         --keep) KEEP=1; shift ;;
+        --no-ensemble) ENSEMBLE=0; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "run.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
     esac
@@ -51,7 +56,8 @@ require_jars "apt-get install zookeeper libslf4j-java" \
 
 # ---- compile the client program
 mkdir -p "$WORK/classes"
-if ! javac -nowarn -d "$WORK/classes" -cp "$ZK_CLIENT_CP" "$HERE/Conformance.java" 2>"$WORK/javac.log"; then
+if ! javac -nowarn -d "$WORK/classes" -cp "$ZK_CLIENT_CP" "$HERE/Conformance.java" "$HERE/EnsembleScenarios.java" \
+    2>"$WORK/javac.log"; then
     cat "$WORK/javac.log" >&2
     log "Conformance.java does not compile"
     exit 2
@@ -97,6 +103,58 @@ run_against() {
     return $rc
 }
 
+# run_ensemble NAME: three peers of NAME (zab or ZooKeeper) in $WORK/NAME-ensemble/peerN, the
+# zoo.cfg of run_against plus server.1..3 lines (myid in each dataDir); once each answers srvr
+# with a Zxid, runs the ensemble scenarios and appends their transcript to $WORK/NAME.txt; stops
+# the peers by pid. Returns non-zero if a peer or the client failed.
+run_ensemble() {
+    local name=$1 dir="$WORK/$1-ensemble" rc=0 t0=$SECONDS i servers="" members="" ports
+    local -a client pid
+    mapfile -t ports < <(free_ports 9)
+    for i in 1 2 3; do
+        client[i]=${ports[3 * (i - 1)]}
+        servers+="server.$i=127.0.0.1:${ports[3 * (i - 1) + 1]}:${ports[3 * (i - 1) + 2]}"$'\n'
+        members+="${members:+,}127.0.0.1:${client[i]}"
+    done
+    for i in 1 2 3; do
+        mkdir -p "$dir/peer$i/data"
+        echo "$i" >"$dir/peer$i/data/myid"
+        write_zoo_cfg "$dir/peer$i/zoo.cfg" "${client[i]}" "$dir/peer$i/data" admin.enableServer=false \
+            maxClientCnxns=60 minSessionTimeout=2000 maxSessionTimeout=20000
+        printf '%s' "$servers" >>"$dir/peer$i/zoo.cfg"
+        spawn_server "$name" "$dir/peer$i/zoo.cfg" "$dir/peer$i/server.log" \
+            "zookeeper.DigestAuthenticationProvider.superDigest=$SUPER_DIGEST"
+        pid[i]=$SERVER_PID
+    done
+    local READY_ZXID=1
+    for i in 1 2 3; do
+        if ! wait_ready "$name peer $i" "${client[i]}" "${pid[i]}"; then
+            tail -n 30 "$dir/peer$i/server.log" >&2 || true
+            rc=1
+        fi
+    done
+    if [[ $rc -eq 0 ]]; then
+        local args=(--ensemble "$members")
+        [[ -n $SCENARIOS ]] && args+=("$SCENARIOS")
+        timeout "$CLIENT_DEADLINE_S" java -cp "$WORK/classes:$ZK_CLIENT_CP" Conformance "${args[@]}" \
+            >>"$WORK/$name.txt" 2>"$dir/client.log" || rc=$?
+        case $rc in
+            0) ;;
+            3) log "$name ensemble: some scenarios aborted (details in $dir/client.log)" ;;
+            *) log "$name ensemble: client exited with status $rc (see $dir/client.log)" ;;
+        esac
+    fi
+    for i in 1 2 3; do
+        if ! kill -0 "${pid[i]}" 2>/dev/null; then
+            log "$name ensemble: peer $i was no longer running at the end"
+            rc=1
+        fi
+        stop_pid "${pid[i]}"
+    done
+    log "$name ensemble: $((SECONDS - t0))s"
+    return $rc
+}
+
 # Splits a transcript into one file per scenario (DIR/NAME), prints the scenario names.
 split_scenarios() {
     local file=$1 dir=$2
@@ -109,6 +167,9 @@ split_scenarios() {
 
 zk_rc=0
 run_against zookeeper || zk_rc=$?
+if [[ $zk_rc -eq 0 && $ENSEMBLE -eq 1 ]]; then
+    run_ensemble zookeeper || zk_rc=$?
+fi
 if grep -q '^!! aborted' "$WORK/zookeeper.txt"; then
     grep -B3 '^!! aborted' "$WORK/zookeeper.txt" >&2
     log "the script aborted against ZooKeeper itself: the suite is broken"
@@ -132,6 +193,9 @@ if [[ ! -x $ZAB_BIN ]]; then
     zab_rc=1
 else
     run_against zab || zab_rc=$?
+    if [[ $ENSEMBLE -eq 1 ]]; then
+        run_ensemble zab || zab_rc=$?
+    fi
 fi
 
 if [[ -s "$WORK/zab.txt" ]]; then
