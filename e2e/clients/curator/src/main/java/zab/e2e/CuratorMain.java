@@ -43,6 +43,7 @@ public final class CuratorMain {
         m.put("double_barrier", BarrierScenarios::doubleBarrier);
         m.put("cache_tree", CacheScenarios::tree);
         m.put("cache_node", CacheScenarios::node);
+        m.put("legacy_caches", LegacyCacheScenarios::legacyCaches);
         m.put("service_discovery", DiscoveryScenarios::discovery);
         m.put("transaction", TransactionScenarios::transaction);
         m.put("transaction_failure", TransactionScenarios::failure);
