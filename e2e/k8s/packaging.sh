@@ -12,7 +12,7 @@
 # Needs helm, kubectl (the cluster's, first on PATH), python3-kazoo, target/release/zab-operator,
 # and the images localhost/zab-operator:{e2e,e2e-b} and localhost/zab-node:e2e in the cluster.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 2
 
 passed=0 failed=0
 tmp=$(mktemp -d)
@@ -63,8 +63,8 @@ dump() { # namespace
 
 echo "== static checks"
 check "helm lint" helm lint charts/zab-operator
-check "helm template (defaults)" sh -c 'helm template t charts/zab-operator --include-crds > "$0/default.yaml"' "$tmp"
-check "helm template (non-default values)" sh -c 'helm template t charts/zab-operator --include-crds -f e2e/k8s/values-nondefault.yaml > "$0/nondefault.yaml"' "$tmp"
+check "helm template (defaults)" sh -c "helm template t charts/zab-operator --include-crds > '$tmp/default.yaml'"
+check "helm template (non-default values)" sh -c "helm template t charts/zab-operator --include-crds -f e2e/k8s/values-nondefault.yaml > '$tmp/nondefault.yaml'"
 check "CRD in the chart = crds/ = zab-operator crd" sh -c \
   'target/release/zab-operator crd | diff -u crds/zabensembles.zab.io.yaml - && diff -u crds/zabensembles.zab.io.yaml charts/zab-operator/crds/zabensembles.zab.io.yaml'
 check "RBAC in the chart = zab-operator rbac" sh -c \
@@ -72,7 +72,7 @@ check "RBAC in the chart = zab-operator rbac" sh -c \
 check "kubectl bundle = chart rendering" env HELM=helm operator/deploy/generate.sh --check
 check "CRD applied" kubectl apply --server-side -f crds/zabensembles.zab.io.yaml
 check "CRD established" kubectl wait --for=condition=Established crd/zabensembles.zab.io --timeout=60s
-kubectl create namespace zab-dryrun >/dev/null 2>&1
+for n in zab-dryrun team-a team-b; do kubectl create namespace $n >/dev/null 2>&1; done
 for f in default nondefault; do
   # The ServiceMonitor needs the Prometheus Operator's CRD, which this cluster does not have.
   check "server-side dry run: chart ($f values)" sh -c \
@@ -82,7 +82,7 @@ for f in operator/examples/*.yaml; do
   check "server-side dry run: $f" sh -c "sed 's/namespace: .*/namespace: zab-dryrun/' '$f' | kubectl apply --dry-run=server -f -"
 done
 check "server-side dry run: bundle" kubectl apply --dry-run=server -f operator/deploy/zab-operator.yaml
-kubectl delete namespace zab-dryrun --wait=false >/dev/null 2>&1
+kubectl delete namespace zab-dryrun team-a team-b --wait=false >/dev/null 2>&1
 
 echo "== helm install -> serving -> helm upgrade (no member restarted) -> helm uninstall"
 ns=zab-helm
