@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Writes operator/deploy/zab-operator.yaml, the plain `kubectl apply -f` bundle (namespace,
+# Refreshes the chart's copies of what the operator generates (charts/zab-operator/crds/ from
+# `zab-operator crd`, charts/zab-operator/files/rbac-rules.yaml from `zab-operator rbac`; with
+# ZAB_OPERATOR=path/to/zab-operator, default target/debug/zab-operator), then writes
+# operator/deploy/zab-operator.yaml, the plain `kubectl apply -f` bundle (namespace,
 # CRD, service account, RBAC, Deployment, metrics Service), by rendering the Helm chart with its
 # default values into the namespace zab-system. The bundle is generated, never edited by hand:
 # `operator/deploy/generate.sh --check` fails when the checked-in file differs from the chart's
@@ -24,6 +27,12 @@ YAML
   "$helm" template zab-operator charts/zab-operator --namespace "$namespace" --include-crds \
     | sed -e '/^# Source: /d' -e '/helm.sh\/chart:/d' -e 's/managed-by: Helm/managed-by: kubectl/'
 }
+
+if [ "${1:-}" != "--check" ]; then
+  op=${ZAB_OPERATOR:-target/debug/zab-operator}
+  "$op" crd > charts/zab-operator/crds/zabensembles.zab.io.yaml
+  "$op" rbac > charts/zab-operator/files/rbac-rules.yaml
+fi
 
 if [ "${1:-}" = "--check" ]; then
   if ! diff -u "$out" <(render); then
