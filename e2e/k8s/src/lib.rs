@@ -11,6 +11,8 @@ pub mod cluster;
 pub mod diag;
 pub mod ensemble;
 pub mod member;
+pub mod operator;
 pub mod scenarios;
 pub mod wait;
+pub mod writer;
 pub mod zk;

@@ -11,6 +11,10 @@ use std::time::Duration;
 use crate::cluster::Ctx;
 
 pub mod t00_statefulset_smoke;
+pub mod t10_operator_create;
+pub mod t40_operator_rolling_restart;
+pub mod t60_operator_delete_leader;
+pub mod t90_operator_delete_retention;
 
 pub type Outcome = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
 
@@ -28,6 +32,26 @@ pub const ALL: &[Scenario] = &[Scenario {
     about: "a hand-made 3-member StatefulSet ensemble forms by DNS names, serves a client through a ClusterIP Service, and a deleted pod comes back with its data",
     timeout: Duration::from_secs(600),
     run: |ctx| Box::pin(t00_statefulset_smoke::run(ctx)),
+}, Scenario {
+    name: "t10_operator_create",
+    about: "zab-operator creates a 3-member ensemble from a ZabEnsemble; it reports Available and serves through its client Service",
+    timeout: Duration::from_secs(600),
+    run: |ctx| Box::pin(t10_operator_create::run(ctx)),
+}, Scenario {
+    name: "t40_operator_rolling_restart",
+    about: "a zoo.cfg change rolls one member at a time, the leader last, under a continuous writer: no acknowledged write lost",
+    timeout: Duration::from_secs(1200),
+    run: |ctx| Box::pin(t40_operator_rolling_restart::run(ctx)),
+}, Scenario {
+    name: "t60_operator_delete_leader",
+    about: "the leader's pod is deleted under a continuous writer; the ensemble recovers, the operator restarts nothing",
+    timeout: Duration::from_secs(900),
+    run: |ctx| Box::pin(t60_operator_delete_leader::run(ctx)),
+}, Scenario {
+    name: "t90_operator_delete_retention",
+    about: "deleting ZabEnsembles removes what they own; whenDeleted Delete removes the claims, Retain keeps them",
+    timeout: Duration::from_secs(900),
+    run: |ctx| Box::pin(t90_operator_delete_retention::run(ctx)),
 }];
 
 /// The scenarios `args` select: each arg is a scenario name or a prefix of one (`t00`).
