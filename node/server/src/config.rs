@@ -77,6 +77,7 @@ pub const USED: &[&str] = &[
     "syncEnabled",
     "crossEpochTruncDiff",
     "testingonly.initialZxid",
+    "nio.sessionlessCnxnTimeout",
 ];
 
 /// Keys ZooKeeper knows that later parts of zab will use; accepted quietly.
@@ -151,6 +152,9 @@ pub struct ServerConfig {
     pub client_port_address: IpAddr,
     /// Connections per client IP; 0 is unlimited.
     pub max_client_cnxns: usize,
+    /// `zookeeper.nio.sessionlessCnxnTimeout` (ms): how long a connection may take to send its
+    /// ConnectRequest (or four-letter word) before it is closed.
+    pub sessionless_cnxn_timeout: u64,
     pub min_session_timeout: i32,
     pub max_session_timeout: i32,
     pub global_outstanding_limit: usize,
@@ -208,6 +212,7 @@ impl Default for ServerConfig {
             client_port: 2181,
             client_port_address: IpAddr::from([127, 0, 0, 1]),
             max_client_cnxns: 60,
+            sessionless_cnxn_timeout: 10_000,
             min_session_timeout: 6000,
             max_session_timeout: 60000,
             global_outstanding_limit: 1000,
@@ -323,6 +328,7 @@ impl ConfigBuilder {
                     c.client_port_address = e.value.parse().map_err(|_| invalid(key, e, "expected an IP address"))?
                 }
                 "maxClientCnxns" => c.max_client_cnxns = parse_num(key, e)?,
+                "nio.sessionlessCnxnTimeout" => c.sessionless_cnxn_timeout = parse_num(key, e)?,
                 "minSessionTimeout" => c.min_session_timeout = parse_num(key, e)?,
                 "maxSessionTimeout" => c.max_session_timeout = parse_num(key, e)?,
                 "globalOutstandingLimit" => c.global_outstanding_limit = parse_num(key, e)?,

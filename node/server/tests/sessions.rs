@@ -271,3 +271,36 @@ async fn reads_and_pings_through_a_moved_sessions_old_leader_connection_close_it
     assert_eq!(h.err, 0);
     stop_all(members).await;
 }
+
+/// NIOServerCnxnFactory's connection expiry: a connection that sends nothing for its
+/// session's timeout (rounded up to a multiple of sessionlessCnxnTimeout) is closed by its member even while the session lives on through another
+/// connection (here a second handle on another member that keeps pinging).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_silent_connection_is_closed_after_its_session_timeout_while_the_session_lives() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let mut ports = ports(3);
+    // ZooKeeper rounds the moment up to a multiple of sessionlessCnxnTimeout (10 s by default).
+    for p in &mut ports {
+        p.sessionless_ms = Some(100);
+    }
+    let members = start_serving(root.path(), 1, &ports).await;
+    let mut silent = Raw::connect(addr(&members[1])).await;
+    let session = silent.session_id;
+    let timeout = silent.timeout;
+    let mut live = attach(&members[2], session, timeout).await;
+    assert_eq!(live.session_id, session);
+    // Ping through the live handle (bounded: 200 pings) until the silent one is closed.
+    let pinger = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(50));
+        for _ in 0..200 {
+            tick.tick().await;
+            let (h, _) = live.call(zab_jute::codes::xid::PING, op::PING, &[]).await.expect("ping answered");
+            assert_eq!(h.err, 0);
+        }
+        live
+    });
+    assert!(silent.is_closed().await, "a connection silent for {timeout} ms stays open");
+    pinger.abort();
+    assert!(!expired_on(&members[2], session).await, "the session itself lives on");
+    stop_all(members).await;
+}

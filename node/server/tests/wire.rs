@@ -212,3 +212,23 @@ fn fuzz_frames_after_handshake() {
         .unwrap();
     let _ = rt.block_on(s.stop());
 }
+
+/// `zookeeper.nio.sessionlessCnxnTimeout`: a connection that sends nothing, or only part of
+/// its ConnectRequest, is closed once that time has passed; the server goes on serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_without_a_connect_request_is_closed_in_time() {
+    use tokio::io::AsyncReadExt;
+    let mut cfg = test_config();
+    cfg.sessionless_cnxn_timeout = 300;
+    let s = start(cfg).await;
+    for sent in [&b""[..], &[0u8, 0, 0, 45, 0, 0, 0, 0][..]] {
+        let mut stream = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+        stream.write_all(sent).await.unwrap();
+        let mut buf = [0u8; 64];
+        let r = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut buf)).await;
+        assert!(matches!(r, Ok(Ok(0)) | Ok(Err(_))), "after {} bytes: still open ({r:?})", sent.len());
+    }
+    let mut raw = Raw::connect(s.addr).await;
+    assert_eq!(exists(&mut raw, "/").await, 0);
+    s.stop().await;
+}

@@ -57,6 +57,8 @@ pub struct Ports {
     pub cross_epoch: bool,
     /// ZooKeeper's zookeeper.testingonly.initialZxid on this member.
     pub initial_zxid: Option<u32>,
+    /// ZooKeeper's zookeeper.nio.sessionlessCnxnTimeout (ms) on this member.
+    pub sessionless_ms: Option<u64>,
 }
 
 pub struct Member {
@@ -92,6 +94,9 @@ pub fn config(id: u64, dir: &std::path::Path, ports: &[Ports]) -> ServerConfig {
         ("crossEpochTruncDiff", me.cross_epoch.to_string()),
     ] {
         b.set(k, &v, "test");
+    }
+    if let Some(ms) = me.sessionless_ms {
+        b.set("zookeeper.nio.sessionlessCnxnTimeout", &ms.to_string(), "test");
     }
     if let Some(z) = me.initial_zxid {
         b.set("zookeeper.testingonly.initialZxid", &z.to_string(), "test");
@@ -198,6 +203,7 @@ pub fn ports(n: usize) -> Vec<Ports> {
             observer: false,
             cross_epoch: false,
             initial_zxid: None,
+            sessionless_ms: None,
         })
         .collect()
 }
