@@ -380,6 +380,17 @@ fn a_stuck_member_is_restarted_once_then_degraded() {
 }
 
 #[test]
+fn a_standalone_single_member_is_its_own_leader() {
+    let views = vec![MemberView {
+        report: Some(Report { role: Role::Standalone, synced: true, current_epoch: 0, leader_sid: None }),
+        ..member(0, true, Role::Standalone, 1)
+    }];
+    let inp = input(mem(1, 0), &views, None, &[]);
+    assert_eq!(leader(&inp), Some((0, 0)));
+    assert_eq!(plan(&inp).action, Action::Steady);
+}
+
+#[test]
 fn paused_does_nothing() {
     let mut views = healthy(3, 0, 0);
     views[0].pod.as_mut().unwrap().up_to_date = false;

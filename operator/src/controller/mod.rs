@@ -152,7 +152,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let prober = Arc::new(HttpProber::new(crate::build::ADMIN_PORT as u16, Duration::from_secs(2)));
     let ctx = Arc::new(Context::new(client.clone(), prober, metrics.clone(), limits, Arc::new(Timestamp::now)));
     let namespaces = args.namespaces();
-    info!(namespaces = ?namespaces, "starting the ZabEnsemble controller (empty: whole cluster)");
+    if namespaces.is_empty() {
+        info!("starting the ZabEnsemble controller for the whole cluster");
+    } else {
+        info!(namespaces = ?namespaces, "starting the ZabEnsemble controller");
+    }
     let scopes: Vec<Option<String>> =
         if namespaces.is_empty() { vec![None] } else { namespaces.into_iter().map(Some).collect() };
     let controllers =

@@ -172,13 +172,13 @@ pub fn plan(input: &PlanInput) -> Plan {
     Plan { action, in_flight_done }
 }
 
-/// The leader as the members see it: the one participant that reports leading and synced, and
-/// whose epoch and sid a majority of participants report. Returns (ordinal, epoch).
+/// The leader as the members see it: the one participant that reports leading (or
+/// standalone) and synced, and whose epoch and sid a majority of participants report. Returns (ordinal, epoch).
 pub fn leader(input: &PlanInput) -> Option<(u32, i64)> {
     let mut leaders = input.members.iter().filter(|m| {
         m.participant
             && m.pod.as_ref().is_some_and(|p| !p.terminating)
-            && m.report.as_ref().is_some_and(|r| r.role == Role::Leading && r.synced)
+            && m.report.as_ref().is_some_and(|r| leads(r.role) && r.synced)
     });
     let l = leaders.next()?;
     if leaders.next().is_some() {
@@ -195,10 +195,16 @@ pub fn synced_with(m: &MemberView, leader_sid: u64, epoch: i64) -> bool {
         return false;
     }
     match &m.report {
-        Some(r) if m.myid() == leader_sid => r.role == Role::Leading && r.synced && r.current_epoch == epoch,
+        Some(r) if m.myid() == leader_sid => leads(r.role) && r.synced && r.current_epoch == epoch,
         Some(r) => r.synced && r.current_epoch == epoch && r.leader_sid == Some(leader_sid),
         None => false,
     }
+}
+
+/// Leading, or standalone (a one-member ensemble runs as a standalone server: it is its own
+/// leader).
+fn leads(role: Role) -> bool {
+    matches!(role, Role::Leading | Role::Standalone)
 }
 
 /// Votes needed for a quorum of `participants`.
