@@ -207,3 +207,100 @@ fn phase_str(p: Phase) -> &'static str {
         Phase::Broadcast => "broadcast",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zab_status::{LearnerStatus, Member, Quorum, TreeDigest, Zxid};
+
+    fn names() -> Names {
+        Names { ensemble: "zk".into(), namespace: "prod".into() }
+    }
+
+    fn pod(o: u32, hash: &str) -> PodFacts {
+        PodFacts {
+            name: format!("zk-{o}"),
+            uid: format!("u{o}"),
+            ip: Some(format!("10.0.0.{o}")),
+            terminating: false,
+            running: true,
+            config_hash: Some(hash.into()),
+            image: Some("img".into()),
+            revision: Some("r1".into()),
+        }
+    }
+
+    fn report(myid: u64, role: Role, leader: u64, synced: bool) -> MemberStatus {
+        MemberStatus {
+            schema_version: 1,
+            myid,
+            role,
+            phase: if synced { Phase::Broadcast } else { Phase::Election },
+            leader_sid: Some(leader),
+            current_epoch: 2,
+            accepted_epoch: 2,
+            last_logged_zxid: Zxid::new(0x200000004),
+            last_processed_zxid: Zxid::new(0x200000004),
+            digest: Some(TreeDigest { zxid: Zxid::new(0x200000004), digest: 255 }),
+            synced,
+            quorum: Quorum {
+                config_version: Zxid::new(0),
+                members: (1..=3)
+                    .map(|sid| Member { sid, member_type: "participant".into(), address: format!("zk-{}", sid - 1) })
+                    .collect(),
+            },
+            client_connections: 0,
+            outstanding_requests: 0,
+            uptime_ms: 1,
+            version: "v".into(),
+            zookeeper_version: "3.8.4".into(),
+            learners: if role == Role::Leading {
+                vec![LearnerStatus {
+                    sid: 1,
+                    learner_type: "follower".into(),
+                    sync_mode: None,
+                    last_acked_zxid: Zxid::new(0x200000003),
+                    lag: 1,
+                    connected_since_ms: 0,
+                }]
+            } else {
+                vec![]
+            },
+        }
+    }
+
+    #[test]
+    fn members_leader_lag_digest_and_config() {
+        let pods = [pod(0, "h"), pod(1, "h"), pod(2, "old")];
+        let reports = BTreeMap::from([
+            ("zk-0".to_owned(), report(1, Role::Following, 2, true)),
+            ("zk-1".to_owned(), report(2, Role::Leading, 2, true)),
+            ("zk-2".to_owned(), report(3, Role::Looking, 2, false)),
+        ]);
+        let target = Target { config_hash: "h".into(), image: "img".into(), revision: Some("r1".into()) };
+        let o = observe(&names(), Membership { members: 3, observers: 0 }, &pods, &reports, &target);
+        assert_eq!(o.leader_pod.as_deref(), Some("zk-1"));
+        assert_eq!(o.zxid.as_deref(), Some("0x200000004"));
+        assert_eq!(o.ready, 2);
+        assert_eq!(o.states[0].lag, Some(1));
+        assert_eq!(o.states[0].digest.as_deref(), Some("ff@0x200000004"));
+        assert_eq!(o.states[1].role, "leading");
+        assert!(o.states[2].restart_pending && !o.states[0].restart_pending);
+        assert_eq!(o.common_hash, None, "members run different hashes");
+        assert_eq!(o.out_of_ensemble, ["zk-2"]);
+        let cfg = o.config.unwrap();
+        assert_eq!(cfg.participants.len(), 3);
+        assert!(cfg.committed_on_all);
+    }
+
+    #[test]
+    fn a_missing_or_silent_member_is_reported_as_such() {
+        let pods = [pod(0, "h")];
+        let target = Target { config_hash: "h".into(), image: "img".into(), revision: None };
+        let o = observe(&names(), Membership { members: 3, observers: 0 }, &pods, &BTreeMap::new(), &target);
+        assert_eq!(o.states[0].phase, "unreachable");
+        assert_eq!(o.states[1].phase, "missing");
+        assert_eq!(o.leader_pod, None);
+        assert!(o.out_of_ensemble.is_empty(), "no leader: nobody is out of an ensemble");
+    }
+}
