@@ -14,6 +14,9 @@
 #   kafka_exactly_once      the group resumes at its committed offsets; a full read finds every
 #                           acknowledged record exactly once, at its offset, in order per partition
 #   kafka_zookeeper_state   the broker's znodes; the killed member restarts and rejoins as follower
+#   kafka_session_member_kill  kill -9 of the member holding the broker's session (cons): the
+#                           session moves; a third topic (controller writes), 100 records on the
+#                           second, the registrations; the member restarts and rejoins
 # One broker (id 0, replication 1), listener and log dir on 127.0.0.1 / under DIR. Broker pids go to
 # PIDS and are stopped by pid here or by the exit trap. Logs: DIR/broker.log, DIR/kafka-client.log.
 
@@ -68,6 +71,12 @@ kill_leader_at_half() {
         sleep 0.1
     done
     leader=$(leader_member)
+    local i on=""
+    for i in "${MEMBERS[@]}"; do
+        # the broker holds the only session on the ensemble now (cons lists sessions as sid=0x...)
+        four_letter "${CLIENT[i]}" cons | grep -q 'sid=0x' && on+="${on:+ }$i"
+    done
+    log "$ENSEMBLE_KIND: the broker's session is on member(s) ${on:-none}; the leader is member ${leader:-none}"
     if [[ -z $leader ]]; then
         echo "!! no member says it leads"
         touch "$KDIR/go"
@@ -80,6 +89,26 @@ kill_leader_at_half() {
     log "$ENSEMBLE_KIND: killed the leader, member $leader"
     echo "killed the ensemble's leader with kill -9 half-way through"
     touch "$KDIR/go"
+}
+
+# kill_session_member: kill -9 of the member that holds the broker's ZooKeeper session (found with
+# cons), so the session must move to another member; waits until the other two have a leader.
+kill_session_member() {
+    local i on=""
+    for i in "${MEMBERS[@]}"; do
+        four_letter "${CLIENT[i]}" cons | grep -q 'sid=0x' && on=$i && break
+    done
+    if [[ -z $on ]]; then
+        echo "!! no member lists the broker's session"
+        return 1
+    fi
+    log "$ENSEMBLE_KIND: killing member $on, which holds the broker's session ($(member_mode "${CLIENT[on]}"))"
+    kill -KILL "${MEMBER_PID[on]}"
+    wait "${MEMBER_PID[on]}" 2>/dev/null || true
+    MEMBER_PID[on]=0
+    KILLED_MEMBER=$on
+    echo "killed the member holding the broker's ZooKeeper session with kill -9"
+    wait_quorum || { echo "!! the other two members did not settle on a leader"; return 1; }
 }
 
 run_kafka() {
@@ -133,8 +162,22 @@ run_kafka() {
             rc=1
         fi
     fi
+
+    echo "## kafka_session_member_kill"
+    kill_session_member || rc=1
+    kafka_main create-topic "$bs" t3 2 || rc=1
     kafka_main produce "$bs" t2 0 100 "$KDIR/acks-t2" || rc=1
     kafka_main verify "$bs" t2 "$KDIR/acks-t2" || rc=1
+    kafka_main zk-state "$zk" | grep -E '^(brokers/ids|controller|brokers/topics):' || rc=1
+    if [[ -n $KILLED_MEMBER ]]; then
+        start_member "$KILLED_MEMBER"
+        if wait_quorum; then
+            echo "the killed member restarted and rejoined as $(member_mode "${CLIENT[KILLED_MEMBER]}")"
+        else
+            echo "!! the killed member did not rejoin"
+            rc=1
+        fi
+    fi
 
     stop_pid "$KAFKA_PID"
     ((STOP_KILLED == 0)) || echo "!! the broker did not stop within ${STOP_SECS}s of SIGTERM"
