@@ -72,8 +72,15 @@ async fn reconcile_inner(ens: &ZabEnsemble, ctx: &Context) -> Result<Requeue, Er
     let names = Names::of(ens)?;
     let client = &ctx.client;
 
-    // dereference
+    // dereference. The ensemble itself is read again: the watch cache can lag behind the
+    // status this operator wrote a moment ago (the restart in flight must never be lost).
     let t = Instant::now();
+    let ens_api: Api<ZabEnsemble> = Api::namespaced(client.clone(), &names.namespace);
+    let Some(fresh) = ens_api.get_opt(&names.ensemble).await? else { return Ok(Requeue::await_change()) };
+    if fresh.meta().deletion_timestamp.is_some() {
+        return Ok(Requeue::await_change());
+    }
+    let ens = &fresh;
     let sts_api: Api<StatefulSet> = Api::namespaced(client.clone(), &names.namespace);
     let sts = sts_api.get_opt(&names.statefulset()).await?;
     let pods = Api::<Pod>::namespaced(client.clone(), &names.namespace)
@@ -239,9 +246,8 @@ async fn reconcile_inner(ens: &ZabEnsemble, ctx: &Context) -> Result<Requeue, Er
         repaired,
     };
     if status != prev {
-        let api: Api<ZabEnsemble> = Api::namespaced(client.clone(), &names.namespace);
         let body = json!({ "apiVersion": "zab.io/v1alpha1", "kind": "ZabEnsemble", "status": status });
-        api.patch_status(&names.ensemble, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body)).await?;
+        ens_api.patch_status(&names.ensemble, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body)).await?;
     } else {
         debug!("status unchanged; not written");
     }

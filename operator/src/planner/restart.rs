@@ -81,7 +81,7 @@ pub(super) fn plan(input: &PlanInput) -> Action {
         };
     }
     let role = if next.ordinal == ldr.0 {
-        "the leader (every other member is up to date)"
+        "the leader; every other member is up to date"
     } else if next.participant {
         "a follower"
     } else {
