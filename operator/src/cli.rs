@@ -23,6 +23,12 @@ pub enum Command {
     Crd,
     /// Print the RBAC rules the operator needs, as a YAML list of PolicyRules.
     Rbac,
+    /// Exit 0 when a running operator's /healthz answers 200 (the image's HEALTHCHECK).
+    Healthcheck {
+        /// URL to ask.
+        #[arg(long, default_value = "http://127.0.0.1:8081/healthz")]
+        url: String,
+    },
 }
 
 #[derive(Debug, Clone, Args)]

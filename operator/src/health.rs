@@ -42,6 +42,21 @@ async fn metrics(State(h): State<Arc<Health>>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], h.metrics.render())
 }
 
+/// `zab-operator healthcheck`: GET `url` (bounded in time), Ok only on 200.
+pub async fn check(url: &str, timeout: std::time::Duration) -> anyhow::Result<()> {
+    use http_body_util::Empty;
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+    let uri: axum::http::Uri = url.parse().map_err(|e| anyhow::anyhow!("--url {url:?}: {e}"))?;
+    let client: Client<_, Empty<bytes::Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let resp = tokio::time::timeout(timeout, client.get(uri))
+        .await
+        .map_err(|_| anyhow::anyhow!("GET {url}: no answer within {timeout:?}"))?
+        .map_err(|e| anyhow::anyhow!("GET {url}: {e}"))?;
+    anyhow::ensure!(resp.status() == StatusCode::OK, "GET {url}: HTTP {}", resp.status());
+    Ok(())
+}
+
 /// Serves until `shutdown` completes.
 pub async fn serve(
     listener: TcpListener,

@@ -10,10 +10,16 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Crd) => print!("{}", zab_operator::crd::crd_yaml()?),
         Some(Command::Rbac) => print!("{}", zab_operator::rbac::rules_yaml()?),
+        Some(Command::Healthcheck { url }) => healthcheck(&url)?,
         Some(Command::Run(args)) => run(args)?,
         None => run(cli.run)?,
     }
     Ok(())
+}
+
+fn healthcheck(url: &str) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(zab_operator::health::check(url, std::time::Duration::from_secs(3)))
 }
 
 fn run(args: zab_operator::cli::RunArgs) -> anyhow::Result<()> {

@@ -99,3 +99,19 @@ async fn nobody_listening_is_an_http_error() {
     let e = HttpProber::new(port, Duration::from_secs(2)).status("127.0.0.1").await.unwrap_err();
     assert!(matches!(e, ProbeError::Http { .. }), "{e}");
 }
+
+#[tokio::test]
+async fn healthcheck_passes_on_200_and_fails_otherwise() {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    use zab_operator::health::{check, router, Health};
+    use zab_operator::metrics::Metrics;
+    let h = Arc::new(Health { metrics: Arc::new(Metrics::new()), ready: AtomicBool::new(false) });
+    let (port, task) = serve(router(h)).await;
+    check(&format!("http://127.0.0.1:{port}/healthz"), Duration::from_secs(3)).await.unwrap();
+    let e = check(&format!("http://127.0.0.1:{port}/readyz"), Duration::from_secs(3)).await.unwrap_err();
+    assert!(e.to_string().contains("503"), "{e}");
+    let m = check(&format!("http://127.0.0.1:{port}/metrics"), Duration::from_secs(3)).await;
+    assert!(m.is_ok());
+    task.abort();
+}
