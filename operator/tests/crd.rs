@@ -44,7 +44,7 @@ fn undocumented(path: &str, schema: &serde_json::Value, out: &mut Vec<String>) {
     if let Some(props) = schema.get("properties").and_then(|p| p.as_object()) {
         for (name, sub) in props {
             let p = format!("{path}.{name}");
-            if path != "" && sub.get("description").is_none() {
+            if !path.is_empty() && sub.get("description").is_none() {
                 out.push(p.clone());
             }
             undocumented(&p, sub, out);

@@ -65,8 +65,11 @@ fn mem(members: u32, observers: u32) -> Membership {
     Membership { members, observers }
 }
 
-/// Random member states: (pod present, up to date, terminating, report present, role, synced, epoch, leader sid).
-fn arb_members(total: u32) -> impl Strategy<Value = Vec<(bool, bool, bool, bool, u8, bool, bool, u8)>> {
+/// A random member state: (pod present, up to date, terminating, report present, role,
+/// synced, same epoch, leader sid).
+type RawMember = (bool, bool, bool, bool, u8, bool, bool, u8);
+
+fn arb_members(total: u32) -> impl Strategy<Value = Vec<RawMember>> {
     prop::collection::vec(
         (
             prop::bool::weighted(0.9),
@@ -82,7 +85,7 @@ fn arb_members(total: u32) -> impl Strategy<Value = Vec<(bool, bool, bool, bool,
     )
 }
 
-fn to_views(members: u32, raw: &[(bool, bool, bool, bool, u8, bool, bool, u8)]) -> Vec<MemberView> {
+fn to_views(members: u32, raw: &[RawMember]) -> Vec<MemberView> {
     raw.iter()
         .enumerate()
         .map(|(i, &(present, up, term, rep, role, synced, same_epoch, lsid))| {

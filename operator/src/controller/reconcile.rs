@@ -202,7 +202,7 @@ async fn reconcile_inner(ens: &ZabEnsemble, ctx: &Context) -> Result<Requeue, Er
             ens,
             &prev,
             "InvalidSpec",
-            &invalid[0].reason,
+            invalid[0].reason,
             &invalid.iter().map(|i| i.message.clone()).collect::<Vec<_>>().join("; "),
             true,
         )

@@ -33,31 +33,11 @@ use super::ZabEnsembleStatus;
         status_replicas_path = ".status.readyMembers",
         label_selector_path = ".status.selector"
     ),
-    printcolumn(
-        name = "Members",
-        type_ = "integer",
-        json_path = ".spec.members",
-        description = "Voting participants asked for"
-    ),
-    printcolumn(
-        name = "Ready",
-        type_ = "integer",
-        json_path = ".status.readyMembers",
-        description = "Members serving clients"
-    ),
-    printcolumn(
-        name = "Leader",
-        type_ = "string",
-        json_path = ".status.leader",
-        description = "Pod of the current leader"
-    ),
-    printcolumn(
-        name = "Zxid",
-        type_ = "string",
-        json_path = ".status.zxid",
-        description = "Last zxid the leader logged"
-    ),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn = r#"{"name": "Members", "type": "integer", "jsonPath": ".spec.members", "description": "Voting participants asked for"}"#,
+    printcolumn = r#"{"name": "Ready", "type": "integer", "jsonPath": ".status.readyMembers", "description": "Members serving clients"}"#,
+    printcolumn = r#"{"name": "Leader", "type": "string", "jsonPath": ".status.leader", "description": "Pod of the current leader"}"#,
+    printcolumn = r#"{"name": "Zxid", "type": "string", "jsonPath": ".status.zxid", "description": "Last zxid the leader logged"}"#,
+    printcolumn = r#"{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ZabEnsembleSpec {
