@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # ensemble.sh — three-member ensembles on 127.0.0.1 for the client-library suites (run.sh, kafka.sh);
 # sourced after ../lib.sh, not run.
 #

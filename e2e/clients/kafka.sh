@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # kafka.sh — the Kafka scenario of e2e/clients/run.sh: a Kafka 3.9 broker in ZooKeeper mode on the
 # running ensemble (ensemble.sh), driven through KafkaMain; sourced after ../lib.sh and ensemble.sh.
 #
@@ -131,7 +132,9 @@ run_kafka() {
     kafka_main consume-group "$bs" t1 g1 || rc=1
 
     echo "## kafka_leader_kill"
-    kafka_main produce "$bs" t1 600 1200 "$KDIR/acks" "$KDIR/half" "$KDIR/go" &
+    # not through kafka_main: $! must be the pid of timeout (which passes a SIGTERM on to java)
+    timeout 300 java -Xmx256m -cp "$KAFKA_CP" zab.e2e.KafkaMain produce "$bs" t1 600 1200 "$KDIR/acks" \
+        "$KDIR/half" "$KDIR/go" 2>>"$KLOG" &
     local producer=$!
     PIDS+=("$producer")
     kill_leader_at_half || rc=1
