@@ -22,6 +22,9 @@ root=$cache/k8s-$K8S_VERSION
 bin=$root/bin
 work=$root/build
 mkdir -p "$bin" "$work"
+# One build at a time (up.sh and a hand-run build.sh share the work dir).
+exec 9>"$root/.build.lock"
+flock 9
 
 export GOMODCACHE=$cache/go/mod
 export GOCACHE=$root/go-build

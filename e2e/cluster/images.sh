@@ -131,7 +131,7 @@ import() {
         log "$ref $digest already imported"
         return 0
     fi
-    ctr_ images import --no-unpack=false "$out/$1-$2.oci.tar" >/dev/null
+    ctr_ images import "$out/$1-$2.oci.tar" >/dev/null
     have=$(ctr_ images ls "name==$ref" | awk 'NR > 1 {print $3}')
     [[ $have == "$digest" ]] || die "import of $ref gave digest '$have', expected $digest"
     log "$ref $digest imported"
@@ -181,7 +181,15 @@ for p in "${packages[@]}"; do
     chroot --userspec="$NONROOT_UID:$NONROOT_UID" "$rootfs" "/usr/local/bin/$p" --help >/dev/null ||
         die "$p does not start inside its image root (missing library?)"
     for tag in "${tags[@]}"; do
-        d=$(make_image "$p" "$tag" "$rootfs" "$cfg")
+        # Same binary, same scripts, same tag: the cached archive is this image already.
+        key=$(cat "target/release/$p" "$0" "$here/lib.sh" <(echo "$tag $cfg") | sha256sum | cut -d' ' -f1)
+        archive=$out/$p-$tag.oci.tar
+        if [[ -f $archive && -f $archive.key && $(<"$archive.key") == "$key" ]]; then
+            d=$(tar -xOf "$archive" index.json | jq -r '.manifests[0].digest')
+        else
+            d=$(make_image "$p" "$tag" "$rootfs" "$cfg")
+            echo "$key" >"$archive.key"
+        fi
         import "$p" "$tag" "$d"
     done
 done

@@ -70,6 +70,13 @@ if [[ ! -f $STATE/iptables-chains.before ]]; then
     done >"$STATE/iptables-chains.before"
 fi
 
+# write_if_changed FILE < CONTENT: a running component may watch its config (kube-proxy exits
+# when its file is written), so a rerun rewrites nothing that is already right.
+write_if_changed() {
+    local new; new=$(cat)
+    [[ -f $1 && "$(<"$1")" == "$new" ]] || printf '%s\n' "$new" >"$1"
+}
+
 # --- certificates (openssl; EC P-256 except the service-account key) ---------------------------
 pki=$STATE/pki
 sign() { # NAME SUBJECT [SAN]
@@ -157,7 +164,7 @@ fi
 if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
     ip link add "$BRIDGE" type bridge
 fi
-ip addr show dev "$BRIDGE" | grep -q "inet $NODE_IP/" || ip addr add "$NODE_IP/24" dev "$BRIDGE"
+[[ $(ip -o -4 addr show dev "$BRIDGE") == *" inet $NODE_IP/"* ]] || ip addr add "$NODE_IP/24" dev "$BRIDGE"
 ip link set "$BRIDGE" up
 # The host reaches ClusterIPs over the bridge, never over its uplink.
 ip route replace "$SERVICE_CIDR" dev "$BRIDGE" src "$NODE_IP"
@@ -175,7 +182,7 @@ iptables -C FORWARD -j "$FENCE_CHAIN" 2>/dev/null || iptables -I FORWARD 1 -j "$
 start etcd etcd --name zab-e2e --data-dir "$STATE/etcd" --unsafe-no-fsync \
     --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
     --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
-    --initial-cluster zab-e2e=http://127.0.0.1:2380 --listen-metrics-urls "" --log-level warn
+    --initial-cluster zab-e2e=http://127.0.0.1:2380 --log-level warn
 wait_for etcd 60 bash -c 'curl -sf http://127.0.0.1:2379/health | grep -q "\"health\":\"true\""'
 
 # --- kube-apiserver -----------------------------------------------------------------------------
@@ -248,7 +255,7 @@ volumeBindingMode: Immediate
 EOF
 
 # --- containerd ---------------------------------------------------------------------------------
-cat >"$STATE/etc/containerd.toml" <<EOF
+write_if_changed "$STATE/etc/containerd.toml" <<EOF
 version = 2
 root = "$STATE/containerd/root"
 state = "$STATE/containerd/state"
@@ -277,7 +284,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
     bin_dir = "/usr/lib/cni"
     conf_dir = "$STATE/cni/net.d"
 EOF
-cat >"$STATE/cni/net.d/10-zab-e2e.conflist" <<EOF
+write_if_changed "$STATE/cni/net.d/10-zab-e2e.conflist" <<EOF
 {
   "cniVersion": "1.0.0",
   "name": "zab-e2e",
@@ -305,7 +312,7 @@ wait_for containerd 60 ctr --address "$CONTAINERD_SOCK" version
 "$here/images.sh" >&2
 
 # --- kubelet ------------------------------------------------------------------------------------
-cat >"$STATE/etc/kubelet.yaml" <<EOF
+write_if_changed "$STATE/etc/kubelet.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 address: $NODE_IP
@@ -328,6 +335,7 @@ clusterDNS: [$NODE_IP]
 clusterDomain: $CLUSTER_DOMAIN
 resolvConf: ""
 podLogsDir: $STATE/pod-logs
+volumePluginDir: $STATE/kubelet/volume-plugins
 evictionHard: {memory.available: 50Mi, nodefs.available: "1%", nodefs.inodesFree: "1%", imagefs.available: "1%", imagefs.inodesFree: "1%"}
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
@@ -336,7 +344,7 @@ maxPods: 110
 EOF
 start kubelet "$K8S_BIN/kubelet" --config="$STATE/etc/kubelet.yaml" \
     --kubeconfig="$STATE/kubeconfig/kubelet.kubeconfig" --root-dir="$STATE/kubelet" \
-    --hostname-override="$NODE_NAME" --node-ip="$NODE_IP"
+    --cert-dir="$STATE/kubelet/pki" --hostname-override="$NODE_NAME" --node-ip="$NODE_IP"
 wait_for kubelet 60 curl -sf http://127.0.0.1:10248/healthz
 node_ready() {
     [[ $(kubectl_ get node "$NODE_NAME" \
@@ -345,7 +353,7 @@ node_ready() {
 wait_for "node $NODE_NAME Ready" 120 node_ready
 
 # --- kube-proxy ---------------------------------------------------------------------------------
-cat >"$STATE/etc/kube-proxy.yaml" <<EOF
+write_if_changed "$STATE/etc/kube-proxy.yaml" <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 clientConnection: {kubeconfig: $STATE/kubeconfig/kube-proxy.kubeconfig}
@@ -362,7 +370,7 @@ start kube-proxy "$K8S_BIN/kube-proxy" --config="$STATE/etc/kube-proxy.yaml"
 wait_for kube-proxy 60 curl -sf http://127.0.0.1:10256/healthz
 
 # --- CoreDNS (answers cluster names only; nothing is forwarded off the machine) ----------------
-cat >"$STATE/etc/Corefile" <<EOF
+write_if_changed "$STATE/etc/Corefile" <<EOF
 .:53 {
     bind $NODE_IP
     errors
