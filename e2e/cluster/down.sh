@@ -29,7 +29,7 @@ for c in coredns kube-proxy kubelet; do stop "$c"; done
 our_shims() {
     local p cmd
     for p in /proc/[0-9]*; do
-        cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
+        cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
         [[ $cmd == *containerd-shim*" -address $CONTAINERD_SOCK "* ]] && echo "${p#/proc/}"
     done
     return 0
@@ -96,12 +96,24 @@ for ipt in iptables ip6tables; do
         # rules in other chains that jump to ours
         $ipt -t "$t" -S | grep -E -- "-j ($(IFS='|'; echo "${chains[*]}"))( |$)" |
             grep -Ev "^-A ($(IFS='|'; echo "${chains[*]}")) " | sed 's/^-A /-D /' |
-            while read -r rule; do eval "$ipt -t $t $rule" || true; done
+            while read -r rule; do eval "$ipt -t $t $rule" || true; done || true
         for c in "${chains[@]}"; do $ipt -t "$t" -F "$c" 2>/dev/null || true; done
         for c in "${chains[@]}"; do $ipt -t "$t" -X "$c" 2>/dev/null || true; done
         log "$ipt -t $t: removed ${#chains[@]} chains"
     done
 done
+
+# Tables (nf_tables backend) that did not exist before up.sh and now hold nothing: deleted.
+if [[ -f $STATE/iptables-tables.before ]] && command -v nft >/dev/null; then
+    for ipt in iptables ip6tables; do
+        family=ip; [[ $ipt == ip6tables ]] && family=ip6
+        for t in $($ipt-save 2>/dev/null | awk '/^\*/ {print substr($0, 2)}'); do
+            grep -qx "$ipt $t" "$STATE/iptables-tables.before" && continue
+            [[ -z $($ipt -t "$t" -S | grep -v '^-P ') ]] || continue
+            nft delete table "$family" "$t" 2>/dev/null && log "$ipt: removed empty table $t"
+        done
+    done
+fi
 
 # --- sysctls back as they were ------------------------------------------------------------------
 if [[ -f $STATE/sysctl.saved ]]; then
@@ -114,11 +126,12 @@ if [[ -f $STATE/foreign-paths.absent ]]; then
     while IFS= read -r p; do
         [[ -n $p && -e $p ]] || continue
         # never remove what still holds a mount
-        if findmnt -rn -o TARGET | awk -v s="$p" 'index($0, s) == 1' | grep -q .; then
-            log "leaving $p: something is still mounted below it"
+        real=$(realpath "$p")
+        if findmnt -rn -o TARGET | awk -v s="$real" 'index($0, s) == 1 {found = 1} END {exit !found}'; then
+            log "leaving $p: something is mounted there"
             continue
         fi
-        rm -rf "$p"
+        rm -rf "$p" || log "could not remove $p"
         log "removed $p"
     done <"$STATE/foreign-paths.absent"
 fi

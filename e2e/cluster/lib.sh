@@ -35,7 +35,9 @@ SAVED_SYSCTLS=(net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables
 
 # Paths outside $STATE that the components create on their own when missing; up.sh records
 # which of them did not exist, down.sh removes exactly those.
-FOREIGN_PATHS=(/run/containerd /var/run/netns /run/netns /var/log/containers /var/log/pods
+# (Not /run/netns: containerd keeps pod network namespaces under $STATE, and other programs,
+# e.g. `ip netns`, use /run/netns at the same time.)
+FOREIGN_PATHS=(/run/containerd /var/log/containers /var/log/pods
     /var/lib/kubelet /etc/cni /opt/cni /var/lib/cni /opt/containerd /var/lib/containerd
     /etc/kubernetes /usr/libexec/kubernetes /var/lib/kube-proxy "$HOSTPATH_PV_DIR")
 
@@ -95,16 +97,17 @@ wait_for() {
     log "$desc: ready"
 }
 
-# stop NAME: SIGTERM to the recorded pid, SIGKILL after 10 s; removes the pid file.
+# stop NAME: SIGTERM to the recorded pid, SIGKILL after 5 s (kube-apiserver waits for its
+# long-running requests); removes the pid file.
 stop() {
     local name=$1 pid
     pid=$(pid_of "$name")
     if [[ -n $pid ]]; then
         kill -TERM "$pid" 2>/dev/null || true
-        local deadline=$((SECONDS + 10))
+        local deadline=$((SECONDS + 5))
         while [[ -d /proc/$pid ]] && ((SECONDS < deadline)); do sleep 0.1; done
         if [[ -d /proc/$pid ]]; then
-            log "$name (pid $pid) ignored SIGTERM for 10 s: SIGKILL"
+            log "$name (pid $pid) still running 5 s after SIGTERM: SIGKILL"
             kill -KILL "$pid" 2>/dev/null || true
             while [[ -d /proc/$pid ]]; do sleep 0.1; done
         fi

@@ -20,7 +20,7 @@ t0=$SECONDS
 # --- Debian packages ----------------------------------------------------------------------------
 declare -A need=([etcd]=etcd-server [containerd]=containerd [runc]=runc [iptables]=iptables
     [conntrack]=conntrack [socat]=socat [openssl]=openssl [jq]=jq [curl]=curl [ip]=iproute2
-    [setpriv]=util-linux [findmnt]=util-linux [gcc]=gcc [ldd]=libc-bin)
+    [setpriv]=util-linux [findmnt]=util-linux [gcc]=gcc [ldd]=libc-bin [nft]=nftables)
 missing=()
 for cmd in "${!need[@]}"; do command -v "$cmd" >/dev/null || missing+=("${need[$cmd]}"); done
 [[ -x /usr/lib/cni/bridge && -x /usr/lib/cni/host-local && -x /usr/lib/cni/loopback ]] ||
@@ -61,6 +61,11 @@ if [[ ! -f $STATE/sysctl.saved ]]; then
         f=/proc/sys/${s//.//}
         [[ -f $f ]] && echo "$s=$(<"$f")"
     done >"$STATE/sysctl.saved"
+fi
+if [[ ! -f $STATE/iptables-tables.before ]]; then
+    for ipt in iptables ip6tables; do
+        $ipt-save 2>/dev/null | awk -v p="$ipt" '/^\*/ {print p" "substr($0, 2)}'
+    done >"$STATE/iptables-tables.before"
 fi
 if [[ ! -f $STATE/iptables-chains.before ]]; then
     for t in filter nat mangle raw; do
