@@ -218,6 +218,22 @@ pub async fn events(client: &Client, ns: &str, name: &str) -> Result<Vec<(String
     Ok(evs.into_iter().map(|(_, r, n)| (r, n)).collect())
 }
 
+/// Every member's own `/status` (pods by the operator's labels), in pod-name order.
+pub async fn member_statuses(ctx: &Ctx, name: &str) -> Result<Vec<crate::member::Named>> {
+    let lp = kube::api::ListParams::default()
+        .labels(&format!("app.kubernetes.io/name=zab-node,app.kubernetes.io/instance={name}"));
+    let mut pods =
+        Api::<k8s_openapi::api::core::v1::Pod>::namespaced(ctx.client.clone(), &ctx.ns).list(&lp).await?.items;
+    pods.sort_by_key(|p| p.metadata.name.clone());
+    let mut out = Vec::new();
+    for pod in pods {
+        let pod_name = pod.name_any();
+        let ip = crate::ensemble::pod_ip(&pod).with_context(|| format!("pod {pod_name}"))?;
+        out.push((pod_name.clone(), crate::member::status(&ip).await.with_context(|| format!("member {pod_name}"))?));
+    }
+    Ok(out)
+}
+
 /// Fails unless `e` has a leader; returns its pod name.
 pub fn leader(e: &ZabEnsemble) -> Result<String> {
     match e.status.as_ref().and_then(|s| s.leader.clone()) {

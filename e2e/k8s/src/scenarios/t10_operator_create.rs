@@ -28,10 +28,10 @@ pub async fn run(ctx: Ctx) -> Result<()> {
     ensure!(st.members.iter().filter(|m| m.role == "leading").count() == 1, "one leader expected: {:?}", st.members);
     tracing::info!("t10: ZabEnsemble zk Available, leader {leader}, zxid {:?}", st.zxid);
 
-    let plain =
-        crate::ensemble::Plain { name: "zk".into(), ns: ctx.ns.clone(), replicas: 3, image: ctx.node_image.clone() };
-    let statuses = plain.statuses(&ctx.client).await?;
-    healthy_ensemble(&statuses).map_err(|e| anyhow::anyhow!("members' own /status: {e}"))?;
+    let statuses = operator::member_statuses(&ctx, "zk").await?;
+    ensure!(statuses.len() == 3, "{} member pods answered /status", statuses.len());
+    let own = healthy_ensemble(&statuses).map_err(|e| anyhow::anyhow!("members' own /status: {e}"))?;
+    ensure!(own == leader, "the members say {own} leads, the operator says {leader}");
 
     let addr = zk::service_address(&ctx.client, &ctx.ns, "zk", CLIENT_PORT).await?;
     let zk = zk::connect(&addr).await?;
