@@ -202,13 +202,17 @@ pub async fn wait_settled(ctx: &Ctx, name: &str, members: i32, timeout: Duration
     .await
 }
 
-/// Events about the ensemble, oldest first: (reason, note).
+/// Events about the ZabEnsemble (the operator's decisions), oldest first: (reason, note).
 pub async fn events(client: &Client, ns: &str, name: &str) -> Result<Vec<(String, String)>> {
     let list = Api::<Event>::namespaced(client.clone(), ns).list(&Default::default()).await?;
     let mut evs: Vec<_> = list
         .items
         .into_iter()
-        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+        .filter(|e| {
+            e.regarding
+                .as_ref()
+                .is_some_and(|r| r.name.as_deref() == Some(name) && r.kind.as_deref() == Some("ZabEnsemble"))
+        })
         .map(|e| {
             let t = e.event_time.as_ref().map(|t| t.0).or_else(|| e.metadata.creation_timestamp.as_ref().map(|t| t.0));
             (t, e.reason.unwrap_or_default(), e.note.unwrap_or_default())
