@@ -38,7 +38,7 @@ pub async fn serve(server: Arc<ZooKeeperServer>, mut stream: TcpStream, remote: 
         tokio::time::Instant::now() + std::time::Duration::from_millis(server.config.sessionless_cnxn_timeout);
     // The first four bytes: a four-letter word, or the length of the ConnectRequest.
     while inbuf.len() < 4 {
-        if !read_before(&mut stream, &mut inbuf, deadline, remote).await {
+        if !read_before(&server, &mut stream, &mut inbuf, deadline, remote).await {
             return;
         }
     }
@@ -65,7 +65,7 @@ pub async fn serve(server: Arc<ZooKeeperServer>, mut stream: TcpStream, remote: 
                 break f;
             }
             Ok(None) => {
-                if !read_before(&mut stream, &mut inbuf, deadline, remote).await {
+                if !read_before(&server, &mut stream, &mut inbuf, deadline, remote).await {
                     return;
                 }
             }
@@ -118,6 +118,7 @@ pub async fn serve(server: Arc<ZooKeeperServer>, mut stream: TcpStream, remote: 
 
 /// Reads more of what comes before the session (false: closed, failed, or the deadline passed).
 async fn read_before(
+    server: &ZooKeeperServer,
     stream: &mut TcpStream,
     inbuf: &mut BytesMut,
     deadline: tokio::time::Instant,
@@ -128,6 +129,7 @@ async fn read_before(
         Ok(Err(_)) => false,
         Err(_) => {
             debug!(%remote, "closing connection: no ConnectRequest within zookeeper.nio.sessionlessCnxnTimeout");
+            server.metrics.sessionless_connections_expired.inc();
             false
         }
     }
@@ -250,15 +252,6 @@ async fn run(mut cnxn: Cnxn, stream: TcpStream, mut inbuf: BytesMut) {
     let (mut rd, mut wr) = stream.into_split();
     let max = cnxn.server.config.max_buffer;
     let session = cnxn.session_id;
-    // NIOServerCnxnFactory's connection expiry: a connection that has read nothing for its
-    // session's timeout is closed (its client would have pinged), whether or not the session
-    // lives on through another connection; as ZooKeeper's ExpiryQueue, the moment is rounded
-    // up to the next multiple of sessionlessCnxnTimeout (10 s by default). The timer is
-    // re-armed only when it fires, so reads cost one clock read.
-    let idle_ms = cnxn.handle.stats.timeout.load(Ordering::Relaxed).max(1);
-    let mut last_read = tokio::time::Instant::now();
-    let idle = tokio::time::sleep_until(last_read + std::time::Duration::from_millis(idle_ms as u64));
-    tokio::pin!(idle);
     loop {
         {
             // The writes of one read's requests reach the leader (or the log) together. No
@@ -330,37 +323,18 @@ async fn run(mut cnxn: Cnxn, stream: TcpStream, mut inbuf: BytesMut) {
             Read(std::io::Result<usize>),
             Msg(Option<CnxnMsg>),
             Write(Result<crate::sync_proc::WriteResult, tokio::sync::oneshot::error::RecvError>),
-            Idle,
         }
         let woke = tokio::select! {
             r = rd.read_buf(&mut inbuf), if reading => Woke::Read(r),
             m = rx.recv() => Woke::Msg(m),
             w = front_write => Woke::Write(w),
-            () = &mut idle => Woke::Idle,
         };
         match woke {
             Woke::Read(Ok(0)) => {
                 debug!(session = format_args!("0x{session:x}"), "client closed the connection");
                 break;
             }
-            Woke::Read(Ok(_)) => last_read = tokio::time::Instant::now(),
-            Woke::Idle => {
-                let now = cnxn.server.now_ms();
-                let last = now - last_read.elapsed().as_millis() as i64;
-                let interval = (cnxn.server.config.sessionless_cnxn_timeout as i64).max(1);
-                // ExpiryQueue.roundToNextInterval
-                let expires = ((last + idle_ms) / interval + 1) * interval;
-                // A connection waiting for its own writes (backpressure) is not idle.
-                if now >= expires && cnxn.pending.is_empty() {
-                    debug!(
-                        session = format_args!("0x{session:x}"),
-                        "closing connection: nothing read for the session timeout"
-                    );
-                    break;
-                }
-                let wait = if now >= expires { idle_ms } else { expires - now };
-                idle.as_mut().reset(tokio::time::Instant::now() + std::time::Duration::from_millis(wait as u64));
-            }
+            Woke::Read(Ok(_)) => {}
             Woke::Read(Err(e)) => {
                 debug!(session = format_args!("0x{session:x}"), error = %e, "read failed");
                 break;

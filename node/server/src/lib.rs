@@ -18,6 +18,7 @@
 pub mod admin;
 pub mod auth_info;
 pub mod cnxn;
+pub mod cnxn_expiry;
 pub mod config;
 pub(crate) mod defer;
 pub mod final_proc;
@@ -85,6 +86,11 @@ pub async fn accept_loop(
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let per_ip: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
+    // NIOServerCnxnFactory's ConnectionExpirerThread: idle connections are swept at the
+    // sessionlessCnxnTimeout interval (see cnxn_expiry).
+    let mut sweeps = cnxn_expiry::Sweeps::default();
+    let mut sweep = tokio::time::interval(Duration::from_millis(config.sessionless_cnxn_timeout.max(1)));
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
     if let Ok(addr) = listener.local_addr() {
         info!(%addr, "serving clients");
@@ -92,6 +98,12 @@ pub async fn accept_loop(
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
+            _ = sweep.tick() => {
+                let server = slot.read().clone();
+                if let Some(server) = server {
+                    sweeps.sweep(&server, server.now_ms());
+                }
+            }
             r = listener.accept() => {
                 let (stream, remote) = match r {
                     Ok(x) => x,
