@@ -6,8 +6,8 @@
 //!   session's connection through `ServerCnxnFactory.closeSession`), so the client sees a
 //!   disconnection, then, reconnecting, that its session expired;
 //! - a write through the old connection of a session that moved to another member closes that
-//!   connection instead of answering SESSIONMOVED (ZOOKEEPER-710).
-//!
+//!   connection instead of answering SESSIONMOVED (ZOOKEEPER-710); on the leader a read or ping
+//!   through it does too (the leader checks the owner of every request);
 //! - a connection that sends nothing for its session timeout is closed (NIOServerCnxnFactory).
 //!
 //! Every test starts its own ensemble and stops it; waits poll with a deadline.
