@@ -82,6 +82,29 @@ impl DataTree {
         Ok(())
     }
 
+    /// Writes a quorum member's configuration into `/zookeeper/config`
+    /// (`ZKDatabase.initConfigInZKDatabase`): `setData` of `text` (`QuorumMaj.toString`)
+    /// with version -1, mzxid the configuration's `version` and mtime `time`, creating the
+    /// node first if a snapshot lacked it (`addConfigNode`). No txn: each member writes its
+    /// own, at startup and after synchronising with a leader, while it serves no client, so
+    /// the watch events this would fire have no one to go to. Nodes under `/zookeeper/` are
+    /// not digested: the tree digest stays as it was.
+    pub fn init_config(&mut self, text: &[u8], version: i64, time: i64) {
+        const CONFIG: &str = "/zookeeper/config";
+        if self.nodes.lookup(CONFIG).is_none() {
+            let Some(zk) = self.nodes.lookup("/zookeeper") else {
+                return;
+            };
+            let read_only = self.acls.intern(&Acl::read_unsafe());
+            let config_stat = StatPersisted { aversion: -1, ..Default::default() };
+            if self.add_child_of(zk, CONFIG, &config_stat, read_only, Some(&[])).is_err() {
+                return;
+            }
+        }
+        let mut unheard = Vec::new();
+        let _ = self.set_data(CONFIG, Some(text), -1, version, time, &mut unheard);
+    }
+
     /// A tree with no nodes at all, to be filled from a snapshot.
     pub(crate) fn empty(config: TreeConfig) -> DataTree {
         DataTree {
@@ -408,5 +431,42 @@ impl DataTree {
     /// Every node path, in no particular order (for dumps).
     pub fn paths(&self) -> impl Iterator<Item = String> + '_ {
         self.nodes.ids().map(|id| self.nodes.path(id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_config_sets_the_config_node_outside_the_digest() {
+        let mut t = DataTree::new(TreeConfig::default());
+        let (digest, size) = (t.digest(), t.approximate_data_size());
+        let text = b"server.1=127.0.0.1:2888:3888:participant\nversion=0";
+        t.init_config(text, 0, 1_700_000_000_000);
+        let (data, stat) = t.get_data("/zookeeper/config", None).unwrap();
+        assert_eq!(data.as_deref(), Some(&text[..]));
+        assert_eq!((stat.version, stat.mzxid, stat.mtime), (-1, 0, 1_700_000_000_000));
+        assert_eq!((stat.czxid, stat.ctime, stat.aversion, stat.data_length), (0, 0, -1, text.len() as i32));
+        assert_eq!(t.digest(), digest, "nodes under /zookeeper/ are not digested");
+        assert_eq!(t.approximate_data_size(), size + text.len() as i64);
+        t.init_config(b"version=100000000", 0x1_0000_0000, 5);
+        let (data, stat) = t.get_data("/zookeeper/config", None).unwrap();
+        assert_eq!((data.as_deref(), stat.mzxid, stat.mtime), (Some(&b"version=100000000"[..]), 0x1_0000_0000, 5));
+        assert_eq!(t.approximate_data_size(), size + 17);
+    }
+
+    #[test]
+    fn init_config_recreates_a_missing_config_node() {
+        let mut t = DataTree::empty(TreeConfig::default());
+        let stat = StatPersisted::default();
+        let root = t.add_root(&stat, OPEN_UNSAFE_ACL_ID, Some(&[])).unwrap();
+        t.add_child_of(root, "/zookeeper", &stat, OPEN_UNSAFE_ACL_ID, Some(&[])).unwrap();
+        t.init_config(b"version=0", 0, 7);
+        let node = t.node("/zookeeper/config").unwrap();
+        assert_eq!(t.acl_of(&node), Acl::read_unsafe());
+        assert_eq!((node.stat.version, node.stat.aversion, node.data), (-1, -1, Some(&b"version=0"[..])));
+        let (children, _) = t.get_children("/zookeeper", None).unwrap();
+        assert_eq!(children, ["config"]);
     }
 }
