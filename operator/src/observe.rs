@@ -97,7 +97,8 @@ pub fn observe(
                 }),
                 report: reports.get(&name).map(|r| Report {
                     role: r.role,
-                    synced: r.synced && r.phase == Phase::Broadcast,
+                    // A standalone server (one member) is in sync with itself, in no phase.
+                    synced: r.synced && (r.phase == Phase::Broadcast || r.role == Role::Standalone),
                     current_epoch: r.current_epoch,
                     leader_sid: r.leader_sid,
                 }),
@@ -291,6 +292,19 @@ mod tests {
         let cfg = o.config.unwrap();
         assert_eq!(cfg.participants.len(), 3);
         assert!(cfg.committed_on_all);
+    }
+
+    #[test]
+    fn a_standalone_member_is_its_own_leader() {
+        let mut r = report(1, Role::Standalone, 1, true);
+        r.phase = Phase::None;
+        r.leader_sid = None;
+        let reports = BTreeMap::from([("zk-0".to_owned(), r)]);
+        let target = Target { config_hash: "h".into(), image: "img".into(), revision: None };
+        let o = observe(&names(), Membership { members: 1, observers: 0 }, &[pod(0, "h")], &reports, &target);
+        assert_eq!(o.leader_pod.as_deref(), Some("zk-0"));
+        assert_eq!(o.ready, 1);
+        assert!(o.out_of_ensemble.is_empty());
     }
 
     #[test]
