@@ -105,6 +105,9 @@ impl Database {
             snapshot: restored.snapshot.map(|p| (p, restored.snapshot_zxid)),
         };
         if db.snapshot.is_none() {
+            // A quorum member's config, written before the data directory is read, stays
+            // when no snapshot replaces the tree, and goes into the first one.
+            crate::peer::init_config_node(config, &mut db.tree);
             // ZooKeeper snapshots a data directory it finds without one (ZOOKEEPER-2325),
             // before any txn is logged: a log without a snapshot below it cannot be restored.
             let started = std::time::Instant::now();

@@ -255,6 +255,7 @@ fn term(
     let mut after_newleader: Vec<i64> = Vec::new();
     let mut applied_after: HashSet<i64> = HashSet::new();
     let mut mode = "DIFF";
+    let mut config_written = false;
     while !sync.done() {
         let p = read(reader)?;
         let actions = sync.on_packet(&p).map_err(|e| e.to_string())?;
@@ -366,6 +367,15 @@ fn term(
                     info!(mode, "synchronised with the leader; serving clients");
                 }
             }
+        }
+        if !config_written {
+            // After the first packet, DIFF, TRUNC or SNAP (`Learner.syncWithLeader`; the
+            // state machine refuses any other): the member's own config, whatever the
+            // leader's snapshot held.
+            if let Some(d) = snapped.as_mut().or(db.as_mut()) {
+                super::init_config_node(config, &mut d.tree);
+            }
+            config_written = true;
         }
     }
     let server = server_slot.clone().ok_or("synchronisation ended without a server")?;

@@ -133,6 +133,18 @@ impl PeerInfo {
     }
 }
 
+/// Writes a quorum member's configuration into `/zookeeper/config`
+/// (`QuorumPeer.initConfigInZKDatabase`), as ZooKeeper does at startup (before the data
+/// directory is read: a snapshot found there brings its own config node) and after a learner
+/// synchronises with its leader. No-op standalone, where the node stays empty.
+pub fn init_config_node(config: &ServerConfig, tree: &mut zab_datatree::DataTree) {
+    let Some(q) = &config.quorum else { return };
+    let text = q.view.to_text();
+    tree.init_config(text.as_bytes(), q.view.version, crate::zk_server::wall_ms());
+    // DataTree.setData counts the write per namespace (`zookeeper`).
+    config.metrics.record_write("/zookeeper/config", text.len());
+}
+
 /// A role for the next term, once known: `(state, leader sid)`.
 pub type Decision<'a> = Pin<Box<dyn Future<Output = Option<(PeerState, u64)>> + Send + 'a>>;
 
