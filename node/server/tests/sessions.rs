@@ -307,3 +307,49 @@ async fn a_silent_connection_is_closed_after_its_session_timeout_while_the_sessi
     assert!(!expired_on(&members[2], session).await, "the session itself lives on");
     stop_all(members).await;
 }
+
+/// The member a session's client is connected to dies: the client reattaches through another
+/// member within its timeout and keeps its session and ephemeral node; a session whose client
+/// never comes back is expired by the leader, and its ephemeral node goes on every member.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sessions_outlive_their_members_death_only_if_their_client_returns() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let ports = ports(3);
+    let mut members = start_serving(root.path(), 1, &ports).await;
+    let ephemeral = |path: &str| CreateRequest { path: path.into(), data: None, acl: Acl::open_unsafe(), flags: 1 };
+    let mut back = Raw::connect(addr(&members[1])).await;
+    let mut gone = Raw::connect(addr(&members[1])).await;
+    for (raw, path) in [(&mut back, "/back"), (&mut gone, "/gone")] {
+        let (h, _) = raw.call(1, op::CREATE, &ephemeral(path).to_bytes()).await.expect("create answered");
+        assert_eq!(h.err, 0, "{path}");
+    }
+    let (back_id, gone_id) = (back.session_id, gone.session_id);
+    members.remove(1).stop().await;
+    assert!(back.is_closed().await && gone.is_closed().await, "a stopped member's connections are closed");
+    let mut again = attach(&members[1], back_id, back.timeout).await;
+    assert_eq!(again.session_id, back_id, "the session survives its member through another one");
+    let (h, _) = again.call(2, op::SET_DATA, &set_data("/back", b"still mine")).await.expect("a write");
+    assert_eq!(h.err, 0);
+    // The returned client pings (bounded: 400 pings), as a client library would.
+    let pinger = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(50));
+        for _ in 0..400 {
+            tick.tick().await;
+            let (h, _) = again.call(zab_jute::codes::xid::PING, op::PING, &[]).await.expect("ping answered");
+            assert_eq!(h.err, 0);
+        }
+    });
+    for m in &members {
+        until(Duration::from_secs(20), "the lost session expired and its ephemeral gone", || async {
+            m.server().filter(|s| s.tree().node("/gone").is_none()).map(|_| ())
+        })
+        .await;
+        assert!(expired_on(m, gone_id).await, "member {}", m.id);
+        let server = m.server().expect("serving");
+        let node = server.tree().node("/back").map(|n| n.stat.ephemeral_owner);
+        assert_eq!(node, Some(back_id), "member {}: the returned session's ephemeral stays", m.id);
+    }
+    assert!(!pinger.is_finished(), "the returned session's pings kept being answered");
+    pinger.abort();
+    stop_all(members).await;
+}
