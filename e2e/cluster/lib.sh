@@ -97,6 +97,14 @@ wait_for() {
     log "$desc: ready"
 }
 
+# running PID: the process exists and is not a zombie (this VM's init reaps orphans slowly).
+running() {
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    stat=${stat##*) }
+    [[ ${stat%% *} != Z ]]
+}
+
 # stop NAME: SIGTERM to the recorded pid, SIGKILL after 5 s (kube-apiserver waits for its
 # long-running requests); removes the pid file.
 stop() {
@@ -105,11 +113,11 @@ stop() {
     if [[ -n $pid ]]; then
         kill -TERM "$pid" 2>/dev/null || true
         local deadline=$((SECONDS + 5))
-        while [[ -d /proc/$pid ]] && ((SECONDS < deadline)); do sleep 0.1; done
-        if [[ -d /proc/$pid ]]; then
+        while running "$pid" && ((SECONDS < deadline)); do sleep 0.1; done
+        if running "$pid"; then
             log "$name (pid $pid) still running 5 s after SIGTERM: SIGKILL"
             kill -KILL "$pid" 2>/dev/null || true
-            while [[ -d /proc/$pid ]]; do sleep 0.1; done
+            while running "$pid"; do sleep 0.1; done
         fi
         log "stopped $name (pid $pid)"
     fi
