@@ -49,6 +49,9 @@ final class EnsembleScenarios {
     static InetSocketAddress L;
     static InetSocketAddress F1;
     static InetSocketAddress F2;
+    /** The members' addresses and process ids, in the order run.sh gave them. */
+    static final List<InetSocketAddress> MEMBERS = new ArrayList<>();
+    static final List<Long> PIDS = new ArrayList<>();
 
     static final List<Conformance.Scenario> SCENARIOS = List.of(
         new Conformance.Scenario("ensemble_close_through_leader",
@@ -59,7 +62,9 @@ final class EnsembleScenarios {
             () -> closedElsewhere("/ensemble_close_through_follower", "L", "F1")),
         new Conformance.Scenario("ensemble_expiry_on_follower", EnsembleScenarios::expiryOnFollower),
         new Conformance.Scenario("ensemble_session_moved", EnsembleScenarios::sessionMoved),
-        new Conformance.Scenario("ensemble_renewed_elsewhere", EnsembleScenarios::renewedElsewhere));
+        new Conformance.Scenario("ensemble_renewed_elsewhere", EnsembleScenarios::renewedElsewhere),
+        // Last: it stops F1 for good.
+        new Conformance.Scenario("ensemble_member_dies", EnsembleScenarios::memberDies));
 
     static InetSocketAddress member(String role) {
         switch (role) {
@@ -73,6 +78,12 @@ final class EnsembleScenarios {
     /** Asks every member `srvr` until one says leader and the others follower (deadline);
      *  sets L, F1, F2 and returns L. */
     static InetSocketAddress findRoles(String[] members) throws Exception {
+        String pids = System.getenv("CONFORMANCE_PIDS");
+        if (pids != null && !pids.isEmpty()) {
+            for (String p : pids.split(",")) {
+                PIDS.add(Long.parseLong(p.trim()));
+            }
+        }
         long end = System.currentTimeMillis() + Conformance.SERVER_CLOCK_DEADLINE_MS;
         String last = "";
         while (System.currentTimeMillis() < end) {
@@ -82,6 +93,9 @@ final class EnsembleScenarios {
             for (String m : members) {
                 int colon = m.lastIndexOf(':');
                 InetSocketAddress a = new InetSocketAddress(m.substring(0, colon), Integer.parseInt(m.substring(colon + 1)));
+                if (MEMBERS.size() < members.length) {
+                    MEMBERS.add(a);
+                }
                 String mode = mode(a);
                 seen.append(m).append('=').append(mode).append(' ');
                 if ("leader".equals(mode)) {
@@ -242,6 +256,64 @@ final class EnsembleScenarios {
         Conformance.flush();
         w.getChildren2(root, false);
         Conformance.flush();
+    }
+
+    /** F1 (A on it with an ephemeral node, E too) is stopped with SIGTERM. Both stay away until
+     *  the leader has expired E (2 s; its ephemeral node goes, W's watch fires); then A (20 s)
+     *  comes back through F2: its session and ephemeral node live on; E, back through F2, hears
+     *  that its session expired. */
+    static void memberDies() throws Exception {
+        String root = "/ensemble_member_dies";
+        Conformance.Client w = at("W", "L");
+        w.create(root, "", Conformance.OPEN, PERSISTENT);
+        Conformance.Client a = at("A", "F1");
+        a.create(root + "/a", "", Conformance.OPEN, EPHEMERAL);
+        Conformance.Client e = add("E", Conformance.SHORT_SESSION_MS, "F1", 0, null);
+        e.create(root + "/e", "", Conformance.OPEN, EPHEMERAL);
+        Conformance.flush();
+        w.exists(root + "/e", true);
+        Conformance.flush();
+        a.offline = true;
+        e.offline = true;
+        stop("F1");
+        a.waitFor("Disconnected", Conformance.STEP_DEADLINE_MS);
+        e.waitFor("Disconnected", Conformance.STEP_DEADLINE_MS);
+        a.proxy.cut();
+        e.proxy.cut();
+        Conformance.flush();
+        w.waitFor("NodeDeleted " + root + "/e", Conformance.SERVER_CLOCK_DEADLINE_MS);
+        Conformance.flush();
+        a.proxy.retarget(F2);
+        a.note("proxy now forwards to F2");
+        Conformance.reconnect(a);
+        a.getData(root + "/a", false);
+        Conformance.flush();
+        e.proxy.retarget(F2);
+        e.note("proxy now forwards to F2");
+        e.proxy.up();
+        e.waitFor("Expired", Conformance.SERVER_CLOCK_DEADLINE_MS);
+        e.terminal = true;
+        Conformance.flush();
+        w.getChildren2(root, false);
+        Conformance.flush();
+    }
+
+    /** Stops the member in `role` (SIGTERM to its pid, as run.sh gave it) and waits for its
+     *  exit; records the pid in $CONFORMANCE_KILLED so run.sh does not count it as a crash. */
+    static void stop(String role) throws Exception {
+        int i = MEMBERS.indexOf(member(role));
+        if (i < 0 || i >= PIDS.size()) {
+            throw new IllegalStateException("no pid for " + role + " (CONFORMANCE_PIDS)");
+        }
+        long pid = PIDS.get(i);
+        String killed = System.getenv("CONFORMANCE_KILLED");
+        if (killed != null) {
+            java.nio.file.Files.writeString(java.nio.file.Path.of(killed), pid + "\n",
+                java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND);
+        }
+        ProcessHandle h = ProcessHandle.of(pid).orElseThrow(() -> new IllegalStateException(role + " is not running"));
+        h.destroy();
+        h.onExit().get(Conformance.SERVER_CLOCK_DEADLINE_MS, java.util.concurrent.TimeUnit.MILLISECONDS);
     }
 
     // ================================================================== a raw session
