@@ -20,6 +20,8 @@ pub struct PodFacts {
     pub ip: Option<String>,
     pub terminating: bool,
     pub running: bool,
+    /// The Ready condition is True.
+    pub ready: bool,
     pub config_hash: Option<String>,
     pub image: Option<String>,
     pub revision: Option<String>,
@@ -34,6 +36,9 @@ impl PodFacts {
             ip: status.and_then(|s| s.pod_ip.clone()).filter(|ip| !ip.is_empty()),
             terminating: pod.metadata.deletion_timestamp.is_some(),
             running: status.and_then(|s| s.phase.as_deref()) == Some("Running"),
+            ready: status
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True")),
             config_hash: pod.annotations().get(CONFIG_HASH_ANNOTATION).cloned(),
             image: pod.spec.as_ref().and_then(|s| s.containers.first()).and_then(|c| c.image.clone()),
             revision: pod.labels().get(REVISION_LABEL).cloned(),
@@ -94,6 +99,7 @@ pub fn observe(
                     uid: p.uid.clone(),
                     up_to_date: target.up_to_date(p),
                     terminating: p.terminating,
+                    ready: p.ready,
                 }),
                 report: reports.get(&name).map(|r| Report {
                     role: r.role,
@@ -225,6 +231,7 @@ mod tests {
             ip: Some(format!("10.0.0.{o}")),
             terminating: false,
             running: true,
+            ready: true,
             config_hash: Some(hash.into()),
             image: Some("img".into()),
             revision: Some("r1".into()),

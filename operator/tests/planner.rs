@@ -19,7 +19,7 @@ fn member(ordinal: u32, participant: bool, role: Role, leader_sid: u64) -> Membe
         ordinal,
         name: format!("zk-{ordinal}"),
         participant,
-        pod: Some(PodView { uid: format!("uid-{ordinal}-0"), up_to_date: true, terminating: false }),
+        pod: Some(PodView { uid: format!("uid-{ordinal}-0"), up_to_date: true, terminating: false, ready: true }),
         report: Some(Report { role, synced: true, current_epoch: EPOCH, leader_sid: Some(leader_sid) }),
         out_for: None,
     }
@@ -100,7 +100,12 @@ fn to_views(members: u32, raw: &[RawMember]) -> Vec<MemberView> {
                 ordinal: o,
                 name: format!("zk-{o}"),
                 participant: o < members,
-                pod: present.then(|| PodView { uid: format!("u{o}"), up_to_date: up, terminating: term }),
+                pod: present.then(|| PodView {
+                    uid: format!("u{o}"),
+                    up_to_date: up,
+                    terminating: term,
+                    ready: rep && synced,
+                }),
                 report: rep.then_some(Report {
                     role,
                     synced,
@@ -122,7 +127,7 @@ proptest! {
     #[test]
     fn rollout_restarts_are_safe(members in prop::sample::select(vec![1u32, 3, 5, 7]), observers in 0u32..3,
                                  ldr in 0u32..7, outdated in prop::collection::vec(any::<bool>(), 10),
-                                 faults in prop::collection::vec((0u32..10, 0u8..7), 0..4)) {
+                                 faults in prop::collection::vec((0u32..10, 0u8..8), 0..4)) {
         let total = members + observers;
         let mut views = healthy(members, observers, ldr % members);
         for (v, o) in views.iter_mut().zip(outdated) { v.pod.as_mut().unwrap().up_to_date = !o; }
@@ -135,6 +140,7 @@ proptest! {
                 (3, _, Some(r)) => r.synced = false,
                 (4, _, Some(r)) => r.current_epoch = EPOCH - 1,
                 (5, _, Some(r)) => r.role = Role::Leading,
+                (6, Some(p), _) => p.ready = false,
                 (_, _, Some(r)) => r.role = Role::Looking,
                 _ => {}
             }
@@ -204,7 +210,7 @@ proptest! {
                     }
                     // The pod comes back up to date and syncs with the current leader.
                     let v = &mut views[ordinal as usize];
-                    v.pod = Some(PodView { uid: format!("new-{ordinal}-{restarts}"), up_to_date: true, terminating: false });
+                    v.pod = Some(PodView { uid: format!("new-{ordinal}-{restarts}"), up_to_date: true, terminating: false, ready: true });
                     set_leader(&mut views, members, leader_now);
                 }
                 other => prop_assert!(false, "a healthy roll should not stop: {other:?}"),
@@ -221,7 +227,7 @@ fn check_restart_safety(members: u32, observers: u32, views: &[MemberView]) -> R
     if let Action::Restart { ordinal, reason, .. } = action {
         prop_assert_eq!(reason, RestartReason::Rollout);
         let l = leader(&inp).expect("a restart needs a leader");
-        prop_assert!(views.iter().all(|v| v.pod.as_ref().is_some_and(|p| !p.terminating)));
+        prop_assert!(views.iter().all(|v| v.pod.as_ref().is_some_and(|p| !p.terminating && p.ready)));
         prop_assert!(views.iter().all(|v| zab_operator::planner::synced_with(v, u64::from(l.0) + 1, l.1)));
         let target = &views[ordinal as usize];
         prop_assert!(!target.pod.as_ref().unwrap().up_to_date);
@@ -289,7 +295,7 @@ fn a_member_that_never_returns_stops_the_roll() {
     let Action::Restart { pod, ordinal, .. } = first else { panic!("expected a restart, got {first:?}") };
     assert_eq!(ordinal, 0, "followers first, lowest ordinal first");
     // The new pod runs but never syncs.
-    views[0].pod = Some(PodView { uid: "new".into(), up_to_date: true, terminating: false });
+    views[0].pod = Some(PodView { uid: "new".into(), up_to_date: true, terminating: false, ready: true });
     views[0].report = Some(Report { role: Role::Looking, synced: false, current_epoch: EPOCH, leader_sid: None });
     for secs in [1u64, 100, 299] {
         let f = InFlight { pod: pod.clone(), old_uid: "uid-0-0".into(), elapsed: Duration::from_secs(secs) };
@@ -316,12 +322,16 @@ fn a_restarted_member_synced_in_the_leaders_epoch_ends_the_wait_and_the_next_one
     let mut views = healthy(3, 0, 2);
     views[1].pod.as_mut().unwrap().up_to_date = false;
     views[2].pod.as_mut().unwrap().up_to_date = false;
-    views[0].pod = Some(PodView { uid: "new".into(), up_to_date: true, terminating: false });
+    views[0].pod = Some(PodView { uid: "new".into(), up_to_date: true, terminating: false, ready: true });
     let f = InFlight { pod: "zk-0".into(), old_uid: "uid-0-0".into(), elapsed: Duration::from_secs(5) };
     // Synced, but in an older epoch: not yet.
     views[0].report.as_mut().unwrap().current_epoch = EPOCH - 1;
     assert!(matches!(plan(&input(m, &views, Some(&f), &[])).action, Action::Wait { reason: "MemberRejoining", .. }));
     views[0].report.as_mut().unwrap().current_epoch = EPOCH;
+    // Synced, but the kubelet has not marked the pod Ready yet: not yet.
+    views[0].pod.as_mut().unwrap().ready = false;
+    assert!(matches!(plan(&input(m, &views, Some(&f), &[])).action, Action::Wait { reason: "MemberRejoining", .. }));
+    views[0].pod.as_mut().unwrap().ready = true;
     let p = plan(&input(m, &views, Some(&f), &[]));
     assert!(p.in_flight_done);
     assert!(matches!(p.action, Action::Restart { ordinal: 1, .. }), "{:?}", p.action);

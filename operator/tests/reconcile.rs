@@ -69,6 +69,9 @@ impl World {
     }
     /// A running pod of ordinal `o`.
     fn pod(&self, o: u32, uid: &str, hash: &str, rev: &str) {
+        self.pod_ready(o, uid, hash, rev, true)
+    }
+    fn pod_ready(&self, o: u32, uid: &str, hash: &str, rev: &str, ready: bool) {
         self.api.put(
             &format!("{PODS}/zk-{o}"),
             json!({
@@ -77,7 +80,8 @@ impl World {
                     "labels": {"app.kubernetes.io/name": "zab-node", "app.kubernetes.io/instance": "zk", "controller-revision-hash": rev},
                     "annotations": {"zab.io/config-hash": hash}},
                 "spec": {"containers": [{"name": "zab-node", "image": "localhost/zab-node:e2e"}]},
-                "status": {"phase": "Running", "podIP": format!("10.0.0.{o}")},
+                "status": {"phase": "Running", "podIP": format!("10.0.0.{o}"),
+                    "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]},
             }),
         );
     }
@@ -203,8 +207,17 @@ async fn a_rolling_restart_goes_one_member_at_a_time_with_the_leader_last() {
     assert!(w.deletes(&w.api.take_log()).is_empty());
     assert_eq!(w.condition("Progressing"), ("True".into(), "MemberRejoining".into()));
 
-    // Synced in the leader's epoch: the next follower.
+    // Synced in the leader's epoch but its pod not Ready yet (the kubelet probes every 2 s):
+    // Services and the PDB do not count it yet, so nothing else is restarted.
     w.members_synced(1, 5);
+    w.pod_ready(0, "new0", &h, "rev-2", false);
+    w.clock.set(1_000_015);
+    w.reconcile().await.unwrap();
+    assert!(w.deletes(&w.api.take_log()).is_empty());
+    assert_eq!(w.status()["restart"]["pod"], "zk-0");
+
+    // Ready: the next follower.
+    w.pod(0, "new0", &h, "rev-2");
     w.clock.set(1_000_020);
     w.reconcile().await.unwrap();
     let d = w.deletes(&w.api.take_log());

@@ -250,3 +250,61 @@ pub fn leader(e: &ZabEnsemble) -> Result<String> {
 pub fn uid(e: &ZabEnsemble) -> String {
     e.meta().uid.clone().unwrap_or_default()
 }
+
+/// Samples the ensemble's pods while a change rolls: the most members being replaced at any
+/// one sample (pod missing, terminating, or a new pod not yet Ready once). A member that is
+/// only between leaders (not Ready during an election) is not being replaced and does not
+/// count. Bounded: stops when told or after 15 minutes.
+pub struct Unavailability {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<Result<usize>>,
+}
+
+impl Unavailability {
+    pub fn start(ctx: &Ctx, name: &str, members: usize) -> Unavailability {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let pods = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(ctx.client.clone(), &ctx.ns);
+        let lp = kube::api::ListParams::default()
+            .labels(&format!("app.kubernetes.io/name=zab-node,app.kubernetes.io/instance={name}"));
+        let names: Vec<String> = (0..members).map(|o| format!("{name}-{o}")).collect();
+        let s = stop.clone();
+        let task = tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let mut first_uid: BTreeMap<String, String> = BTreeMap::new();
+            let mut replaced: std::collections::BTreeSet<String> = Default::default();
+            let mut worst = 0;
+            while !s.load(Ordering::Relaxed) && started.elapsed() < Duration::from_secs(900) {
+                let list = pods.list(&lp).await?.items;
+                let mut in_restart = 0;
+                for n in &names {
+                    let Some(p) = list.iter().find(|p| p.metadata.name.as_ref() == Some(n)) else {
+                        in_restart += 1;
+                        continue;
+                    };
+                    let uid = p.metadata.uid.clone().unwrap_or_default();
+                    let first = first_uid.entry(n.clone()).or_insert_with(|| uid.clone());
+                    if p.metadata.deletion_timestamp.is_some() {
+                        in_restart += 1;
+                    } else if *first != uid && !replaced.contains(n) {
+                        if crate::ensemble::is_ready(p) {
+                            replaced.insert(n.clone());
+                        } else {
+                            in_restart += 1;
+                        }
+                    }
+                }
+                worst = worst.max(in_restart);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Ok(worst)
+        });
+        Unavailability { stop, task }
+    }
+
+    /// Stops sampling; the most members being replaced at once.
+    pub async fn finish(self) -> Result<usize> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.task.await.context("sampler task")?
+    }
+}

@@ -31,6 +31,9 @@ pub struct PodView {
     pub up_to_date: bool,
     /// Has a deletionTimestamp.
     pub terminating: bool,
+    /// The kubelet's Ready condition (the readiness probe, /readyz): what Services and the
+    /// PodDisruptionBudget count.
+    pub ready: bool,
 }
 
 /// What a member said at GET /status (the fields the planner decides by).

@@ -14,7 +14,8 @@ pub(super) fn in_flight(input: &PlanInput, f: &InFlight) -> Option<Action> {
         return None;
     };
     let replaced = m.pod.as_ref().is_some_and(|p| p.uid != f.old_uid && !p.terminating);
-    if replaced {
+    let ready = m.pod.as_ref().is_some_and(|p| p.ready);
+    if replaced && ready {
         if let Some((l, epoch)) = leader(input) {
             if synced_with(m, u64::from(l) + 1, epoch) {
                 return None;
@@ -62,6 +63,15 @@ pub(super) fn plan(input: &PlanInput) -> Action {
         return Action::Wait {
             reason: "MembersNotSynced",
             message: format!("members with ordinal {} are not synced with the leader yet", unsynced.join(", ")),
+        };
+    }
+    let unready: Vec<&str> =
+        input.members.iter().filter(|m| m.pod.as_ref().is_some_and(|p| !p.ready)).map(|m| m.name.as_str()).collect();
+    if !unready.is_empty() {
+        // Synced already, but Services and the PodDisruptionBudget go by the Ready condition.
+        return Action::Wait {
+            reason: "MembersNotReady",
+            message: format!("pods {} are not Ready yet", unready.join(", ")),
         };
     }
     if pending.is_empty() {

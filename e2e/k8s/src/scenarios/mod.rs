@@ -13,7 +13,9 @@ use crate::cluster::Ctx;
 pub mod t00_statefulset_smoke;
 pub mod t10_operator_create;
 pub mod t40_operator_rolling_restart;
+pub mod t50_operator_image_change;
 pub mod t60_operator_delete_leader;
+pub mod t80_operator_restart_mid_roll;
 pub mod t90_operator_delete_retention;
 
 pub type Outcome = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
@@ -43,10 +45,20 @@ pub const ALL: &[Scenario] = &[Scenario {
     timeout: Duration::from_secs(1200),
     run: |ctx| Box::pin(t40_operator_rolling_restart::run(ctx)),
 }, Scenario {
+    name: "t50_operator_image_change",
+    about: "an image change rolls one member at a time, the leader last, never two unavailable, under a continuous writer",
+    timeout: Duration::from_secs(1200),
+    run: |ctx| Box::pin(t50_operator_image_change::run(ctx)),
+}, Scenario {
     name: "t60_operator_delete_leader",
     about: "the leader's pod is deleted under a continuous writer; the ensemble recovers, the operator restarts nothing",
     timeout: Duration::from_secs(900),
     run: |ctx| Box::pin(t60_operator_delete_leader::run(ctx)),
+}, Scenario {
+    name: "t80_operator_restart_mid_roll",
+    about: "the operator's pod is deleted mid-roll; the next replica resumes, each member restarted once, never two at once",
+    timeout: Duration::from_secs(1200),
+    run: |ctx| Box::pin(t80_operator_restart_mid_roll::run(ctx)),
 }, Scenario {
     name: "t90_operator_delete_retention",
     about: "deleting ZabEnsembles removes what they own; whenDeleted Delete removes the claims, Retain keeps them",
