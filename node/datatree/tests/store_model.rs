@@ -7,6 +7,9 @@
 //! step every node must be found by its path, read back whole, and list its children in the
 //! reference order.
 
+// Test code: a failed unwrap/expect is a failed test (the workspace denies them elsewhere).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::{BTreeMap, HashMap};
 
 use proptest::prelude::*;

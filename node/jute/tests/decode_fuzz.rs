@@ -1,6 +1,9 @@
 //! Arbitrary bytes into every decoder: never a panic, never an allocation the input cannot
 //! justify, and whatever decodes re-encodes to a prefix of the input.
 
+// Test code: a failed unwrap/expect is a failed test (the workspace denies them elsewhere).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use proptest::prelude::*;
 use zab_jute::proto::*;
 use zab_jute::record::Record;

@@ -13,7 +13,8 @@ use zab_jute::txn::{CreateTxn, Txn, TxnHeader};
 use zab_persistence::snaplog::SnapLog;
 use zab_persistence::snapshot::SnapWriter;
 
-fn main() {
+/// Errors end the run with what failed (the snapshot step and the I/O error).
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n: i64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
     let dir = std::env::args()
         .nth(2)
@@ -47,20 +48,23 @@ fn main() {
     eprintln!("built {} nodes in {:?}", tree.node_count(), started.elapsed());
     let started = Instant::now();
     let snap_dir = dir.join("version-2");
-    let mut w = SnapWriter::create(&snap_dir, tree.last_processed_zxid(), false).expect("create snapshot");
+    let mut w = SnapWriter::create(&snap_dir, tree.last_processed_zxid(), false).map_err(|e| format!("create snapshot in {}: {e}", snap_dir.display()))?;
     w.write_sessions(&[]);
     let acls = tree.write_acl_section(w.out());
     let mut cur = NodeCursor::new(&acls);
     while !tree.write_nodes_step(&mut cur, w.out(), 10_000) {
-        w.flush_chunk().expect("write");
+        w.flush_chunk().map_err(|e| format!("write snapshot chunk: {e}"))?;
     }
-    w.seal().expect("seal");
-    w.finish(Some((tree.last_processed_zxid(), 2, tree.digest() as i64))).expect("finish");
+    w.seal().map_err(|e| format!("seal snapshot: {e}"))?;
+    w.finish(Some((tree.last_processed_zxid(), 2, tree.digest() as i64))).map_err(|e| format!("finish snapshot: {e}"))?;
     eprintln!("snapshot written in {:?}", started.elapsed());
     let digest = tree.digest();
     drop(tree);
     let started = Instant::now();
-    let r = SnapLog::new(&dir, &dir).restore(cfg, 500).expect("restore");
+    let r = SnapLog::new(&dir, &dir).restore(cfg, 500).map_err(|e| format!("restore from {}: {e}", dir.display()))?;
     eprintln!("restored {} nodes in {:?}", r.tree.node_count(), started.elapsed());
-    assert_eq!(r.tree.digest(), digest);
+    if r.tree.digest() != digest {
+        return Err(format!("restored digest {} differs from the written tree's {digest}", r.tree.digest()).into());
+    }
+    Ok(())
 }

@@ -23,6 +23,9 @@
 //! - ZOOKEEPER-4352 (scale-up): no dynamic reconfiguration; its nearest case, a member
 //!   with an empty data directory joining, is `an_empty_member_joins_by_snap`.
 
+// Test code: a failed unwrap/expect is a failed test (the workspace denies them elsewhere).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod sim;
 
 use sim::disk::Disk;

@@ -5,6 +5,9 @@
 //! runtime does today (the matching `Fixes` flag, on by default) as a regression test.
 //! `Fixes::none()` still models the old behaviour, so `ZAB_SIM_UNFIX=<flag>` shows the bug.
 
+// Test code: a failed unwrap/expect is a failed test (the workspace denies them elsewhere).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod sim;
 
 use sim::disk::Disk;

@@ -1,6 +1,9 @@
 //! The admin endpoint of a standalone zab-node: /status, /healthz, /readyz, /metrics and
 //! the AdminServer commands, over real HTTP.
 
+// Test code: a failed unwrap/expect is a failed test (the workspace denies them elsewhere).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;

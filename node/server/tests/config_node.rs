@@ -5,6 +5,9 @@
 //! leaves `/zookeeper/` out, is the same on every member. Standalone leaves the node empty
 //! (tests/client_ops.rs). In-process members on loopback (tests/common/ensemble.rs).
 
+// Test code: a failed unwrap/expect is a failed test (the workspace denies them elsewhere).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::ensemble::*;

@@ -1,6 +1,9 @@
 //! Durability through the server: what was acknowledged survives a restart, sessions and
 //! their ephemerals come back, snapshots roll the log, and a torn log tail is cut.
 
+// Test code: a failed unwrap/expect is a failed test (the workspace denies them elsewhere).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::Duration;

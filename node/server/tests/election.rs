@@ -5,6 +5,9 @@
 //! Nothing sleeps to wait: each condition is polled against a deadline. Every QCM and driver
 //! is shut down at the end of its test.
 
+// Test code: a failed unwrap/expect is a failed test (the workspace denies them elsewhere).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::net::SocketAddr;

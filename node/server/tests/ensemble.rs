@@ -2,6 +2,9 @@
 //! tests exercise discovery, synchronisation and broadcast alone; the election has its own
 //! tests), real quorum connections, real clients through the `zookeeper-client` crate.
 
+// Test code: a failed unwrap/expect is a failed test (the workspace denies them elsewhere).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::ensemble::*;

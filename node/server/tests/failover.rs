@@ -5,6 +5,9 @@
 //!
 //! `ZAB_FAILOVER_ROUNDS` sets the number of kills (default 3).
 
+// Test code: a failed unwrap/expect is a failed test (the workspace denies them elsewhere).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::free_port;

@@ -7,6 +7,9 @@
 //! the connection; the majority goes on (electing a new leader when the old one is cut
 //! off); after healing the member rejoins and catches up.
 
+// Test code: a failed unwrap/expect is a failed test (the workspace denies them elsewhere).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 

@@ -12,6 +12,9 @@
 //!
 //! Every test starts its own ensemble and stops it; waits poll with a deadline.
 
+// Test code: a failed unwrap/expect is a failed test (the workspace denies them elsewhere).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::net::SocketAddr;

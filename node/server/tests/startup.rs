@@ -5,6 +5,9 @@
 //! healthcheck` exits 0 against a serving admin endpoint and 1 against none. Every process
 //! started here is killed by its pid, also when an assertion fails.
 
+// Test code: a failed unwrap/expect is a failed test (the workspace denies them elsewhere).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::io::{Read, Write};
