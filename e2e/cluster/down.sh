@@ -14,6 +14,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
 [[ $(id -u) == 0 ]] || die "run as root"
+lock_cluster
 t0=$SECONDS
 
 if [[ -d $STATE/logs ]]; then

@@ -64,7 +64,8 @@ start() {
         return 0
     fi
     mkdir -p "$STATE/pids" "$STATE/logs"
-    setsid "$@" >>"$STATE/logs/$name.log" 2>&1 </dev/null &
+    # (8>&-: the daemon must not keep lock_cluster's lock held after up.sh ends)
+    setsid "$@" >>"$STATE/logs/$name.log" 2>&1 </dev/null 8>&- &
     local pid=$!
     echo "$pid" >"$STATE/pids/$name.pid"
     readlink -f "$(_program_of "$@")" >"$STATE/pids/$name.exe"
@@ -122,6 +123,13 @@ stop() {
         log "stopped $name (pid $pid)"
     fi
     rm -f "$STATE/pids/$name.pid" "$STATE/pids/$name.exe"
+}
+
+# lock_cluster: one up.sh or down.sh at a time on this machine (several people share it).
+lock_cluster() {
+    mkdir -p "$ZAB_CACHE_DIR"
+    exec 8>"$ZAB_CACHE_DIR/cluster.lock"
+    flock -w 600 8 || die "another up.sh/down.sh has held $ZAB_CACHE_DIR/cluster.lock for 10 min"
 }
 
 kubectl_() { "$K8S_BIN/kubectl" --kubeconfig "$STATE/kubeconfig/admin.kubeconfig" "$@"; }

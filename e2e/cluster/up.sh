@@ -15,6 +15,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
 [[ $(id -u) == 0 ]] || die "run as root (it starts containerd, kubelet and changes iptables)"
+lock_cluster
 t0=$SECONDS
 
 # --- Debian packages ----------------------------------------------------------------------------
@@ -200,6 +201,7 @@ start kube-apiserver "$K8S_BIN/kube-apiserver" \
     --kubelet-client-certificate="$pki/apiserver-kubelet-client.crt" \
     --kubelet-client-key="$pki/apiserver-kubelet-client.key" \
     --kubelet-certificate-authority="$pki/ca.crt" \
+    --kubelet-preferred-address-types=InternalIP \
     --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
     --service-account-issuer="https://kubernetes.default.svc.$CLUSTER_DOMAIN" \
     --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction \
