@@ -48,7 +48,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     eprintln!("built {} nodes in {:?}", tree.node_count(), started.elapsed());
     let started = Instant::now();
     let snap_dir = dir.join("version-2");
-    let mut w = SnapWriter::create(&snap_dir, tree.last_processed_zxid(), false).map_err(|e| format!("create snapshot in {}: {e}", snap_dir.display()))?;
+    let mut w = SnapWriter::create(&snap_dir, tree.last_processed_zxid(), false)
+        .map_err(|e| format!("create snapshot in {}: {e}", snap_dir.display()))?;
     w.write_sessions(&[]);
     let acls = tree.write_acl_section(w.out());
     let mut cur = NodeCursor::new(&acls);
@@ -56,7 +57,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         w.flush_chunk().map_err(|e| format!("write snapshot chunk: {e}"))?;
     }
     w.seal().map_err(|e| format!("seal snapshot: {e}"))?;
-    w.finish(Some((tree.last_processed_zxid(), 2, tree.digest() as i64))).map_err(|e| format!("finish snapshot: {e}"))?;
+    w.finish(Some((tree.last_processed_zxid(), 2, tree.digest() as i64)))
+        .map_err(|e| format!("finish snapshot: {e}"))?;
     eprintln!("snapshot written in {:?}", started.elapsed());
     let digest = tree.digest();
     drop(tree);

@@ -23,11 +23,12 @@ use zab_jute::frame::parse_frame;
 use zab_jute::proto::{ConnectRequest, ConnectResponse};
 use zab_jute::record::Record;
 
+use crate::clock::wall_ms;
 use crate::final_proc::{Close, Cnxn, Pending};
 use crate::four_letter;
 use crate::stats::CnxnStats;
 use crate::zk_server::CnxnMsg;
-use crate::zk_server::{wall_ms, CnxnHandle, ZooKeeperServer};
+use crate::zk_server::{CnxnHandle, ZooKeeperServer};
 
 /// Serves one accepted socket until it closes.
 pub async fn serve(server: Arc<ZooKeeperServer>, mut stream: TcpStream, remote: SocketAddr) {

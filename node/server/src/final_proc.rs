@@ -290,7 +290,7 @@ impl Cnxn {
         self.server
             .metrics_registry
             .request
-            .get_or_create(&crate::admin::metrics::OpLabels { op: op::name(op_type) })
+            .get_or_create(&crate::metrics::histograms::OpLabels { op: op::name(op_type) })
             .observe(e.as_secs_f64());
     }
 

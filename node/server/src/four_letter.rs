@@ -7,12 +7,9 @@ use std::fmt::Write;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
+pub use crate::environment::{environment, ZK_VERSION};
 use crate::metrics::java_double;
 use crate::zk_server::{CnxnHandle, ZooKeeperServer};
-
-/// The version zab reports where ZooKeeper reports its own: clients parse the leading
-/// `3.8.x` (kazoo's `server_version()` reads it from `envi`).
-pub const ZK_VERSION: &str = concat!("3.8.0-zab-", env!("CARGO_PKG_VERSION"), ", built on 2026-11-21 00:00 UTC");
 
 pub const COMMANDS: &[&str] = &[
     "ruok", "srvr", "stat", "mntr", "conf", "cons", "envi", "wchs", "wchc", "wchp", "dump", "dirs", "isro", "crst",
@@ -89,7 +86,7 @@ pub fn answer_to(server: &ZooKeeperServer, cmd: &str, me: Option<SocketAddr>) ->
             let _ = writeln!(s, "clientPort={}", c.client_port);
             let _ = writeln!(s, "secureClientPort=-1");
             let _ = writeln!(s, "dataDir={}", abs(&c.data_dir).display());
-            let (data_size, log_size) = crate::admin::commands::sizes(server);
+            let (data_size, log_size) = sizes(server);
             let _ = writeln!(s, "dataDirSize={data_size}");
             let _ = writeln!(s, "dataLogDir={}", abs(&c.data_log_dir).display());
             let _ = writeln!(s, "dataLogSize={log_size}");
@@ -118,7 +115,7 @@ pub fn answer_to(server: &ZooKeeperServer, cmd: &str, me: Option<SocketAddr>) ->
                 let _ = writeln!(s, "{k}={v}");
             }
         }
-        "mntr" => crate::metrics::monitor(server, &mut |k, v| {
+        "mntr" => crate::monitor::monitor(server, &mut |k, v| {
             let _ = writeln!(s, "zk_{k}\t{}", v.to_text());
         }),
         "wchs" => {
@@ -157,7 +154,7 @@ pub fn answer_to(server: &ZooKeeperServer, cmd: &str, me: Option<SocketAddr>) ->
         }
         "dump" => dump(server, me, &mut s),
         "dirs" => {
-            let (data, log) = crate::admin::commands::sizes(server);
+            let (data, log) = sizes(server);
             let _ = write!(s, "datadir_size: {data}\nlogdir_size: {log}\n");
         }
         "gtmk" | "stmk" => {
@@ -185,6 +182,19 @@ fn server_stats(server: &ZooKeeperServer, extra_cnxns: usize) -> String {
         server.last_processed_zxid(),
         server.role.name()
     )
+}
+
+fn dir_size(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok()).filter_map(|e| e.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum()
+        })
+        .unwrap_or(0)
+}
+
+/// (dataDir, dataLogDir) bytes, as `dirs` (and `/commands/dirs`, `conf`) report them.
+pub fn sizes(server: &ZooKeeperServer) -> (u64, u64) {
+    (dir_size(&server.snap_log.snap_dir), dir_size(&server.snap_log.log_dir))
 }
 
 /// `InetSocketAddress.toString` of an address without a host name: `/ip:port`.
@@ -240,7 +250,7 @@ fn connection_line(s: &mut String, c: &CnxnHandle, brief: bool) {
 fn expiry_dump(s: &mut String, server: &ZooKeeperServer, sets: &[(i64, Vec<String>)]) {
     let elems: usize = sets.iter().map(|(_, e)| e.len()).sum();
     let _ = writeln!(s, "Sets ({})/({elems}):", sets.len());
-    let (now, wall) = (server.now_ms(), crate::zk_server::wall_ms());
+    let (now, wall) = (server.now_ms(), crate::clock::wall_ms());
     for (t, e) in sets {
         let _ = writeln!(s, "{} expire at {}:", e.len(), java_date(wall + (t - now)));
         for x in e {
@@ -329,46 +339,6 @@ pub fn java_date(unix_ms: i64) -> String {
         rem % 60,
         year
     )
-}
-
-/// ZooKeeper's `Environment.list()`, for `envi` and `/commands/environment`. The java.*
-/// entries have no meaning for a native server and say so with ZooKeeper's own "<NA>".
-pub fn environment() -> Vec<(&'static str, String)> {
-    let na = || "<NA>".to_string();
-    let read = |p: &str| std::fs::read_to_string(p).map(|s| s.trim().to_owned()).unwrap_or_default();
-    let mb = |key: &str| meminfo(key).map(|b| format!("{}MB", b / (1024 * 1024))).unwrap_or_else(na);
-    vec![
-        ("zookeeper.version", ZK_VERSION.to_string()),
-        ("host.name", hostname()),
-        ("java.version", na()),
-        ("java.vendor", na()),
-        ("java.home", na()),
-        ("java.class.path", na()),
-        ("java.library.path", na()),
-        ("java.io.tmpdir", std::env::temp_dir().display().to_string()),
-        ("java.compiler", na()),
-        ("os.name", std::env::consts::OS.to_string()),
-        ("os.arch", std::env::consts::ARCH.to_string()),
-        ("os.version", read("/proc/sys/kernel/osrelease")),
-        ("user.name", std::env::var("USER").unwrap_or_else(|_| na())),
-        ("user.home", std::env::var("HOME").unwrap_or_else(|_| na())),
-        ("user.dir", std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default()),
-        ("os.memory.free", mb("MemAvailable:")),
-        ("os.memory.max", mb("MemTotal:")),
-        ("os.memory.total", mb("MemTotal:")),
-    ]
-}
-
-fn meminfo(key: &str) -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with(key))?;
-    line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kb| kb * 1024)
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_else(|_| "localhost".into())
 }
 
 #[cfg(test)]

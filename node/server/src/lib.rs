@@ -13,19 +13,37 @@
 //! - [`four_letter`]: four-letter words.
 //! - [`stats`]: counters for srvr/stat/mntr/cons.
 //! - [`metrics`]: ZooKeeper's ServerMetrics, for mntr, /commands/monitor and /metrics.
+//! - [`monitor`]: what mntr and /commands/monitor print (reads the server).
+//! - [`clock`]: wall-clock milliseconds.
+//! - [`environment`]: the version zab reports and `Environment.list()`.
+//! - [`peer_state`]: what a quorum member is and does, as the server and /status read it.
+//! - [`peer`]: the quorum peer runtime: election, leader, learner.
 //! - [`run`]: the accept loop and the background tasks (session expiry, containers).
+//! - [`sync_proc`]: SyncRequestProcessor (group commit, fsync, snapshots), over [`sync_proc::SyncTarget`].
+//!
+//! # Layers
+//! No two modules import each other, directly or in a loop (`tests/module_layers.rs` checks
+//! it from the sources). From the bottom: the leaves [`clock`], [`environment`], [`metrics`]
+//! (imports only `clock`) and [`config`] (only `metrics`); the server state ([`stats`],
+//! [`sync_proc`], [`peer_state`], [`zk_server`] and the request path), which sees the peer
+//! runtime only through [`peer_state`] and the `Replicator` trait; the peer runtime
+//! ([`peer`]); and the views that read the server ([`monitor`], [`four_letter`], [`admin`]).
 
 pub mod admin;
 pub mod auth_info;
+pub mod clock;
 pub mod cnxn;
 pub mod cnxn_expiry;
 pub mod config;
 pub(crate) mod defer;
+pub mod environment;
 pub mod final_proc;
 pub mod four_letter;
 pub mod healthcheck;
 pub mod metrics;
+pub mod monitor;
 pub mod peer;
+pub mod peer_state;
 pub mod request;
 pub mod startup;
 pub mod stats;

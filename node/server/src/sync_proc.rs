@@ -2,7 +2,7 @@
 //!
 //! Prepared txns arrive in zxid order. The thread takes every txn waiting (group commit),
 //! writes them to the transaction log, fsyncs once, and only then reports them durable
-//! ([`ZooKeeperServer::logged`]): standalone, that commits and applies them (the DataTree,
+//! ([`SyncTarget::logged`]): standalone, that commits and applies them (the DataTree,
 //! watch events, replies); in an ensemble it is this member's ACK, and the txns are applied
 //! once a quorum has made them durable. No write is acknowledged — or visible to any
 //! reader — before a quorum has it on disk.
@@ -12,6 +12,11 @@
 //! (ENOSPC, an fsync error) the txns of that batch are not applied, their clients are told
 //! nothing (their connections close), and every later write is refused: nothing
 //! unacknowledged is half-present, and nothing on disk is overwritten.
+//!
+//! It sees the server it logs for only through [`SyncTarget`] (which `ZooKeeperServer`
+//! implements), so this module never imports the server state: the write path's types
+//! ([`LogItem`], [`WriteOutcome`], ...) live here, below it. The calls are generic (no
+//! dynamic dispatch on the write path).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -27,7 +32,32 @@ use zab_jute::txn::{Txn, TxnHeader};
 use zab_persistence::snapshot::SnapWriter;
 use zab_persistence::txnlog::TxnLogWriter;
 
-use crate::zk_server::ZooKeeperServer;
+use crate::config::ServerConfig;
+use crate::metrics::histograms::Histograms;
+use crate::metrics::ServerMetrics;
+
+/// What the sync thread reads of, and reports to, the server it logs for
+/// (`ZooKeeperServer` implements it). Calls must not block on the sync thread itself.
+pub trait SyncTarget: Send + Sync + 'static {
+    fn config(&self) -> &ServerConfig;
+    fn metrics(&self) -> &ServerMetrics;
+    fn histograms(&self) -> &Histograms;
+    /// Why the disk failed, once it has: every later write is refused.
+    fn disk_failure(&self) -> Option<String>;
+    fn set_disk_failure(&self, reason: String);
+    /// These txns could not be logged: they are not applied, their requests fail.
+    fn log_failed(&self, zxids: &[i64], reason: &str);
+    /// These txns are durable here, in order (standalone: commit; ensemble: ACK).
+    fn logged(&self, zxids: &[i64]);
+    /// The last zxid made durable (`srvr`, /status).
+    fn set_last_logged(&self, zxid: i64);
+    /// For the fuzzy snapshot: where snapshots go, the sessions, the tree (read-locked for
+    /// the length of `f`), and the snapshot just written (its zxid).
+    fn snap_dir(&self) -> &std::path::Path;
+    fn sessions(&self) -> Vec<(i64, i32)>;
+    fn with_tree<R>(&self, f: impl FnOnce(&zab_datatree::DataTree) -> R) -> R;
+    fn snapshot_written(&self, zxid: i64);
+}
 
 /// The outcome of one write, or why it was not done.
 pub type WriteResult = Result<WriteOutcome, String>;
@@ -142,7 +172,7 @@ fn next_snap_target(snap_count: u64, salt: u64) -> u64 {
 }
 
 /// The transaction log and its snapshot schedule: owned by the sync thread, lent to a
-/// learner's reader for a lone proposal ([`ZooKeeperServer::log_txn`]).
+/// learner's reader for a lone proposal (`ZooKeeperServer::log_txn`).
 pub struct SyncState {
     log: TxnLogWriter,
     since_snap: u64,
@@ -152,7 +182,7 @@ pub struct SyncState {
 }
 
 impl SyncState {
-    pub fn new(config: &crate::config::ServerConfig, log: TxnLogWriter) -> SyncState {
+    pub fn new(config: &ServerConfig, log: TxnLogWriter) -> SyncState {
         SyncState {
             log,
             since_snap: 0,
@@ -164,8 +194,8 @@ impl SyncState {
 
     /// Logs `batch` (emptied), fsyncs once, reports the txns durable, and starts a snapshot
     /// when one is due.
-    pub fn process(&mut self, server: &Arc<ZooKeeperServer>, batch: &mut Vec<LogRecord>) {
-        let cfg = &server.config;
+    pub fn process<S: SyncTarget>(&mut self, server: &Arc<S>, batch: &mut Vec<LogRecord>) {
+        let cfg = server.config();
         self.zxids.clear();
         self.zxids.extend(batch.iter().map(|r| r.zxid));
         if let Some(reason) = server.disk_failure() {
@@ -179,18 +209,18 @@ impl SyncState {
         }
         match self.log.commit() {
             Ok(fsync) => {
-                server.metrics.sync_processor_queue_flush_time_ms.add_ms(flushing.elapsed());
-                server.metrics.record_fsync(fsync);
-                server.metrics_registry.fsync.observe(fsync.as_secs_f64());
+                server.metrics().sync_processor_queue_flush_time_ms.add_ms(flushing.elapsed());
+                server.metrics().record_fsync(fsync);
+                server.histograms().fsync.observe(fsync.as_secs_f64());
                 if let Some(last) = self.zxids.last() {
-                    server.last_logged_zxid.store(*last, Ordering::Relaxed);
+                    server.set_last_logged(*last);
                 }
                 if fsync.as_millis() as u64 > cfg.fsync_warning_ms {
                     warn!(
                         ms = fsync.as_millis() as u64,
                         "fsync of the transaction log took longer than fsync.warningthresholdms"
                     );
-                    server.metrics.fsync_threshold_exceed_count.inc();
+                    server.metrics().fsync_threshold_exceed_count.inc();
                 }
             }
             Err(e) => {
@@ -201,7 +231,7 @@ impl SyncState {
             }
         }
         let n = self.zxids.len() as u64;
-        crate::metrics::monitor::record_sync_batch(&server.metrics, n);
+        crate::metrics::record::record_sync_batch(server.metrics(), n);
         {
             // One send per peer for the batch's ACKs (learner) or COMMITs (leader).
             let _defer = crate::defer::defer();
@@ -220,7 +250,7 @@ impl SyncState {
                 let s = server.clone();
                 let flag = self.snapshotting.clone();
                 let spawned = std::thread::Builder::new().name("snapshot".into()).spawn(move || {
-                    if let Err(e) = take_snapshot(&s) {
+                    if let Err(e) = take_snapshot(&*s) {
                         error!(error = %e, "snapshot failed; the log still holds every txn");
                     }
                     flag.store(false, Ordering::Release);
@@ -234,7 +264,7 @@ impl SyncState {
 }
 
 /// The sync thread: runs until the queue is closed and drained.
-pub fn run(server: Arc<ZooKeeperServer>, queue: Arc<LogQueue>, state: Arc<Mutex<SyncState>>) {
+pub fn run<S: SyncTarget>(server: Arc<S>, queue: Arc<LogQueue>, state: Arc<Mutex<SyncState>>) {
     let mut batch: Vec<LogRecord> = Vec::with_capacity(1024);
     // No spinning for the next txn: on a small machine a spinning sync thread takes the
     // core the thread about to hand it work needs (measured: 1,064 against 1,506 writes/s
@@ -247,18 +277,18 @@ pub fn run(server: Arc<ZooKeeperServer>, queue: Arc<LogQueue>, state: Arc<Mutex<
 
 /// Writes a fuzzy snapshot of the live tree (`ZooKeeperServer.takeSnapshot`): the tree lock
 /// is held only for 10,000 nodes at a time.
-pub fn take_snapshot(server: &ZooKeeperServer) -> Result<std::path::PathBuf, String> {
+pub fn take_snapshot<S: SyncTarget>(server: &S) -> Result<std::path::PathBuf, String> {
     let started = Instant::now();
+    let cfg = server.config();
     for attempt in 0..3 {
-        let zxid = server.last_processed_zxid();
+        let zxid = server.with_tree(|t| t.last_processed_zxid());
         let sessions = server.sessions();
-        let mut w =
-            SnapWriter::create(&server.snap_log.snap_dir, zxid, server.config.force_sync).map_err(|e| e.to_string())?;
+        let mut w = SnapWriter::create(server.snap_dir(), zxid, cfg.force_sync).map_err(|e| e.to_string())?;
         w.write_sessions(&sessions);
-        let acls = server.tree().write_acl_section(w.out());
+        let acls = server.with_tree(|t| t.write_acl_section(w.out()));
         let mut cur = NodeCursor::new(&acls);
         loop {
-            let done = server.tree().write_nodes_step(&mut cur, w.out(), 10_000);
+            let done = server.with_tree(|t| t.write_nodes_step(&mut cur, w.out(), 10_000));
             w.flush_chunk().map_err(|e| e.to_string())?;
             if done {
                 break;
@@ -270,17 +300,14 @@ pub fn take_snapshot(server: &ZooKeeperServer) -> Result<std::path::PathBuf, Str
             continue;
         }
         w.seal().map_err(|e| e.to_string())?;
-        let digest = {
-            let t = server.tree();
-            server
-                .config
-                .digest_enabled
+        let digest = server.with_tree(|t| {
+            cfg.digest_enabled
                 .then(|| (t.last_processed_zxid(), zab_datatree::digest::DIGEST_VERSION, t.digest() as i64))
-        };
+        });
         let path = w.finish(digest).map_err(|e| e.to_string())?;
-        server.metrics.record_snapshot(started.elapsed());
-        server.metrics_registry.snapshot.observe(started.elapsed().as_secs_f64());
-        *server.last_snapshot.lock() = (zxid, crate::zk_server::wall_ms() / 1000);
+        server.metrics().record_snapshot(started.elapsed());
+        server.histograms().snapshot.observe(started.elapsed().as_secs_f64());
+        server.snapshot_written(zxid);
         info!(file = %path.display(), nodes = cur.nodes_written, ms = started.elapsed().as_millis() as u64, "snapshot written");
         return Ok(path);
     }
@@ -290,7 +317,7 @@ pub fn take_snapshot(server: &ZooKeeperServer) -> Result<std::path::PathBuf, Str
 /// Writes a whole snapshot of a tree no server is running on (a learner's snapshot after
 /// TRUNC or SNAP, before it serves).
 pub fn write_snapshot(
-    config: &crate::config::ServerConfig,
+    config: &ServerConfig,
     tree: &zab_datatree::DataTree,
     sessions: &std::collections::HashMap<i64, i32>,
 ) -> Result<std::path::PathBuf, String> {

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::mpsc;
@@ -31,9 +31,10 @@ use zab_jute::txn::Txn;
 use zab_persistence::snaplog::SnapLog;
 use zab_persistence::txnlog::TxnLogWriter;
 
+pub use crate::clock::wall_ms;
 use crate::config::ServerConfig;
 use crate::stats::ServerStats;
-use crate::sync_proc::{LogItem, LogQueue, LogRecord, SyncState, WriteOutcome, WriteResult};
+use crate::sync_proc::{LogItem, LogQueue, LogRecord, SyncState, SyncTarget, WriteOutcome, WriteResult};
 
 /// What this server is in its ensemble.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,7 +74,7 @@ pub trait Replicator: Send + Sync {
     /// Learner: ask the leader whether a session may move here (REVALIDATE).
     fn revalidate(&self, session_id: i64, timeout: i32) -> oneshot::Receiver<bool>;
     /// Leader: what it knows of each learner.
-    fn learners(&self) -> Vec<crate::peer::leader::LearnerView> {
+    fn learners(&self) -> Vec<crate::peer_state::LearnerView> {
         Vec::new()
     }
 }
@@ -97,7 +98,7 @@ impl Database {
         let restored = snap_log
             .restore(tree_config, config.commit_log_count)
             .map_err(|source| StartError::Restore { dir: config.data_dir.clone(), source })?;
-        crate::metrics::monitor::record_restore(&config.metrics, loading.elapsed(), &restored);
+        crate::metrics::record::record_restore(&config.metrics, loading.elapsed(), &restored);
         let mut db = Database {
             tree: restored.tree,
             sessions: restored.sessions,
@@ -107,7 +108,7 @@ impl Database {
         if db.snapshot.is_none() {
             // A quorum member's config, written before the data directory is read, stays
             // when no snapshot replaces the tree, and goes into the first one.
-            crate::peer::init_config_node(config, &mut db.tree);
+            crate::peer_state::init_config_node(config, &mut db.tree);
             // ZooKeeper snapshots a data directory it finds without one (ZOOKEEPER-2325),
             // before any txn is logged: a log without a snapshot below it cannot be restored.
             let started = std::time::Instant::now();
@@ -218,7 +219,7 @@ pub struct ZooKeeperServer {
     /// The last zxid written to the transaction log (set by the sync thread).
     pub last_logged_zxid: AtomicI64,
     pub started: std::time::Instant,
-    pub metrics_registry: crate::admin::metrics::Metrics,
+    pub metrics_registry: crate::metrics::histograms::Histograms,
     /// ZooKeeper's trace mask (`gtmk`/`stmk`); kept for compatibility, it gates nothing.
     pub trace_mask: AtomicI64,
     /// (zxid, unix seconds) of the last snapshot written or loaded (`lsnp`).
@@ -247,7 +248,7 @@ pub struct ZooKeeperServer {
     recent: Mutex<std::collections::VecDeque<(i64, Arc<Vec<u8>>)>>,
     /// In an ensemble: the member this server serves for (ZooKeeper's `self` QuorumPeer),
     /// set before it serves.
-    peer: std::sync::OnceLock<Arc<crate::peer::PeerInfo>>,
+    peer: std::sync::OnceLock<Arc<crate::peer_state::PeerInfo>>,
 }
 
 fn check_epochs(snap_log: &SnapLog, last_zxid: i64) -> Result<(i64, i64), StartError> {
@@ -257,9 +258,45 @@ fn check_epochs(snap_log: &SnapLog, last_zxid: i64) -> Result<(i64, i64), StartE
     Ok((current, accepted))
 }
 
-/// Wall-clock milliseconds, as txn headers and Stat times carry them.
-pub fn wall_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+/// The sync thread's view of the server (see [`SyncTarget`]); each call is the inherent
+/// method or field of the same meaning.
+impl SyncTarget for ZooKeeperServer {
+    fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+    fn metrics(&self) -> &crate::metrics::ServerMetrics {
+        &self.metrics
+    }
+    fn histograms(&self) -> &crate::metrics::histograms::Histograms {
+        &self.metrics_registry
+    }
+    fn disk_failure(&self) -> Option<String> {
+        ZooKeeperServer::disk_failure(self)
+    }
+    fn set_disk_failure(&self, reason: String) {
+        ZooKeeperServer::set_disk_failure(self, reason)
+    }
+    fn log_failed(&self, zxids: &[i64], reason: &str) {
+        ZooKeeperServer::log_failed(self, zxids, reason)
+    }
+    fn logged(&self, zxids: &[i64]) {
+        ZooKeeperServer::logged(self, zxids)
+    }
+    fn set_last_logged(&self, zxid: i64) {
+        self.last_logged_zxid.store(zxid, Ordering::Relaxed);
+    }
+    fn snap_dir(&self) -> &std::path::Path {
+        &self.snap_log.snap_dir
+    }
+    fn sessions(&self) -> Vec<(i64, i32)> {
+        ZooKeeperServer::sessions(self)
+    }
+    fn with_tree<R>(&self, f: impl FnOnce(&DataTree) -> R) -> R {
+        f(&self.tree.read())
+    }
+    fn snapshot_written(&self, zxid: i64) {
+        *self.last_snapshot.lock() = (zxid, crate::clock::wall_ms() / 1000);
+    }
 }
 
 impl ZooKeeperServer {
@@ -329,7 +366,7 @@ impl ZooKeeperServer {
             epochs,
             last_logged_zxid: AtomicI64::new(last_zxid),
             started: std::time::Instant::now(),
-            metrics_registry: crate::admin::metrics::Metrics::new(),
+            metrics_registry: crate::metrics::histograms::Histograms::new(),
             trace_mask: AtomicI64::new(306),
             last_snapshot: Mutex::new(last_snapshot),
             role,
@@ -352,7 +389,7 @@ impl ZooKeeperServer {
             config,
         });
         if needs_snapshot {
-            crate::sync_proc::take_snapshot(&server).map_err(StartError::Snapshot)?;
+            crate::sync_proc::take_snapshot(&*server).map_err(StartError::Snapshot)?;
         }
         let s = server.clone();
         let handle = std::thread::Builder::new()
@@ -379,7 +416,7 @@ impl ZooKeeperServer {
     }
 
     /// Leader: its learners (sid, sync mode, last ACK, ...).
-    pub fn learners(&self) -> Vec<crate::peer::leader::LearnerView> {
+    pub fn learners(&self) -> Vec<crate::peer_state::LearnerView> {
         self.replicator.get().map(|r| r.learners()).unwrap_or_default()
     }
 
@@ -389,12 +426,12 @@ impl ZooKeeperServer {
     }
 
     /// In an ensemble: the member this server serves for.
-    pub fn peer(&self) -> Option<&crate::peer::PeerInfo> {
+    pub fn peer(&self) -> Option<&crate::peer_state::PeerInfo> {
         self.peer.get().map(|p| &**p)
     }
 
     /// Ties the server to its member (once, before it serves).
-    pub fn set_peer(&self, peer: Arc<crate::peer::PeerInfo>) {
+    pub fn set_peer(&self, peer: Arc<crate::peer_state::PeerInfo>) {
         let _ = self.peer.set(peer);
     }
 
@@ -778,7 +815,7 @@ impl ZooKeeperServer {
             let mut tree = self.tree.write();
             let mut events = Vec::new();
             for item in batch.iter() {
-                crate::metrics::monitor::record_applied(&self.metrics, &item.hdr, now);
+                crate::metrics::record::record_applied(&self.metrics, &item.hdr, now);
                 let rc = tree.process_txn(&item.hdr, &item.txn, &mut events);
                 if let Some(d) = item.digest {
                     if d != tree.digest() as i64 {
@@ -792,7 +829,7 @@ impl ZooKeeperServer {
                     }
                 }
                 if rc.err == 0 {
-                    crate::metrics::monitor::record_txn_writes(&self.metrics, &item.txn);
+                    crate::metrics::record::record_txn_writes(&self.metrics, &item.txn);
                 }
                 results.push((item.hdr.txn_type, rc, tree.last_processed_zxid()));
             }
@@ -1117,7 +1154,7 @@ impl ZooKeeperServer {
         if events.is_empty() {
             return;
         }
-        crate::metrics::monitor::record_watch_events(&self.metrics, &events);
+        crate::metrics::record::record_watch_events(&self.metrics, &events);
         let cnxns = self.cnxns.read();
         for e in events {
             let Some(h) = cnxns.get(&e.watcher) else {

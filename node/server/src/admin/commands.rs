@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use serde_json::{json, Map, Value};
 
 use super::quorum;
-use crate::four_letter::ZK_VERSION;
+use crate::environment::ZK_VERSION;
 use crate::zk_server::{Role, ZooKeeperServer};
 
 /// (primary name, aliases).
@@ -50,23 +50,10 @@ fn sessions_by_cnxn(server: &ZooKeeperServer) -> std::collections::HashMap<u64, 
     server.cnxns().iter().map(|c| (c.id, c.session_id.load(Ordering::Relaxed))).collect()
 }
 
-fn dir_size(dir: &std::path::Path) -> u64 {
-    std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok()).filter_map(|e| e.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum()
-        })
-        .unwrap_or(0)
-}
-
-/// (dataDir, dataLogDir) bytes, as `dirs` reports them.
-pub fn sizes(server: &ZooKeeperServer) -> (u64, u64) {
-    (dir_size(&server.snap_log.snap_dir), dir_size(&server.snap_log.log_dir))
-}
-
 fn server_stats(server: &ZooKeeperServer) -> Value {
     let s = &server.stats;
     let (min, avg, max) = s.latency();
-    let (data, log) = sizes(server);
+    let (data, log) = crate::four_letter::sizes(server);
     json!({
         "packets_sent": s.packets_sent.load(Ordering::Relaxed),
         "packets_received": s.packets_received.load(Ordering::Relaxed),
@@ -191,7 +178,7 @@ pub fn run(server: &ZooKeeperServer, name: &str, query: &std::collections::HashM
             m.insert("client_port_listen_backlog".into(), json!(-1));
         }
         "dirs" => {
-            let (data, log) = sizes(server);
+            let (data, log) = crate::four_letter::sizes(server);
             m.insert("datadir_size".into(), json!(data));
             m.insert("logdir_size".into(), json!(log));
         }
@@ -209,7 +196,7 @@ pub fn run(server: &ZooKeeperServer, name: &str, query: &std::collections::HashM
             m.insert("session_id_to_ephemeral_paths".into(), json!(eph));
         }
         "environment" => {
-            for (k, v) in crate::four_letter::environment() {
+            for (k, v) in crate::environment::environment() {
                 m.insert(k.into(), json!(v));
             }
         }
@@ -264,7 +251,7 @@ pub fn run(server: &ZooKeeperServer, name: &str, query: &std::collections::HashM
             }
             None => return error_only(primary, "server is not initialized"),
         },
-        "monitor" => crate::metrics::monitor(server, &mut |k, v| {
+        "monitor" => crate::monitor::monitor(server, &mut |k, v| {
             m.insert(k, v.to_json());
         }),
         "observers" => {

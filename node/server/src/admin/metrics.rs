@@ -12,42 +12,11 @@
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 use crate::metrics::{java_double, Summary};
 use crate::zk_server::ZooKeeperServer;
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct OpLabels {
-    pub op: &'static str,
-}
-
-/// The histograms updated on the request path.
-pub struct Metrics {
-    pub request: Family<OpLabels, Histogram>,
-    pub fsync: Histogram,
-    pub snapshot: Histogram,
-}
-
-impl Metrics {
-    pub fn new() -> Metrics {
-        Metrics {
-            request: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.00002, 2.0, 18))),
-            fsync: Histogram::new(exponential_buckets(0.00005, 2.0, 16)),
-            snapshot: Histogram::new(exponential_buckets(0.01, 2.0, 14)),
-        }
-    }
-}
-
-impl Default for Metrics {
-    fn default() -> Self {
-        Metrics::new()
-    }
-}
 
 fn gauge(registry: &mut Registry, name: &str, help: &str, v: i64) {
     let g: Gauge = Gauge::default();
@@ -91,7 +60,7 @@ fn summary_samples(out: &mut String, name: &str, key: Option<&str>, s: &Summary)
 
 /// ZooKeeper's metrics as its Prometheus provider exports them.
 pub fn render_zookeeper(server: &ZooKeeperServer, out: &mut String) {
-    for (name, v) in crate::metrics::monitor::gauges(server) {
+    for (name, v) in crate::monitor::gauges(server) {
         header(out, name, "gauge");
         sample(out, name, &[], v.as_f64());
     }

@@ -27,7 +27,7 @@ use tokio::net::TcpListener;
 use tracing::info;
 
 use crate::config::ServerConfig;
-use crate::peer::PeerInfo;
+use crate::peer_state::PeerInfo;
 use crate::zk_server::ZooKeeperServer;
 use crate::ServerSlot;
 

@@ -77,7 +77,7 @@ pub fn zabstate(server: &ZooKeeperServer) -> Option<Map<String, Value>> {
     m.insert("last_zxid".into(), json!(format!("0x{zxid:x}")));
     m.insert("zab_epoch".into(), json!(zxid >> 32));
     m.insert("zab_counter".into(), json!(zxid & 0xffff_ffff));
-    m.insert("zabstate".into(), json!(crate::metrics::monitor::phase_name(phase)));
+    m.insert("zabstate".into(), json!(crate::monitor::phase_name(phase)));
     Some(m)
 }
 

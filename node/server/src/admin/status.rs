@@ -8,8 +8,8 @@ use zab_status::{
 };
 
 use crate::config::ServerConfig;
-use crate::four_letter::ZK_VERSION;
-use crate::peer::PeerInfo;
+use crate::environment::ZK_VERSION;
+use crate::peer_state::PeerInfo;
 use crate::zk_server::ZooKeeperServer;
 
 fn quorum_of(peer: &PeerInfo) -> Quorum {

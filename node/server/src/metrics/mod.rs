@@ -5,8 +5,12 @@
 //!
 //! One table ([`ServerMetrics::dump`]) feeds `/commands/monitor` (JSON), the `mntr`
 //! four-letter word (`zk_` text) and `/metrics` (Prometheus text, see
-//! [`crate::admin::metrics`]); [`monitor`] adds the values ZooKeeper computes when asked
-//! (`dumpMonitorValues` and the gauges).
+//! [`crate::admin::metrics`]); [`crate::monitor`] adds the values ZooKeeper computes when
+//! asked (`dumpMonitorValues` and the gauges). [`record`] holds the one-line recording
+//! helpers, [`histograms`] zab's own Prometheus histograms.
+//!
+//! A leaf: nothing here imports the server, the peer runtime or the configuration (only
+//! [`crate::clock`]), so every layer can record into it without an import cycle.
 //!
 //! As in ZooKeeper the registry is process-wide: one per member, shared by the servers of
 //! all its terms (it lives in [`crate::ServerConfig::metrics`]), reset by `srst`. Recording is
@@ -16,75 +20,17 @@
 //! Netty, the JVM, CommitProcessor's queues...): they are registered so the key set is
 //! ZooKeeper's, and stay 0. e2e/admin/README.md lists them.
 
-pub mod monitor;
+pub mod histograms;
+pub mod record;
 pub mod set;
 pub mod summary;
+pub mod value;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-pub use monitor::monitor;
 pub use set::SummarySet;
 pub use summary::{BufferStats, Summary};
-
-/// A value as ZooKeeper's dump hands it out: a Long/Integer, a Double, or a String.
-#[derive(Debug, Clone, PartialEq)]
-pub enum MetricValue {
-    Int(i64),
-    Float(f64),
-    Text(String),
-}
-
-impl MetricValue {
-    /// As Jackson writes it in `/commands/monitor`.
-    pub fn to_json(&self) -> serde_json::Value {
-        match self {
-            MetricValue::Int(v) => serde_json::Value::from(*v),
-            MetricValue::Float(v) => serde_json::Value::from(*v),
-            MetricValue::Text(s) => serde_json::Value::from(s.as_str()),
-        }
-    }
-
-    /// As the `mntr` four-letter word prints it (`MonitorCommand.print`): integers as they
-    /// are, other numbers as Java's `Double.toString`, strings as they are.
-    pub fn to_text(&self) -> String {
-        match self {
-            MetricValue::Int(v) => v.to_string(),
-            MetricValue::Float(v) => java_double(*v),
-            MetricValue::Text(s) => s.clone(),
-        }
-    }
-
-    /// The number Prometheus shows (0 for a string).
-    pub fn as_f64(&self) -> f64 {
-        match self {
-            MetricValue::Int(v) => *v as f64,
-            MetricValue::Float(v) => *v,
-            MetricValue::Text(_) => 0.0,
-        }
-    }
-}
-
-/// Java's `Double.toString`: plain decimal with at least one fractional digit between 1e-3
-/// and 1e7, computerised scientific notation (`1.0E-4`, `1.2345E7`) outside.
-pub fn java_double(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "Infinity".into() } else { "-Infinity".into() };
-    }
-    let a = v.abs();
-    if a == 0.0 || (1e-3..1e7).contains(&a) {
-        let s = format!("{v:?}");
-        return if s.contains('.') || s.contains('e') { s } else { format!("{s}.0") };
-    }
-    let s = format!("{v:e}");
-    match s.split_once('e') {
-        Some((m, e)) if m.contains('.') => format!("{m}E{e}"),
-        Some((m, e)) => format!("{m}.0E{e}"),
-        None => s,
-    }
-}
+pub use value::{java_double, MetricValue};
 
 /// A ZooKeeper `Counter` (`SimpleCounter`).
 #[derive(Debug, Default)]
@@ -255,7 +201,7 @@ impl ServerMetrics {
     }
 
     /// Every counter, summary and summary set under ZooKeeper's keys
-    /// (`DefaultMetricsProvider.dump`, less the gauges: see [`monitor`]).
+    /// (`DefaultMetricsProvider.dump`, less the gauges: see [`crate::monitor`]).
     pub fn dump(&self, sink: &mut dyn FnMut(String, MetricValue)) {
         for (name, c) in self.counters() {
             sink(name.to_string(), MetricValue::Int(c.get() as i64));
@@ -301,7 +247,7 @@ impl ServerMetrics {
             packet::PROPOSAL => {
                 self.learner_proposal_received_count.inc();
                 let time = p.data.as_deref().and_then(|d| d.get(20..28)).and_then(|b| b.try_into().ok());
-                if let Some(latency) = time.map(|t| crate::zk_server::wall_ms() - i64::from_be_bytes(t)) {
+                if let Some(latency) = time.map(|t| crate::clock::wall_ms() - i64::from_be_bytes(t)) {
                     if latency >= 0 {
                         self.proposal_latency.add(latency);
                     }
@@ -370,7 +316,7 @@ mod tests {
         use zab_jute::quorum::{packet, QuorumPacket};
         let m = ServerMetrics::new();
         let mut data = vec![0u8; 40];
-        data[20..28].copy_from_slice(&(crate::zk_server::wall_ms() - 3).to_be_bytes());
+        data[20..28].copy_from_slice(&(crate::clock::wall_ms() - 3).to_be_bytes());
         m.learner_packet(&QuorumPacket::new(packet::PROPOSAL, 1, Some(data)), false);
         m.learner_packet(&QuorumPacket::new(packet::PROPOSAL, 2, None), false);
         m.learner_packet(&QuorumPacket::new(packet::COMMIT, 1, None), false);

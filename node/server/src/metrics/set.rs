@@ -9,7 +9,7 @@
 use std::sync::OnceLock;
 
 use super::summary::Summary;
-use super::MetricValue;
+use super::value::MetricValue;
 
 /// A key and its summary, filled once.
 type Slot = OnceLock<(Box<str>, Summary)>;

@@ -11,7 +11,7 @@
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
-use super::MetricValue;
+use super::value::MetricValue;
 
 /// Values below this have a bucket each.
 const EXACT: u64 = 64;

@@ -30,19 +30,8 @@ use zab_quorum::zxid;
 
 use super::wire::{Out, Outbox, PacketReader, SNAP_SIGNATURE};
 use crate::config::ServerConfig;
+pub use crate::peer_state::LearnerView;
 use crate::zk_server::{Database, Replicator, Role, ZooKeeperServer};
-
-/// What the leader knows of one learner (also reported by /status).
-#[derive(Debug, Clone)]
-pub struct LearnerView {
-    pub sid: u64,
-    pub observer: bool,
-    pub sync_mode: &'static str,
-    pub last_acked: i64,
-    pub in_broadcast: bool,
-    /// Unix milliseconds.
-    pub connected_ms: i64,
-}
 
 static NEXT_CONN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
@@ -113,7 +102,7 @@ impl Leader {
             match a {
                 BroadcastAction::Send { to, packet } => send(st, to, packet),
                 BroadcastAction::Commit(z) => {
-                    crate::metrics::monitor::leader_commit(&self.config.metrics, st.proposed.get(&z));
+                    crate::metrics::record::leader_commit(&self.config.metrics, st.proposed.get(&z));
                     committed = Some(z);
                     if let Some(data) = st.proposed.remove(&z) {
                         st.committed_log.push_back((z, data));
@@ -195,7 +184,7 @@ pub fn lead(
     config: &ServerConfig,
     db: Database,
     stop: Arc<AtomicBool>,
-    info: &super::PeerInfo,
+    info: &crate::peer_state::PeerInfo,
     on_serving: &dyn Fn(Option<Arc<ZooKeeperServer>>),
 ) -> (String, Option<Database>) {
     let mut db = Some(db);
@@ -207,7 +196,7 @@ fn lead_term(
     config: &ServerConfig,
     db_slot: &mut Option<Database>,
     stop: Arc<AtomicBool>,
-    info: &super::PeerInfo,
+    info: &crate::peer_state::PeerInfo,
     on_serving: &dyn Fn(Option<Arc<ZooKeeperServer>>),
 ) -> String {
     let Some(q) = config.quorum.clone() else {
@@ -330,7 +319,7 @@ fn run_term(
     db: &mut Option<Database>,
     stop: &AtomicBool,
     snap_dir: &std::path::Path,
-    info: &super::PeerInfo,
+    info: &crate::peer_state::PeerInfo,
     on_serving: &dyn Fn(Option<Arc<ZooKeeperServer>>),
 ) -> String {
     let tick = Duration::from_millis((config.tick_time as u64 / 2).max(10));
@@ -507,7 +496,7 @@ fn handle_learner(leader: &Arc<Leader>, stream: TcpStream) -> std::io::Result<()
             sync_mode: "",
             last_acked: -1,
             in_broadcast: false,
-            connected_ms: crate::zk_server::wall_ms(),
+            connected_ms: crate::clock::wall_ms(),
         };
         st.learners.insert(sid, Learner { conn, tx: tx.clone(), stream: stream.try_clone()?, view, last_heard: now });
         let actions = st.discovery.on_learner_info(sid, &hello).map_err(io_err)?;
@@ -609,7 +598,7 @@ fn serve_learner(
                     }
                     continue;
                 }
-                crate::metrics::monitor::leader_ack(&leader.config.metrics, sid, p.zxid, st.proposed.get(&p.zxid));
+                crate::metrics::record::leader_ack(&leader.config.metrics, sid, p.zxid, st.proposed.get(&p.zxid));
                 let actions = st.bcast.as_mut().map(|b| b.on_ack(sid, p.zxid)).unwrap_or_default();
                 let c = leader.exec(&mut st, actions);
                 drop(st);
@@ -808,7 +797,7 @@ fn sync_learner(
         l.view.sync_mode = mode;
     }
     let syncing = st.learners.values().filter(|l| !l.view.in_broadcast).count();
-    crate::metrics::monitor::learner_sync(&leader.config.metrics, mode, syncing);
+    crate::metrics::record::learner_sync(&leader.config.metrics, mode, syncing);
     info!(sid, mode, peer_last = format_args!("0x{peer_last:x}"), "synchronising learner");
     Ok(())
 }

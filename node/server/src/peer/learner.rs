@@ -118,7 +118,7 @@ pub fn follow(
     db: Database,
     leader_sid: u64,
     stop: Arc<AtomicBool>,
-    info: &super::PeerInfo,
+    info: &crate::peer_state::PeerInfo,
     on_serving: &dyn Fn(Option<Arc<ZooKeeperServer>>),
 ) -> (String, Option<Database>) {
     let mut db = Some(db);
@@ -131,7 +131,7 @@ fn follow_term(
     db: &mut Option<Database>,
     leader_sid: u64,
     stop: Arc<AtomicBool>,
-    info: &super::PeerInfo,
+    info: &crate::peer_state::PeerInfo,
     on_serving: &dyn Fn(Option<Arc<ZooKeeperServer>>),
 ) -> String {
     let Some(q) = config.quorum.clone() else {
@@ -212,7 +212,7 @@ fn term(
     stream: &TcpStream,
     link: &Arc<LearnerLink>,
     server_slot: &mut Option<Arc<ZooKeeperServer>>,
-    peer: &super::PeerInfo,
+    peer: &crate::peer_state::PeerInfo,
     on_serving: &dyn Fn(Option<Arc<ZooKeeperServer>>),
 ) -> Result<(), String> {
     let q = config.quorum.clone().ok_or("not a quorum member")?;
@@ -373,7 +373,7 @@ fn term(
             // state machine refuses any other): the member's own config, whatever the
             // leader's snapshot held.
             if let Some(d) = snapped.as_mut().or(db.as_mut()) {
-                super::init_config_node(config, &mut d.tree);
+                crate::peer_state::init_config_node(config, &mut d.tree);
             }
             config_written = true;
         }

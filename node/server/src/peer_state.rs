@@ -1,0 +1,146 @@
+//! What a quorum member is and what it is doing, as the rest of the server reads it: its
+//! identity and live [`PeerView`] ([`PeerInfo`], `QuorumPeer`'s getters), what the leader
+//! knows of each learner ([`LearnerView`]), and `QuorumPeer.initConfigInZKDatabase`
+//! ([`init_config_node`]).
+//!
+//! The peer runtime ([`crate::peer`]) writes these; the server state, `/status`, `mntr` and
+//! the AdminServer read them. It imports nothing of the runtime or of the server, so the
+//! server state never depends on the peer runtime. It must never block: every lock here is
+//! held for a copy or one assignment.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+
+use crate::config::ServerConfig;
+use crate::metrics::ServerMetrics;
+
+/// What the member is doing, for `/status` while no server of a term is serving (and to
+/// overlay on the serving one's report).
+#[derive(Debug, Clone)]
+pub struct PeerView {
+    pub role: zab_status::Role,
+    pub phase: zab_status::Phase,
+    pub leader: Option<u64>,
+    pub current_epoch: i64,
+    pub accepted_epoch: i64,
+    /// The last logged zxid when the term started.
+    pub last_zxid: i64,
+    /// True from UPTODATE (learner) or a quorum's NEWLEADER ACKs (leader) until the term ends.
+    pub synced: bool,
+}
+
+/// The member's identity and live [`PeerView`].
+pub struct PeerInfo {
+    pub myid: u64,
+    pub quorum: zab_quorum::verifier::QuorumMaj,
+    pub started: Instant,
+    view: Mutex<PeerView>,
+    /// The member's metrics, once it runs (election and sync timings go there).
+    metrics: std::sync::OnceLock<Arc<ServerMetrics>>,
+    /// Since when the member has not served (`QuorumPeer.unavailableStartTime`), and when
+    /// its current synchronisation started.
+    unavailable_since: Mutex<Option<Instant>>,
+    sync_started: Mutex<Option<Instant>>,
+}
+
+impl PeerInfo {
+    pub fn new(myid: u64, quorum: zab_quorum::verifier::QuorumMaj) -> PeerInfo {
+        PeerInfo {
+            myid,
+            quorum,
+            started: Instant::now(),
+            view: Mutex::new(PeerView {
+                role: zab_status::Role::Looking,
+                phase: zab_status::Phase::Election,
+                leader: None,
+                current_epoch: -1,
+                accepted_epoch: -1,
+                last_zxid: -1,
+                synced: false,
+            }),
+            metrics: std::sync::OnceLock::new(),
+            unavailable_since: Mutex::new(None),
+            sync_started: Mutex::new(None),
+        }
+    }
+
+    /// Where the member's timings go (its config's registry).
+    pub fn set_metrics(&self, metrics: Arc<ServerMetrics>) {
+        let _ = self.metrics.set(metrics);
+    }
+
+    /// The member went LOOKING (`QuorumPeer.run`): `looking_count`, and unavailable from now
+    /// until it serves again.
+    pub(crate) fn looking(&self) {
+        if let Some(m) = self.metrics.get() {
+            m.looking_count.inc();
+        }
+        self.unavailable_since.lock().get_or_insert_with(Instant::now);
+    }
+
+    pub fn get(&self) -> PeerView {
+        self.view.lock().clone()
+    }
+
+    pub fn update(&self, f: impl FnOnce(&mut PeerView)) {
+        f(&mut self.view.lock());
+    }
+
+    /// The next ZAB phase of this term. Reaching broadcast records the synchronisation's
+    /// duration (`follower_sync_time`, `observer_sync_time`) and how long the member did not
+    /// serve (`unavailable_time`, `leader_unavailable_time`), as `QuorumPeer.setZabState`.
+    pub fn phase(&self, phase: zab_status::Phase) {
+        let mut role = zab_status::Role::Looking;
+        self.update(|v| {
+            v.phase = phase;
+            v.synced = phase == zab_status::Phase::Broadcast;
+            role = v.role;
+        });
+        match phase {
+            zab_status::Phase::Synchronization => *self.sync_started.lock() = Some(Instant::now()),
+            zab_status::Phase::Broadcast => {
+                let Some(m) = self.metrics.get() else { return };
+                if let Some(t) = self.sync_started.lock().take() {
+                    match role {
+                        zab_status::Role::Following => m.follower_sync_time.add_ms(t.elapsed()),
+                        zab_status::Role::Observing => m.observer_sync_time.add_ms(t.elapsed()),
+                        _ => {}
+                    }
+                }
+                if let Some(t) = self.unavailable_since.lock().take() {
+                    m.unavailable_time.add_ms(t.elapsed());
+                    if role == zab_status::Role::Leading {
+                        m.leader_unavailable_time.add_ms(t.elapsed());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Writes a quorum member's configuration into `/zookeeper/config`
+/// (`QuorumPeer.initConfigInZKDatabase`), as ZooKeeper does at startup (before the data
+/// directory is read: a snapshot found there brings its own config node) and after a learner
+/// synchronises with its leader. No-op standalone, where the node stays empty.
+pub fn init_config_node(config: &ServerConfig, tree: &mut zab_datatree::DataTree) {
+    let Some(q) = &config.quorum else { return };
+    let text = q.view.to_text();
+    tree.init_config(text.as_bytes(), q.view.version, crate::clock::wall_ms());
+    // DataTree.setData counts the write per namespace (`zookeeper`).
+    config.metrics.record_write("/zookeeper/config", text.len());
+}
+
+/// What the leader knows of one learner (also reported by /status).
+#[derive(Debug, Clone)]
+pub struct LearnerView {
+    pub sid: u64,
+    pub observer: bool,
+    pub sync_mode: &'static str,
+    pub last_acked: i64,
+    pub in_broadcast: bool,
+    /// Unix milliseconds.
+    pub connected_ms: i64,
+}
