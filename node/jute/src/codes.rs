@@ -2,80 +2,55 @@
 //! (`KeeperException.Code`), watch event types and keeper states (`Watcher.Event`), create
 //! modes (`CreateMode`), permissions (`ZooDefs.Perms`) and special xids (`ClientCnxn`).
 
-/// Request opcodes.
-pub mod op {
-    pub const NOTIFICATION: i32 = 0;
-    pub const CREATE: i32 = 1;
-    pub const DELETE: i32 = 2;
-    pub const EXISTS: i32 = 3;
-    pub const GET_DATA: i32 = 4;
-    pub const SET_DATA: i32 = 5;
-    pub const GET_ACL: i32 = 6;
-    pub const SET_ACL: i32 = 7;
-    pub const GET_CHILDREN: i32 = 8;
-    pub const SYNC: i32 = 9;
-    pub const PING: i32 = 11;
-    pub const GET_CHILDREN2: i32 = 12;
-    pub const CHECK: i32 = 13;
-    pub const MULTI: i32 = 14;
-    pub const CREATE2: i32 = 15;
-    pub const RECONFIG: i32 = 16;
-    pub const CHECK_WATCHES: i32 = 17;
-    pub const REMOVE_WATCHES: i32 = 18;
-    pub const CREATE_CONTAINER: i32 = 19;
-    pub const DELETE_CONTAINER: i32 = 20;
-    pub const CREATE_TTL: i32 = 21;
-    pub const MULTI_READ: i32 = 22;
-    pub const AUTH: i32 = 100;
-    pub const SET_WATCHES: i32 = 101;
-    pub const SASL: i32 = 102;
-    pub const GET_EPHEMERALS: i32 = 103;
-    pub const GET_ALL_CHILDREN_NUMBER: i32 = 104;
-    pub const SET_WATCHES2: i32 = 105;
-    pub const ADD_WATCH: i32 = 106;
-    pub const WHO_AM_I: i32 = 107;
-    pub const CREATE_SESSION: i32 = -10;
-    pub const CLOSE_SESSION: i32 = -11;
-    pub const ERROR: i32 = -1;
+pub use crate::opcode::OpCode;
 
-    /// ZooKeeper's short name for an opcode (as in `Request.op2String`).
+/// Request opcodes as the ints on the wire and in txn headers: [`OpCode`]'s values.
+pub mod op {
+    use super::OpCode;
+
+    pub const NOTIFICATION: i32 = OpCode::Notification.code();
+    pub const CREATE: i32 = OpCode::Create.code();
+    pub const DELETE: i32 = OpCode::Delete.code();
+    pub const EXISTS: i32 = OpCode::Exists.code();
+    pub const GET_DATA: i32 = OpCode::GetData.code();
+    pub const SET_DATA: i32 = OpCode::SetData.code();
+    pub const GET_ACL: i32 = OpCode::GetAcl.code();
+    pub const SET_ACL: i32 = OpCode::SetAcl.code();
+    pub const GET_CHILDREN: i32 = OpCode::GetChildren.code();
+    pub const SYNC: i32 = OpCode::Sync.code();
+    pub const PING: i32 = OpCode::Ping.code();
+    pub const GET_CHILDREN2: i32 = OpCode::GetChildren2.code();
+    pub const CHECK: i32 = OpCode::Check.code();
+    pub const MULTI: i32 = OpCode::Multi.code();
+    pub const CREATE2: i32 = OpCode::Create2.code();
+    pub const RECONFIG: i32 = OpCode::Reconfig.code();
+    pub const CHECK_WATCHES: i32 = OpCode::CheckWatches.code();
+    pub const REMOVE_WATCHES: i32 = OpCode::RemoveWatches.code();
+    pub const CREATE_CONTAINER: i32 = OpCode::CreateContainer.code();
+    pub const DELETE_CONTAINER: i32 = OpCode::DeleteContainer.code();
+    pub const CREATE_TTL: i32 = OpCode::CreateTtl.code();
+    pub const MULTI_READ: i32 = OpCode::MultiRead.code();
+    pub const AUTH: i32 = OpCode::Auth.code();
+    pub const SET_WATCHES: i32 = OpCode::SetWatches.code();
+    pub const SASL: i32 = OpCode::Sasl.code();
+    pub const GET_EPHEMERALS: i32 = OpCode::GetEphemerals.code();
+    pub const GET_ALL_CHILDREN_NUMBER: i32 = OpCode::GetAllChildrenNumber.code();
+    pub const SET_WATCHES2: i32 = OpCode::SetWatches2.code();
+    pub const ADD_WATCH: i32 = OpCode::AddWatch.code();
+    pub const WHO_AM_I: i32 = OpCode::WhoAmI.code();
+    pub const CREATE_SESSION: i32 = OpCode::CreateSession.code();
+    pub const CLOSE_SESSION: i32 = OpCode::CloseSession.code();
+    pub const ERROR: i32 = OpCode::Error.code();
+
+    /// ZooKeeper's short name for an opcode (as in `Request.op2String`), "unknown" for a
+    /// number it does not define.
     pub fn name(op: i32) -> &'static str {
-        match op {
-            NOTIFICATION => "notification",
-            CREATE => "create",
-            DELETE => "delete",
-            EXISTS => "exists",
-            GET_DATA => "getData",
-            SET_DATA => "setData",
-            GET_ACL => "getACL",
-            SET_ACL => "setACL",
-            GET_CHILDREN => "getChildren",
-            SYNC => "sync",
-            PING => "ping",
-            GET_CHILDREN2 => "getChildren2",
-            CHECK => "check",
-            MULTI => "multi",
-            CREATE2 => "create2",
-            RECONFIG => "reconfig",
-            CHECK_WATCHES => "checkWatches",
-            REMOVE_WATCHES => "removeWatches",
-            CREATE_CONTAINER => "createContainer",
-            DELETE_CONTAINER => "deleteContainer",
-            CREATE_TTL => "createTTL",
-            MULTI_READ => "multiRead",
-            AUTH => "auth",
-            SET_WATCHES => "setWatches",
-            SASL => "sasl",
-            GET_EPHEMERALS => "getEphemerals",
-            GET_ALL_CHILDREN_NUMBER => "getAllChildrenNumber",
-            SET_WATCHES2 => "setWatches2",
-            ADD_WATCH => "addWatch",
-            WHO_AM_I => "whoAmI",
-            CREATE_SESSION => "createSession",
-            CLOSE_SESSION => "closeSession",
-            ERROR => "error",
-            _ => "unknown",
-        }
+        OpCode::from_code(op).map_or("unknown", OpCode::name)
+    }
+
+    /// A request with this opcode becomes a txn ([`OpCode::is_write`]).
+    pub fn is_write(op: i32) -> bool {
+        OpCode::from_code(op).is_some_and(OpCode::is_write)
     }
 }
 

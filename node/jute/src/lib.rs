@@ -10,10 +10,12 @@
 //! - [`archive`]: the primitive reader/writer and [`JuteError`].
 //! - [`record`]: the [`Record`] trait and the `jute_record!` macro that declares records.
 //! - [`codes`]: opcodes, error codes, event types, keeper states, create modes, perms.
+//! - [`opcode`]: [`OpCode`](opcode::OpCode), with `is_write` and `is_valid_request`.
 //! - [`data`]: Id, ACL, Stat, StatPersisted.
 //! - [`proto`]: client protocol records, one file per op family.
 //! - [`txn`]: transaction records (TxnHeader, CreateTxn, ..., MultiTxn, TxnDigest).
 //! - [`quorum`]: QuorumPacket, LearnerInfo, election notifications and handshakes.
+//! - [`learner_bodies`]: the REQUEST, REVALIDATE and PING bodies between learner and leader.
 //! - [`frame`]: the int32 length framing of the client port, with "need more" kept apart
 //!   from "bad bytes".
 
@@ -23,6 +25,8 @@ pub mod archive;
 pub mod codes;
 pub mod data;
 pub mod frame;
+pub mod learner_bodies;
+pub mod opcode;
 pub mod proto;
 pub mod quorum;
 pub mod txn;

@@ -32,6 +32,10 @@ struct Entry {
     origin: String,
 }
 
+/// `ZKDatabase.DEFAULT_COMMIT_LOG_COUNT`: the committed txns kept in memory for DIFFs; also
+/// the least `commitLogCount` accepted (a smaller value is raised to it, as ZooKeeper does).
+pub const DEFAULT_COMMIT_LOG_COUNT: usize = 500;
+
 /// Keys zab uses now (pub: the operator checks a ZabEnsemble's free-form zoo.cfg keys against
 /// USED and KNOWN).
 pub const USED: &[&str] = &[
@@ -233,7 +237,7 @@ impl Default for ServerConfig {
             source: None,
             snap_count: 100_000,
             snap_size_limit_kb: 4 * 1024 * 1024,
-            commit_log_count: 500,
+            commit_log_count: DEFAULT_COMMIT_LOG_COUNT,
             pre_alloc_kb: 64 * 1024,
             force_sync: true,
             fsync_warning_ms: 1000,
@@ -353,7 +357,7 @@ impl ConfigBuilder {
                 "serverId" => c.server_id = parse_num(key, e)?,
                 "snapCount" => c.snap_count = parse_num::<u64>(key, e)?.max(2),
                 "snapSizeLimitInKb" => c.snap_size_limit_kb = parse_num(key, e)?,
-                "commitLogCount" => c.commit_log_count = parse_num::<usize>(key, e)?.max(500),
+                "commitLogCount" => c.commit_log_count = parse_num::<usize>(key, e)?.max(DEFAULT_COMMIT_LOG_COUNT),
                 "preAllocSize" => c.pre_alloc_kb = parse_num::<u64>(key, e)?.max(4),
                 "forceSync" => c.force_sync = e.value.trim() != "no",
                 "fsync.warningthresholdms" => c.fsync_warning_ms = parse_num(key, e)?,

@@ -554,25 +554,10 @@ impl Cnxn {
     }
 }
 
-/// Whether a frame is a write (goes through the log) by its opcode.
+/// Whether a frame is a write (goes through the log) by its opcode ([`OpCode::is_write`](zab_jute::codes::OpCode::is_write)).
 fn frame_is_write(frame: &[u8]) -> bool {
     let Some(t) = frame.get(4..8) else { return false };
-    let t = i32::from_be_bytes([t[0], t[1], t[2], t[3]]);
-    matches!(
-        t,
-        op::CREATE
-            | op::CREATE2
-            | op::CREATE_CONTAINER
-            | op::CREATE_TTL
-            | op::DELETE
-            | op::SET_DATA
-            | op::SET_ACL
-            | op::CHECK
-            | op::MULTI
-            | op::DELETE_CONTAINER
-            | op::RECONFIG
-            | op::CLOSE_SESSION
-    )
+    op::is_write(i32::from_be_bytes([t[0], t[1], t[2], t[3]]))
 }
 
 enum Reply {

@@ -4,7 +4,7 @@
 
 use zab_datatree::prep::WriteRequest;
 use zab_datatree::KeeperError;
-use zab_jute::codes::op;
+use zab_jute::codes::{op, OpCode};
 use zab_jute::proto::*;
 use zab_jute::record::Record;
 use zab_jute::InputArchive;
@@ -12,47 +12,21 @@ use zab_jute::InputArchive;
 /// `Request.isValid`: opcodes the server accepts from a client; any other gets
 /// Unimplemented and the connection is closed.
 pub fn is_valid_op(t: i32) -> bool {
-    matches!(
-        t,
-        op::CHECK
-            | op::CLOSE_SESSION
-            | op::CREATE
-            | op::CREATE2
-            | op::CREATE_TTL
-            | op::CREATE_CONTAINER
-            | op::CREATE_SESSION
-            | op::DELETE
-            | op::DELETE_CONTAINER
-            | op::EXISTS
-            | op::GET_ACL
-            | op::GET_CHILDREN
-            | op::GET_ALL_CHILDREN_NUMBER
-            | op::GET_CHILDREN2
-            | op::GET_DATA
-            | op::GET_EPHEMERALS
-            | op::MULTI
-            | op::MULTI_READ
-            | op::PING
-            | op::RECONFIG
-            | op::SET_ACL
-            | op::SET_DATA
-            | op::SET_WATCHES
-            | op::SET_WATCHES2
-            | op::SYNC
-            | op::CHECK_WATCHES
-            | op::REMOVE_WATCHES
-            | op::ADD_WATCH
-            | op::WHO_AM_I
-    )
+    OpCode::from_code(t).is_some_and(OpCode::is_valid_request)
 }
 
 fn rec<R: Record>(body: &[u8], max: usize) -> Option<R> {
     R::read(&mut InputArchive::new(body, max)).ok()
 }
 
-/// Decodes a write; `None` if `t` is not a write opcode. A body that does not decode is a
-/// `Malformed` write (ZooKeeper still logs it, as a marshalling-error txn).
+/// Decodes a write; `None` if `t` is not a write opcode ([`OpCode::is_write`]) or is
+/// closeSession, which has no body and which the callers turn into
+/// [`WriteRequest::CloseSession`] themselves. A body that does not decode is a `Malformed`
+/// write (ZooKeeper still logs it, as a marshalling-error txn).
 pub fn decode_write(t: i32, body: &[u8], max: usize, reconfig_enabled: bool) -> Option<WriteRequest> {
+    if !op::is_write(t) || t == op::CLOSE_SESSION {
+        return None;
+    }
     let malformed = WriteRequest::Malformed { op_type: t };
     Some(match t {
         op::CREATE | op::CREATE2 | op::CREATE_CONTAINER => match rec::<CreateRequest>(body, max) {
@@ -73,6 +47,28 @@ pub fn decode_write(t: i32, body: &[u8], max: usize, reconfig_enabled: bool) -> 
             let err = if reconfig_enabled { KeeperError::Unimplemented } else { KeeperError::ReconfigDisabled };
             WriteRequest::Refused { op_type: t, err }
         }
+        // Not reached: every other write opcode is matched above (the test below checks it).
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_write_opcode_decodes_and_no_other() {
+        for code in OpCode::ALL {
+            let decoded = decode_write(code.code(), &[], 1 << 20, false);
+            if code.is_write() && code != OpCode::CloseSession {
+                // An empty body decodes to a Malformed write (or reconfig's refusal), never None.
+                assert!(decoded.is_some(), "{code:?} is a write but decode_write ignores it");
+            } else {
+                assert!(decoded.is_none(), "{code:?} is not a write but decodes as one");
+            }
+        }
+        assert!(decode_write(12345, &[], 1 << 20, false).is_none());
+        assert!(is_valid_op(op::GET_DATA) && is_valid_op(op::CLOSE_SESSION) && !is_valid_op(op::AUTH));
+        assert!(!is_valid_op(12345));
+    }
 }

@@ -59,6 +59,10 @@ pub trait SyncTarget: Send + Sync + 'static {
     fn snapshot_written(&self, zxid: i64);
 }
 
+/// Znodes a snapshot writes per step: a fuzzy snapshot holds the tree's read lock for one
+/// step at a time, so writers wait at most that long.
+pub const SNAPSHOT_NODES_PER_STEP: usize = 10_000;
+
 /// The outcome of one write, or why it was not done.
 pub type WriteResult = Result<WriteOutcome, String>;
 
@@ -276,7 +280,7 @@ pub fn run<S: SyncTarget>(server: Arc<S>, queue: Arc<LogQueue>, state: Arc<Mutex
 }
 
 /// Writes a fuzzy snapshot of the live tree (`ZooKeeperServer.takeSnapshot`): the tree lock
-/// is held only for 10,000 nodes at a time.
+/// is held only for [`SNAPSHOT_NODES_PER_STEP`] nodes at a time.
 pub fn take_snapshot<S: SyncTarget>(server: &S) -> Result<std::path::PathBuf, String> {
     let started = Instant::now();
     let cfg = server.config();
@@ -288,7 +292,7 @@ pub fn take_snapshot<S: SyncTarget>(server: &S) -> Result<std::path::PathBuf, St
         let acls = server.with_tree(|t| t.write_acl_section(w.out()));
         let mut cur = NodeCursor::new(&acls);
         loop {
-            let done = server.with_tree(|t| t.write_nodes_step(&mut cur, w.out(), 10_000));
+            let done = server.with_tree(|t| t.write_nodes_step(&mut cur, w.out(), SNAPSHOT_NODES_PER_STEP));
             w.flush_chunk().map_err(|e| e.to_string())?;
             if done {
                 break;
@@ -330,7 +334,7 @@ pub fn write_snapshot(
     let acls = tree.write_acl_section(w.out());
     let mut cur = NodeCursor::new(&acls);
     loop {
-        let done = tree.write_nodes_step(&mut cur, w.out(), 10_000);
+        let done = tree.write_nodes_step(&mut cur, w.out(), SNAPSHOT_NODES_PER_STEP);
         w.flush_chunk().map_err(|e| e.to_string())?;
         if done {
             break;

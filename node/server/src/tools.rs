@@ -207,7 +207,7 @@ fn restore_readonly(snap_log: &SnapLog, cfg: TreeConfig) -> Result<(i64, usize, 
     if snap_log.log_dir.exists() {
         copy(&snap_log.log_dir, &version_dir(&logs)).map_err(|e| format!("copying logs: {e}"))?;
     }
-    let r = SnapLog::new(&data, &logs).restore(cfg, 500).map_err(|e| e.to_string());
+    let r = SnapLog::new(&data, &logs).restore(cfg, crate::config::DEFAULT_COMMIT_LOG_COUNT).map_err(|e| e.to_string());
     let _ = std::fs::remove_dir_all(&tmp);
     let r = r?;
     Ok((r.last_zxid, r.tree.node_count(), r.digest_mismatches))

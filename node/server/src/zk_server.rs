@@ -175,6 +175,10 @@ struct Core {
 /// The owner of sessions whose client is connected to this server itself.
 pub const LOCAL_OWNER: u64 = u64::MAX;
 
+/// `ZooTrace`'s default trace mask (`gtmk` answers it until `stmk` sets another): client
+/// requests, server packets, sessions and warnings (2 | 16 | 32 | 256).
+pub const DEFAULT_TRACE_MASK: i64 = 306;
+
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -367,7 +371,7 @@ impl ZooKeeperServer {
             last_logged_zxid: AtomicI64::new(last_zxid),
             started: std::time::Instant::now(),
             metrics_registry: crate::metrics::histograms::Histograms::new(),
-            trace_mask: AtomicI64::new(306),
+            trace_mask: AtomicI64::new(DEFAULT_TRACE_MASK),
             last_snapshot: Mutex::new(last_snapshot),
             role,
             replicator: std::sync::OnceLock::new(),

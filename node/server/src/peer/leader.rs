@@ -19,6 +19,7 @@ use tracing::{debug, info, warn};
 use zab_datatree::prep::WriteRequest;
 use zab_jute::codes::op;
 use zab_jute::data::Id;
+use zab_jute::learner_bodies::{ForwardedRequest, RevalidateReply, RevalidateRequest, SessionTouch};
 use zab_jute::quorum::{packet, LearnerInfo, QuorumPacket};
 use zab_jute::record::Record;
 use zab_quorum::broadcast::{BroadcastAction, LeaderBroadcast, LearnerKind};
@@ -28,7 +29,7 @@ use zab_quorum::sync::{plan_with, LeaderLog, PlanOptions, SyncPacket};
 use zab_quorum::verifier::QuorumMaj;
 use zab_quorum::zxid;
 
-use super::wire::{Out, Outbox, PacketReader, SNAP_SIGNATURE};
+use super::wire::{Out, Outbox, PacketReader, QUORUM_PACKET_SLACK, SNAP_SIGNATURE};
 use crate::config::ServerConfig;
 pub use crate::peer_state::LearnerView;
 use crate::zk_server::{Database, Replicator, Role, ZooKeeperServer};
@@ -466,7 +467,7 @@ fn io_err(e: impl std::fmt::Display) -> std::io::Error {
 fn handle_learner(leader: &Arc<Leader>, stream: TcpStream) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(Duration::from_millis(leader.init_ms.max(1) as u64)))?;
-    let max = leader.config.max_buffer + 1024 * 1024;
+    let max = leader.config.max_buffer + QUORUM_PACKET_SLACK;
     let mut reader = PacketReader::new(stream.try_clone()?, max);
     let hello = reader.read()?;
     if hello.packet_type != packet::FOLLOWERINFO && hello.packet_type != packet::OBSERVERINFO {
@@ -608,26 +609,22 @@ fn serve_learner(
                 if let Some(l) = leader.state.lock().learners.get_mut(&sid) {
                     l.last_heard = now;
                 }
-                let data = p.data.unwrap_or_default();
-                for ch in data.chunks_exact(12) {
-                    let s = i64::from_be_bytes([ch[0], ch[1], ch[2], ch[3], ch[4], ch[5], ch[6], ch[7]]);
-                    let t = i32::from_be_bytes([ch[8], ch[9], ch[10], ch[11]]);
-                    server.touch_remote(s, t);
+                for t in SessionTouch::decode_all(p.data.as_deref().unwrap_or(&[])) {
+                    server.touch_remote(t.session_id, t.timeout);
                 }
             }
             packet::REQUEST => learner_request(leader, &server, sid, &p),
             packet::REVALIDATE => {
                 let data = p.data.unwrap_or_default();
-                let (Some(s), Some(t)) = (data.get(0..8), data.get(8..12)) else {
+                let Ok(RevalidateRequest { session_id: session, timeout }) =
+                    RevalidateRequest::from_bytes(&data, data.len())
+                else {
                     return Err(io_err("short REVALIDATE"));
                 };
-                let session = i64::from_be_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]]);
-                let timeout = i32::from_be_bytes([t[0], t[1], t[2], t[3]]);
                 leader.config.metrics.revalidate_count.inc();
                 let valid = server.revalidate_for_learner(session, timeout, sid);
                 debug!(sid, session = format_args!("0x{session:x}"), valid, "revalidated a session for a learner");
-                let mut out = session.to_be_bytes().to_vec();
-                out.push(u8::from(valid));
+                let out = RevalidateReply { session_id: session, valid }.to_bytes();
                 tx.send(Out::Packet(QuorumPacket::new(packet::REVALIDATE, -1, Some(out))));
             }
             t => warn!(sid, packet_type = t, "unexpected packet from a learner; ignored"),
@@ -638,13 +635,10 @@ fn serve_learner(
 /// A learner forwarded a client's request (`LearnerHandler` REQUEST).
 fn learner_request(leader: &Leader, server: &Arc<ZooKeeperServer>, sid: u64, p: &QuorumPacket) {
     let data = p.data.as_deref().unwrap_or(&[]);
-    let (Some(h), Some(body)) = (data.get(0..16), data.get(16..)) else {
+    let Ok((ForwardedRequest { session_id: session, cxid, op_type }, body)) = ForwardedRequest::decode(data) else {
         warn!(sid, "REQUEST shorter than its header; ignored");
         return;
     };
-    let session = i64::from_be_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]]);
-    let cxid = i32::from_be_bytes([h[8], h[9], h[10], h[11]]);
-    let op_type = i32::from_be_bytes([h[12], h[13], h[14], h[15]]);
     if op_type == op::SYNC {
         let mut st = leader.state.lock();
         match st.proposed.keys().next_back().copied() {

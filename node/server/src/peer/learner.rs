@@ -19,7 +19,9 @@ use tokio::sync::oneshot;
 use tracing::{info, warn};
 use zab_datatree::{DataTree, TreeConfig};
 use zab_jute::data::Id;
+use zab_jute::learner_bodies::{ForwardedRequest, RevalidateReply, RevalidateRequest, SessionTouch};
 use zab_jute::quorum::{packet, QuorumPacket};
+use zab_jute::record::Record;
 use zab_jute::txn::Txn;
 use zab_jute::InputArchive;
 use zab_quorum::discovery::LearnerDiscovery;
@@ -27,7 +29,7 @@ use zab_quorum::follower::{FollowerAction, FollowerBroadcast};
 use zab_quorum::learner_sync::{LearnerSync, SyncAction};
 use zab_quorum::zxid;
 
-use super::wire::{Out, Outbox, PacketReader};
+use super::wire::{Out, Outbox, PacketReader, QUORUM_PACKET_SLACK};
 use crate::config::ServerConfig;
 use crate::zk_server::{Database, Replicator, Role, ZooKeeperServer};
 
@@ -65,11 +67,7 @@ impl Replicator for LearnerLink {
     }
 
     fn forward(&self, session_id: i64, cxid: i32, op_type: i32, body: &[u8], auth: &[Id]) {
-        let mut data = Vec::with_capacity(16 + body.len());
-        data.extend_from_slice(&session_id.to_be_bytes());
-        data.extend_from_slice(&cxid.to_be_bytes());
-        data.extend_from_slice(&op_type.to_be_bytes());
-        data.extend_from_slice(body);
+        let data = ForwardedRequest { session_id, cxid, op_type }.encode(body);
         let mut p = QuorumPacket::new(packet::REQUEST, -1, Some(data));
         p.authinfo = auth.to_vec();
         self.send(p);
@@ -81,8 +79,7 @@ impl Replicator for LearnerLink {
             Some(waiting) => waiting.insert(session_id, tx),
             None => return rx, // the term is over: `tx` is dropped, the session is refused
         };
-        let mut data = session_id.to_be_bytes().to_vec();
-        data.extend_from_slice(&timeout.to_be_bytes());
+        let data = RevalidateRequest { session_id, timeout }.to_bytes();
         self.send(QuorumPacket::new(packet::REVALIDATE, -1, Some(data)));
         rx
     }
@@ -171,7 +168,7 @@ fn follow_term(
     let mut server = None;
     let reason = match stream.try_clone() {
         Ok(r) => {
-            let mut reader = PacketReader::new(r, config.max_buffer + 1024 * 1024);
+            let mut reader = PacketReader::new(r, config.max_buffer + QUORUM_PACKET_SLACK);
             match term(config, db, &mut reader, &stream, &link, &mut server, info, on_serving) {
                 Ok(()) => "stopped".into(),
                 Err(e) => e,
@@ -391,11 +388,9 @@ fn term(
         let p = read(reader)?;
         match p.packet_type {
             packet::PING => {
-                let mut data = Vec::new();
-                for (s, t) in server.take_touched() {
-                    data.extend_from_slice(&s.to_be_bytes());
-                    data.extend_from_slice(&t.to_be_bytes());
-                }
+                let touched = server.take_touched().into_iter();
+                let data =
+                    SessionTouch::encode_all(touched.map(|(session_id, timeout)| SessionTouch { session_id, timeout }));
                 link.send(QuorumPacket {
                     packet_type: packet::PING,
                     zxid: p.zxid,
@@ -405,11 +400,11 @@ fn term(
             }
             packet::SYNC => server.sync_done(),
             packet::REVALIDATE => {
+                // A reply too short to read is ignored (the client's wait times out).
                 let data = p.data.unwrap_or_default();
-                if let (Some(s), Some(v)) = (data.get(0..8), data.get(8)) {
-                    let session = i64::from_be_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]]);
-                    if let Some(tx) = link.revalidations.lock().as_mut().and_then(|w| w.remove(&session)) {
-                        let _ = tx.send(*v != 0);
+                if let Ok(r) = RevalidateReply::from_bytes(&data, data.len()) {
+                    if let Some(tx) = link.revalidations.lock().as_mut().and_then(|w| w.remove(&r.session_id)) {
+                        let _ = tx.send(r.valid);
                     }
                 }
             }

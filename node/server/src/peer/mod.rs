@@ -29,6 +29,12 @@ pub use crate::peer_state::{init_config_node, PeerInfo, PeerView};
 use crate::zk_server::{Database, Role, ZooKeeperServer};
 use crate::ServerSlot;
 
+/// Leading or following that ended sooner than this after the election (a leader that could
+/// not gather a quorum, a learner that found no leader) is followed by [`LOOKING_BACKOFF`]
+/// before the next election, so a member that cannot serve does not spin through elections.
+const LOOKING_BACKOFF_AFTER: Duration = Duration::from_millis(500);
+const LOOKING_BACKOFF: Duration = Duration::from_millis(200);
+
 /// A role for the next term, once known: `(state, leader sid)`.
 pub type Decision<'a> = Pin<Box<dyn Future<Output = Option<(PeerState, u64)>> + Send + 'a>>;
 
@@ -200,8 +206,8 @@ pub async fn run_member(
         let (reason, next_db) = term.await.unwrap_or_else(|e| (format!("the term's thread failed: {e}"), None));
         carried = next_db;
         info!(%reason, ?state, "term ended; looking for a leader");
-        if started.elapsed() < Duration::from_millis(500) && !stop.load(Ordering::Acquire) {
-            tokio::time::sleep(Duration::from_millis(200)).await;
+        if started.elapsed() < LOOKING_BACKOFF_AFTER && !stop.load(Ordering::Acquire) {
+            tokio::time::sleep(LOOKING_BACKOFF).await;
         }
     }
 }

@@ -14,6 +14,11 @@ const MAX_AUTH_IDS: i32 = 1024;
 /// The signature ending a SNAP stream (`LearnerHandler`).
 pub const SNAP_SIGNATURE: &str = "BenWasHere";
 
+/// Bytes a quorum packet may carry above jute.maxbuffer: the packet's own fields and what
+/// the leader adds to a client's request (ZooKeeper's `zookeeper.jute.maxbuffer.extrasize`,
+/// whose default is jute.maxbuffer itself; zab uses that default's value, 1 MiB).
+pub const QUORUM_PACKET_SLACK: usize = 1024 * 1024;
+
 fn invalid(what: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, what)
 }
