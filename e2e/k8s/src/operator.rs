@@ -238,6 +238,26 @@ pub async fn member_statuses(ctx: &Ctx, name: &str) -> Result<Vec<crate::member:
     Ok(out)
 }
 
+/// The spec of the scenarios' 3-member ensemble `zk`.
+pub fn three_members(image: &str, tick_time: i32) -> Value {
+    json!({"members": 3, "image": image, "config": {"tickTime": tick_time}})
+}
+
+/// Installs the operator, creates `zk` (`three_members(tick_time)`), waits until it
+/// settles, and starts a continuous writer on `path` through its client Service.
+pub async fn settled_with_writer(
+    ctx: &Ctx,
+    tick_time: i32,
+    path: &str,
+) -> Result<(ZabEnsemble, crate::writer::Writer)> {
+    install(ctx).await?;
+    apply_ensemble(ctx, "zk", three_members(&ctx.node_image, tick_time)).await?;
+    let e = wait_settled(ctx, "zk", 3, Duration::from_secs(300)).await?;
+    let addr = crate::zk::service_address(&ctx.client, &ctx.ns, "zk", crate::zk::CLIENT_PORT).await?;
+    let writer = crate::writer::Writer::start(&addr, path).await?;
+    Ok((e, writer))
+}
+
 /// Fails unless `e` has a leader; returns its pod name.
 pub fn leader(e: &ZabEnsemble) -> Result<String> {
     match e.status.as_ref().and_then(|s| s.leader.clone()) {

@@ -7,26 +7,16 @@
 use std::time::Duration;
 
 use anyhow::{ensure, Result};
-use serde_json::json;
 
 use crate::cluster::Ctx;
 use crate::operator;
-use crate::writer::Writer;
-use crate::zk::{self, CLIENT_PORT};
 
-const SETTLE: Duration = Duration::from_secs(300);
 const ROLL: Duration = Duration::from_secs(600);
 
 pub async fn run(ctx: Ctx) -> Result<()> {
-    operator::install(&ctx).await?;
-    let spec = |tick: i32| json!({"members": 3, "image": ctx.node_image, "config": {"tickTime": tick}});
-    operator::apply_ensemble(&ctx, "zk", spec(2000)).await?;
-    let before = operator::wait_settled(&ctx, "zk", 3, SETTLE).await?;
+    let (before, writer) = operator::settled_with_writer(&ctx, 2000, "/t40").await?;
     let old_hash = before.status.as_ref().and_then(|s| s.current_config_hash.clone());
-
-    let addr = zk::service_address(&ctx.client, &ctx.ns, "zk", CLIENT_PORT).await?;
-    let writer = Writer::start(&addr, "/t40").await?;
-    operator::apply_ensemble(&ctx, "zk", spec(2500)).await?;
+    operator::apply_ensemble(&ctx, "zk", operator::three_members(&ctx.node_image, 2500)).await?;
     let after = operator::wait_settled(&ctx, "zk", 3, ROLL).await?;
     let report = writer.finish().await?;
     let st = after.status.clone().unwrap_or_default();

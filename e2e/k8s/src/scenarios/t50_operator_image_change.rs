@@ -9,14 +9,10 @@ use std::time::Duration;
 use anyhow::{bail, ensure, Result};
 use k8s_openapi::api::core::v1::Node;
 use kube::Api;
-use serde_json::json;
 
 use crate::cluster::Ctx;
 use crate::operator::{self, Unavailability};
-use crate::writer::Writer;
-use crate::zk::{self, CLIENT_PORT};
 
-const SETTLE: Duration = Duration::from_secs(300);
 const ROLL: Duration = Duration::from_secs(600);
 
 /// The second tag of the node image (`...:e2e` -> `...:e2e-b`).
@@ -39,14 +35,9 @@ pub async fn run(ctx: Ctx) -> Result<()> {
     if !present {
         bail!("image {image_b} is not on any node: run e2e/cluster/images.sh e2e e2e-b (or set ZAB_E2E_NODE_IMAGE_B)");
     }
-    operator::install(&ctx).await?;
-    operator::apply_ensemble(&ctx, "zk", json!({"members": 3, "image": ctx.node_image})).await?;
-    operator::wait_settled(&ctx, "zk", 3, SETTLE).await?;
-
-    let addr = zk::service_address(&ctx.client, &ctx.ns, "zk", CLIENT_PORT).await?;
-    let writer = Writer::start(&addr, "/t50").await?;
+    let (_, writer) = operator::settled_with_writer(&ctx, 2000, "/t50").await?;
     let sampler = Unavailability::start(&ctx, "zk", 3);
-    operator::apply_ensemble(&ctx, "zk", json!({"members": 3, "image": image_b})).await?;
+    operator::apply_ensemble(&ctx, "zk", operator::three_members(&image_b, 2000)).await?;
     let after = operator::wait_settled(&ctx, "zk", 3, ROLL).await?;
     let worst = sampler.finish().await?;
     let report = writer.finish().await?;

@@ -9,22 +9,15 @@ use anyhow::{ensure, Context, Result};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::DeleteParams;
 use kube::Api;
-use serde_json::json;
 
 use crate::cluster::Ctx;
 use crate::operator::{self, leader};
-use crate::writer::Writer;
-use crate::zk::{self, CLIENT_PORT};
 
 const SETTLE: Duration = Duration::from_secs(300);
 
 pub async fn run(ctx: Ctx) -> Result<()> {
-    operator::install(&ctx).await?;
-    operator::apply_ensemble(&ctx, "zk", json!({"members": 3, "image": ctx.node_image})).await?;
-    let e = operator::wait_settled(&ctx, "zk", 3, SETTLE).await?;
+    let (e, writer) = operator::settled_with_writer(&ctx, 2000, "/t60").await?;
     let old_leader = leader(&e)?;
-    let addr = zk::service_address(&ctx.client, &ctx.ns, "zk", CLIENT_PORT).await?;
-    let writer = Writer::start(&addr, "/t60").await?;
     let pods = Api::<Pod>::namespaced(ctx.client.clone(), &ctx.ns);
     let old_uid = pods.get(&old_leader).await?.metadata.uid;
     pods.delete(&old_leader, &DeleteParams::default()).await.with_context(|| format!("delete pod {old_leader}"))?;

@@ -11,26 +11,17 @@ use anyhow::{ensure, Context, Result};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, ListParams};
 use kube::Api;
-use serde_json::json;
 
 use crate::cluster::Ctx;
 use crate::operator::{self, Unavailability};
 use crate::wait::{wait_for, Check};
-use crate::writer::Writer;
-use crate::zk::{self, CLIENT_PORT};
 
-const SETTLE: Duration = Duration::from_secs(300);
 const ROLL: Duration = Duration::from_secs(600);
 
 pub async fn run(ctx: Ctx) -> Result<()> {
-    operator::install(&ctx).await?;
-    let spec = |tick: i32| json!({"members": 3, "image": ctx.node_image, "config": {"tickTime": tick}});
-    operator::apply_ensemble(&ctx, "zk", spec(2000)).await?;
-    operator::wait_settled(&ctx, "zk", 3, SETTLE).await?;
-    let addr = zk::service_address(&ctx.client, &ctx.ns, "zk", CLIENT_PORT).await?;
-    let writer = Writer::start(&addr, "/t80").await?;
+    let (_, writer) = operator::settled_with_writer(&ctx, 2000, "/t80").await?;
     let sampler = Unavailability::start(&ctx, "zk", 3);
-    operator::apply_ensemble(&ctx, "zk", spec(3000)).await?;
+    operator::apply_ensemble(&ctx, "zk", operator::three_members(&ctx.node_image, 3000)).await?;
 
     // As soon as the first member restart is decided, the operator goes away.
     wait_for("the first RestartingMember event", Duration::from_secs(120), || async {
