@@ -13,6 +13,7 @@ use crate::cluster::Ctx;
 pub mod t00_statefulset_smoke;
 pub mod t10_operator_create;
 pub mod t40_operator_rolling_restart;
+pub mod t41_statefulset_rolling_update;
 pub mod t50_operator_image_change;
 pub mod t60_operator_delete_leader;
 pub mod t80_operator_restart_mid_roll;
@@ -44,6 +45,11 @@ pub const ALL: &[Scenario] = &[Scenario {
     about: "a zoo.cfg change rolls one member at a time, the leader last, under a continuous writer: no acknowledged write lost",
     timeout: Duration::from_secs(1200),
     run: |ctx| Box::pin(t40_operator_rolling_restart::run(ctx)),
+}, Scenario {
+    name: "t41_statefulset_rolling_update",
+    about: "for comparison with t40: the same restart as a plain StatefulSet RollingUpdate (reverse ordinal order, the leader wherever it falls)",
+    timeout: Duration::from_secs(1200),
+    run: |ctx| Box::pin(t41_statefulset_rolling_update::run(ctx)),
 }, Scenario {
     name: "t50_operator_image_change",
     about: "an image change rolls one member at a time, the leader last, never two unavailable, under a continuous writer",
