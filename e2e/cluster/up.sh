@@ -315,8 +315,10 @@ EOF
 start containerd containerd --config "$STATE/etc/containerd.toml"
 wait_for containerd 60 ctr --address "$CONTAINERD_SOCK" version
 
-# --- images (pause, zab-node, zab-operator) -----------------------------------------------------
-"$here/images.sh" >&2
+# --- images (pause, zab-node, zab-operator): tag e2e, and e2e-b for the scenarios that change
+# the image of a running ensemble or operator (CONTRACTS.md) ---------------------------------
+read -r -a image_tags <<<"${ZAB_E2E_IMAGE_TAGS:-e2e e2e-b}"
+"$here/images.sh" "${image_tags[@]}" >&2
 
 # --- kubelet ------------------------------------------------------------------------------------
 write_if_changed "$STATE/etc/kubelet.yaml" <<EOF
