@@ -2,6 +2,8 @@
 # (sourced, never run). One place says where the local cluster keeps its state, which address
 # the node has, and how a recorded process is started, checked and stopped.
 # Never: start or stop anything when sourced; never touch a process it has no pid file for.
+# shellcheck shell=bash
+# shellcheck disable=SC2034  # the names below are used by the scripts that source this file
 
 K8S_VERSION=v1.37.2
 ZAB_CACHE_DIR=${ZAB_CACHE_DIR:-$HOME/.cache/zab}
