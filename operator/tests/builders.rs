@@ -1,6 +1,9 @@
 //! Builders from YAML fixtures (`tests/fixtures/*.yaml`): each fixture is a ZabEnsemble as
 //! a user writes it; the tests assert on the objects the operator would apply.
 
+// Test helpers outside #[test] functions unwrap too: a failed fixture is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;

@@ -3,6 +3,9 @@
 //! printer columns, validation rules, descriptions for `kubectl explain`).
 //! `ZAB_BLESS=1 cargo test -p zab-operator --test crd` rewrites the file.
 
+// Test helpers outside #[test] functions unwrap too: a failed fixture is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use kube::CustomResourceExt;
 use zab_operator::crd::{crd_yaml, ZabEnsemble};
 

@@ -6,6 +6,8 @@
 //! the operator's own validation. Reads checked-in files only (no helm, no cluster):
 //! e2e/k8s/packaging.sh renders the chart with helm and checks the bundle against it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::apps::v1::Deployment;

@@ -2,6 +2,9 @@
 //! mix of present / up-to-date / terminating pods and ready / synced / leading reports, a
 //! member that never returns, a leader that changes mid-roll (issue 12).
 
+// Test helpers outside #[test] functions unwrap too: a failed fixture is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use proptest::prelude::*;

@@ -2,6 +2,9 @@
 //! non-200 answer, bad JSON, an oversized body and a server that never answers are errors
 //! naming the URL. The test server stops with the test (its task is aborted).
 
+// Test helpers outside #[test] functions unwrap too: a failed fixture is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use axum::routing::get;

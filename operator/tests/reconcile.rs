@@ -3,6 +3,9 @@
 //! each only after the previous member is synced in the leader's epoch), an invalid spec,
 //! a refused scale, an API conflict, deletion, and no status write when nothing changed.
 
+// Test helpers outside #[test] functions unwrap too: a failed fixture is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::sync::Arc;

@@ -5,6 +5,7 @@
 //! request is logged; a failure can be injected once for a method and path. Also a fake
 //! member-status source and a settable clock.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashMap};
