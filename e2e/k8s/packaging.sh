@@ -99,17 +99,17 @@ check "helm install (operator and an ensemble, whenDeleted=Delete)" helm install
   --set ensemble.create=true --set ensemble.namespace=$ns --set ensemble.image=localhost/zab-node:e2e \
   --set ensemble.storage.whenDeleted=Delete "${scope[@]}" --wait --timeout 180s
 if wait_for 240 available $ns zab; then ok "ensemble Available"; else bad "ensemble Available"; dump $ns; fi
-check "ensemble serves through its client Service" wait_for 60 serves $ns zab-client
+check "ensemble serves through its client Service" wait_for 60 serves $ns zab
 before=$(kubectl -n $ns get pods -l app.kubernetes.io/instance=zab -o jsonpath='{range .items[*]}{.metadata.uid}:{.status.containerStatuses[0].restartCount} {end}')
 check "helm upgrade to operator image e2e-b" helm upgrade zab-operator charts/zab-operator --namespace zab-system \
   -f e2e/cluster/values.yaml --set image.tag=e2e-b --set ensemble.create=true --set ensemble.namespace=$ns \
   --set ensemble.image=localhost/zab-node:e2e --set ensemble.storage.whenDeleted=Delete "${scope[@]}" --wait --timeout 180s
-check "operator runs e2e-b" sh -c "kubectl -n zab-system get pods -l app.kubernetes.io/name=zab-operator -o jsonpath='{.items[*].spec.containers[0].image}' | grep -qx 'localhost/zab-operator:e2e-b'"
+check "operator runs e2e-b" sh -c "kubectl -n zab-system get deployment zab-operator -o jsonpath='{.spec.template.spec.containers[0].image}' | grep -qx 'localhost/zab-operator:e2e-b' && kubectl -n zab-system rollout status deployment/zab-operator --timeout=120s"
 # Give the new operator a reconcile pass, then compare: same pods, no restarts.
 wait_for 60 sh -c "kubectl -n zab-system logs deployment/zab-operator 2>/dev/null | grep -q reconcile" || true
 after=$(kubectl -n $ns get pods -l app.kubernetes.io/instance=zab -o jsonpath='{range .items[*]}{.metadata.uid}:{.status.containerStatuses[0].restartCount} {end}')
 if [ -n "$before" ] && [ "$before" = "$after" ]; then ok "no zab member restarted by the upgrade ($after)"; else bad "no zab member restarted by the upgrade (before: $before; after: $after)"; fi
-check "still serving after the upgrade" serves $ns zab-client
+check "still serving after the upgrade" serves $ns zab
 check "helm uninstall" helm uninstall zab-operator --namespace zab-system --wait --timeout 180s
 check "ensemble gone" wait_for 120 sh -c "! kubectl -n $ns get statefulset zab"
 check "whenDeleted=Delete: the PVCs went with the ensemble" wait_for 120 sh -c "[ \$(kubectl -n $ns get pvc -o name | wc -l) -eq 0 ]"
@@ -124,7 +124,7 @@ check "operator Deployment rolled out" kubectl -n zab-system rollout status depl
 # The example as users apply it, with the image this cluster has (nothing can be pulled here).
 check "apply minimal.yaml" sh -c "sed 's|image: zab-node:.*|image: localhost/zab-node:e2e|' operator/examples/minimal.yaml | kubectl apply -f -"
 if wait_for 240 available "$mns" zab; then ok "minimal.yaml Available"; else bad "minimal.yaml Available"; dump "$mns"; fi
-check "minimal.yaml serves" wait_for 60 serves "$mns" zab-client
+check "minimal.yaml serves" wait_for 60 serves "$mns" zab
 check "delete the ZabEnsemble (default whenDeleted=Retain)" kubectl -n "$mns" delete zabensemble zab --wait=true --timeout=120s
 check "its StatefulSet is gone" wait_for 120 sh -c "! kubectl -n $mns get statefulset zab"
 pvcs=$(kubectl -n "$mns" get pvc -o name | wc -l)
