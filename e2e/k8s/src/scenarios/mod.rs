@@ -16,6 +16,7 @@ pub mod t40_operator_rolling_restart;
 pub mod t41_statefulset_rolling_update;
 pub mod t50_operator_image_change;
 pub mod t60_operator_delete_leader;
+pub mod t70_operator_member_volume_lost;
 pub mod t80_operator_restart_mid_roll;
 pub mod t90_operator_delete_retention;
 
@@ -60,6 +61,11 @@ pub const ALL: &[Scenario] = &[Scenario {
     about: "the leader's pod is deleted under a continuous writer; the ensemble recovers, the operator restarts nothing",
     timeout: Duration::from_secs(900),
     run: |ctx| Box::pin(t60_operator_delete_leader::run(ctx)),
+}, Scenario {
+    name: "t70_operator_member_volume_lost",
+    about: "a follower's PVC and pod are deleted under a continuous writer; it comes back empty, resyncs from the leader and holds the old data",
+    timeout: Duration::from_secs(900),
+    run: |ctx| Box::pin(t70_operator_member_volume_lost::run(ctx)),
 }, Scenario {
     name: "t80_operator_restart_mid_roll",
     about: "the operator's pod is deleted mid-roll; the next replica resumes, each member restarted once, never two at once",
