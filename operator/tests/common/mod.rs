@@ -1,7 +1,8 @@
 //! A fake Kubernetes API server for reconcile scenarios, driven through tower-test's mock
 //! service (as kube-rs/controller-rs tests its reconciler): objects live in a map keyed by
 //! their API path; GET, LIST (by path prefix), server-side-apply PATCH (spec and status),
-//! DELETE and POST behave like the API server for the calls the operator makes; every
+//! DELETE, POST (create, 409 when it exists) and PUT (replace, 409 on a stale resourceVersion)
+//! behave like the API server for the calls the operator makes; every
 //! request is logged; a failure can be injected once for a method and path. Also a fake
 //! member-status source and a settable clock.
 
@@ -103,11 +104,30 @@ impl FakeApi {
                 None => (404, status(404, "NotFound")),
             },
             "POST" => {
-                let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+                let mut v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
                 let mut uid = self.uid.lock().unwrap();
                 *uid += 1;
-                objects.insert(format!("{path}/event-{uid}"), v.clone());
+                let name = v["metadata"]["name"].as_str().map(str::to_owned).unwrap_or_else(|| format!("obj-{uid}"));
+                let key = format!("{path}/{name}");
+                if objects.contains_key(&key) {
+                    return (409, status(409, "AlreadyExists"));
+                }
+                v["metadata"]["resourceVersion"] = json!(uid.to_string());
+                objects.insert(key, v.clone());
                 (201, v)
+            }
+            "PUT" => {
+                // Replace: only with the stored resourceVersion (optimistic concurrency).
+                let Ok(mut v) = serde_json::from_slice::<Value>(body) else { return (400, status(400, "BadRequest")) };
+                let Some(old) = objects.get(path) else { return (404, status(404, "NotFound")) };
+                if v["metadata"]["resourceVersion"] != old["metadata"]["resourceVersion"] {
+                    return (409, status(409, "Conflict"));
+                }
+                let mut uid = self.uid.lock().unwrap();
+                *uid += 1;
+                v["metadata"]["resourceVersion"] = json!(uid.to_string());
+                objects.insert(path.to_owned(), v.clone());
+                (200, v)
             }
             _ => (405, status(405, "MethodNotAllowed")),
         }
@@ -119,7 +139,7 @@ impl FakeApi {
             .lock()
             .unwrap()
             .iter()
-            .filter(|(k, _)| k.contains("/events/event-"))
+            .filter(|(k, _)| k.contains("/events/"))
             .map(|(_, v)| {
                 let s = |f: &str| v[f].as_str().unwrap_or_default().to_owned();
                 (s("type"), s("reason"), s("note"))
