@@ -275,7 +275,7 @@ async fn an_invalid_spec_is_reported_and_never_applied() {
 }
 
 #[tokio::test]
-async fn scaling_is_refused_and_the_server_list_is_kept() {
+async fn scaling_up_and_down_is_refused_and_the_server_list_is_kept() {
     let w = world(minimal());
     w.running("rev-1", None, "rev-1", 0, 3).await;
     let mut ens = w.api.get(ENS).unwrap();
@@ -297,6 +297,23 @@ async fn scaling_is_refused_and_the_server_list_is_kept() {
     let refusal = ev.iter().find(|e| e.1 == "ReconfigurationUnavailable").unwrap();
     assert_eq!(refusal.0, "Warning");
     assert!(refusal.2.contains("zab-node does not support"), "{}", refusal.2);
+
+    // Scaling down (3 -> 1) is refused the same way: no pod deleted, the list kept.
+    let mut ens = w.api.get(ENS).unwrap();
+    ens["spec"]["members"] = json!(1);
+    ens["metadata"]["generation"] = json!(3);
+    w.api.put(ENS, ens);
+    w.reconcile().await.unwrap();
+    assert!(w.deletes(&w.api.take_log()).is_empty());
+    assert_eq!(w.api.get(STS).unwrap()["spec"]["replicas"], 3);
+    let msg = w.status()["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "Degraded").unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        msg.contains("from 3 members") && msg.contains("to 1 members") && msg.contains("set spec.members back to 3"),
+        "{msg}"
+    );
 }
 
 #[tokio::test]
