@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The packaging checks (issue 13) on a running cluster (KUBECONFIG; e2e/cluster/up.sh here):
 #   1. static: helm lint; helm template with default and non-default values; every rendered
-#      object and the examples validated by the API server (server-side dry run); the kubectl
+#      object and the examples parsed into their k8s-openapi types (parse-manifests) and
+#      validated by the API server (server-side dry run); the kubectl
 #      bundle and the CRD compared with what the chart and the operator generate.
 #   2. helm: install (with the chart's ensemble option) -> the ensemble Available and serving
 #      through its client Service -> helm upgrade to another operator image tag, no zab member
@@ -9,7 +10,8 @@
 #   3. bundle: kubectl apply -f operator/deploy/zab-operator.yaml, then operator/examples/
 #      minimal.yaml -> serving -> deleted again.
 # Prints one line per check and `packaging: N passed, M failed` last; exit 1 on any failure.
-# Needs helm, kubectl (the cluster's, first on PATH), python3-kazoo, target/release/zab-operator,
+# Needs helm, kubectl (the cluster's, first on PATH), python3-kazoo, target/release/zab-operator
+# and target/release/parse-manifests (cargo build --release -p zab-operator -p zab-k8s-e2e),
 # and the images localhost/zab-operator:{e2e,e2e-b} and localhost/zab-node:e2e in the cluster.
 # PACKAGING_SCOPED=1 limits both operators to the namespaces this script uses (helm
 # watchNamespaces; the bundle's Deployment gets ZAB_OPERATOR_WATCH_NAMESPACES), for a cluster
@@ -69,6 +71,12 @@ echo "== static checks"
 check "helm lint" helm lint charts/zab-operator
 check "helm template (defaults)" sh -c "helm template t charts/zab-operator --include-crds > '$tmp/default.yaml'"
 check "helm template (non-default values)" sh -c "helm template t charts/zab-operator --include-crds -f e2e/k8s/values-nondefault.yaml > '$tmp/nondefault.yaml'"
+for f in default nondefault; do
+  check "typed parse: chart ($f values)" sh -c "target/release/parse-manifests < '$tmp/$f.yaml'"
+done
+for f in operator/deploy/zab-operator.yaml operator/examples/*.yaml; do
+  check "typed parse: $f" sh -c "target/release/parse-manifests < '$f'"
+done
 check "CRD in the chart = crds/ = zab-operator crd" sh -c \
   'target/release/zab-operator crd | diff -u crds/zabensembles.zab.io.yaml - && diff -u crds/zabensembles.zab.io.yaml charts/zab-operator/crds/zabensembles.zab.io.yaml'
 check "RBAC in the chart = zab-operator rbac" sh -c \
