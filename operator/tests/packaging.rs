@@ -74,7 +74,9 @@ fn bundle_parses_and_grants_exactly_the_table() {
                 assert_eq!(crd.metadata.name.as_deref(), Some("zabensembles.zab.io"));
             }
             "ServiceAccount" => drop(serde_yaml::from_value::<ServiceAccount>(v).unwrap()),
-            "ClusterRole" => granted.extend(serde_yaml::from_value::<ClusterRole>(v).unwrap().rules.unwrap_or_default()),
+            "ClusterRole" => {
+                granted.extend(serde_yaml::from_value::<ClusterRole>(v).unwrap().rules.unwrap_or_default())
+            }
             "Role" => granted.extend(serde_yaml::from_value::<Role>(v).unwrap().rules.unwrap_or_default()),
             "ClusterRoleBinding" => drop(serde_yaml::from_value::<ClusterRoleBinding>(v).unwrap()),
             "RoleBinding" => drop(serde_yaml::from_value::<RoleBinding>(v).unwrap()),
