@@ -98,7 +98,7 @@ pub struct Ctx<'a> {
     pub fx: Vec<Fx>,
     /// `updateElectionVote` with this epoch.
     pub update_vote: Option<i64>,
-    /// A truncation could not reach its zxid (the runtime's `TRUNC_SAFE`).
+    /// A truncation could not reach its zxid (the runtime's `MemberMemory::truncation_failed`).
     pub trunc_unsafe: bool,
     pub crash_opts: CrashOpts,
     /// The member crashed during this step.

@@ -29,6 +29,7 @@ use zab_quorum::sync::{plan_with, LeaderLog, PlanOptions, SyncPacket};
 use zab_quorum::verifier::QuorumMaj;
 use zab_quorum::zxid;
 
+use super::error::PeerError;
 use super::wire::{Out, Outbox, PacketReader, QUORUM_PACKET_SLACK, SNAP_SIGNATURE};
 use crate::config::ServerConfig;
 pub use crate::peer_state::LearnerView;
@@ -187,7 +188,7 @@ pub fn lead(
     stop: Arc<AtomicBool>,
     info: &crate::peer_state::PeerInfo,
     on_serving: &dyn Fn(Option<Arc<ZooKeeperServer>>),
-) -> (String, Option<Database>) {
+) -> (PeerError, Option<Database>) {
     let mut db = Some(db);
     let reason = lead_term(config, &mut db, stop, info, on_serving);
     (reason, db)
@@ -199,26 +200,26 @@ fn lead_term(
     stop: Arc<AtomicBool>,
     info: &crate::peer_state::PeerInfo,
     on_serving: &dyn Fn(Option<Arc<ZooKeeperServer>>),
-) -> String {
+) -> PeerError {
     let Some(q) = config.quorum.clone() else {
-        return "not a quorum member".into();
+        return PeerError::NotAMember;
     };
     let Some(db) = db_slot.as_ref() else {
-        return "no database".into();
+        return PeerError::Server("no database to lead with".into());
     };
     let snap_dir = zab_persistence::snaplog::SnapLog::new(&config.data_dir, &config.data_log_dir).snap_dir;
     let last_zxid = db.last_zxid();
     let (current, accepted) = match zab_persistence::epoch::load_epochs(&snap_dir, last_zxid) {
         Ok(e) => e,
-        Err(e) => return format!("reading the epoch files: {e}"),
+        Err(e) => return PeerError::disk("reading the epoch files", e),
     };
     let Some(me) = q.view.servers.get(&q.myid) else {
-        return "this member is not in its own configuration".into();
+        return PeerError::NotInConfiguration(q.myid);
     };
     let bind_host = if q.listen_on_all_ips { "0.0.0.0".to_string() } else { me.host.clone() };
     let listener = match TcpListener::bind((bind_host.as_str(), me.quorum_port)) {
         Ok(l) => l,
-        Err(e) => return format!("binding the quorum port {bind_host}:{}: {e}", me.quorum_port),
+        Err(e) => return PeerError::io(format!("binding the quorum port {bind_host}:{}", me.quorum_port), e),
     };
     let tick = config.tick_time as i64;
     let started = Instant::now();
@@ -259,7 +260,7 @@ fn lead_term(
         let leader = leader.clone();
         let listener = match listener.try_clone() {
             Ok(l) => l,
-            Err(e) => return format!("quorum listener: {e}"),
+            Err(e) => return PeerError::io("cloning the quorum listener", e),
         };
         std::thread::Builder::new().name("leader-accept".into()).spawn(move || accept_loop(leader, listener))
     };
@@ -296,12 +297,12 @@ fn discovery_actions(
     st: &mut State,
     actions: Vec<LeaderAction>,
     snap_dir: &std::path::Path,
-) -> Result<(), String> {
+) -> Result<(), PeerError> {
     for a in actions {
         match a {
             LeaderAction::PersistAcceptedEpoch(e) => {
                 zab_persistence::epoch::write_epoch(snap_dir, "acceptedEpoch", e)
-                    .map_err(|e| format!("writing acceptedEpoch: {e}"))?;
+                    .map_err(|e| PeerError::disk("writing acceptedEpoch", e))?;
                 st.epoch = Some(e);
             }
             LeaderAction::Send { to, packet } => send(st, to, packet),
@@ -322,17 +323,17 @@ fn run_term(
     snap_dir: &std::path::Path,
     info: &crate::peer_state::PeerInfo,
     on_serving: &dyn Fn(Option<Arc<ZooKeeperServer>>),
-) -> String {
+) -> PeerError {
     let tick = Duration::from_millis((config.tick_time as u64 / 2).max(10));
     // Discovery: a quorum agrees on the new epoch.
     let epoch = {
         let mut st = leader.state.lock();
         loop {
             if let Some(f) = &st.failure {
-                return f.clone();
+                return PeerError::LeaderGaveUp(f.clone());
             }
             if stop.load(Ordering::Acquire) {
-                return "stopped".into();
+                return PeerError::Stopped;
             }
             if st.discovery.is_acknowledged() {
                 if let Some(e) = st.discovery.epoch() {
@@ -340,13 +341,13 @@ fn run_term(
                 }
             }
             if let Err(e) = st.discovery.on_tick(leader.now()) {
-                return e.to_string();
+                return PeerError::protocol(e);
             }
             leader.cond.wait_for(&mut st, Duration::from_millis(50));
         }
     };
     if let Err(e) = zab_persistence::epoch::write_epoch(snap_dir, "currentEpoch", epoch) {
-        return format!("writing currentEpoch: {e}");
+        return PeerError::disk("writing currentEpoch", e);
     }
     info.update(|v| {
         v.current_epoch = epoch;
@@ -355,11 +356,11 @@ fn run_term(
     info.phase(zab_status::Phase::Synchronization);
     let start_zxid = zxid::make(epoch, 0);
     let Some(db) = db.take() else {
-        return "no database".into();
+        return PeerError::Server("no database to lead with".into());
     };
     let server = match ZooKeeperServer::from_db(config.clone(), db, Role::Leader, Some(start_zxid)) {
         Ok(s) => s,
-        Err(e) => return format!("starting the leader's server: {e}"),
+        Err(e) => return PeerError::Server(format!("starting the leader's server: {e}")),
     };
     server.set_replicator(leader.clone());
     let _ = leader.server.set(Arc::downgrade(&server));
@@ -375,13 +376,13 @@ fn run_term(
                 break;
             }
             if let Some(f) = &st.failure {
-                return f.clone();
+                return PeerError::LeaderGaveUp(f.clone());
             }
             if stop.load(Ordering::Acquire) {
-                return "stopped".into();
+                return PeerError::Stopped;
             }
             if let Some(Err(e)) = st.newleader.as_ref().map(|n| n.on_tick(leader.now())) {
-                return e.to_string();
+                return PeerError::protocol(e);
             }
             leader.cond.wait_for(&mut st, Duration::from_millis(50));
         }
@@ -405,11 +406,11 @@ fn run_term(
     loop {
         std::thread::sleep(tick);
         if stop.load(Ordering::Acquire) {
-            return "stopped".into();
+            return PeerError::Stopped;
         }
         let mut st = leader.state.lock();
         if let Some(f) = &st.failure {
-            return f.clone();
+            return PeerError::LeaderGaveUp(f.clone());
         }
         let now = leader.now();
         let last = st.bcast.as_ref().map(|b| b.last_committed()).unwrap_or(start_zxid);
@@ -428,7 +429,7 @@ fn run_term(
         if !leader.view.contains_quorum(&synced) {
             let why = format!("not sufficient followers synced, only synced with sids: {synced:?}");
             leader.fail(&mut st, why.clone());
-            return why;
+            return PeerError::LeaderGaveUp(why);
         }
     }
 }

@@ -29,13 +29,10 @@ use zab_quorum::follower::{FollowerAction, FollowerBroadcast};
 use zab_quorum::learner_sync::{LearnerSync, SyncAction};
 use zab_quorum::zxid;
 
+use super::error::{MemberMemory, PeerError};
 use super::wire::{Out, Outbox, PacketReader, QUORUM_PACKET_SLACK};
 use crate::config::ServerConfig;
 use crate::zk_server::{Database, Replicator, Role, ZooKeeperServer};
-
-/// False once a truncation could not reach its zxid: from then on this process announces
-/// ZooKeeper's protocol version, so no leader truncates it across an epoch again.
-static TRUNC_SAFE: AtomicBool = AtomicBool::new(true);
 
 /// The learner's side of the write path.
 pub struct LearnerLink {
@@ -89,7 +86,7 @@ impl Replicator for LearnerLink {
 /// `leaderConnectDelayDuringRetryMs` (100 ms) between tries; a new leader usually binds its
 /// quorum port within milliseconds of the election, so zab retries every 10 ms for the first
 /// 200 ms and every 100 ms after that.
-fn connect(addr: &str, init_ms: u64, stop: &AtomicBool) -> Result<TcpStream, String> {
+fn connect(addr: &str, init_ms: u64, stop: &AtomicBool) -> Result<TcpStream, PeerError> {
     let deadline = Instant::now() + Duration::from_millis(init_ms.max(1000));
     let mut last = String::new();
     let mut tries = 0;
@@ -104,38 +101,44 @@ fn connect(addr: &str, init_ms: u64, stop: &AtomicBool) -> Result<TcpStream, Str
         let pause = if tries < 20 { 10 } else { 100 };
         std::thread::sleep(Duration::from_millis(pause));
     }
-    Err(format!("cannot connect to the leader at {addr} after {tries} tries within initLimit: {last}"))
+    if stop.load(Ordering::Acquire) {
+        return Err(PeerError::Stopped);
+    }
+    Err(PeerError::Connect { addr: addr.to_string(), tries, last })
 }
 
 /// Runs one term as a follower (or observer) of `leader_sid`; returns why it ended, and the
 /// database for the next term when it still matches the disk (otherwise the next term
-/// loads it again).
+/// loads it again). `memory` is what this member remembers across its terms.
+#[allow(clippy::too_many_arguments)] // one term's configuration, state and hooks, all used
 pub fn follow(
     config: &ServerConfig,
+    memory: &MemberMemory,
     db: Database,
     leader_sid: u64,
     stop: Arc<AtomicBool>,
     info: &crate::peer_state::PeerInfo,
     on_serving: &dyn Fn(Option<Arc<ZooKeeperServer>>),
-) -> (String, Option<Database>) {
+) -> (PeerError, Option<Database>) {
     let mut db = Some(db);
-    let reason = follow_term(config, &mut db, leader_sid, stop, info, on_serving);
+    let reason = follow_term(config, memory, &mut db, leader_sid, stop, info, on_serving);
     (reason, db)
 }
 
 fn follow_term(
     config: &ServerConfig,
+    memory: &MemberMemory,
     db: &mut Option<Database>,
     leader_sid: u64,
     stop: Arc<AtomicBool>,
     info: &crate::peer_state::PeerInfo,
     on_serving: &dyn Fn(Option<Arc<ZooKeeperServer>>),
-) -> String {
+) -> PeerError {
     let Some(q) = config.quorum.clone() else {
-        return "not a quorum member".into();
+        return PeerError::NotAMember;
     };
     let Some(leader) = q.view.servers.get(&leader_sid) else {
-        return format!("the elected leader {leader_sid} is not in the configuration");
+        return PeerError::UnknownLeader(leader_sid);
     };
     let addr = format!("{}:{}", leader.host, leader.quorum_port);
     let tick = config.tick_time as u64;
@@ -148,7 +151,7 @@ fn follow_term(
     let _ = stream.set_read_timeout(Some(Duration::from_millis(init_ms.max(1))));
     let tx = match stream.try_clone().and_then(|w| Outbox::start(w, "learner-writer")) {
         Ok(t) => t,
-        Err(e) => return format!("quorum connection: {e}"),
+        Err(e) => return PeerError::io("starting the quorum connection's writer", e),
     };
     let link = Arc::new(LearnerLink { tx, observer: q.observer, revalidations: Mutex::new(Some(HashMap::new())) });
     // `stop` ends the term: a watcher closes the connection, which ends the blocking read.
@@ -169,12 +172,19 @@ fn follow_term(
     let reason = match stream.try_clone() {
         Ok(r) => {
             let mut reader = PacketReader::new(r, config.max_buffer + QUORUM_PACKET_SLACK);
-            match term(config, db, &mut reader, &stream, &link, &mut server, info, on_serving) {
-                Ok(()) => "stopped".into(),
+            let outcome = term(config, memory, db, &mut reader, &stream, &link, &mut server, info, on_serving);
+            let e = match outcome {
+                Ok(never) => match never {},
                 Err(e) => e,
+            };
+            // The watcher closed the connection: the read failed because of `stop`.
+            if stop.load(Ordering::Acquire) {
+                PeerError::Stopped
+            } else {
+                e
             }
         }
-        Err(e) => format!("quorum connection: {e}"),
+        Err(e) => PeerError::io("cloning the quorum connection", e),
     };
     ended.store(true, Ordering::Release);
     let closing = Instant::now();
@@ -201,9 +211,12 @@ fn log_dir(config: &ServerConfig) -> std::path::PathBuf {
     zab_persistence::snaplog::SnapLog::new(&config.data_dir, &config.data_log_dir).log_dir
 }
 
+/// Discovery, synchronisation and broadcast with the leader; only ends with an error (the
+/// read fails once `stop` closes the connection).
 #[allow(clippy::too_many_arguments)] // one term's connection, state and hooks, all used
 fn term(
     config: &ServerConfig,
+    memory: &MemberMemory,
     db: &mut Option<Database>,
     reader: &mut PacketReader<TcpStream>,
     stream: &TcpStream,
@@ -211,12 +224,12 @@ fn term(
     server_slot: &mut Option<Arc<ZooKeeperServer>>,
     peer: &crate::peer_state::PeerInfo,
     on_serving: &dyn Fn(Option<Arc<ZooKeeperServer>>),
-) -> Result<(), String> {
-    let q = config.quorum.clone().ok_or("not a quorum member")?;
+) -> Result<std::convert::Infallible, PeerError> {
+    let q = config.quorum.clone().ok_or(PeerError::NotAMember)?;
     let snap_dir = snap_dir(config);
     let last_zxid = db.as_ref().map_or(-1, |d| d.last_zxid());
-    let (current, accepted) =
-        zab_persistence::epoch::load_epochs(&snap_dir, last_zxid).map_err(|e| format!("epoch files: {e}"))?;
+    let (current, accepted) = zab_persistence::epoch::load_epochs(&snap_dir, last_zxid)
+        .map_err(|e| PeerError::disk("reading the epoch files", e))?;
     // Discovery.
     let mut disc = LearnerDiscovery {
         myid: q.myid,
@@ -226,18 +239,14 @@ fn term(
     };
     // A zab learner says it can be truncated across an epoch, unless a truncation here has
     // failed (no snapshot old enough), in which case it asks for ZooKeeper's treatment.
-    let version = if TRUNC_SAFE.load(Ordering::Acquire) {
-        zab_jute::quorum::ZAB_PROTOCOL_VERSION
-    } else {
-        zab_jute::quorum::PROTOCOL_VERSION
-    };
+    let version = memory.announced_protocol_version();
     link.send(disc.hello_as(q.observer, q.view.version, version));
-    let read = |r: &mut PacketReader<TcpStream>| r.read().map_err(|e| format!("reading from the leader: {e}"));
+    let read = |r: &mut PacketReader<TcpStream>| r.read().map_err(|e| PeerError::io("reading from the leader", e));
     let leader_info = read(reader)?;
-    let (persist, ack) = disc.on_leader_info(&leader_info).map_err(|e| e.to_string())?;
+    let (persist, ack) = disc.on_leader_info(&leader_info).map_err(PeerError::protocol)?;
     if let Some(e) = persist {
         zab_persistence::epoch::write_epoch(&snap_dir, "acceptedEpoch", e)
-            .map_err(|e| format!("writing acceptedEpoch: {e}"))?;
+            .map_err(|e| PeerError::disk("writing acceptedEpoch", e))?;
     }
     link.send(ack);
     let new_epoch = zxid::epoch(leader_info.zxid);
@@ -255,7 +264,7 @@ fn term(
     let mut config_written = false;
     while !sync.done() {
         let p = read(reader)?;
-        let actions = sync.on_packet(&p).map_err(|e| e.to_string())?;
+        let actions = sync.on_packet(&p).map_err(PeerError::protocol)?;
         let mut skip_ack = HashSet::new();
         for a in actions {
             match a {
@@ -263,19 +272,17 @@ fn term(
                     mode = "TRUNC";
                     truncate(config, z)?;
                     *db = None;
-                    *db = Some(Database::load(config).map_err(|e| e.to_string())?);
+                    *db =
+                        Some(Database::load(config).map_err(|e| PeerError::disk("loading the truncated database", e))?);
                     let now_at = db.as_ref().map_or(-1, |d| d.last_zxid());
                     if now_at != z {
-                        TRUNC_SAFE.store(false, Ordering::Release);
-                        return Err(format!(
-                            "after truncating to 0x{z:x} the database is at 0x{now_at:x} (no snapshot old enough); \
-                             asking the leader for SNAP from now on"
-                        ));
+                        memory.truncation_failed();
+                        return Err(PeerError::TruncationShort { target: z, now_at });
                     }
                 }
                 SyncAction::LoadSnapshot(z) => {
                     mode = "SNAP";
-                    let bytes = reader.read_snapshot_stream().map_err(|e| format!("reading the snapshot: {e}"))?;
+                    let bytes = reader.read_snapshot_stream().map_err(|e| PeerError::io("reading the snapshot", e))?;
                     let tree_config =
                         TreeConfig { extended_types: config.extended_types, digest_enabled: config.digest_enabled };
                     let (mut tree, sessions) = decode_snapshot(&bytes, tree_config)?;
@@ -289,8 +296,9 @@ fn term(
                     if let Some(fresh) = snapped.take() {
                         *db = Some(fresh);
                     }
-                    let d = db.as_mut().ok_or("no database to snapshot")?;
-                    let path = crate::sync_proc::write_snapshot(config, &d.tree, &d.sessions)?;
+                    let d = db.as_mut().ok_or(PeerError::protocol("SNAPSHOT with no database to snapshot"))?;
+                    let path = crate::sync_proc::write_snapshot(config, &d.tree, &d.sessions)
+                        .map_err(|e| PeerError::disk("writing the synchronised snapshot", e))?;
                     // Recorded, so the server started at NEWLEADER does not write it again.
                     d.snapshot = Some((path, d.last_zxid()));
                 }
@@ -301,16 +309,16 @@ fn term(
                             config.pre_alloc_kb * 1024,
                             config.force_sync,
                         )
-                        .map_err(|e| e.to_string())?;
+                        .map_err(|e| PeerError::disk("opening the transaction log", e))?;
                         for (z, d) in txns {
                             w.append(z, &d);
                             collected.insert(z, d);
                         }
-                        w.commit().map_err(|e| format!("writing the transaction log: {e}"))?;
+                        w.commit().map_err(|e| PeerError::disk("writing the transaction log", e))?;
                     }
                     Some(s) => {
                         for (z, d) in txns {
-                            s.log_txn(d, false)?;
+                            s.log_txn(d, false).map_err(PeerError::Server)?;
                             after_newleader.push(z);
                             skip_ack.insert(z);
                         }
@@ -318,8 +326,12 @@ fn term(
                 },
                 SyncAction::Apply(z) => match server_slot.as_ref() {
                     None => {
-                        let d = db.as_mut().ok_or("no database")?;
-                        let payload = collected.remove(&z).ok_or(format!("no txn 0x{z:x} to apply"))?;
+                        let d = db
+                            .as_mut()
+                            .ok_or(PeerError::protocol("a COMMIT during synchronisation with no database"))?;
+                        let payload = collected.remove(&z).ok_or_else(|| {
+                            PeerError::Protocol(format!("COMMIT of 0x{z:x}, a txn this learner does not hold"))
+                        })?;
                         apply_direct(d, &payload, config.commit_log_count)?;
                     }
                     Some(s) => {
@@ -329,18 +341,19 @@ fn term(
                 },
                 SyncAction::PersistCurrentEpoch(e) => {
                     zab_persistence::epoch::write_epoch(&snap_dir, "currentEpoch", e)
-                        .map_err(|e| format!("writing currentEpoch: {e}"))?;
+                        .map_err(|e| PeerError::disk("writing currentEpoch", e))?;
                     peer.update(|v| v.current_epoch = e);
-                    let d = db.take().ok_or("no database")?;
+                    let d = db.take().ok_or(PeerError::protocol("NEWLEADER with no database"))?;
                     let role = if q.observer { Role::Observer } else { Role::Follower };
-                    let s = ZooKeeperServer::from_db(config.clone(), d, role, None).map_err(|e| e.to_string())?;
+                    let s = ZooKeeperServer::from_db(config.clone(), d, role, None)
+                        .map_err(|e| PeerError::Server(e.to_string()))?;
                     s.set_replicator(link.clone());
                     // Proposals logged above whose COMMIT is still to come.
                     let mut rest: Vec<(i64, Vec<u8>)> = collected.drain().collect();
                     rest.sort_unstable_by_key(|(z, _)| *z);
                     after_newleader.extend(rest.iter().map(|(z, _)| *z));
                     adopted.extend(rest.iter().map(|(z, _)| *z));
-                    s.adopt_logged(rest.into_iter().map(|(_, d)| d).collect())?;
+                    s.adopt_logged(rest.into_iter().map(|(_, d)| d).collect()).map_err(PeerError::Server)?;
                     *server_slot = Some(s);
                 }
                 SyncAction::Send(p) => {
@@ -349,7 +362,7 @@ fn term(
                     }
                 }
                 SyncAction::StartServing => {
-                    let s = server_slot.as_ref().ok_or("UPTODATE before NEWLEADER")?;
+                    let s = server_slot.as_ref().ok_or(PeerError::protocol("UPTODATE before NEWLEADER"))?;
                     s.serving.store(true, Ordering::Release);
                     peer.phase(zab_status::Phase::Broadcast);
                     on_serving(Some(s.clone()));
@@ -375,7 +388,7 @@ fn term(
             config_written = true;
         }
     }
-    let server = server_slot.clone().ok_or("synchronisation ended without a server")?;
+    let server = server_slot.clone().ok_or(PeerError::protocol("synchronisation ended without a server"))?;
     let _ =
         stream.set_read_timeout(Some(Duration::from_millis((config.tick_time as u64 * q.sync_limit as u64).max(1))));
     // Broadcast.
@@ -417,10 +430,10 @@ fn term(
                     );
                 }
                 config.metrics.learner_packet(&p, q.observer);
-                for a in fb.on_packet(&p).map_err(|e| e.to_string())? {
+                for a in fb.on_packet(&p).map_err(PeerError::protocol)? {
                     match a {
                         FollowerAction::Log { data, .. } => {
-                            server.log_txn(data, !reader.has_buffered())?;
+                            server.log_txn(data, !reader.has_buffered()).map_err(PeerError::Server)?;
                         }
                         FollowerAction::Apply(z) => server.commit_up_to_deferred(z),
                         FollowerAction::Send(p) => link.send(p),
@@ -433,40 +446,41 @@ fn term(
 
 /// TRUNC: cut the log after `z`, and drop snapshots newer than `z`, which would otherwise
 /// bring the discarded txns back on restart.
-fn truncate(config: &ServerConfig, z: i64) -> Result<(), String> {
+fn truncate(config: &ServerConfig, z: i64) -> Result<(), PeerError> {
     let snap_log = zab_persistence::snaplog::SnapLog::new(&config.data_dir, &config.data_log_dir);
-    zab_persistence::txnlog::truncate_after(&snap_log.log_dir, z).map_err(|e| format!("truncating the log: {e}"))?;
-    for (sz, path) in snap_log.snapshots().map_err(|e| e.to_string())? {
+    zab_persistence::txnlog::truncate_after(&snap_log.log_dir, z)
+        .map_err(|e| PeerError::disk("truncating the log", e))?;
+    for (sz, path) in snap_log.snapshots().map_err(|e| PeerError::disk("listing the snapshots", e))? {
         if sz > z {
             warn!(file = %path.display(), "removing a snapshot newer than the truncation point");
-            std::fs::remove_file(&path).map_err(|e| format!("removing {}: {e}", path.display()))?;
+            std::fs::remove_file(&path).map_err(|e| PeerError::disk(format!("removing {}", path.display()), e))?;
         }
     }
     Ok(())
 }
 
 /// Decodes the SNAP stream's sessions and tree.
-fn decode_snapshot(bytes: &[u8], config: TreeConfig) -> Result<(DataTree, HashMap<i64, i32>), String> {
+fn decode_snapshot(bytes: &[u8], config: TreeConfig) -> Result<(DataTree, HashMap<i64, i32>), PeerError> {
     let mut inp = InputArchive::new(bytes, usize::MAX);
-    let n = inp.read_i32().map_err(|e| format!("snapshot sessions: {e}"))?;
+    let n = inp.read_i32().map_err(|e| PeerError::Protocol(format!("SNAP stream, the session count: {e}")))?;
     let mut sessions = HashMap::new();
     for _ in 0..n.max(0) {
-        let id = inp.read_i64().map_err(|e| format!("snapshot session: {e}"))?;
-        let to = inp.read_i32().map_err(|e| format!("snapshot session: {e}"))?;
+        let id = inp.read_i64().map_err(|e| PeerError::Protocol(format!("SNAP stream, a session: {e}")))?;
+        let to = inp.read_i32().map_err(|e| PeerError::Protocol(format!("SNAP stream, a session: {e}")))?;
         sessions.insert(id, to);
     }
     let mut loader = zab_datatree::codec::SnapshotLoader::new(config, 1024);
-    loader.feed(inp.rest()).map_err(|e| format!("snapshot tree: {e}"))?;
+    loader.feed(inp.rest()).map_err(|e| PeerError::Protocol(format!("SNAP stream, the tree: {e}")))?;
     if !loader.is_done() {
-        return Err("the snapshot stream's tree ends early".into());
+        return Err(PeerError::protocol("the SNAP stream's tree ends early"));
     }
     let tree = loader.finish();
     Ok((tree, sessions))
 }
 
 /// Applies a durable txn to a database that no server runs yet.
-fn apply_direct(db: &mut Database, payload: &[u8], window: usize) -> Result<(), String> {
-    let e = zab_persistence::txnlog::unmarshal(payload)?;
+fn apply_direct(db: &mut Database, payload: &[u8], window: usize) -> Result<(), PeerError> {
+    let e = zab_persistence::txnlog::unmarshal(payload).map_err(PeerError::Protocol)?;
     // Into the committed window too (`addCommittedProposal`): a later term's leader DIFFs
     // from it, and a hole there would skip these txns (ZOOKEEPER-4925).
     db.committed_log.push_back((e.hdr.zxid, Arc::new(payload.to_vec())));

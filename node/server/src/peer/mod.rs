@@ -7,8 +7,10 @@
 //! - [`leader`]: `Leader` and `LearnerHandler` on the quorum port.
 //! - [`learner`]: `Follower` / `Observer`.
 //! - [`wire`]: QuorumPacket and SNAP stream framing.
+//! - [`error`]: why a term ended, and what a member remembers across its terms.
 
 pub mod election;
+pub mod error;
 pub mod leader;
 pub mod learner;
 pub mod qcm;
@@ -112,6 +114,8 @@ pub async fn run_member(
 ) {
     let rt = tokio::runtime::Handle::current();
     let mut carried: Option<Database> = None;
+    // This member's own: several members may run in one process.
+    let memory = Arc::new(error::MemberMemory::default());
     info.set_metrics(config.metrics.clone());
     while !stop.load(Ordering::Acquire) {
         let cfg = config.clone();
@@ -178,6 +182,7 @@ pub async fn run_member(
         let rt2 = rt.clone();
         let info2 = info.clone();
         let decide2 = decide.clone();
+        let memory2 = memory.clone();
         let started = Instant::now();
         let term = tokio::task::spawn_blocking(move || {
             let tasks: Mutex<Vec<tokio::task::JoinHandle<()>>> = Mutex::new(Vec::new());
@@ -198,14 +203,17 @@ pub async fn run_member(
             match state {
                 PeerState::Leading => leader::lead(&cfg, db, stop2, &info2, &on_serving),
                 PeerState::Following | PeerState::Observing => {
-                    learner::follow(&cfg, db, leader, stop2, &info2, &on_serving)
+                    learner::follow(&cfg, &memory2, db, leader, stop2, &info2, &on_serving)
                 }
-                PeerState::Looking => ("the election ended still looking".into(), Some(db)),
+                PeerState::Looking => (error::PeerError::Protocol("the election ended still looking".into()), Some(db)),
             }
         });
-        let (reason, next_db) = term.await.unwrap_or_else(|e| (format!("the term's thread failed: {e}"), None));
+        let (reason, next_db) = term.await.unwrap_or_else(|e| (error::PeerError::Thread(e.to_string()), None));
         carried = next_db;
-        info!(%reason, ?state, "term ended; looking for a leader");
+        match reason {
+            error::PeerError::Stopped => info!(?state, "term ended: this member is stopping"),
+            reason => info!(%reason, ?state, "term ended; looking for a leader"),
+        }
         if started.elapsed() < LOOKING_BACKOFF_AFTER && !stop.load(Ordering::Acquire) {
             tokio::time::sleep(LOOKING_BACKOFF).await;
         }

@@ -1,0 +1,131 @@
+//! Why a term of the peer runtime ended ([`PeerError`]), and the per-member memory a term
+//! leaves for the next ones ([`MemberMemory`]).
+//!
+//! The leader's and the learner's terms end with one of these variants; the member's loop
+//! (`run_member`) matches the variant, never the text. Every message says what failed and
+//! what happens next. Nothing here is process-global: several members in one process (the
+//! test ensembles) each hold their own [`MemberMemory`].
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Why a term ended.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    /// The member was told to stop (shutdown); not a failure.
+    #[error("stopped: this member is shutting down")]
+    Stopped,
+    /// The configuration has no quorum section for this server.
+    #[error("not a quorum member: the configuration has no server.N lines; run standalone or add them")]
+    NotAMember,
+    /// The member's own id is missing from the configuration it runs with.
+    #[error("this member (myid {0}) is not in its own configuration; check myid and the server.N lines")]
+    NotInConfiguration(u64),
+    /// The election chose a leader the configuration does not list.
+    #[error("the elected leader {0} is not in the configuration; electing again")]
+    UnknownLeader(u64),
+    /// The leader's quorum port could not be reached within initLimit.
+    #[error("cannot connect to the leader at {addr} after {tries} tries within initLimit: {last}; electing again")]
+    Connect { addr: String, tries: u32, last: String },
+    /// A socket failed: binding, reading or writing a quorum connection.
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The data directory could not be read or written (epoch files, log, snapshots).
+    #[error("{what}: {detail}; check the data directory (space, permissions)")]
+    Disk { what: String, detail: String },
+    /// A packet or stream the Zab state machines refuse, or one that cannot be decoded.
+    #[error("{0}")]
+    Protocol(String),
+    /// A TRUNC could not bring the database down to its zxid (no snapshot old enough);
+    /// the member announces ZooKeeper's protocol version from now on, so it gets a SNAP.
+    #[error(
+        "after truncating to 0x{target:x} the database is at 0x{now_at:x} (no snapshot old enough); \
+         asking the leader for SNAP from now on"
+    )]
+    TruncationShort { target: i64, now_at: i64 },
+    /// The term's server refused a step (starting on the database, logging a txn).
+    #[error("the term's server: {0}")]
+    Server(String),
+    /// The leader gave up: a quorum is no longer in touch, or its broadcast failed.
+    #[error("{0}")]
+    LeaderGaveUp(String),
+    /// The thread running the term panicked or was cancelled.
+    #[error("the term's thread failed: {0}")]
+    Thread(String),
+}
+
+impl PeerError {
+    /// A socket error, saying what was being done.
+    pub fn io(what: impl Into<String>, source: std::io::Error) -> Self {
+        PeerError::Io { what: what.into(), source }
+    }
+
+    /// A data directory error, saying what was being done.
+    pub fn disk(what: impl Into<String>, detail: impl std::fmt::Display) -> Self {
+        PeerError::Disk { what: what.into(), detail: detail.to_string() }
+    }
+
+    /// A state machine's refusal or a decoding failure.
+    pub fn protocol(e: impl std::fmt::Display) -> Self {
+        PeerError::Protocol(e.to_string())
+    }
+}
+
+/// What one member remembers across its terms (for as long as it runs), passed down to
+/// each term instead of living in process-global statics.
+#[derive(Debug)]
+pub struct MemberMemory {
+    /// False once a truncation could not reach its zxid: from then on this member announces
+    /// ZooKeeper's protocol version, so no leader truncates it across an epoch again.
+    truncation_safe: AtomicBool,
+}
+
+impl Default for MemberMemory {
+    fn default() -> Self {
+        MemberMemory { truncation_safe: AtomicBool::new(true) }
+    }
+}
+
+impl MemberMemory {
+    /// The protocol version this member's learner announces in FOLLOWERINFO/OBSERVERINFO:
+    /// zab's (truncatable across an epoch) unless a truncation here has failed.
+    pub fn announced_protocol_version(&self) -> i32 {
+        if self.truncation_safe.load(Ordering::Acquire) {
+            zab_jute::quorum::ZAB_PROTOCOL_VERSION
+        } else {
+            zab_jute::quorum::PROTOCOL_VERSION
+        }
+    }
+
+    /// Records that a truncation could not reach its zxid.
+    pub fn truncation_failed(&self) {
+        self.truncation_safe.store(false, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_truncation_changes_only_its_own_members_announced_version() {
+        let (a, b) = (MemberMemory::default(), MemberMemory::default());
+        assert_eq!(a.announced_protocol_version(), zab_jute::quorum::ZAB_PROTOCOL_VERSION);
+        a.truncation_failed();
+        assert_eq!(a.announced_protocol_version(), zab_jute::quorum::PROTOCOL_VERSION);
+        assert_eq!(b.announced_protocol_version(), zab_jute::quorum::ZAB_PROTOCOL_VERSION);
+        assert_ne!(zab_jute::quorum::ZAB_PROTOCOL_VERSION, zab_jute::quorum::PROTOCOL_VERSION);
+    }
+
+    #[test]
+    fn errors_say_what_failed() {
+        let e = PeerError::io("reading from the leader", std::io::Error::other("reset"));
+        assert_eq!(e.to_string(), "reading from the leader: reset");
+        assert!(matches!(PeerError::Stopped, PeerError::Stopped));
+        let t = PeerError::TruncationShort { target: 0x100000005, now_at: 0x100000002 };
+        assert!(t.to_string().contains("0x100000005") && t.to_string().contains("SNAP"));
+    }
+}
