@@ -418,6 +418,13 @@ mod tests {
             assert_eq!((p.packet_type, p.zxid), (packet::PROPOSAL, i));
             assert_eq!(p.data.as_deref(), Some(&payload[..]));
         }
+        // The writer thread gives the connection back once its last write returns; until
+        // then it would take the next packet itself, deferred or not.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while out.state.lock().handed_over {
+            assert!(std::time::Instant::now() < deadline, "the writer thread never gave the connection back");
+            std::thread::yield_now();
+        }
         // In a defer scope nothing leaves before the flush.
         {
             let _d = crate::defer::defer();
