@@ -10,32 +10,38 @@ use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use zab_jute::quorum::{INITIAL_MESSAGE_V1, INITIAL_MESSAGE_V2, MAX_INITIAL_ADDRESS};
 
+use crate::peer::error::PeerError;
+
 /// Reads an initial message (`handleConnection` + `InitialMessage.parse`): the sid and the
 /// advertised election addresses (wildcards left out). The error says what was wrong.
-pub(super) async fn read_initial_message(s: &mut TcpStream) -> Result<(i64, Vec<(String, u16)>), String> {
-    let io = |what: &str, e: io::Error| format!("reading the {what} of the initial message: {e}");
+pub(super) async fn read_initial_message(s: &mut TcpStream) -> Result<(i64, Vec<(String, u16)>), PeerError> {
+    let io = |what: &str, e: io::Error| PeerError::io(format!("reading the {what} of the initial message"), e);
     let first = s.read_i64().await.map_err(|e| io("protocol version", e))?;
     if first >= 0 {
         return Ok((first, Vec::new()));
     }
     if first != INITIAL_MESSAGE_V1 && first != INITIAL_MESSAGE_V2 {
-        return Err(format!("unrecognized protocol version {first}"));
+        return Err(PeerError::Protocol(format!("unrecognized protocol version {first} in an initial message")));
     }
     let sid = s.read_i64().await.map_err(|e| io("sid", e))?;
     let len = s.read_i32().await.map_err(|e| io("address length", e))?;
     let Some(len) = usize::try_from(len).ok().filter(|l| (1..=MAX_INITIAL_ADDRESS).contains(l)) else {
-        return Err(format!("unreasonable address length {len} from sid {sid} (1..={MAX_INITIAL_ADDRESS})"));
+        return Err(PeerError::Protocol(format!(
+            "unreasonable address length {len} from sid {sid} (1..={MAX_INITIAL_ADDRESS})"
+        )));
     };
     let mut buf = vec![0u8; len];
     s.read_exact(&mut buf).await.map_err(|e| io("address", e))?;
     let text = String::from_utf8_lossy(&buf);
     let mut addrs = Vec::new();
     for addr in text.split('|') {
-        let parts = host_and_port(addr).ok_or_else(|| format!("badly formed address {addr:?} from sid {sid}"))?;
+        let parts = host_and_port(addr)
+            .ok_or_else(|| PeerError::Protocol(format!("badly formed address {addr:?} from sid {sid}")))?;
         let [host, port] = parts.as_slice() else {
-            return Err(format!("badly formed address {addr:?} from sid {sid}"));
+            return Err(PeerError::Protocol(format!("badly formed address {addr:?} from sid {sid}")));
         };
-        let port: u16 = port.parse().map_err(|_| format!("bad port number {port:?} from sid {sid}"))?;
+        let port: u16 =
+            port.parse().map_err(|_| PeerError::Protocol(format!("bad port number {port:?} from sid {sid}")))?;
         if !host.parse::<IpAddr>().is_ok_and(|ip| ip.is_unspecified()) {
             addrs.push((host.clone(), port));
         }
