@@ -66,7 +66,7 @@ impl Role {
 pub trait Replicator: Send + Sync {
     /// Leader: a txn was prepared, in zxid order (called under the prep lock). An error
     /// refuses the write (the leader must step down, ZOOKEEPER-1277).
-    fn propose(&self, zxid: i64, payload: &Arc<Vec<u8>>) -> Result<(), String>;
+    fn propose(&self, zxid: i64, payload: &Arc<Vec<u8>>) -> Result<(), ProposeError>;
     /// The sync thread made these txns durable, in order.
     fn logged(&self, zxids: &[i64]);
     /// Learner: send a client's request to the leader (`Learner.request`).
@@ -178,6 +178,19 @@ pub const LOCAL_OWNER: u64 = u64::MAX;
 /// `ZooTrace`'s default trace mask (`gtmk` answers it until `stmk` sets another): client
 /// requests, server packets, sessions and warnings (2 | 16 | 32 | 256).
 pub const DEFAULT_TRACE_MASK: i64 = 306;
+
+/// Why the replication side refused a write ([`Replicator::propose`]); the write fails
+/// with this text and the client retries.
+#[derive(Debug, thiserror::Error)]
+pub enum ProposeError {
+    #[error("the leader is not established yet; retry once it serves")]
+    NotEstablished,
+    #[error("a learner does not propose; its clients' writes are forwarded to the leader")]
+    NotLeader,
+    /// The broadcast refused the txn: the leader steps down (ZOOKEEPER-1277).
+    #[error("{0}")]
+    SteppingDown(String),
+}
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -779,11 +792,11 @@ impl ZooKeeperServer {
             self.metrics.proposal_count.inc();
             let proposed = match self.replicator.get() {
                 Some(rep) => rep.propose(zxid, &payload),
-                None => Err("the leader is not ready".to_string()),
+                None => Err(ProposeError::NotEstablished),
             };
             if let Err(reason) = proposed {
                 core.hzxid -= 1;
-                self.unqueue(zxid, reason);
+                self.unqueue(zxid, reason.to_string());
                 return rx;
             }
         }

@@ -46,7 +46,10 @@ pub enum PeerError {
          asking the leader for SNAP from now on"
     )]
     TruncationShort { target: i64, now_at: i64 },
-    /// The term's server refused a step (starting on the database, logging a txn).
+    /// The term's server could not start on the database.
+    #[error("starting the term's server: {0}")]
+    Start(#[source] crate::zk_server::StartError),
+    /// The term's server refused a step (logging a txn).
     #[error("the term's server: {0}")]
     Server(String),
     /// The leader gave up: a quorum is no longer in touch, or its broadcast failed.

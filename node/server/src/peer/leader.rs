@@ -33,7 +33,7 @@ use super::error::PeerError;
 use super::wire::{Out, Outbox, PacketReader, QUORUM_PACKET_SLACK, SNAP_SIGNATURE};
 use crate::config::ServerConfig;
 pub use crate::peer_state::LearnerView;
-use crate::zk_server::{Database, Replicator, Role, ZooKeeperServer};
+use crate::zk_server::{Database, ProposeError, Replicator, Role, ZooKeeperServer};
 
 static NEXT_CONN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
@@ -133,17 +133,17 @@ impl Leader {
 }
 
 impl Replicator for Leader {
-    fn propose(&self, zxid: i64, payload: &Arc<Vec<u8>>) -> Result<(), String> {
+    fn propose(&self, zxid: i64, payload: &Arc<Vec<u8>>) -> Result<(), ProposeError> {
         let mut st = self.state.lock();
         let Some(b) = st.bcast.as_mut() else {
-            return Err("the leader is not established".into());
+            return Err(ProposeError::NotEstablished);
         };
         let actions = match b.propose(zxid, payload.to_vec()) {
             Ok(a) => a,
             Err(e) => {
                 let why = e.to_string();
                 self.fail(&mut st, why.clone());
-                return Err(why);
+                return Err(ProposeError::SteppingDown(why));
             }
         };
         st.proposed.insert(zxid, payload.clone());
@@ -360,7 +360,7 @@ fn run_term(
     };
     let server = match ZooKeeperServer::from_db(config.clone(), db, Role::Leader, Some(start_zxid)) {
         Ok(s) => s,
-        Err(e) => return PeerError::Server(format!("starting the leader's server: {e}")),
+        Err(e) => return PeerError::Start(e),
     };
     server.set_replicator(leader.clone());
     let _ = leader.server.set(Arc::downgrade(&server));

@@ -32,7 +32,7 @@ use zab_quorum::zxid;
 use super::error::{MemberMemory, PeerError};
 use super::wire::{Out, Outbox, PacketReader, QUORUM_PACKET_SLACK};
 use crate::config::ServerConfig;
-use crate::zk_server::{Database, Replicator, Role, ZooKeeperServer};
+use crate::zk_server::{Database, ProposeError, Replicator, Role, ZooKeeperServer};
 
 /// The learner's side of the write path.
 pub struct LearnerLink {
@@ -50,8 +50,8 @@ impl LearnerLink {
 }
 
 impl Replicator for LearnerLink {
-    fn propose(&self, _: i64, _: &Arc<Vec<u8>>) -> Result<(), String> {
-        Err("a learner does not propose".into())
+    fn propose(&self, _: i64, _: &Arc<Vec<u8>>) -> Result<(), ProposeError> {
+        Err(ProposeError::NotLeader)
     }
 
     fn logged(&self, zxids: &[i64]) {
@@ -345,8 +345,7 @@ fn term(
                     peer.update(|v| v.current_epoch = e);
                     let d = db.take().ok_or(PeerError::protocol("NEWLEADER with no database"))?;
                     let role = if q.observer { Role::Observer } else { Role::Follower };
-                    let s = ZooKeeperServer::from_db(config.clone(), d, role, None)
-                        .map_err(|e| PeerError::Server(e.to_string()))?;
+                    let s = ZooKeeperServer::from_db(config.clone(), d, role, None).map_err(PeerError::Start)?;
                     s.set_replicator(link.clone());
                     // Proposals logged above whose COMMIT is still to come.
                     let mut rest: Vec<(i64, Vec<u8>)> = collected.drain().collect();
