@@ -192,6 +192,17 @@ pub enum ProposeError {
     SteppingDown(String),
 }
 
+/// Why a learner's server could not take a txn from the leader into its log.
+#[derive(Debug, thiserror::Error)]
+pub enum TxnError {
+    /// The txn's bytes do not decode: the leader sent something this server cannot log.
+    #[error("a txn from the leader cannot be read: {0}")]
+    Malformed(String),
+    /// The server stopped while the txn was being handed to its log.
+    #[error("server is shutting down")]
+    ShuttingDown,
+}
+
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -1010,8 +1021,8 @@ impl ZooKeeperServer {
     /// `lone`: nothing else is waiting to be read from the leader. Then, if the sync thread
     /// is idle, this thread logs and fsyncs the txn itself (and ACKs it) instead of waking
     /// the sync thread: one thread hand-off less on the path of a write that is alone.
-    pub fn log_txn(self: &Arc<Self>, payload: Vec<u8>, lone: bool) -> Result<i64, String> {
-        let e = zab_persistence::txnlog::unmarshal(&payload)?;
+    pub fn log_txn(self: &Arc<Self>, payload: Vec<u8>, lone: bool) -> Result<i64, TxnError> {
+        let e = zab_persistence::txnlog::unmarshal(&payload).map_err(TxnError::Malformed)?;
         let done = self.forwarded.lock().remove(&(e.hdr.client_id, e.hdr.cxid));
         let zxid = e.hdr.zxid;
         let payload = Arc::new(payload);
@@ -1033,19 +1044,18 @@ impl ZooKeeperServer {
             }
         }
         if self.log_queue.push(LogRecord { zxid, payload }).is_err() {
-            let e = "server is shutting down".to_string();
-            self.unqueue(zxid, e.clone());
-            return Err(e);
+            self.unqueue(zxid, TxnError::ShuttingDown.to_string());
+            return Err(TxnError::ShuttingDown);
         }
         Ok(zxid)
     }
 
     /// Learner: txns logged during synchronisation (before this server existed) whose
     /// COMMIT has not arrived yet; a later [`commit_up_to`](Self::commit_up_to) applies them.
-    pub fn adopt_logged(&self, payloads: Vec<Vec<u8>>) -> Result<(), String> {
+    pub fn adopt_logged(&self, payloads: Vec<Vec<u8>>) -> Result<(), TxnError> {
         let mut items = Vec::with_capacity(payloads.len());
         for payload in payloads {
-            let e = zab_persistence::txnlog::unmarshal(&payload)?;
+            let e = zab_persistence::txnlog::unmarshal(&payload).map_err(TxnError::Malformed)?;
             let done = self.forwarded.lock().remove(&(e.hdr.client_id, e.hdr.cxid));
             let digest = e.digest.as_ref().map(|d| d.tree_digest);
             items.push(LogItem { hdr: e.hdr, txn: e.txn, payload: Arc::new(payload), digest, done });

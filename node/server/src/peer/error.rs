@@ -49,9 +49,13 @@ pub enum PeerError {
     /// The term's server could not start on the database.
     #[error("starting the term's server: {0}")]
     Start(#[source] crate::zk_server::StartError),
-    /// The term's server refused a step (logging a txn).
-    #[error("the term's server: {0}")]
-    Server(String),
+    /// The term's server could not take a txn from the leader into its log.
+    #[error("logging a txn from the leader: {0}")]
+    Txn(#[from] crate::zk_server::TxnError),
+    /// The term was handed no database (the last term kept it); the next one loads it
+    /// from the data directory.
+    #[error("no database to lead with; the next term loads it from the data directory")]
+    NoDatabase,
     /// The leader gave up: a quorum is no longer in touch, or its broadcast failed.
     #[error("{0}")]
     LeaderGaveUp(String),

@@ -205,7 +205,7 @@ fn lead_term(
         return PeerError::NotAMember;
     };
     let Some(db) = db_slot.as_ref() else {
-        return PeerError::Server("no database to lead with".into());
+        return PeerError::NoDatabase;
     };
     let snap_dir = zab_persistence::snaplog::SnapLog::new(&config.data_dir, &config.data_log_dir).snap_dir;
     let last_zxid = db.last_zxid();
@@ -356,7 +356,7 @@ fn run_term(
     info.phase(zab_status::Phase::Synchronization);
     let start_zxid = zxid::make(epoch, 0);
     let Some(db) = db.take() else {
-        return PeerError::Server("no database to lead with".into());
+        return PeerError::NoDatabase;
     };
     let server = match ZooKeeperServer::from_db(config.clone(), db, Role::Leader, Some(start_zxid)) {
         Ok(s) => s,

@@ -318,7 +318,7 @@ fn term(
                     }
                     Some(s) => {
                         for (z, d) in txns {
-                            s.log_txn(d, false).map_err(PeerError::Server)?;
+                            s.log_txn(d, false)?;
                             after_newleader.push(z);
                             skip_ack.insert(z);
                         }
@@ -352,7 +352,7 @@ fn term(
                     rest.sort_unstable_by_key(|(z, _)| *z);
                     after_newleader.extend(rest.iter().map(|(z, _)| *z));
                     adopted.extend(rest.iter().map(|(z, _)| *z));
-                    s.adopt_logged(rest.into_iter().map(|(_, d)| d).collect()).map_err(PeerError::Server)?;
+                    s.adopt_logged(rest.into_iter().map(|(_, d)| d).collect())?;
                     *server_slot = Some(s);
                 }
                 SyncAction::Send(p) => {
@@ -432,7 +432,7 @@ fn term(
                 for a in fb.on_packet(&p).map_err(PeerError::protocol)? {
                     match a {
                         FollowerAction::Log { data, .. } => {
-                            server.log_txn(data, !reader.has_buffered()).map_err(PeerError::Server)?;
+                            server.log_txn(data, !reader.has_buffered())?;
                         }
                         FollowerAction::Apply(z) => server.commit_up_to_deferred(z),
                         FollowerAction::Send(p) => link.send(p),
