@@ -36,7 +36,19 @@ pub enum PeerError {
     /// The data directory could not be read or written (epoch files, log, snapshots).
     #[error("{what}: {detail}; check the data directory (space, permissions)")]
     Disk { what: String, detail: String },
-    /// A packet or stream the Zab state machines refuse, or one that cannot be decoded.
+    /// Discovery failed (LEADERINFO refused, or no quorum agreed on an epoch in time).
+    #[error(transparent)]
+    Discovery(#[from] zab_quorum::discovery::DiscoveryError),
+    /// The learner's synchronisation state machine refused a packet.
+    #[error(transparent)]
+    Sync(#[from] zab_quorum::learner_sync::SyncError),
+    /// A quorum did not acknowledge NEWLEADER in time.
+    #[error(transparent)]
+    NewLeader(#[from] zab_quorum::newleader::NewLeaderError),
+    /// The follower's broadcast state machine refused a packet.
+    #[error(transparent)]
+    Follower(#[from] zab_quorum::follower::FollowerError),
+    /// A packet or stream that cannot be decoded, or one out of place.
     #[error("{0}")]
     Protocol(String),
     /// A TRUNC could not bring the database down to its zxid (no snapshot old enough);

@@ -341,7 +341,7 @@ fn run_term(
                 }
             }
             if let Err(e) = st.discovery.on_tick(leader.now()) {
-                return PeerError::protocol(e);
+                return e.into();
             }
             leader.cond.wait_for(&mut st, Duration::from_millis(50));
         }
@@ -382,7 +382,7 @@ fn run_term(
                 return PeerError::Stopped;
             }
             if let Some(Err(e)) = st.newleader.as_ref().map(|n| n.on_tick(leader.now())) {
-                return PeerError::protocol(e);
+                return e.into();
             }
             leader.cond.wait_for(&mut st, Duration::from_millis(50));
         }

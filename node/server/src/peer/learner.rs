@@ -243,7 +243,7 @@ fn term(
     link.send(disc.hello_as(q.observer, q.view.version, version));
     let read = |r: &mut PacketReader<TcpStream>| r.read().map_err(|e| PeerError::io("reading from the leader", e));
     let leader_info = read(reader)?;
-    let (persist, ack) = disc.on_leader_info(&leader_info).map_err(PeerError::protocol)?;
+    let (persist, ack) = disc.on_leader_info(&leader_info)?;
     if let Some(e) = persist {
         zab_persistence::epoch::write_epoch(&snap_dir, "acceptedEpoch", e)
             .map_err(|e| PeerError::disk("writing acceptedEpoch", e))?;
@@ -264,7 +264,7 @@ fn term(
     let mut config_written = false;
     while !sync.done() {
         let p = read(reader)?;
-        let actions = sync.on_packet(&p).map_err(PeerError::protocol)?;
+        let actions = sync.on_packet(&p)?;
         let mut skip_ack = HashSet::new();
         for a in actions {
             match a {
@@ -429,7 +429,7 @@ fn term(
                     );
                 }
                 config.metrics.learner_packet(&p, q.observer);
-                for a in fb.on_packet(&p).map_err(PeerError::protocol)? {
+                for a in fb.on_packet(&p)? {
                     match a {
                         FollowerAction::Log { data, .. } => {
                             server.log_txn(data, !reader.has_buffered())?;
