@@ -203,6 +203,17 @@ pub enum TxnError {
     ShuttingDown,
 }
 
+/// Why the zxid counter could not be moved (`zookeeper.testingonly.initialZxid`).
+#[derive(Debug, thiserror::Error)]
+pub enum SkipError {
+    #[error("zxid 0x{zxid:x} is not ahead of 0x{current:x}; choose a larger initialZxid counter")]
+    NotAhead { zxid: i64, current: i64 },
+    #[error("the leader's broadcast has not started; the counter can only move once it has")]
+    NotEstablished,
+    #[error("the leader's broadcast refused to move its counter: {0}")]
+    Broadcast(#[from] zab_quorum::broadcast::BroadcastError),
+}
+
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -1074,10 +1085,14 @@ impl ZooKeeperServer {
     /// Leader: moves the zxid counter forward to `zxid` (`ZooKeeperServer.setZxid`, for
     /// `zookeeper.testingonly.initialZxid`); `replicator` moves the broadcast's counter under
     /// the same lock, so no write is prepared between the two.
-    pub fn skip_zxid_to(&self, zxid: i64, replicator: impl FnOnce(i64) -> Result<(), String>) -> Result<(), String> {
+    pub fn skip_zxid_to(
+        &self,
+        zxid: i64,
+        replicator: impl FnOnce(i64) -> Result<(), SkipError>,
+    ) -> Result<(), SkipError> {
         let mut core = self.core.lock();
         if zxid <= core.hzxid {
-            return Err(format!("zxid 0x{zxid:x} is not ahead of 0x{:x}", core.hzxid));
+            return Err(SkipError::NotAhead { zxid, current: core.hzxid });
         }
         replicator(zxid)?;
         core.hzxid = zxid;

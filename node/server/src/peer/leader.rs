@@ -33,7 +33,7 @@ use super::error::PeerError;
 use super::wire::{Out, Outbox, PacketReader, QUORUM_PACKET_SLACK, SNAP_SIGNATURE};
 use crate::config::ServerConfig;
 pub use crate::peer_state::LearnerView;
-use crate::zk_server::{Database, ProposeError, Replicator, Role, ZooKeeperServer};
+use crate::zk_server::{Database, ProposeError, Replicator, Role, SkipError, ZooKeeperServer};
 
 static NEXT_CONN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
@@ -390,8 +390,8 @@ fn run_term(
     if let Some(counter) = config.quorum.as_ref().and_then(|q| q.testing_initial_zxid) {
         let z = zxid::make(epoch, counter);
         let moved = server.skip_zxid_to(z, |z| match leader.state.lock().bcast.as_mut() {
-            Some(b) => b.skip_to(z).map_err(|e| e.to_string()),
-            None => Err("no broadcast".into()),
+            Some(b) => Ok(b.skip_to(z)?),
+            None => Err(SkipError::NotEstablished),
         });
         match moved {
             Ok(()) => warn!(zxid = format_args!("0x{z:x}"), "zookeeper.testingonly.initialZxid: zxid counter moved"),
