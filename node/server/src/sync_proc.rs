@@ -279,21 +279,33 @@ pub fn run<S: SyncTarget>(server: Arc<S>, queue: Arc<LogQueue>, state: Arc<Mutex
     info!("sync thread stopped");
 }
 
+/// Why a snapshot could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// The snapshot file could not be created or written.
+    #[error(transparent)]
+    Disk(#[from] zab_persistence::PersistenceError),
+    /// Every attempt met an ACL created while it ran (the fuzzy snapshot needs the ACL
+    /// section to hold every ACL its nodes use).
+    #[error("ACLs kept changing during three snapshot attempts; the next snapshot tries again")]
+    AclsKeptChanging,
+}
+
 /// Writes a fuzzy snapshot of the live tree (`ZooKeeperServer.takeSnapshot`): the tree lock
 /// is held only for [`SNAPSHOT_NODES_PER_STEP`] nodes at a time.
-pub fn take_snapshot<S: SyncTarget>(server: &S) -> Result<std::path::PathBuf, String> {
+pub fn take_snapshot<S: SyncTarget>(server: &S) -> Result<std::path::PathBuf, SnapshotError> {
     let started = Instant::now();
     let cfg = server.config();
     for attempt in 0..3 {
         let zxid = server.with_tree(|t| t.last_processed_zxid());
         let sessions = server.sessions();
-        let mut w = SnapWriter::create(server.snap_dir(), zxid, cfg.force_sync).map_err(|e| e.to_string())?;
+        let mut w = SnapWriter::create(server.snap_dir(), zxid, cfg.force_sync)?;
         w.write_sessions(&sessions);
         let acls = server.with_tree(|t| t.write_acl_section(w.out()));
         let mut cur = NodeCursor::new(&acls);
         loop {
             let done = server.with_tree(|t| t.write_nodes_step(&mut cur, w.out(), SNAPSHOT_NODES_PER_STEP));
-            w.flush_chunk().map_err(|e| e.to_string())?;
+            w.flush_chunk()?;
             if done {
                 break;
             }
@@ -303,19 +315,19 @@ pub fn take_snapshot<S: SyncTarget>(server: &S) -> Result<std::path::PathBuf, St
             w.abandon();
             continue;
         }
-        w.seal().map_err(|e| e.to_string())?;
+        w.seal()?;
         let digest = server.with_tree(|t| {
             cfg.digest_enabled
                 .then(|| (t.last_processed_zxid(), zab_datatree::digest::DIGEST_VERSION, t.digest() as i64))
         });
-        let path = w.finish(digest).map_err(|e| e.to_string())?;
+        let path = w.finish(digest)?;
         server.metrics().record_snapshot(started.elapsed());
         server.histograms().snapshot.observe(started.elapsed().as_secs_f64());
         server.snapshot_written(zxid);
         info!(file = %path.display(), nodes = cur.nodes_written, ms = started.elapsed().as_millis() as u64, "snapshot written");
         return Ok(path);
     }
-    Err("ACLs kept changing during three snapshot attempts".into())
+    Err(SnapshotError::AclsKeptChanging)
 }
 
 /// Writes a whole snapshot of a tree no server is running on (a learner's snapshot after
@@ -324,10 +336,10 @@ pub fn write_snapshot(
     config: &ServerConfig,
     tree: &zab_datatree::DataTree,
     sessions: &std::collections::HashMap<i64, i32>,
-) -> Result<std::path::PathBuf, String> {
+) -> Result<std::path::PathBuf, SnapshotError> {
     let snap_dir = zab_persistence::snaplog::SnapLog::new(&config.data_dir, &config.data_log_dir).snap_dir;
     let zxid = tree.last_processed_zxid();
-    let mut w = SnapWriter::create(&snap_dir, zxid, config.force_sync).map_err(|e| e.to_string())?;
+    let mut w = SnapWriter::create(&snap_dir, zxid, config.force_sync)?;
     let mut list: Vec<(i64, i32)> = sessions.iter().map(|(k, v)| (*k, *v)).collect();
     list.sort_unstable();
     w.write_sessions(&list);
@@ -335,14 +347,14 @@ pub fn write_snapshot(
     let mut cur = NodeCursor::new(&acls);
     loop {
         let done = tree.write_nodes_step(&mut cur, w.out(), SNAPSHOT_NODES_PER_STEP);
-        w.flush_chunk().map_err(|e| e.to_string())?;
+        w.flush_chunk()?;
         if done {
             break;
         }
     }
-    w.seal().map_err(|e| e.to_string())?;
+    w.seal()?;
     let digest = config.digest_enabled.then(|| (zxid, zab_datatree::digest::DIGEST_VERSION, tree.digest() as i64));
-    let path = w.finish(digest).map_err(|e| e.to_string())?;
+    let path = w.finish(digest)?;
     info!(file = %path.display(), "snapshot written");
     Ok(path)
 }

@@ -224,7 +224,7 @@ pub enum StartError {
     #[error("starting the sync thread: {0}")]
     Thread(std::io::Error),
     #[error("writing the initial snapshot: {0}")]
-    Snapshot(String),
+    Snapshot(#[source] crate::sync_proc::SnapshotError),
 }
 
 impl crate::defer::Flush for ZooKeeperServer {
