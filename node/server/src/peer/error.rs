@@ -71,6 +71,9 @@ pub enum PeerError {
     /// The leader gave up: a quorum is no longer in touch, or its broadcast failed.
     #[error("{0}")]
     LeaderGaveUp(String),
+    /// The election gave this member no role.
+    #[error("the election ended still looking; electing again")]
+    StillLooking,
     /// The thread running the term panicked or was cancelled.
     #[error("the term's thread failed: {0}")]
     Thread(String),

@@ -205,7 +205,7 @@ pub async fn run_member(
                 PeerState::Following | PeerState::Observing => {
                     learner::follow(&cfg, &memory2, db, leader, stop2, &info2, &on_serving)
                 }
-                PeerState::Looking => (error::PeerError::Protocol("the election ended still looking".into()), Some(db)),
+                PeerState::Looking => (error::PeerError::StillLooking, Some(db)),
             }
         });
         let (reason, next_db) = term.await.unwrap_or_else(|e| (error::PeerError::Thread(e.to_string()), None));
