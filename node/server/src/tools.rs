@@ -11,6 +11,27 @@ use zab_persistence::names::{sorted_files, version_dir, LOG_PREFIX, SNAP_PREFIX}
 use zab_persistence::snaplog::SnapLog;
 use zab_persistence::snapshot::{looks_valid, read_snapshot};
 use zab_persistence::txnlog::{scan_file, unmarshal, Tail};
+use zab_persistence::PersistenceError;
+
+/// Why an offline tool could not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    /// A log, snapshot or data directory could not be read (or, for purge, changed).
+    #[error(transparent)]
+    Persistence(#[from] PersistenceError),
+    /// A log record's txn does not decode.
+    #[error("{} at offset {offset}: {reason}", file.display())]
+    BadTxn { file: PathBuf, offset: u64, reason: String },
+    /// Copying the data directory for a read-only restore failed.
+    #[error("{what}: {source}")]
+    Copy {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("count must be at least 3, as in ZooKeeper's PurgeTxnLog")]
+    CountTooSmall,
+}
 
 fn txn_path(t: &Txn) -> String {
     match t {
@@ -30,11 +51,15 @@ fn txn_path(t: &Txn) -> String {
 }
 
 /// One line per txn: zxid, time, session, cxid, type, path, payload size.
-pub fn logdump(file: &Path) -> Result<String, String> {
-    let scanned = scan_file(file).map_err(|e| e.to_string())?;
+pub fn logdump(file: &Path) -> Result<String, ToolError> {
+    let scanned = scan_file(file)?;
     let mut out = String::new();
     for (offset, payload) in &scanned.records {
-        let e = unmarshal(payload).map_err(|r| format!("{} at offset {offset}: {r}", file.display()))?;
+        let e = unmarshal(payload).map_err(|reason| ToolError::BadTxn {
+            file: file.to_path_buf(),
+            offset: *offset,
+            reason,
+        })?;
         let _ = writeln!(
             out,
             "zxid 0x{:x} time {} session 0x{:x} cxid 0x{:x} {} {} size {}{}",
@@ -56,11 +81,11 @@ pub fn logdump(file: &Path) -> Result<String, String> {
 }
 
 /// A snapshot's summary and, with `nodes`, every node.
-pub fn snapdump(file: &Path, nodes: bool) -> Result<String, String> {
+pub fn snapdump(file: &Path, nodes: bool) -> Result<String, ToolError> {
     let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
     let zxid = zab_persistence::names::zxid_from_name(name, SNAP_PREFIX).unwrap_or(-1);
     let cfg = TreeConfig { extended_types: true, digest_enabled: true };
-    let s = read_snapshot(file, zxid, cfg).map_err(|e| e.to_string())?;
+    let s = read_snapshot(file, zxid, cfg)?;
     let mut out = String::new();
     let _ = writeln!(out, "snapshot {} zxid 0x{:x}", file.display(), zxid as u64);
     let _ = writeln!(out, "sessions: {}", s.sessions.len());
@@ -186,7 +211,7 @@ pub fn verify(data_dir: &Path, log_dir: &Path) -> (String, bool) {
     (out, ok)
 }
 
-fn restore_readonly(snap_log: &SnapLog, cfg: TreeConfig) -> Result<(i64, usize, usize), String> {
+fn restore_readonly(snap_log: &SnapLog, cfg: TreeConfig) -> Result<(i64, usize, usize), ToolError> {
     // restore() cuts torn tails; verify must not change anything, so work on a copy of the
     // logs when one is torn.
     let tmp = std::env::temp_dir().join(format!("zab-verify-{}", std::process::id()));
@@ -203,20 +228,22 @@ fn restore_readonly(snap_log: &SnapLog, cfg: TreeConfig) -> Result<(i64, usize, 
     };
     let data = tmp.join("data");
     let logs = tmp.join("logs");
-    copy(&snap_log.snap_dir, &version_dir(&data)).map_err(|e| format!("copying snapshots: {e}"))?;
+    copy(&snap_log.snap_dir, &version_dir(&data))
+        .map_err(|source| ToolError::Copy { what: "copying snapshots", source })?;
     if snap_log.log_dir.exists() {
-        copy(&snap_log.log_dir, &version_dir(&logs)).map_err(|e| format!("copying logs: {e}"))?;
+        copy(&snap_log.log_dir, &version_dir(&logs))
+            .map_err(|source| ToolError::Copy { what: "copying logs", source })?;
     }
-    let r = SnapLog::new(&data, &logs).restore(cfg, crate::config::DEFAULT_COMMIT_LOG_COUNT).map_err(|e| e.to_string());
+    let r = SnapLog::new(&data, &logs).restore(cfg, crate::config::DEFAULT_COMMIT_LOG_COUNT);
     let _ = std::fs::remove_dir_all(&tmp);
     let r = r?;
     Ok((r.last_zxid, r.tree.node_count(), r.digest_mismatches))
 }
 
 /// Keeps the `count` newest snapshots and the logs they need (`PurgeTxnLog`).
-pub fn purge(data_dir: &Path, log_dir: &Path, count: usize) -> Result<Vec<PathBuf>, String> {
+pub fn purge(data_dir: &Path, log_dir: &Path, count: usize) -> Result<Vec<PathBuf>, ToolError> {
     if count < 3 {
-        return Err("count must be at least 3, as in ZooKeeper's PurgeTxnLog".into());
+        return Err(ToolError::CountTooSmall);
     }
-    SnapLog::new(data_dir, log_dir).purge(count).map_err(|e| e.to_string())
+    Ok(SnapLog::new(data_dir, log_dir).purge(count)?)
 }
