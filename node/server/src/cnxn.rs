@@ -7,7 +7,7 @@
 //! opcode) ends this connection only; the server and every other session go on.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
@@ -172,6 +172,7 @@ fn handshake(
         }))),
         tx,
         stats,
+        moved: AtomicBool::new(false),
     });
     server.register_cnxn(handle.clone());
     let mut pending_create = None;
@@ -224,7 +225,6 @@ fn handshake(
             touched_until: 0,
             live: false,
             pending: Default::default(),
-            moved: false,
         };
         return Some((cnxn, framed, None));
     }
@@ -238,7 +238,6 @@ fn handshake(
         touched_until: 0,
         live: true,
         pending: Default::default(),
-        moved: false,
     };
     Some((cnxn, framed, pending_create))
 }

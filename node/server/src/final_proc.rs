@@ -57,8 +57,6 @@ pub struct Cnxn {
     pub live: bool,
     /// Requests waiting behind a write.
     pub pending: VecDeque<Pending>,
-    /// Leader: the session moved to a learner while this connection was open.
-    pub moved: bool,
 }
 
 fn body_of<R: Record>(body: &[u8], max: usize) -> Result<R, KeeperError> {
@@ -117,7 +115,6 @@ impl Cnxn {
                     self.close = Some(Close::Server(why));
                 }
             }
-            CnxnMsg::SessionMoved => self.moved = true,
         }
     }
 
@@ -237,7 +234,7 @@ impl Cnxn {
         }
         self.touch();
         let write = decode_write(h.op_type, body, max, self.server.config.reconfig_enabled);
-        if self.moved && write.is_none() && h.op_type != op::CLOSE_SESSION {
+        if self.handle.moved.load(Ordering::Acquire) && write.is_none() && h.op_type != op::CLOSE_SESSION {
             // A leader's PrepRequestProcessor checks the owner of every request, reads and
             // pings too (`checkSession(id, owner)`): the session moved to a learner, so this
             // connection closes unanswered. (Writes are refused as error txns when prepared.)

@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
@@ -145,8 +145,6 @@ pub enum CnxnMsg {
     Event(WatcherEvent),
     /// Close the connection (session expired, moved to another connection, server stop).
     Close(&'static str),
-    /// Leader: the session moved to a learner; this connection's next request closes it.
-    SessionMoved,
 }
 
 /// What the server knows of a live connection.
@@ -157,6 +155,10 @@ pub struct CnxnHandle {
     pub auth: Arc<RwLock<crate::auth_info::AuthInfo>>,
     pub tx: mpsc::UnboundedSender<CnxnMsg>,
     pub stats: Arc<crate::stats::CnxnStats>,
+    /// Leader: the session moved to a learner while this connection was open; its next
+    /// request closes it. Set before the REVALIDATE answer leaves, so no request the client
+    /// sends after its reattachment can find it unset.
+    pub moved: AtomicBool,
 }
 
 struct Core {
@@ -1182,7 +1184,7 @@ impl ZooKeeperServer {
             // The session's connection here, if one is still open, is now an old one.
             let local = self.session_owner.lock().get(&session).copied();
             if let Some(h) = local.and_then(|id| self.cnxns.read().get(&id).cloned()) {
-                let _ = h.tx.send(CnxnMsg::SessionMoved);
+                h.moved.store(true, Ordering::Release);
             }
         }
         ok
