@@ -94,6 +94,18 @@ kill_leader_at_half() {
 
 # kill_session_member: kill -9 of the member that holds the broker's ZooKeeper session (found with
 # cons), so the session must move to another member; waits until the other two have a leader.
+# Restarts the member a section killed (KILLED_MEMBER, if any) and says how it rejoined.
+rejoin_killed_member() {
+    [[ -n $KILLED_MEMBER ]] || return 0
+    start_member "$KILLED_MEMBER"
+    if wait_quorum; then
+        echo "the killed member restarted and rejoined as $(member_mode "${CLIENT[KILLED_MEMBER]}")"
+    else
+        echo "!! the killed member did not rejoin"
+        return 1
+    fi
+}
+
 kill_session_member() {
     local i on=""
     for i in "${MEMBERS[@]}"; do
@@ -156,15 +168,7 @@ run_kafka() {
 
     echo "## kafka_zookeeper_state"
     kafka_main zk-state "$zk" || rc=1
-    if [[ -n $KILLED_MEMBER ]]; then
-        start_member "$KILLED_MEMBER"
-        if wait_quorum; then
-            echo "the killed member restarted and rejoined as $(member_mode "${CLIENT[KILLED_MEMBER]}")"
-        else
-            echo "!! the killed member did not rejoin"
-            rc=1
-        fi
-    fi
+    rejoin_killed_member || rc=1
 
     echo "## kafka_session_member_kill"
     kill_session_member || rc=1
@@ -172,15 +176,7 @@ run_kafka() {
     kafka_main produce "$bs" t2 0 100 "$KDIR/acks-t2" || rc=1
     kafka_main verify "$bs" t2 "$KDIR/acks-t2" || rc=1
     kafka_main zk-state "$zk" | grep -E '^(brokers/ids|controller|brokers/topics):' || rc=1
-    if [[ -n $KILLED_MEMBER ]]; then
-        start_member "$KILLED_MEMBER"
-        if wait_quorum; then
-            echo "the killed member restarted and rejoined as $(member_mode "${CLIENT[KILLED_MEMBER]}")"
-        else
-            echo "!! the killed member did not rejoin"
-            rc=1
-        fi
-    fi
+    rejoin_killed_member || rc=1
 
     stop_pid "$KAFKA_PID"
     ((STOP_KILLED == 0)) || echo "!! the broker did not stop within ${STOP_SECS}s of SIGTERM"
