@@ -101,6 +101,12 @@ impl LearnerSync {
         self.phase == Phase::Done
     }
 
+    /// The last zxid this learner holds or was handed: its own at the start, the TRUNC or
+    /// SNAP point, then each proposal received.
+    pub fn last_zxid(&self) -> i64 {
+        self.last_zxid
+    }
+
     fn check_contiguous(&self, z: i64) -> Result<(), SyncError> {
         let skipped = self.skip_counter.is_some_and(|c| zxid::counter(z) == c + 1 && z > self.last_zxid);
         let follows = z == self.last_zxid + 1

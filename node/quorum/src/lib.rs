@@ -9,6 +9,8 @@
 //! - [`vote`]: votes and their total order (`Vote`, `FastLeaderElection.totalOrderPredicate`).
 //! - [`election`]: FastLeaderElection (`lookForLeader`, `WorkerReceiver`).
 //! - [`discovery`]: the new epoch (FOLLOWERINFO, LEADERINFO, ACKEPOCH).
+//! - [`learner`]: one term of a follower or observer, composing discovery, learner sync and
+//!   broadcast; run by the server and by the cluster simulator alike.
 //! - [`learner_sync`]: the learner's sync conversation up to UPTODATE (3.9.3 order).
 //! - [`broadcast`]: the leader's proposals, ACK quorums and ordered commits.
 //! - [`follower`]: broadcast on a follower or observer (PROPOSAL/ACK/COMMIT, INFORM).
@@ -21,6 +23,7 @@ pub mod broadcast;
 pub mod discovery;
 pub mod election;
 pub mod follower;
+pub mod learner;
 pub mod learner_sync;
 pub mod newleader;
 pub mod sync;

@@ -51,13 +51,10 @@ pub enum PeerError {
     /// A packet or stream that cannot be decoded, or one out of place.
     #[error("{0}")]
     Protocol(String),
-    /// A TRUNC could not bring the database down to its zxid (no snapshot old enough);
-    /// the member announces ZooKeeper's protocol version from now on, so it gets a SNAP.
-    #[error(
-        "after truncating to 0x{target:x} the database is at 0x{now_at:x} (no snapshot old enough); \
-         asking the leader for SNAP from now on"
-    )]
-    TruncationShort { target: i64, now_at: i64 },
+    /// The learner's engine ended the term (a packet out of place, a truncation that came
+    /// up short, a silent leader).
+    #[error(transparent)]
+    Learner(#[from] zab_quorum::learner::LearnerError),
     /// The term's server could not start on the database.
     #[error("starting the term's server: {0}")]
     Start(#[source] crate::zk_server::StartError),
@@ -115,11 +112,7 @@ impl MemberMemory {
     /// The protocol version this member's learner announces in FOLLOWERINFO/OBSERVERINFO:
     /// zab's (truncatable across an epoch) unless a truncation here has failed.
     pub fn announced_protocol_version(&self) -> i32 {
-        if self.truncation_safe.load(Ordering::Acquire) {
-            zab_jute::quorum::ZAB_PROTOCOL_VERSION
-        } else {
-            zab_jute::quorum::PROTOCOL_VERSION
-        }
+        zab_quorum::learner::protocol_version(self.truncation_safe.load(Ordering::Acquire))
     }
 
     /// Records that a truncation could not reach its zxid.
@@ -147,7 +140,10 @@ mod tests {
         let e = PeerError::io("reading from the leader", std::io::Error::other("reset"));
         assert_eq!(e.to_string(), "reading from the leader: reset");
         assert!(matches!(PeerError::Stopped, PeerError::Stopped));
-        let t = PeerError::TruncationShort { target: 0x100000005, now_at: 0x100000002 };
+        let t = PeerError::from(zab_quorum::learner::LearnerError::TruncationShort {
+            target: 0x100000005,
+            now_at: 0x100000002,
+        });
         assert!(t.to_string().contains("0x100000005") && t.to_string().contains("SNAP"));
     }
 }

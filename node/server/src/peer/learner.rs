@@ -8,7 +8,7 @@
 //! through its log (the sync thread, or this reader for a lone proposal), which ACKs each
 //! one after its fsync; each is applied on its COMMIT.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -19,14 +19,12 @@ use tokio::sync::oneshot;
 use tracing::{info, warn};
 use zab_datatree::{DataTree, TreeConfig};
 use zab_jute::data::Id;
-use zab_jute::learner_bodies::{ForwardedRequest, RevalidateReply, RevalidateRequest, SessionTouch};
+use zab_jute::learner_bodies::{ForwardedRequest, RevalidateRequest, SessionTouch};
 use zab_jute::quorum::{packet, QuorumPacket};
 use zab_jute::record::Record;
 use zab_jute::txn::Txn;
 use zab_jute::InputArchive;
-use zab_quorum::discovery::LearnerDiscovery;
-use zab_quorum::follower::{FollowerAction, FollowerBroadcast};
-use zab_quorum::learner_sync::{LearnerSync, SyncAction};
+use zab_quorum::learner::{Acker, Learner, LearnerAction, LearnerError, LearnerSettings};
 use zab_quorum::zxid;
 
 use super::error::{MemberMemory, PeerError};
@@ -37,7 +35,7 @@ use crate::zk_server::{Database, ProposeError, Replicator, Role, ZooKeeperServer
 /// The learner's side of the write path.
 pub struct LearnerLink {
     tx: Arc<Outbox>,
-    observer: bool,
+    acks: Acker,
     /// Sessions waiting for the leader's REVALIDATE answer; `None` once the term is over
     /// (a reconnecting client then fails at once instead of waiting for a dead leader).
     revalidations: Mutex<Option<HashMap<i64, oneshot::Sender<bool>>>>,
@@ -55,11 +53,8 @@ impl Replicator for LearnerLink {
     }
 
     fn logged(&self, zxids: &[i64]) {
-        if self.observer {
-            return;
-        }
-        for z in zxids {
-            self.send(QuorumPacket::new(packet::ACK, *z, None));
+        for ack in self.acks.acks(zxids) {
+            self.send(ack);
         }
     }
 
@@ -153,7 +148,8 @@ fn follow_term(
         Ok(t) => t,
         Err(e) => return PeerError::io("starting the quorum connection's writer", e),
     };
-    let link = Arc::new(LearnerLink { tx, observer: q.observer, revalidations: Mutex::new(Some(HashMap::new())) });
+    let link =
+        Arc::new(LearnerLink { tx, acks: Acker::new(q.observer), revalidations: Mutex::new(Some(HashMap::new())) });
     // `stop` ends the term: a watcher closes the connection, which ends the blocking read.
     let ended = Arc::new(AtomicBool::new(false));
     if let Ok(s) = stream.try_clone() {
@@ -211,8 +207,10 @@ fn log_dir(config: &ServerConfig) -> std::path::PathBuf {
     zab_persistence::snaplog::SnapLog::new(&config.data_dir, &config.data_log_dir).log_dir
 }
 
-/// Discovery, synchronisation and broadcast with the leader; only ends with an error (the
-/// read fails once `stop` closes the connection).
+/// Carries out the learner engine's actions for one term (discovery, synchronisation and
+/// broadcast); only ends with an error (the read fails once `stop` closes the connection).
+/// Every protocol decision is the engine's ([`Learner`]); this loop reads packets, touches
+/// the data directory and the term's server, and sends.
 #[allow(clippy::too_many_arguments)] // one term's connection, state and hooks, all used
 fn term(
     config: &ServerConfig,
@@ -230,216 +228,211 @@ fn term(
     let last_zxid = db.as_ref().map_or(-1, |d| d.last_zxid());
     let (current, accepted) = zab_persistence::epoch::load_epochs(&snap_dir, last_zxid)
         .map_err(|e| PeerError::disk("reading the epoch files", e))?;
-    // Discovery.
-    let mut disc = LearnerDiscovery {
+    let tick = config.tick_time as i64;
+    let settings = LearnerSettings {
         myid: q.myid,
-        accepted_epoch: accepted,
-        current_epoch: current,
-        last_logged_zxid: last_zxid,
+        observer: q.observer,
+        config_version: q.view.version,
+        protocol_version: memory.announced_protocol_version(),
+        init_ms: tick * q.init_limit as i64,
+        sync_ms: tick * q.sync_limit as i64,
+        counter_skip: q.testing_initial_zxid,
     };
-    // A zab learner says it can be truncated across an epoch, unless a truncation here has
-    // failed (no snapshot old enough), in which case it asks for ZooKeeper's treatment.
-    let version = memory.announced_protocol_version();
-    link.send(disc.hello_as(q.observer, q.view.version, version));
-    let read = |r: &mut PacketReader<TcpStream>| r.read().map_err(|e| PeerError::io("reading from the leader", e));
-    let leader_info = read(reader)?;
-    let (persist, ack) = disc.on_leader_info(&leader_info)?;
-    if let Some(e) = persist {
-        zab_persistence::epoch::write_epoch(&snap_dir, "acceptedEpoch", e)
-            .map_err(|e| PeerError::disk("writing acceptedEpoch", e))?;
-    }
-    link.send(ack);
-    let new_epoch = zxid::epoch(leader_info.zxid);
-    peer.update(|v| v.accepted_epoch = v.accepted_epoch.max(new_epoch));
-    peer.phase(zab_status::Phase::Synchronization);
-    info!(leader_epoch = new_epoch, last_zxid = format_args!("0x{last_zxid:x}"), "following; synchronising");
-    // Synchronisation.
-    let mut sync = LearnerSync::new(last_zxid, new_epoch).allow_counter_skip(q.testing_initial_zxid);
-    let mut collected: HashMap<i64, Vec<u8>> = HashMap::new();
-    let mut snapped: Option<Database> = None;
-    let mut adopted: Vec<i64> = Vec::new();
-    let mut after_newleader: Vec<i64> = Vec::new();
-    let mut applied_after: HashSet<i64> = HashSet::new();
-    let mut mode = "DIFF";
-    let mut config_written = false;
-    while !sync.done() {
-        let p = read(reader)?;
-        let actions = sync.on_packet(&p)?;
-        let mut skip_ack = HashSet::new();
-        for a in actions {
-            match a {
-                SyncAction::Truncate(z) => {
-                    mode = "TRUNC";
-                    truncate(config, z)?;
-                    *db = None;
-                    *db =
-                        Some(Database::load(config).map_err(|e| PeerError::disk("loading the truncated database", e))?);
-                    let now_at = db.as_ref().map_or(-1, |d| d.last_zxid());
-                    if now_at != z {
-                        memory.truncation_failed();
-                        return Err(PeerError::TruncationShort { target: z, now_at });
-                    }
+    let started = Instant::now();
+    let now = || started.elapsed().as_millis() as i64;
+    let (mut learner, hello) = Learner::start(settings, current, accepted, last_zxid, now());
+    let mut term =
+        Term { config, db, snapped: None, server: server_slot, link, peer, on_serving, observer: q.observer };
+    term.carry_out(hello, reader, &mut learner)?;
+    let mut timeout = learner.read_timeout_ms();
+    // In broadcast, the COMMITs read in one go are applied together, and the sync thread is
+    // woken once for the PROPOSALs (at `FlushBeforeRead`).
+    let mut _burst: Option<crate::defer::Scope> = None;
+    loop {
+        let p = reader.read().map_err(|e| PeerError::io("reading from the leader", e))?;
+        if learner.in_broadcast() {
+            if p.packet_type == packet::PROPOSAL {
+                if let Some(last) = learner.last_proposed().filter(|l| p.zxid != l + 1 && zxid::counter(p.zxid) != 1) {
+                    warn!(
+                        zxid = format_args!("0x{:x}", p.zxid),
+                        expected = format_args!("0x{:x}", last + 1),
+                        "the leader skipped zxids"
+                    );
                 }
-                SyncAction::LoadSnapshot(z) => {
-                    mode = "SNAP";
+            }
+            config.metrics.learner_packet(&p, q.observer);
+        }
+        let was_syncing = !learner.in_broadcast();
+        let was_discovering = learner.leader_epoch().is_none();
+        let actions = match learner.on_packet(p, now()) {
+            Ok(a) => a,
+            Err(e) => return Err(term.failed(memory, e)),
+        };
+        if let Err(e) = term.carry_out(actions, reader, &mut learner) {
+            if matches!(&e, PeerError::Learner(le) if le.makes_truncation_unsafe()) {
+                memory.truncation_failed();
+            }
+            return Err(e);
+        }
+        if let Some(epoch) = learner.leader_epoch().filter(|_| was_discovering) {
+            peer.update(|v| v.accepted_epoch = v.accepted_epoch.max(epoch));
+            peer.phase(zab_status::Phase::Synchronization);
+            info!(leader_epoch = epoch, last_zxid = format_args!("0x{last_zxid:x}"), "following; synchronising");
+        }
+        if was_syncing && learner.in_broadcast() {
+            info!(mode = learner.sync_mode().as_str(), "synchronised with the leader; serving clients");
+            _burst = Some(crate::defer::defer());
+        }
+        if learner.read_timeout_ms() != timeout {
+            timeout = learner.read_timeout_ms();
+            let _ = stream.set_read_timeout(Some(Duration::from_millis(timeout.max(1) as u64)));
+        }
+    }
+}
+
+/// What one learner term's actions are carried out on.
+struct Term<'a> {
+    config: &'a ServerConfig,
+    /// The database until the server starts on it (None after a SNAP until TakeSnapshot:
+    /// if the term ends before, the next one loads it from disk again).
+    db: &'a mut Option<Database>,
+    /// The streamed database of a SNAP, until TakeSnapshot.
+    snapped: Option<Database>,
+    server: &'a mut Option<Arc<ZooKeeperServer>>,
+    link: &'a Arc<LearnerLink>,
+    peer: &'a crate::peer_state::PeerInfo,
+    on_serving: &'a dyn Fn(Option<Arc<ZooKeeperServer>>),
+    observer: bool,
+}
+
+impl Term<'_> {
+    fn failed(&self, memory: &MemberMemory, e: LearnerError) -> PeerError {
+        if e.makes_truncation_unsafe() {
+            memory.truncation_failed();
+        }
+        PeerError::Learner(e)
+    }
+
+    fn server(&self) -> Result<&Arc<ZooKeeperServer>, PeerError> {
+        self.server.as_ref().ok_or(PeerError::protocol("a txn for the server before NEWLEADER started it"))
+    }
+
+    fn carry_out(
+        &mut self,
+        actions: Vec<LearnerAction>,
+        reader: &mut PacketReader<TcpStream>,
+        learner: &mut Learner,
+    ) -> Result<(), PeerError> {
+        let config = self.config;
+        let mut queue: std::collections::VecDeque<LearnerAction> = actions.into();
+        while let Some(a) = queue.pop_front() {
+            match a {
+                LearnerAction::Send(p) => self.link.send(p),
+                LearnerAction::PersistAcceptedEpoch(e) => {
+                    zab_persistence::epoch::write_epoch(&snap_dir(config), "acceptedEpoch", e)
+                        .map_err(|e| PeerError::disk("writing acceptedEpoch", e))?;
+                    self.peer.update(|v| v.accepted_epoch = v.accepted_epoch.max(e));
+                }
+                LearnerAction::Truncate(z) => {
+                    truncate(config, z)?;
+                    *self.db = None;
+                    let loaded =
+                        Database::load(config).map_err(|e| PeerError::disk("loading the truncated database", e))?;
+                    let now_at = loaded.last_zxid();
+                    *self.db = Some(loaded);
+                    queue.extend(learner.truncated(now_at)?);
+                }
+                LearnerAction::LoadSnapshot(z) => {
                     let bytes = reader.read_snapshot_stream().map_err(|e| PeerError::io("reading the snapshot", e))?;
                     let tree_config =
                         TreeConfig { extended_types: config.extended_types, digest_enabled: config.digest_enabled };
                     let (mut tree, sessions) = decode_snapshot(&bytes, tree_config)?;
                     tree.set_last_processed_zxid(z);
-                    // Not on disk until TakeSnapshot: if the term ends before, the next one
-                    // loads the database from disk again.
-                    *db = None;
-                    snapped = Some(Database { tree, sessions, committed_log: Default::default(), snapshot: None });
+                    *self.db = None;
+                    self.snapped = Some(Database { tree, sessions, committed_log: Default::default(), snapshot: None });
                 }
-                SyncAction::TakeSnapshot => {
-                    if let Some(fresh) = snapped.take() {
-                        *db = Some(fresh);
+                LearnerAction::InitConfigNode => {
+                    if let Some(d) = self.snapped.as_mut().or(self.db.as_mut()) {
+                        crate::peer_state::init_config_node(config, &mut d.tree);
                     }
-                    let d = db.as_mut().ok_or(PeerError::protocol("SNAPSHOT with no database to snapshot"))?;
+                }
+                LearnerAction::TakeSnapshot => {
+                    if let Some(fresh) = self.snapped.take() {
+                        *self.db = Some(fresh);
+                    }
+                    let d = self.db.as_mut().ok_or(PeerError::protocol("SNAPSHOT with no database to snapshot"))?;
                     let path = crate::sync_proc::write_snapshot(config, &d.tree, &d.sessions)
                         .map_err(|e| PeerError::disk("writing the synchronised snapshot", e))?;
                     // Recorded, so the server started at NEWLEADER does not write it again.
                     d.snapshot = Some((path, d.last_zxid()));
                 }
-                SyncAction::LogAndSync(txns) => match server_slot.as_ref() {
-                    None => {
-                        let mut w = zab_persistence::txnlog::TxnLogWriter::open(
-                            &log_dir(config),
-                            config.pre_alloc_kb * 1024,
-                            config.force_sync,
-                        )
-                        .map_err(|e| PeerError::disk("opening the transaction log", e))?;
-                        for (z, d) in txns {
-                            w.append(z, &d);
-                            collected.insert(z, d);
-                        }
-                        w.commit().map_err(|e| PeerError::disk("writing the transaction log", e))?;
+                LearnerAction::LogDirect(txns) => {
+                    let mut w = zab_persistence::txnlog::TxnLogWriter::open(
+                        &log_dir(config),
+                        config.pre_alloc_kb * 1024,
+                        config.force_sync,
+                    )
+                    .map_err(|e| PeerError::disk("opening the transaction log", e))?;
+                    for (z, d) in &txns {
+                        w.append(*z, d);
                     }
-                    Some(s) => {
-                        for (z, d) in txns {
-                            s.log_txn(d, false)?;
-                            after_newleader.push(z);
-                            skip_ack.insert(z);
-                        }
-                    }
-                },
-                SyncAction::Apply(z) => match server_slot.as_ref() {
-                    None => {
-                        let d = db
-                            .as_mut()
-                            .ok_or(PeerError::protocol("a COMMIT during synchronisation with no database"))?;
-                        let payload = collected.remove(&z).ok_or_else(|| {
-                            PeerError::Protocol(format!("COMMIT of 0x{z:x}, a txn this learner does not hold"))
-                        })?;
-                        apply_direct(d, &payload, config.commit_log_count)?;
-                    }
-                    Some(s) => {
-                        s.commit_up_to(z);
-                        applied_after.insert(z);
-                    }
-                },
-                SyncAction::PersistCurrentEpoch(e) => {
-                    zab_persistence::epoch::write_epoch(&snap_dir, "currentEpoch", e)
+                    w.commit().map_err(|e| PeerError::disk("writing the transaction log", e))?;
+                }
+                LearnerAction::ApplyDirect { data, .. } => {
+                    let d = self
+                        .db
+                        .as_mut()
+                        .ok_or(PeerError::protocol("a COMMIT during synchronisation with no database"))?;
+                    apply_direct(d, &data, config.commit_log_count)?;
+                }
+                LearnerAction::PersistCurrentEpoch(e) => {
+                    zab_persistence::epoch::write_epoch(&snap_dir(config), "currentEpoch", e)
                         .map_err(|e| PeerError::disk("writing currentEpoch", e))?;
-                    peer.update(|v| v.current_epoch = e);
-                    let d = db.take().ok_or(PeerError::protocol("NEWLEADER with no database"))?;
-                    let role = if q.observer { Role::Observer } else { Role::Follower };
+                    self.peer.update(|v| v.current_epoch = e);
+                }
+                LearnerAction::StartServer { adopted } => {
+                    let d = self.db.take().ok_or(PeerError::protocol("NEWLEADER with no database"))?;
+                    let role = if self.observer { Role::Observer } else { Role::Follower };
                     let s = ZooKeeperServer::from_db(config.clone(), d, role, None).map_err(PeerError::Start)?;
-                    s.set_replicator(link.clone());
-                    // Proposals logged above whose COMMIT is still to come.
-                    let mut rest: Vec<(i64, Vec<u8>)> = collected.drain().collect();
-                    rest.sort_unstable_by_key(|(z, _)| *z);
-                    after_newleader.extend(rest.iter().map(|(z, _)| *z));
-                    adopted.extend(rest.iter().map(|(z, _)| *z));
-                    s.adopt_logged(rest.into_iter().map(|(_, d)| d).collect())?;
-                    *server_slot = Some(s);
+                    s.set_replicator(self.link.clone());
+                    s.adopt_logged(adopted.into_iter().map(|(_, d)| d).collect())?;
+                    *self.server = Some(s);
                 }
-                SyncAction::Send(p) => {
-                    if !(p.packet_type == packet::ACK && skip_ack.contains(&p.zxid)) {
-                        link.send(p);
-                    }
+                LearnerAction::Log { data, .. } => {
+                    // In broadcast, a lone proposal is written at once; a burst waits for
+                    // the reader to drain the socket (`FlushBeforeRead`).
+                    let lone = learner.in_broadcast() && !reader.has_buffered();
+                    self.server()?.log_txn(data, lone)?;
                 }
-                SyncAction::StartServing => {
-                    let s = server_slot.as_ref().ok_or(PeerError::protocol("UPTODATE before NEWLEADER"))?;
+                LearnerAction::CommitUpTo(z) if learner.in_broadcast() => self.server()?.commit_up_to_deferred(z),
+                LearnerAction::CommitUpTo(z) => self.server()?.commit_up_to(z),
+                LearnerAction::StartServing => {
+                    let s = self.server()?.clone();
                     s.serving.store(true, Ordering::Release);
-                    peer.phase(zab_status::Phase::Broadcast);
-                    on_serving(Some(s.clone()));
-                    // Proposals logged before NEWLEADER whose COMMIT is still to come: durable
-                    // here, so ACK them now (ZooKeeper logs them through its sync processor after
-                    // UPTODATE, which ACKs them); the quorum may need these ACKs.
-                    if !q.observer {
-                        for z in adopted.drain(..) {
-                            link.send(QuorumPacket::new(packet::ACK, z, None));
-                        }
-                    }
-                    info!(mode, "synchronised with the leader; serving clients");
+                    self.peer.phase(zab_status::Phase::Broadcast);
+                    (self.on_serving)(Some(s));
                 }
-            }
-        }
-        if !config_written {
-            // After the first packet, DIFF, TRUNC or SNAP (`Learner.syncWithLeader`; the
-            // state machine refuses any other): the member's own config, whatever the
-            // leader's snapshot held.
-            if let Some(d) = snapped.as_mut().or(db.as_mut()) {
-                crate::peer_state::init_config_node(config, &mut d.tree);
-            }
-            config_written = true;
-        }
-    }
-    let server = server_slot.clone().ok_or(PeerError::protocol("synchronisation ended without a server"))?;
-    let _ =
-        stream.set_read_timeout(Some(Duration::from_millis((config.tick_time as u64 * q.sync_limit as u64).max(1))));
-    // Broadcast.
-    let pending: Vec<i64> = after_newleader.into_iter().filter(|z| !applied_after.contains(z)).collect();
-    let mut fb = FollowerBroadcast::with_pending(server.prepared_zxid(), q.observer, pending);
-    // The COMMITs read in one go are applied together, and the sync thread is woken once
-    // for the PROPOSALs (at `FlushBeforeRead`).
-    let _defer = crate::defer::defer();
-    loop {
-        let p = read(reader)?;
-        match p.packet_type {
-            packet::PING => {
-                let touched = server.take_touched().into_iter();
-                let data =
-                    SessionTouch::encode_all(touched.map(|(session_id, timeout)| SessionTouch { session_id, timeout }));
-                link.send(QuorumPacket {
-                    packet_type: packet::PING,
-                    zxid: p.zxid,
-                    data: Some(data),
-                    authinfo: p.authinfo,
-                });
-            }
-            packet::SYNC => server.sync_done(),
-            packet::REVALIDATE => {
-                // A reply too short to read is ignored (the client's wait times out).
-                let data = p.data.unwrap_or_default();
-                if let Ok(r) = RevalidateReply::from_bytes(&data, data.len()) {
-                    if let Some(tx) = link.revalidations.lock().as_mut().and_then(|w| w.remove(&r.session_id)) {
-                        let _ = tx.send(r.valid);
-                    }
-                }
-            }
-            _ => {
-                if p.packet_type == packet::PROPOSAL && p.zxid != fb.last_zxid() + 1 && zxid::counter(p.zxid) != 1 {
-                    warn!(
-                        zxid = format_args!("0x{:x}", p.zxid),
-                        expected = format_args!("0x{:x}", fb.last_zxid() + 1),
-                        "the leader skipped zxids"
+                LearnerAction::AnswerPing(p) => {
+                    let touched = self.server()?.take_touched().into_iter();
+                    let data = SessionTouch::encode_all(
+                        touched.map(|(session_id, timeout)| SessionTouch { session_id, timeout }),
                     );
+                    self.link.send(QuorumPacket {
+                        packet_type: packet::PING,
+                        zxid: p.zxid,
+                        data: Some(data),
+                        authinfo: p.authinfo,
+                    });
                 }
-                config.metrics.learner_packet(&p, q.observer);
-                for a in fb.on_packet(&p)? {
-                    match a {
-                        FollowerAction::Log { data, .. } => {
-                            server.log_txn(data, !reader.has_buffered())?;
-                        }
-                        FollowerAction::Apply(z) => server.commit_up_to_deferred(z),
-                        FollowerAction::Send(p) => link.send(p),
+                LearnerAction::SyncDone => self.server()?.sync_done(),
+                LearnerAction::Revalidated { session_id, valid } => {
+                    if let Some(tx) = self.link.revalidations.lock().as_mut().and_then(|w| w.remove(&session_id)) {
+                        let _ = tx.send(valid);
                     }
                 }
             }
         }
+        Ok(())
     }
 }
 
