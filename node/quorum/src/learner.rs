@@ -261,6 +261,16 @@ impl Learner {
         self.mode
     }
 
+    /// The last zxid received from the leader (or this member's own, before any): what the
+    /// disk must hold once NEWLEADER is acknowledged.
+    pub fn last_received(&self) -> i64 {
+        match (&self.bcast, &self.sync) {
+            (Some(b), _) => b.last_zxid(),
+            (None, Some(s)) => s.last_zxid(),
+            (None, None) => self.disc.last_logged_zxid,
+        }
+    }
+
     /// The last proposal taken in broadcast, if broadcast has begun.
     pub fn last_proposed(&self) -> Option<i64> {
         self.bcast.as_ref().map(|b| b.last_zxid())
@@ -325,7 +335,10 @@ impl Learner {
 
     fn on_sync_packet(&mut self, p: &QuorumPacket) -> Result<Vec<LearnerAction>, LearnerError> {
         let Some(sync) = self.sync.as_mut() else { return Ok(Vec::new()) };
-        let actions = sync.on_packet(p)?;
+        #[allow(unused_mut)] // changed only by a planted bug
+        let mut actions = sync.on_packet(p)?;
+        #[cfg(feature = "broken-engine")]
+        plant_newleader_ack_bugs(p, &mut actions);
         let mut out = Vec::with_capacity(actions.len());
         // Txns handed to the server's log here are ACKed by its sync thread once durable;
         // the state machine's own ACK of them is dropped.
@@ -415,7 +428,8 @@ impl Learner {
             _ => {}
         }
         let Some(bcast) = self.bcast.as_mut() else { return Ok(Vec::new()) };
-        Ok(bcast
+        #[allow(unused_mut)] // changed only by a planted bug
+        let mut out: Vec<LearnerAction> = bcast
             .on_packet(&p)?
             .into_iter()
             .map(|a| match a {
@@ -423,8 +437,39 @@ impl Learner {
                 FollowerAction::Apply(z) => LearnerAction::CommitUpTo(z),
                 FollowerAction::Send(p) => LearnerAction::Send(p),
             })
-            .collect())
+            .collect();
+        #[cfg(feature = "broken-engine")]
+        if crate::mutant::active(crate::mutant::Mutant::FollowerAcksProposalBeforeFsync) && !self.settings.observer {
+            let early: Vec<i64> = out
+                .iter()
+                .filter_map(|a| if let LearnerAction::Log { zxid, .. } = a { Some(*zxid) } else { None })
+                .collect();
+            out.extend(early.into_iter().map(|z| LearnerAction::Send(QuorumPacket::new(packet::ACK, z, None))));
+        }
+        Ok(out)
     }
+}
+
+/// The ACK of NEWLEADER moved earlier, when a [`crate::mutant::Mutant`] says so.
+#[cfg(feature = "broken-engine")]
+fn plant_newleader_ack_bugs(p: &QuorumPacket, actions: &mut Vec<SyncAction>) {
+    use crate::mutant::{active, Mutant};
+    if p.packet_type != packet::NEWLEADER {
+        return;
+    }
+    let Some(ack) = actions.iter().position(|a| matches!(a, SyncAction::Send(q) if q.packet_type == packet::ACK))
+    else {
+        return;
+    };
+    let to = if active(Mutant::LearnerAcksNewLeaderBeforeLogging) {
+        0
+    } else if active(Mutant::LearnerAcksNewLeaderBeforeEpoch) {
+        actions.iter().position(|a| matches!(a, SyncAction::PersistCurrentEpoch(_))).unwrap_or(ack)
+    } else {
+        return;
+    };
+    let a = actions.remove(ack);
+    actions.insert(to.min(actions.len()), a);
 }
 
 #[cfg(test)]

@@ -25,6 +25,8 @@ pub mod election;
 pub mod follower;
 pub mod learner;
 pub mod learner_sync;
+#[cfg(feature = "broken-engine")]
+pub mod mutant;
 pub mod newleader;
 pub mod sync;
 pub mod verifier;

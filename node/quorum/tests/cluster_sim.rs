@@ -14,11 +14,11 @@
 //! - `ZAB_SIM_KEEP_GOING=1`: run every seed and sum the failures up by kind.
 //! - `ZAB_SIM_FIND=text`: name the seeds whose anomalies, known issues or counters
 //!   mention `text`; `ZAB_SIM_STATS=1`: print the counters (sync modes, crash points).
-//! - The default model does what the runtime does today, the fixes of the bugs this
-//!   simulator found included (`sim::Fixes`, see `cluster_sim_findings.rs`).
-//!   `ZAB_SIM_STRICT=1` turns every fix off (the runtime as it was before them: about 3% of
-//!   3-member and 7% of 5-member seeds failed); `ZAB_SIM_UNFIX=ack_adopted,...` only the
-//!   named ones, to see one bug alone.
+//! - A learner is the runtime's own engine (`zab_quorum::learner::Learner`). The leader's
+//!   side is still a model of the runtime, which by default does what the runtime does
+//!   today, the fixes of the bugs this simulator found included (`sim::Fixes`, see
+//!   `cluster_sim_findings.rs`). `ZAB_SIM_STRICT=1` turns every modelled fix off;
+//!   `ZAB_SIM_UNFIX=ping_after_sync,...` only the named ones, to see one bug alone.
 //! - `ZAB_SIM_TRACE_ELECTION=1`: with `ZAB_SIM_SEED`, also trace every notification.
 //!
 //! A failure prints its seed and the command that replays it.
@@ -245,6 +245,34 @@ fn three_members_under_random_faults() {
 #[test]
 fn five_members_under_random_faults() {
     many(5, 1);
+}
+
+/// Each deliberately broken engine (`zab_quorum::mutant`) must be caught by the seeds: the
+/// simulator runs the engine the server runs, and its invariants see the bug. Prints how
+/// many seeds each took.
+#[cfg(feature = "broken-engine")]
+#[test]
+fn broken_engines_are_caught() {
+    use zab_quorum::mutant::{set, Mutant};
+    let limit = seeds().max(2000);
+    let mut missed = Vec::new();
+    for m in Mutant::ALL {
+        set(Some(m));
+        let caught = (0..limit).find_map(|i| {
+            let members = if i % 2 == 1 { 5 } else { 3 };
+            run(i, members, false).0.err().map(|e| (i, e))
+        });
+        set(None);
+        match caught {
+            Some((seed, e)) => eprintln!(
+                "mutant {m:?}: caught by seed {seed}, after {} seeds: {}",
+                seed + 1,
+                e.lines().next().unwrap_or("")
+            ),
+            None => missed.push(m),
+        }
+    }
+    assert!(missed.is_empty(), "not caught within {limit} seeds: {missed:?}");
 }
 
 /// `ZAB_SIM_SEED=S`: one seed with its whole trace.

@@ -1,9 +1,12 @@
 //! The bugs the random runs of `cluster_sim.rs` found in zab (in the runtime's
 //! orchestration of the pure machines, and in one machine), each as a scripted scenario
 //! through the simulator (`sim/`). All are fixed in the runtime now (commit eb84a98, and
-//! the PING gate before it); each test runs its scenario with the model doing what the
-//! runtime does today (the matching `Fixes` flag, on by default) as a regression test.
-//! `Fixes::none()` still models the old behaviour, so `ZAB_SIM_UNFIX=<flag>` shows the bug.
+//! the PING gate before it); each test runs its scenario as a regression test. The
+//! learner's two (the sync window, the adopted proposals' ACKs) are fixed in the learner
+//! engine that the simulator runs (`zab_quorum::learner`), so their scenarios run the
+//! engine itself; the leader's are still modelled by the simulator, where the matching
+//! `Fixes` flag (on by default) does what the runtime does, and `Fixes::none()` still models
+//! the old behaviour, so `ZAB_SIM_UNFIX=<flag>` shows the bug.
 
 // Test code: a failed unwrap/expect is a failed test (the workspace denies them elsewhere).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -22,8 +25,8 @@ use sim::{hex, Config, Fixes};
 /// learner got by DIFF, is missing from what member 1 receives, and member 1 serves a
 /// history without it (ZOOKEEPER-4925's hole, spread by DIFF). Within one epoch the hole
 /// makes the learner refuse the sync instead (`NotContiguous`), forever.
-fn zookeeper_4925_scenario(fixes: Fixes) {
-    let mut w = World::new(config(3, fixes), 4925, vec![Disk::default(); 3], true);
+fn zookeeper_4925_scenario() {
+    let mut w = World::new(config(3, Fixes::none()), 4925, vec![Disk::default(); 3], true);
     check("ZOOKEEPER-4925", &mut w, |w| {
         w.boot_all();
         expect(w.wait_converged(5_000)? == 3, || "3 should lead".into())?;
@@ -52,7 +55,7 @@ fn zookeeper_4925_scenario(fixes: Fixes) {
 
 #[test]
 fn zookeeper_4925_scenario_with_sync_txns_in_the_window() {
-    zookeeper_4925_scenario(Fixes { window_has_sync_txns: true, ..Fixes::none() });
+    zookeeper_4925_scenario();
 }
 
 /// The bug the random runs found in the learner's NEWLEADER handling: proposals forwarded
@@ -60,8 +63,8 @@ fn zookeeper_4925_scenario_with_sync_txns_in_the_window() {
 /// ACKed. When the learner's ACK is needed for the quorum (the follower that would have
 /// ACKed died), the proposal never commits, and no later proposal commits either
 /// (`tryToCommit` goes in order) while the leader keeps its quorum in touch.
-fn adopted_proposals_scenario(fixes: Fixes) {
-    let mut w = World::new(config(3, fixes), 77, vec![Disk::default(); 3], true);
+fn adopted_proposals_scenario() {
+    let mut w = World::new(config(3, Fixes::none()), 77, vec![Disk::default(); 3], true);
     check("adopted proposals", &mut w, |w| {
         w.boot_all();
         expect(w.wait_converged(5_000)? == 3, || "3 should lead".into())?;
@@ -84,7 +87,7 @@ fn adopted_proposals_scenario(fixes: Fixes) {
 
 #[test]
 fn adopted_proposals_acked_as_zookeeper_does() {
-    adopted_proposals_scenario(Fixes { ack_adopted: true, ..Fixes::none() });
+    adopted_proposals_scenario();
 }
 
 /// The bug the random runs found in the ping loop: the leader PINGs every learner in

@@ -14,7 +14,11 @@
 //! 3. no acknowledged write is lost: it is in `C` when acknowledged; every later leader's
 //!    history holds it (`C` is a prefix of it); every learner that finishes synchronising
 //!    applied every write acknowledged before its leader planned the sync;
-//! 4. a member can always start again from its disk (restore and the epoch checks pass).
+//! 4. a member can always start again from its disk (restore and the epoch checks pass);
+//! 5. an ACK leaves a learner only for what its disk holds, checked when its engine's Send
+//!    is carried out: a proposal's once the txn is in its log; NEWLEADER's (and
+//!    UPTODATE's) once currentEpoch is the new epoch and the log or snapshot reaches the
+//!    last zxid the leader sent (`sim/learner.rs`).
 //!
 //! Protocol errors that only end a term (a learner refusing a packet, say) are not safety
 //! violations but should not happen either: they are counted as anomalies.

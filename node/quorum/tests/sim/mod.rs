@@ -87,15 +87,6 @@ pub struct Config {
 /// named after them). Each one counts in `History::known` when it changes what happens.
 #[derive(Debug, Clone, Copy)]
 pub struct Fixes {
-    /// A learner ACKs the proposals it adopted at NEWLEADER (ZooKeeper logs them through
-    /// its SyncRequestProcessor, which ACKs them); the runtime never ACKs them, so a
-    /// proposal that needs that ACK never commits and every later one waits behind it.
-    pub ack_adopted: bool,
-    /// Txns a learner applies during synchronisation join its recent-txns window (the next
-    /// term's DIFF window when it leads) as ZooKeeper's `addCommittedProposal` does; the
-    /// runtime leaves them out, a hole that a DIFF from this member later skips
-    /// (ZOOKEEPER-4925 again).
-    pub window_has_sync_txns: bool,
     /// A member whose currentEpoch is older than its last zxid's epoch (a crash between
     /// logging or snapshotting a newer epoch's txns and writing currentEpoch) starts with
     /// currentEpoch = that epoch, as 3.4's updatingEpoch did, instead of refusing to start
@@ -127,8 +118,6 @@ pub struct Fixes {
 impl Fixes {
     pub fn all() -> Fixes {
         Fixes {
-            ack_adopted: true,
-            window_has_sync_txns: true,
             epoch_from_zxid: true,
             snapshot_on_first_load: true,
             handlers_end_with_term: true,
@@ -140,8 +129,6 @@ impl Fixes {
     /// Turns one fix off by its field's name (unknown names are refused loudly).
     pub fn unset(&mut self, name: &str) {
         match name {
-            "ack_adopted" => self.ack_adopted = false,
-            "window_has_sync_txns" => self.window_has_sync_txns = false,
             "epoch_from_zxid" => self.epoch_from_zxid = false,
             "snapshot_on_first_load" => self.snapshot_on_first_load = false,
             "handlers_end_with_term" => self.handlers_end_with_term = false,
@@ -153,8 +140,6 @@ impl Fixes {
 
     pub fn none() -> Fixes {
         Fixes {
-            ack_adopted: false,
-            window_has_sync_txns: false,
             epoch_from_zxid: false,
             snapshot_on_first_load: false,
             handlers_end_with_term: false,
