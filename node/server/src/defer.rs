@@ -2,11 +2,11 @@
 //!
 //! A thread that handles a burst of input (fifty ACKs read at once, a batch of fsynced
 //! txns, a client's pipelined requests) opens a [`defer`] scope: what it sends to peers
-//! and the sync thread wake-ups it causes are only noted, and happen together when it is
+//! and the log thread wake-ups it causes are only noted, and happen together when it is
 //! about to wait ([`flush`]) or leaves the outermost scope. So a burst is answered with one
 //! `send` per peer instead of one per packet, and the commits of the burst are applied in
 //! one batch (one wake-up per client connection, not one per txn). The network goes first:
-//! neither applying nor a woken sync thread delays the PROPOSALs and COMMITs.
+//! neither applying nor a woken log thread delays the PROPOSALs and COMMITs.
 
 use std::cell::RefCell;
 use std::sync::Arc;

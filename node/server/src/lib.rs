@@ -4,51 +4,70 @@
 //! lives in `zab-jute` (records) and `zab-datatree` (the data model).
 //!
 //! # Layout
-//! - [`config`]: zoo.cfg and the system-property settings.
+//! A client's write flows down this list and back: [`connection`] reads it,
+//! [`zk_server`] prepares it (and the leader proposes it through [`peer`]), [`log_thread`]
+//! makes it durable, [`zk_server`] applies it once committed and hands the
+//! [`write_result`] back to the connection, which answers.
+//!
+//! - [`connection`]: one client connection (`NIOServerCnxn`): the socket task and the
+//!   handshake; [`connection::ConnectionState`], what an established connection holds,
+//!   with its request handling (request order, write replies, auth) and its reads
+//!   (FinalRequestProcessor); the idle-connection sweep ([`connection::expiry`]).
+//! - [`request`]: decoding request bodies; [`auth_info`]: a connection's ids.
+//! - [`zk_server`]: [`ZooKeeperServer`], the state every connection shares, split by
+//!   concern: the database, sessions, the write path (prep), commit and apply, the
+//!   learner's side.
+//! - [`write_result`]: what a client's write waits on ([`write_result::WriteOutcome`] or
+//!   [`write_result::WriteError`]).
+//! - [`log_thread`]: the transaction log's thread (SyncRequestProcessor: group commit,
+//!   fsync, the snapshot schedule), over [`log_thread::LogTarget`].
+//! - [`snapshot`]: fuzzy and whole snapshots of the tree, over [`snapshot::SnapshotSource`].
 //! - `defer`: deferred sends and wake-ups for threads that handle bursts.
-//! - [`zk_server`]: [`ZooKeeperServer`], shared state and the write path.
-//! - [`cnxn`]: one client connection: handshake, framing, batching.
-//! - [`final_proc`]: request handling: reads, write replies, auth, watches.
-//! - [`request`]: decoding request bodies.
-//! - [`four_letter`]: four-letter words.
+//! - [`peer_state`]: what a quorum member is and does, as the server and /status read it.
+//! - [`peer`]: the quorum peer runtime: election, leader, learner.
+//! - [`config`]: zoo.cfg and the system-property settings.
 //! - [`stats`]: counters for srvr/stat/mntr/cons.
 //! - [`metrics`]: ZooKeeper's ServerMetrics, for mntr, /commands/monitor and /metrics.
 //! - [`monitor`]: what mntr and /commands/monitor print (reads the server).
+//! - [`four_letter`]: four-letter words; [`admin`]: the HTTP admin and status server.
 //! - [`clock`]: wall-clock milliseconds.
 //! - [`environment`]: the version zab reports and `Environment.list()`.
-//! - [`peer_state`]: what a quorum member is and does, as the server and /status read it.
-//! - [`peer`]: the quorum peer runtime: election, leader, learner.
-//! - [`run`]: the accept loop and the background tasks (session expiry, containers).
-//! - [`sync_proc`]: SyncRequestProcessor (group commit, fsync, snapshots), over [`sync_proc::SyncTarget`].
+//! - [`startup`], [`healthcheck`], [`tools`]: what the `zab-node` binary does besides
+//!   serving (member id from the hostname, the image's health check, logdump/snapdump/
+//!   verify/purge).
+//! - [`run`], [`accept_loop`]: the accept loop and the background tasks (session expiry,
+//!   containers, autopurge).
 //!
 //! # Layers
 //! No two modules import each other, directly or in a loop (`tests/module_layers.rs` checks
 //! it from the sources). From the bottom: the leaves [`clock`], [`environment`], [`metrics`]
-//! (imports only `clock`) and [`config`] (only `metrics`); the server state ([`stats`],
-//! [`sync_proc`], [`peer_state`], [`zk_server`] and the request path), which sees the peer
-//! runtime only through [`peer_state`] and the `Replicator` trait; the peer runtime
-//! ([`peer`]); and the views that read the server ([`monitor`], [`four_letter`], [`admin`]).
+//! (imports only `clock`) and [`config`] (only `metrics`); the write path's types
+//! ([`write_result`]) and the disk ([`snapshot`], then [`log_thread`]), which see the
+//! server only through their traits; the server state ([`stats`], [`peer_state`],
+//! [`zk_server`]) and the request path ([`connection`]), which see the peer runtime only
+//! through [`peer_state`] and the `Replicator` trait; the peer runtime ([`peer`]); and the
+//! views that read the server ([`monitor`], [`four_letter`], [`admin`]).
 
 pub mod admin;
 pub mod auth_info;
 pub mod clock;
-pub mod cnxn;
-pub mod cnxn_expiry;
 pub mod config;
+pub mod connection;
 pub(crate) mod defer;
 pub mod environment;
-pub mod final_proc;
 pub mod four_letter;
 pub mod healthcheck;
+pub mod log_thread;
 pub mod metrics;
 pub mod monitor;
 pub mod peer;
 pub mod peer_state;
 pub mod request;
+pub mod snapshot;
 pub mod startup;
 pub mod stats;
-pub mod sync_proc;
 pub mod tools;
+pub mod write_result;
 pub mod zk_server;
 
 use std::collections::HashMap;
@@ -63,6 +82,10 @@ use zab_datatree::prep::WriteRequest;
 
 pub use config::ServerConfig;
 pub use zk_server::ZooKeeperServer;
+
+/// The old name of [`snapshot`] (`peer/learner.rs` writes a learner's snapshot through it).
+#[doc(hidden)]
+pub use snapshot as sync_proc;
 
 /// The server clients are handed to: standalone, always the same; in an ensemble, the
 /// member's server of the current term, or none while it is electing or synchronising.
@@ -105,8 +128,8 @@ pub async fn accept_loop(
 ) {
     let per_ip: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
     // NIOServerCnxnFactory's ConnectionExpirerThread: idle connections are swept at the
-    // sessionlessCnxnTimeout interval (see cnxn_expiry).
-    let mut sweeps = cnxn_expiry::Sweeps::default();
+    // sessionlessCnxnTimeout interval (see connection::expiry).
+    let mut sweeps = connection::expiry::Sweeps::default();
     let mut sweep = tokio::time::interval(Duration::from_millis(config.sessionless_cnxn_timeout.max(1)));
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
@@ -150,7 +173,7 @@ pub async fn accept_loop(
                 }
                 let per_ip = per_ip.clone();
                 tokio::spawn(async move {
-                    cnxn::serve(server, stream, remote).await;
+                    connection::serve(server, stream, remote).await;
                     let mut m = per_ip.lock();
                     if let Some(n) = m.get_mut(&remote.ip()) {
                         *n -= 1;

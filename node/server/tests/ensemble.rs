@@ -179,7 +179,7 @@ async fn a_learner_with_an_uncommitted_txn_is_truncated_or_snapped() {
             // /x3 back on B's next restart (why ZooKeeper 3.5+ never truncates across epochs).
             let cfg = config(2, &dir(2), &ports);
             let db = zab_node::zk_server::Database::load(&cfg).expect("B's data dir");
-            zab_node::sync_proc::write_snapshot(&cfg, &db.tree, &db.sessions).expect("B's snapshot");
+            zab_node::snapshot::write_snapshot(&cfg, &db.tree, &db.sessions).expect("B's snapshot");
         }
         assert!(zab_node::zk_server::Database::load(&config(2, &dir(2), &ports)).unwrap().tree.node("/x3").is_some());
         // A leads a new epoch with C.

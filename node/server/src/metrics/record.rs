@@ -70,7 +70,7 @@ pub fn record_watch_events(m: &ServerMetrics, events: &[zab_datatree::WatchEvent
     }
 }
 
-/// One group commit of the sync thread: `n` txns logged with one fsync.
+/// One group commit of the log thread: `n` txns logged with one fsync.
 pub fn record_sync_batch(m: &ServerMetrics, n: u64) {
     m.sync_processor_request_queued.add(n);
     m.sync_processor_batch_size.add(n as i64);

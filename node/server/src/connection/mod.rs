@@ -5,30 +5,38 @@
 //!
 //! A bad frame (length beyond jute.maxbuffer, a header that does not decode, an unknown
 //! opcode) ends this connection only; the server and every other session go on.
+//!
+//! # Layout
+//! - this file: [`serve`], the connection's task: the socket, the handshake's reads, and
+//!   the loop that reads frames, waits for writes and flushes replies.
+//! - `handshake`: `processConnectRequest`, a new session or a reconnect.
+//! - [`state`]: [`ConnectionState`], what an established connection holds, and its
+//!   request handling: request order, write replies, auth, touches.
+//! - `reads`: the read requests (FinalRequestProcessor for reads).
+//! - [`expiry`]: idle connections closed by the sweep (`ConnectionExpirerThread`).
+
+pub mod expiry;
+mod handshake;
+mod reads;
+pub mod state;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
-use parking_lot::RwLock;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 use zab_datatree::java::session_password;
-use zab_datatree::prep::WriteRequest;
-use zab_jute::data::Id;
 use zab_jute::frame::parse_frame;
-use zab_jute::proto::{ConnectRequest, ConnectResponse};
+use zab_jute::proto::ConnectRequest;
 use zab_jute::record::Record;
 
-use crate::clock::wall_ms;
-use crate::final_proc::{Close, Cnxn, Pending};
 use crate::four_letter;
-use crate::stats::CnxnStats;
-use crate::zk_server::CnxnMsg;
-use crate::zk_server::{CnxnHandle, ZooKeeperServer};
+use crate::write_result::WriteResult;
+use crate::zk_server::{CnxnMsg, Role, ZooKeeperServer};
+use handshake::handshake;
+pub use state::{Close, ConnectionState, Pending};
 
 /// Serves one accepted socket until it closes.
 pub async fn serve(server: Arc<ZooKeeperServer>, mut stream: TcpStream, remote: SocketAddr) {
@@ -136,119 +144,13 @@ async fn read_before(
     }
 }
 
-/// `processConnectRequest`: a new session or a reconnect. Returns the connection state,
-/// the framed ConnectResponse and, for a new session, the pending createSession txn; or
-/// `None` when the connection must close at once.
-fn handshake(
-    server: &Arc<ZooKeeperServer>,
-    req: ConnectRequest,
-    remote: SocketAddr,
-    revalidated: Option<bool>,
-) -> Option<(Cnxn, Vec<u8>, Option<tokio::sync::oneshot::Receiver<crate::sync_proc::WriteResult>>)> {
-    let last = server.last_processed_zxid();
-    if req.last_zxid_seen > last {
-        info!(
-            %remote,
-            client_zxid = format_args!("0x{:x}", req.last_zxid_seen),
-            our_zxid = format_args!("0x{last:x}"),
-            "refusing session: client has seen a newer zxid; it must try another server"
-        );
-        return None;
-    }
-    let cfg = &server.config;
-    server.metrics.connection_request_count.inc();
-    let timeout = req.time_out.clamp(cfg.min_session_timeout, cfg.max_session_timeout);
-    let (tx, rx) = mpsc::unbounded_channel();
-    let stats = Arc::new(CnxnStats::default());
-    stats.timeout.store(timeout as i64, Ordering::Relaxed);
-    stats.established_ms.store(wall_ms(), Ordering::Relaxed);
-    let handle = Arc::new(CnxnHandle {
-        id: server.new_cnxn_id(),
-        remote,
-        session_id: AtomicI64::new(0),
-        auth: Arc::new(RwLock::new(crate::auth_info::AuthInfo::new(Id {
-            scheme: "ip".into(),
-            id: remote.ip().to_string(),
-        }))),
-        tx,
-        stats,
-        moved: AtomicBool::new(false),
-    });
-    server.register_cnxn(handle.clone());
-    let mut pending_create = None;
-    let (session_id, valid) = if req.session_id == 0 {
-        let sid = server.new_session_id();
-        handle.session_id.store(sid, Ordering::Relaxed);
-        server.claim_session(sid, handle.id);
-        let done = server.submit_write(sid, 0, &[], &WriteRequest::CreateSession { timeout }, &[]);
-        pending_create = Some(done);
-        info!(%remote, session = format_args!("0x{sid:x}"), timeout, "established new session");
-        (sid, true)
-    } else {
-        let sid = req.session_id;
-        server.metrics.connection_revalidate_count.inc();
-        handle.session_id.store(sid, Ordering::Relaxed);
-        server.claim_session(sid, handle.id);
-        let ok = match revalidated {
-            Some(ok) => ok,
-            None => req.passwd.as_slice() == session_password(sid) && server.revalidate(sid, timeout),
-        };
-        if ok {
-            info!(%remote, session = format_args!("0x{sid:x}"), timeout, "session renewed");
-        } else {
-            info!(%remote, session = format_args!("0x{sid:x}"), "invalid session, probably expired");
-        }
-        (sid, ok)
-    };
-    let rsp = ConnectResponse {
-        protocol_version: 0,
-        time_out: if valid { timeout } else { 0 },
-        session_id: if valid { session_id } else { 0 },
-        passwd: if valid { session_password(session_id).to_vec() } else { vec![0; 16] },
-        read_only: req.read_only.map(|_| false),
-    };
-    let body = rsp.to_bytes();
-    let mut framed = Vec::with_capacity(body.len() + 4);
-    framed.extend_from_slice(&(body.len() as i32).to_be_bytes());
-    framed.extend_from_slice(&body);
-    if !valid {
-        // The client reads the zero session as "expired"; ZooKeeper then closes.
-        let id = handle.id;
-        server.unregister_cnxn(id);
-        let cnxn = Cnxn {
-            server: server.clone(),
-            handle,
-            session_id: 0,
-            rx,
-            out: Vec::new(),
-            close: Some(Close::Server("invalid session")),
-            touched_until: 0,
-            live: false,
-            pending: Default::default(),
-        };
-        return Some((cnxn, framed, None));
-    }
-    let cnxn = Cnxn {
-        server: server.clone(),
-        handle,
-        session_id,
-        rx,
-        out: Vec::new(),
-        close: None,
-        touched_until: 0,
-        live: true,
-        pending: Default::default(),
-    };
-    Some((cnxn, framed, pending_create))
-}
-
 /// How long a connection with a single write in flight polls for its completion.
 const LONE_WRITE_SPIN: std::time::Duration = std::time::Duration::from_micros(400);
 
 /// Requests queued behind writes before the connection stops reading (backpressure).
 const MAX_PENDING: usize = 1000;
 
-async fn run(mut cnxn: Cnxn, stream: TcpStream, mut inbuf: BytesMut) {
+async fn run(mut cnxn: ConnectionState, stream: TcpStream, mut inbuf: BytesMut) {
     let (mut rd, mut wr) = stream.into_split();
     let max = cnxn.server.config.max_buffer;
     let session = cnxn.session_id;
@@ -290,7 +192,7 @@ async fn run(mut cnxn: Cnxn, stream: TcpStream, mut inbuf: BytesMut) {
         // park/unpark of the worker costs a good part of one.
         // Standalone only: in an ensemble a write takes several network round trips, and
         // on a small machine the polling takes the core the replication threads need.
-        if cnxn.pending.len() == 1 && cnxn.server.role == crate::zk_server::Role::Standalone {
+        if cnxn.pending.len() == 1 && cnxn.server.role == Role::Standalone {
             if let Some(Pending::Write { rx, .. }) = cnxn.pending.front_mut() {
                 let deadline = std::time::Instant::now() + LONE_WRITE_SPIN;
                 let mut done = None;
@@ -312,7 +214,7 @@ async fn run(mut cnxn: Cnxn, stream: TcpStream, mut inbuf: BytesMut) {
             }
         }
         let reading = cnxn.pending.len() < MAX_PENDING;
-        let Cnxn { rx, pending, .. } = &mut cnxn;
+        let ConnectionState { rx, pending, .. } = &mut cnxn;
         let front_write = async {
             match pending.front_mut() {
                 Some(Pending::Write { rx, .. }) => rx.await,
@@ -322,7 +224,7 @@ async fn run(mut cnxn: Cnxn, stream: TcpStream, mut inbuf: BytesMut) {
         enum Woke {
             Read(std::io::Result<usize>),
             Msg(Option<CnxnMsg>),
-            Write(Result<crate::sync_proc::WriteResult, tokio::sync::oneshot::error::RecvError>),
+            Write(Result<WriteResult, tokio::sync::oneshot::error::RecvError>),
         }
         let woke = tokio::select! {
             r = rd.read_buf(&mut inbuf), if reading => Woke::Read(r),

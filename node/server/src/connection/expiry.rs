@@ -7,7 +7,7 @@
 //! timeout plus one sweep interval after its last request, as ZooKeeper rounds the moment up
 //! to that interval. It reads only counters the connection keeps anyway: nothing is added to
 //! the path of a request. It never closes a connection that is still in its handshake (that
-//! has its own deadline in `cnxn::serve`).
+//! has its own deadline in `connection::serve`).
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;

@@ -1,21 +1,22 @@
-//! SyncRequestProcessor, on one dedicated thread.
+//! The transaction log's thread (ZooKeeper's SyncRequestProcessor): group commit, fsync,
+//! and the snapshot schedule.
 //!
 //! Prepared txns arrive in zxid order. The thread takes every txn waiting (group commit),
 //! writes them to the transaction log, fsyncs once, and only then reports them durable
-//! ([`SyncTarget::logged`]): standalone, that commits and applies them (the DataTree,
+//! ([`LogTarget::logged`]): standalone, that commits and applies them (the DataTree,
 //! watch events, replies); in an ensemble it is this member's ACK, and the txns are applied
 //! once a quorum has made them durable. No write is acknowledged — or visible to any
 //! reader — before a quorum has it on disk.
 //!
 //! After a random number of txns in [snapCount/2+1, snapCount] (or snapSizeLimitInKb of
-//! log) it rolls the log and starts a fuzzy snapshot on another thread. If the disk fails
-//! (ENOSPC, an fsync error) the txns of that batch are not applied, their clients are told
-//! nothing (their connections close), and every later write is refused: nothing
-//! unacknowledged is half-present, and nothing on disk is overwritten.
+//! log) it rolls the log and starts a fuzzy snapshot ([`crate::snapshot`]) on another
+//! thread. If the disk fails (ENOSPC, an fsync error) the txns of that batch are not
+//! applied, their clients are told nothing (their connections close), and every later
+//! write is refused: nothing unacknowledged is half-present, and nothing on disk is
+//! overwritten.
 //!
-//! It sees the server it logs for only through [`SyncTarget`] (which `ZooKeeperServer`
-//! implements), so this module never imports the server state: the write path's types
-//! ([`LogItem`], [`WriteOutcome`], ...) live here, below it. The calls are generic (no
+//! It sees the server it logs for only through [`LogTarget`] (which `ZooKeeperServer`
+//! implements), so this module never imports the server state. The calls are generic (no
 //! dynamic dispatch on the write path).
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,24 +25,15 @@ use std::sync::Arc;
 use parking_lot::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::oneshot;
 use tracing::{error, info, warn};
-use zab_datatree::codec::NodeCursor;
-use zab_datatree::ProcessTxnResult;
-use zab_jute::txn::{Txn, TxnHeader};
-use zab_persistence::snapshot::SnapWriter;
 use zab_persistence::txnlog::TxnLogWriter;
 
 use crate::config::ServerConfig;
-use crate::metrics::histograms::Histograms;
-use crate::metrics::ServerMetrics;
+use crate::snapshot::{take_snapshot, SnapshotSource};
 
-/// What the sync thread reads of, and reports to, the server it logs for
-/// (`ZooKeeperServer` implements it). Calls must not block on the sync thread itself.
-pub trait SyncTarget: Send + Sync + 'static {
-    fn config(&self) -> &ServerConfig;
-    fn metrics(&self) -> &ServerMetrics;
-    fn histograms(&self) -> &Histograms;
+/// What the log thread reports to the server it logs for (`ZooKeeperServer` implements
+/// it), beside what a snapshot reads of it. Calls must not block on the log thread itself.
+pub trait LogTarget: SnapshotSource {
     /// Why the disk failed, once it has: every later write is refused.
     fn disk_failure(&self) -> Option<String>;
     fn set_disk_failure(&self, reason: String);
@@ -51,40 +43,6 @@ pub trait SyncTarget: Send + Sync + 'static {
     fn logged(&self, zxids: &[i64]);
     /// The last zxid made durable (`srvr`, /status).
     fn set_last_logged(&self, zxid: i64);
-    /// For the fuzzy snapshot: where snapshots go, the sessions, the tree (read-locked for
-    /// the length of `f`), and the snapshot just written (its zxid).
-    fn snap_dir(&self) -> &std::path::Path;
-    fn sessions(&self) -> Vec<(i64, i32)>;
-    fn with_tree<R>(&self, f: impl FnOnce(&zab_datatree::DataTree) -> R) -> R;
-    fn snapshot_written(&self, zxid: i64);
-}
-
-/// Znodes a snapshot writes per step: a fuzzy snapshot holds the tree's read lock for one
-/// step at a time, so writers wait at most that long.
-pub const SNAPSHOT_NODES_PER_STEP: usize = 10_000;
-
-/// The outcome of one write, or why it was not done.
-pub type WriteResult = Result<WriteOutcome, String>;
-
-/// The outcome of one write.
-#[derive(Debug)]
-pub struct WriteOutcome {
-    /// The txn type (`op::ERROR` when the request failed in prep).
-    pub txn_type: i32,
-    pub rc: ProcessTxnResult,
-    /// lastProcessedZxid after the write: the reply's zxid.
-    pub zxid: i64,
-}
-
-/// A prepared (or received) txn waiting to be committed and applied.
-pub struct LogItem {
-    pub hdr: TxnHeader,
-    pub txn: Txn,
-    /// The serialised txn, as logged (shared with the log's queue and the committed window).
-    pub payload: Arc<Vec<u8>>,
-    /// The tree digest logged with the txn, checked after it is applied.
-    pub digest: Option<i64>,
-    pub done: Option<oneshot::Sender<WriteResult>>,
 }
 
 /// A txn on its way to the log.
@@ -93,8 +51,8 @@ pub struct LogRecord {
     pub payload: Arc<Vec<u8>>,
 }
 
-/// The sync thread's queue. Txns are queued in zxid order (under the caller's lock); the
-/// wake-up of a sleeping sync thread is deferred to the end of the caller's
+/// The log thread's queue. Txns are queued in zxid order (under the caller's lock); the
+/// wake-up of a sleeping log thread is deferred to the end of the caller's
 /// [`crate::defer`] scope, after its network sends.
 pub struct LogQueue {
     state: Mutex<LogQueueState>,
@@ -104,7 +62,7 @@ pub struct LogQueue {
 #[derive(Default)]
 struct LogQueueState {
     items: Vec<LogRecord>,
-    /// The sync thread sleeps (or is about to): a push must wake it.
+    /// The log thread sleeps (or is about to): a push must wake it.
     sleeping: bool,
     closed: bool,
 }
@@ -138,14 +96,14 @@ impl LogQueue {
         Ok(())
     }
 
-    /// Nothing queued and the sync thread asleep waiting for work: everything pushed so far
-    /// has been logged (or is being logged by whoever holds the [`SyncState`]).
+    /// Nothing queued and the log thread asleep waiting for work: everything pushed so far
+    /// has been logged (or is being logged by whoever holds the [`LogState`]).
     pub fn is_idle(&self) -> bool {
         let st = self.state.lock();
         st.items.is_empty() && st.sleeping && !st.closed
     }
 
-    /// No more pushes; the sync thread logs what is queued and stops.
+    /// No more pushes; the log thread logs what is queued and stops.
     pub fn close(&self) {
         self.state.lock().closed = true;
         self.cond.notify_one();
@@ -175,9 +133,9 @@ fn next_snap_target(snap_count: u64, salt: u64) -> u64 {
     half + 1 + r
 }
 
-/// The transaction log and its snapshot schedule: owned by the sync thread, lent to a
+/// The transaction log and its snapshot schedule: owned by the log thread, lent to a
 /// learner's reader for a lone proposal (`ZooKeeperServer::log_txn`).
-pub struct SyncState {
+pub struct LogState {
     log: TxnLogWriter,
     since_snap: u64,
     target: u64,
@@ -185,9 +143,9 @@ pub struct SyncState {
     zxids: Vec<i64>,
 }
 
-impl SyncState {
-    pub fn new(config: &ServerConfig, log: TxnLogWriter) -> SyncState {
-        SyncState {
+impl LogState {
+    pub fn new(config: &ServerConfig, log: TxnLogWriter) -> LogState {
+        LogState {
             log,
             since_snap: 0,
             target: next_snap_target(config.snap_count, std::process::id() as u64),
@@ -198,7 +156,7 @@ impl SyncState {
 
     /// Logs `batch` (emptied), fsyncs once, reports the txns durable, and starts a snapshot
     /// when one is due.
-    pub fn process<S: SyncTarget>(&mut self, server: &Arc<S>, batch: &mut Vec<LogRecord>) {
+    pub fn process<S: LogTarget>(&mut self, server: &Arc<S>, batch: &mut Vec<LogRecord>) {
         let cfg = server.config();
         self.zxids.clear();
         self.zxids.extend(batch.iter().map(|r| r.zxid));
@@ -267,94 +225,14 @@ impl SyncState {
     }
 }
 
-/// The sync thread: runs until the queue is closed and drained.
-pub fn run<S: SyncTarget>(server: Arc<S>, queue: Arc<LogQueue>, state: Arc<Mutex<SyncState>>) {
+/// The log thread (named "sync"): runs until the queue is closed and drained.
+pub fn run<S: LogTarget>(server: Arc<S>, queue: Arc<LogQueue>, state: Arc<Mutex<LogState>>) {
     let mut batch: Vec<LogRecord> = Vec::with_capacity(1024);
-    // No spinning for the next txn: on a small machine a spinning sync thread takes the
+    // No spinning for the next txn: on a small machine a spinning log thread takes the
     // core the thread about to hand it work needs (measured: 1,064 against 1,506 writes/s
     // at one outstanding request in a 3-member ensemble on 2 cores).
     while queue.take(&mut batch) {
         state.lock().process(&server, &mut batch);
     }
     info!("sync thread stopped");
-}
-
-/// Why a snapshot could not be written.
-#[derive(Debug, thiserror::Error)]
-pub enum SnapshotError {
-    /// The snapshot file could not be created or written.
-    #[error(transparent)]
-    Disk(#[from] zab_persistence::PersistenceError),
-    /// Every attempt met an ACL created while it ran (the fuzzy snapshot needs the ACL
-    /// section to hold every ACL its nodes use).
-    #[error("ACLs kept changing during three snapshot attempts; the next snapshot tries again")]
-    AclsKeptChanging,
-}
-
-/// Writes a fuzzy snapshot of the live tree (`ZooKeeperServer.takeSnapshot`): the tree lock
-/// is held only for [`SNAPSHOT_NODES_PER_STEP`] nodes at a time.
-pub fn take_snapshot<S: SyncTarget>(server: &S) -> Result<std::path::PathBuf, SnapshotError> {
-    let started = Instant::now();
-    let cfg = server.config();
-    for attempt in 0..3 {
-        let zxid = server.with_tree(|t| t.last_processed_zxid());
-        let sessions = server.sessions();
-        let mut w = SnapWriter::create(server.snap_dir(), zxid, cfg.force_sync)?;
-        w.write_sessions(&sessions);
-        let acls = server.with_tree(|t| t.write_acl_section(w.out()));
-        let mut cur = NodeCursor::new(&acls);
-        loop {
-            let done = server.with_tree(|t| t.write_nodes_step(&mut cur, w.out(), SNAPSHOT_NODES_PER_STEP));
-            w.flush_chunk()?;
-            if done {
-                break;
-            }
-        }
-        if cur.acl_missing {
-            warn!(attempt, "an ACL was created during the snapshot; starting it again");
-            w.abandon();
-            continue;
-        }
-        w.seal()?;
-        let digest = server.with_tree(|t| {
-            cfg.digest_enabled
-                .then(|| (t.last_processed_zxid(), zab_datatree::digest::DIGEST_VERSION, t.digest() as i64))
-        });
-        let path = w.finish(digest)?;
-        server.metrics().record_snapshot(started.elapsed());
-        server.histograms().snapshot.observe(started.elapsed().as_secs_f64());
-        server.snapshot_written(zxid);
-        info!(file = %path.display(), nodes = cur.nodes_written, ms = started.elapsed().as_millis() as u64, "snapshot written");
-        return Ok(path);
-    }
-    Err(SnapshotError::AclsKeptChanging)
-}
-
-/// Writes a whole snapshot of a tree no server is running on (a learner's snapshot after
-/// TRUNC or SNAP, before it serves).
-pub fn write_snapshot(
-    config: &ServerConfig,
-    tree: &zab_datatree::DataTree,
-    sessions: &std::collections::HashMap<i64, i32>,
-) -> Result<std::path::PathBuf, SnapshotError> {
-    let snap_dir = zab_persistence::snaplog::SnapLog::new(&config.data_dir, &config.data_log_dir).snap_dir;
-    let zxid = tree.last_processed_zxid();
-    let mut w = SnapWriter::create(&snap_dir, zxid, config.force_sync)?;
-    let mut list: Vec<(i64, i32)> = sessions.iter().map(|(k, v)| (*k, *v)).collect();
-    list.sort_unstable();
-    w.write_sessions(&list);
-    let acls = tree.write_acl_section(w.out());
-    let mut cur = NodeCursor::new(&acls);
-    loop {
-        let done = tree.write_nodes_step(&mut cur, w.out(), SNAPSHOT_NODES_PER_STEP);
-        w.flush_chunk()?;
-        if done {
-            break;
-        }
-    }
-    w.seal()?;
-    let digest = config.digest_enabled.then(|| (zxid, zab_datatree::digest::DIGEST_VERSION, tree.digest() as i64));
-    let path = w.finish(digest)?;
-    info!(file = %path.display(), "snapshot written");
-    Ok(path)
 }

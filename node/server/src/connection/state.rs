@@ -1,7 +1,9 @@
-//! One connection's request handling after the handshake: the work of ZooKeeper's
-//! FinalRequestProcessor for reads, the replies to writes, auth, pings and watch
-//! management. Replies and notifications are appended to the connection's output buffer,
-//! which the connection task flushes in batches.
+//! The state of one established client connection ([`ConnectionState`]) and its
+//! request handling after the handshake: the order of a session's requests (writes
+//! pipeline, anything behind a write waits), the replies to writes, auth, pings and
+//! session touches — the work of ZooKeeper's FinalRequestProcessor apart from reads
+//! (`reads`). Replies and notifications are appended to the connection's output buffer,
+//! which the connection task ([`super`]) flushes in batches.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -9,20 +11,18 @@ use std::sync::Arc;
 use std::collections::VecDeque;
 
 use tokio::sync::{mpsc, oneshot};
-use tracing::{debug, info, warn};
-use zab_datatree::acl::{authenticate, check_acl, client_infos};
+use tracing::{info, warn};
+use zab_datatree::acl::authenticate;
 use zab_datatree::prep::WriteRequest;
-use zab_datatree::watch::WatcherMode;
-use zab_datatree::{DataTree, KeeperError};
-use zab_jute::codes::{add_watch_mode, op, perms, xid, ErrorCode};
-use zab_jute::data::{Acl, Id, Stat};
+use zab_datatree::KeeperError;
+use zab_jute::codes::{op, xid, ErrorCode};
+use zab_jute::data::Id;
 use zab_jute::proto::*;
 use zab_jute::record::Record;
 use zab_jute::{InputArchive, OutputArchive};
 
-use crate::metrics::ServerMetrics;
 use crate::request::{decode_write, is_valid_op};
-use crate::sync_proc::{WriteOutcome, WriteResult};
+use crate::write_result::{WriteOutcome, WriteResult};
 use crate::zk_server::{CnxnHandle, CnxnMsg, ZooKeeperServer};
 
 /// Why a connection must close after flushing what it has.
@@ -44,7 +44,7 @@ pub enum Pending {
 }
 
 /// State of one established connection.
-pub struct Cnxn {
+pub struct ConnectionState {
     pub server: Arc<ZooKeeperServer>,
     pub handle: Arc<CnxnHandle>,
     pub session_id: i64,
@@ -59,11 +59,11 @@ pub struct Cnxn {
     pub pending: VecDeque<Pending>,
 }
 
-fn body_of<R: Record>(body: &[u8], max: usize) -> Result<R, KeeperError> {
+pub(super) fn body_of<R: Record>(body: &[u8], max: usize) -> Result<R, KeeperError> {
     R::read(&mut InputArchive::new(body, max)).map_err(|_| KeeperError::MarshallingError)
 }
 
-impl Cnxn {
+impl ConnectionState {
     /// Appends one framed reply: int32 length, ReplyHeader, optional body.
     pub fn reply(&mut self, xid: i32, zxid: i64, err: i32, body: Option<&dyn Fn(&mut OutputArchive)>) {
         let mut o = OutputArchive::from_vec(std::mem::take(&mut self.out));
@@ -87,16 +87,16 @@ impl Cnxn {
         self.server.stats.packets_sent.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn reply_rec<R: Record>(&mut self, xid: i32, zxid: i64, r: &R) {
+    pub(super) fn reply_rec<R: Record>(&mut self, xid: i32, zxid: i64, r: &R) {
         self.reply(xid, zxid, 0, Some(&|o: &mut OutputArchive| r.write(o)));
     }
 
-    fn reply_err(&mut self, xid: i32, zxid: i64, e: KeeperError) {
+    pub(super) fn reply_err(&mut self, xid: i32, zxid: i64, e: KeeperError) {
         self.reply(xid, zxid, e.code().code(), None);
     }
 
     /// Writes a notification (xid -1, zxid -1 as ZooKeeper 3.8 sends).
-    fn notify(&mut self, e: &WatcherEvent) {
+    pub(super) fn notify(&mut self, e: &WatcherEvent) {
         self.reply(xid::NOTIFICATION, -1, 0, Some(&|o: &mut OutputArchive| e.write(o)));
     }
 
@@ -173,8 +173,8 @@ impl Cnxn {
                 self.reply_write(xid, is_close, outcome);
                 self.record(op_type, started, op_type != op::SYNC);
             }
-            Ok(Err(reason)) => {
-                warn!(session = format_args!("0x{:x}", self.session_id), %reason, "write not done; closing the connection");
+            Ok(Err(error)) => {
+                warn!(session = format_args!("0x{:x}", self.session_id), %error, "write not done; closing the connection");
                 self.close = Some(Close::Server("write could not be made durable"));
                 return;
             }
@@ -369,245 +369,12 @@ impl Cnxn {
             self.close = Some(Close::SessionClosed);
         }
     }
-
-    fn handle_read(&mut self, xid: i32, t: i32, body: &[u8]) {
-        let server = self.server.clone();
-        let tree = server.tree();
-        let zxid = tree.last_processed_zxid();
-        if !self.live {
-            drop(tree);
-            self.drain_events();
-            return self.reply_err(xid, zxid, KeeperError::SessionExpired);
-        }
-        let me = self.handle.id;
-        let auth_guard = self.handle.auth.read();
-        let auth: &[Id] = &auth_guard;
-        let max = server.config.max_buffer;
-        let check = |acl: &[Acl], perm: i32| check_acl(&server.acl_config, acl, perm, auth);
-        // Executed under the read lock; the reply is built after the lock is released.
-        let result: Result<Reply, KeeperError> = (|| {
-            Ok(match t {
-                op::PING => Reply::Ping,
-                op::EXISTS => {
-                    let r: PathWatchRequest = body_of(body, max)?;
-                    if r.path.contains('\0') {
-                        return Err(KeeperError::BadArguments);
-                    }
-                    let stat = tree.stat_node(&r.path, r.watch.then_some(me))?;
-                    server.metrics.record_read(&r.path, 0);
-                    Reply::Stat(stat)
-                }
-                op::GET_DATA => {
-                    let r: PathWatchRequest = body_of(body, max)?;
-                    let (data, stat) = get_data(&tree, &r, me, &check, &server.metrics)?;
-                    Reply::Data(GetDataResponse { data, stat })
-                }
-                op::GET_ACL => {
-                    let r: PathRequest = body_of(body, max)?;
-                    let node = tree.node(&r.path).ok_or(KeeperError::NoNode)?;
-                    let acl = tree.acl_of(&node);
-                    check(&acl, perms::READ | perms::ADMIN)?;
-                    let stat = tree.client_stat(&node);
-                    let acl = if check(&acl, perms::ADMIN).is_ok() {
-                        acl
-                    } else {
-                        acl.into_iter().map(mask_digest).collect()
-                    };
-                    Reply::Acl(GetAclResponse { acl, stat })
-                }
-                op::GET_CHILDREN | op::GET_CHILDREN2 => {
-                    let r: PathWatchRequest = body_of(body, max)?;
-                    let (children, stat) = get_children(&tree, &r, me, &check, &server.metrics)?;
-                    if t == op::GET_CHILDREN {
-                        Reply::Children(GetChildrenResponse { children })
-                    } else {
-                        Reply::Children2(GetChildren2Response { children, stat })
-                    }
-                }
-                op::GET_ALL_CHILDREN_NUMBER => {
-                    let r: PathRequest = body_of(body, max)?;
-                    let node = tree.node(&r.path).ok_or(KeeperError::NoNode)?;
-                    tree.acl_cache().with(node.acl, |acl| check(acl, perms::READ))?;
-                    Reply::Number(tree.all_children_number(&r.path))
-                }
-                op::SYNC => Reply::Sync(body_of::<PathRequest>(body, max)?),
-                op::SET_WATCHES | op::SET_WATCHES2 => {
-                    // setWatches is setWatches2 without the persistent lists.
-                    let r: SetWatches2 = if t == op::SET_WATCHES {
-                        let r: SetWatches = body_of(body, max)?;
-                        SetWatches2 {
-                            relative_zxid: r.relative_zxid,
-                            data_watches: r.data_watches,
-                            exist_watches: r.exist_watches,
-                            child_watches: r.child_watches,
-                            ..Default::default()
-                        }
-                    } else {
-                        body_of(body, max)?
-                    };
-                    Reply::SetWatches(tree.set_watches(
-                        r.relative_zxid,
-                        &r.data_watches,
-                        &r.exist_watches,
-                        &r.child_watches,
-                        &r.persistent_watches,
-                        &r.persistent_recursive_watches,
-                        me,
-                    ))
-                }
-                op::ADD_WATCH => {
-                    let r: AddWatchRequest = body_of(body, max)?;
-                    let mode = if r.mode == add_watch_mode::PERSISTENT_RECURSIVE {
-                        WatcherMode::PersistentRecursive
-                    } else {
-                        WatcherMode::Persistent
-                    };
-                    tree.add_watch(&r.path, me, mode);
-                    Reply::ErrorBody(0)
-                }
-                op::CHECK_WATCHES | op::REMOVE_WATCHES => {
-                    let r: WatchesRequest = body_of(body, max)?;
-                    if !DataTree::valid_watcher_type(r.watcher_type) {
-                        return Err(KeeperError::MarshallingError);
-                    }
-                    let found = if t == op::CHECK_WATCHES {
-                        tree.contains_watcher(&r.path, r.watcher_type, me)
-                    } else {
-                        tree.remove_watch(&r.path, r.watcher_type, me)
-                    };
-                    if !found {
-                        return Err(KeeperError::NoWatcher);
-                    }
-                    Reply::Empty
-                }
-                op::WHO_AM_I => Reply::WhoAmI(WhoAmIResponse {
-                    client_info: client_infos(auth)
-                        .into_iter()
-                        .map(|(auth_scheme, user)| ClientInfo { auth_scheme, user })
-                        .collect(),
-                }),
-                op::GET_EPHEMERALS => {
-                    let r: GetEphemeralsRequest = body_of(body, max)?;
-                    let all = tree.ephemerals_of(self.session_id);
-                    let prefix = r.prefix_path.unwrap_or_default();
-                    let p = prefix.trim();
-                    let ephemerals = if p.is_empty() || p == "/" {
-                        all
-                    } else {
-                        all.into_iter().filter(|e| e.starts_with(prefix.as_str())).collect()
-                    };
-                    Reply::Ephemerals(GetEphemeralsResponse { ephemerals })
-                }
-                op::MULTI_READ => {
-                    let m: MultiRequest = body_of(body, max)?;
-                    let mut results = Vec::with_capacity(m.ops.len());
-                    for o in &m.ops {
-                        let r = match o {
-                            MultiOp::GetChildren(r) => get_children(&tree, r, me, &check, &server.metrics)
-                                .map(|(children, _)| MultiResult::GetChildren { children }),
-                            MultiOp::GetData(r) => get_data(&tree, r, me, &check, &server.metrics)
-                                .map(|(data, stat)| MultiResult::GetData { data, stat }),
-                            _ => return Err(KeeperError::MarshallingError),
-                        };
-                        results.push(r.unwrap_or_else(|e| MultiResult::Error { err: e.code().code() }));
-                    }
-                    Reply::Multi(MultiResponse { results })
-                }
-                _ => return Err(KeeperError::Unimplemented),
-            })
-        })();
-        drop(tree);
-        drop(auth_guard);
-        self.drain_events();
-        match result {
-            Err(e) => {
-                debug!(session = format_args!("0x{:x}", self.session_id), op = op::name(t), err = ?e, "read failed");
-                self.reply_err(xid, zxid, e)
-            }
-            Ok(Reply::Ping) => self.reply(xid::PING, zxid, 0, None),
-            Ok(Reply::Stat(stat)) => self.reply_rec(xid, zxid, &StatResponse { stat }),
-            Ok(Reply::Data(r)) => self.reply_rec(xid, zxid, &r),
-            Ok(Reply::Acl(r)) => self.reply_rec(xid, zxid, &r),
-            Ok(Reply::Children(r)) => self.reply_rec(xid, zxid, &r),
-            Ok(Reply::Children2(r)) => self.reply_rec(xid, zxid, &r),
-            Ok(Reply::Number(n)) => self.reply_rec(xid, zxid, &GetAllChildrenNumberResponse { total_number: n }),
-            Ok(Reply::Sync(r)) => self.reply_rec(xid, zxid, &r),
-            Ok(Reply::SetWatches(events)) => {
-                for e in events {
-                    self.notify(&WatcherEvent {
-                        event_type: e.event_type,
-                        state: zab_jute::codes::state::SYNC_CONNECTED,
-                        path: e.path,
-                    });
-                }
-                self.reply(xid, zxid, 0, None)
-            }
-            Ok(Reply::ErrorBody(code)) => self.reply_rec(xid, zxid, &ErrorResponse { err: code }),
-            Ok(Reply::Empty) => self.reply(xid, zxid, 0, None),
-            Ok(Reply::WhoAmI(r)) => self.reply_rec(xid, zxid, &r),
-            Ok(Reply::Ephemerals(r)) => self.reply_rec(xid, zxid, &r),
-            Ok(Reply::Multi(r)) => self.reply_rec(xid, zxid, &r),
-        }
-    }
 }
 
 /// Whether a frame is a write (goes through the log) by its opcode ([`OpCode::is_write`](zab_jute::codes::OpCode::is_write)).
 fn frame_is_write(frame: &[u8]) -> bool {
     let Some(t) = frame.get(4..8) else { return false };
     op::is_write(i32::from_be_bytes([t[0], t[1], t[2], t[3]]))
-}
-
-enum Reply {
-    Ping,
-    Stat(Stat),
-    Data(GetDataResponse),
-    Acl(GetAclResponse),
-    Children(GetChildrenResponse),
-    Children2(GetChildren2Response),
-    Number(i32),
-    Sync(PathRequest),
-    SetWatches(Vec<zab_datatree::WatchEvent>),
-    ErrorBody(i32),
-    Empty,
-    WhoAmI(WhoAmIResponse),
-    Ephemerals(GetEphemeralsResponse),
-    Multi(MultiResponse),
-}
-
-type Check<'a> = dyn Fn(&[Acl], i32) -> Result<(), KeeperError> + 'a;
-
-fn get_data(
-    tree: &DataTree,
-    r: &PathWatchRequest,
-    me: u64,
-    check: &Check<'_>,
-    metrics: &ServerMetrics,
-) -> Result<(Option<Vec<u8>>, Stat), KeeperError> {
-    let out = tree.get_data_checked(&r.path, r.watch.then_some(me), |acl| check(acl, perms::READ))?;
-    metrics.record_read(&r.path, out.0.as_ref().map_or(0, |d| d.len()));
-    Ok(out)
-}
-
-fn get_children(
-    tree: &DataTree,
-    r: &PathWatchRequest,
-    me: u64,
-    check: &Check<'_>,
-    metrics: &ServerMetrics,
-) -> Result<(Vec<String>, Stat), KeeperError> {
-    let out = tree.get_children_checked(&r.path, r.watch.then_some(me), |acl| check(acl, perms::READ))?;
-    metrics.record_read(&r.path, out.0.iter().map(|c| c.len()).sum());
-    Ok(out)
-}
-
-/// getACL without ADMIN shows digest ids as `user:x` (ZOOKEEPER-1392).
-fn mask_digest(a: Acl) -> Acl {
-    if a.id.scheme == "digest" {
-        let user = a.id.id.split(':').next().unwrap_or("").to_owned();
-        Acl { perms: a.perms, id: Id { scheme: a.id.scheme, id: format!("{user}:x") } }
-    } else {
-        a
-    }
 }
 
 /// Whether a write was refused because its session moved to another member: the whole
