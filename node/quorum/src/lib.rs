@@ -9,6 +9,8 @@
 //! - [`vote`]: votes and their total order (`Vote`, `FastLeaderElection.totalOrderPredicate`).
 //! - [`election`]: FastLeaderElection (`lookForLeader`, `WorkerReceiver`).
 //! - [`discovery`]: the new epoch (FOLLOWERINFO, LEADERINFO, ACKEPOCH).
+//! - [`leader`]: one term of a leader with a handler per learner connection, composing
+//!   discovery, the sync plan, NEWLEADER and broadcast; run by the server and the simulator.
 //! - [`learner`]: one term of a follower or observer, composing discovery, learner sync and
 //!   broadcast; run by the server and by the cluster simulator alike.
 //! - [`learner_sync`]: the learner's sync conversation up to UPTODATE (3.9.3 order).
@@ -16,13 +18,12 @@
 //! - [`follower`]: broadcast on a follower or observer (PROPOSAL/ACK/COMMIT, INFORM).
 //! - [`newleader`]: NEWLEADER, its ACK quorum and UPTODATE on the leader.
 //! - [`sync`]: the leader's choice of DIFF / TRUNC / SNAP for a learner (`syncFollower`).
-//!
-//! Not written yet: the QuorumPeer that runs the phases in turn over real connections.
 
 pub mod broadcast;
 pub mod discovery;
 pub mod election;
 pub mod follower;
+pub mod leader;
 pub mod learner;
 pub mod learner_sync;
 #[cfg(feature = "broken-engine")]

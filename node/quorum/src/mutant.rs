@@ -16,13 +16,16 @@ pub enum Mutant {
     /// A follower ACKs a proposal in broadcast as soon as it hands it to its log, before
     /// the fsync (so the leader counts a copy that a crash can still lose).
     FollowerAcksProposalBeforeFsync,
+    /// The leader counts its own ACK of a proposal when it proposes, before its fsync.
+    LeaderCountsOwnAckBeforeFsync,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 3] = [
+    pub const ALL: [Mutant; 4] = [
         Mutant::LearnerAcksNewLeaderBeforeLogging,
         Mutant::LearnerAcksNewLeaderBeforeEpoch,
         Mutant::FollowerAcksProposalBeforeFsync,
+        Mutant::LeaderCountsOwnAckBeforeFsync,
     ];
 }
 

@@ -83,10 +83,6 @@ use zab_datatree::prep::WriteRequest;
 pub use config::ServerConfig;
 pub use zk_server::ZooKeeperServer;
 
-/// The old name of [`snapshot`] (`peer/learner.rs` writes a learner's snapshot through it).
-#[doc(hidden)]
-pub use snapshot as sync_proc;
-
 /// The server clients are handed to: standalone, always the same; in an ensemble, the
 /// member's server of the current term, or none while it is electing or synchronising.
 pub type ServerSlot = Arc<parking_lot::RwLock<Option<Arc<ZooKeeperServer>>>>;

@@ -1,5 +1,5 @@
-//! The parts of `ZooKeeperServer` that replication leans on (`zk_server.rs`,
-//! `sync_proc.rs`):
+//! The parts of `ZooKeeperServer` that replication leans on (`zk_server/`,
+//! `log_thread.rs`, `snapshot.rs`):
 //!
 //! - `log_txn` hands a txn to the sync thread; the thread takes everything waiting, writes
 //!   it and fsyncs once ([`Server::fsync`], scheduled by the world after a seeded delay),

@@ -361,7 +361,7 @@ impl Term<'_> {
                         *self.db = Some(fresh);
                     }
                     let d = self.db.as_mut().ok_or(PeerError::protocol("SNAPSHOT with no database to snapshot"))?;
-                    let path = crate::sync_proc::write_snapshot(config, &d.tree, &d.sessions)
+                    let path = crate::snapshot::write_snapshot(config, &d.tree, &d.sessions)
                         .map_err(|e| PeerError::disk("writing the synchronised snapshot", e))?;
                     // Recorded, so the server started at NEWLEADER does not write it again.
                     d.snapshot = Some((path, d.last_zxid()));
