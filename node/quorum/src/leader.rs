@@ -27,6 +27,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use thiserror::Error;
+// A learner's `sync` (OpCode.sync) is answered by the leader itself.
+use zab_jute::codes::op::SYNC as OP_SYNC;
 use zab_jute::learner_bodies::{ForwardedRequest, RevalidateRequest};
 use zab_jute::quorum::{packet, LearnerInfo, QuorumPacket, ZAB_PROTOCOL_VERSION};
 use zab_jute::record::Record;
@@ -44,9 +46,6 @@ pub type ConnId = u64;
 
 /// A txn as it travels: TxnHeader, txn and digest, serialized.
 pub type Payload = Arc<Vec<u8>>;
-
-/// `OpCode.sync`: a learner's `sync` is answered by the leader itself.
-const OP_SYNC: i32 = 9;
 
 /// Why a leader's term ends.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]

@@ -1,32 +1,35 @@
-//! The leader (`Leader.lead` and `LearnerHandler`): discovery, synchronisation of each
-//! learner, and broadcast, on the quorum port.
+//! The leader's runtime: it carries out the actions of the leader engine
+//! ([`zab_quorum::leader::Leader`], which makes every protocol decision) over the quorum
+//! port, the data directory and the term's [`ZooKeeperServer`].
 //!
-//! One thread per learner reads its packets and drives the pure state machines of
-//! `zab-quorum` under one lock; packets to a learner go out through its `Outbox` (`wire.rs`). The write path reaches the
-//! leader through [`Replicator`]: `propose` sends PROPOSAL (under the prep lock, so in
-//! zxid order), `logged` is the leader's own ACK after its fsync; commits are applied by
-//! [`ZooKeeperServer::commit_up_to`] outside the lock.
+//! Threads: the term's own thread (`lead`) owns the database until the server starts on
+//! it, writes currentEpoch, starts and stops the server and ticks the engine every half
+//! tick; an acceptor thread takes learner connections; one handler thread per connection
+//! reads its packets and feeds them to the engine; packets leave through each connection's
+//! [`Outbox`] writer thread. The engine sits under one lock; what an action asks of the
+//! server (applying commits, a learner's request, a session check, a sync) is done after
+//! the lock is released. The write path reaches the engine through [`Replicator`]:
+//! `propose` (under the prep lock, so in zxid order) and `logged`, the leader's own ACK
+//! after its fsync.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 use zab_datatree::prep::WriteRequest;
+use zab_datatree::DataTree;
 use zab_jute::codes::op;
 use zab_jute::data::Id;
-use zab_jute::learner_bodies::{ForwardedRequest, RevalidateReply, RevalidateRequest, SessionTouch};
-use zab_jute::quorum::{packet, LearnerInfo, QuorumPacket};
+use zab_jute::learner_bodies::{ForwardedRequest, RevalidateReply, SessionTouch};
+use zab_jute::quorum::{packet, QuorumPacket};
 use zab_jute::record::Record;
-use zab_quorum::broadcast::{BroadcastAction, LeaderBroadcast, LearnerKind};
-use zab_quorum::discovery::{LeaderAction, LeaderDiscovery};
-use zab_quorum::newleader::{NewLeaderAction, NewLeaderPhase};
-use zab_quorum::sync::{plan_with, LeaderLog, PlanOptions, SyncPacket};
-use zab_quorum::verifier::QuorumMaj;
+use zab_quorum::leader::{ConnId, Leader, LeaderAction, LeaderError, LeaderSettings, LogExtract};
 use zab_quorum::zxid;
 
 use super::error::PeerError;
@@ -35,135 +38,243 @@ use crate::config::ServerConfig;
 pub use crate::peer_state::LearnerView;
 use crate::zk_server::{Database, ProposeError, Replicator, Role, SkipError, ZooKeeperServer};
 
-static NEXT_CONN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+/// What the term's thread must do, sent by whichever thread carried out the action.
+enum TermEvent {
+    PersistCurrentEpoch(i64),
+    StartServer(i64),
+    StartServing,
+    Failed(PeerError),
+}
 
-struct Learner {
-    conn: u64,
+/// One learner connection's I/O.
+struct Conn {
     tx: Arc<Outbox>,
     stream: TcpStream,
-    view: LearnerView,
-    last_heard: i64,
+    connected_ms: i64,
 }
 
-struct State {
-    discovery: LeaderDiscovery,
-    epoch: Option<i64>,
-    newleader: Option<NewLeaderPhase>,
-    bcast: Option<LeaderBroadcast>,
-    serving: bool,
-    /// Proposed, not yet committed.
-    proposed: BTreeMap<i64, Arc<Vec<u8>>>,
-    /// The last `commitLogCount` committed txns (the DIFF window), oldest first.
-    committed_log: VecDeque<(i64, Arc<Vec<u8>>)>,
-    learners: BTreeMap<u64, Learner>,
-    /// Learners' `sync` requests: answered once this zxid is committed.
-    syncs: VecDeque<(i64, u64)>,
-    failure: Option<String>,
+/// Work an action leaves for after the engine's lock.
+enum Later {
+    CommitUpTo(i64),
+    PrepareSync { conn: ConnId, read_log_from: Option<i64> },
+    Touch(Vec<u8>),
+    Forwarded { sid: u64, packet: QuorumPacket },
+    Revalidate { conn: ConnId, sid: u64, session_id: i64, timeout: i32 },
 }
 
-/// The leader's shared state.
-pub struct Leader {
-    myid: u64,
-    view: QuorumMaj,
+/// The term's shared state: the engine and the connections' I/O.
+pub struct LeaderRuntime {
     config: ServerConfig,
     started: Instant,
-    init_ms: i64,
-    sync_ms: i64,
-    state: Mutex<State>,
-    cond: Condvar,
+    engine: Mutex<Leader>,
+    conns: Mutex<BTreeMap<ConnId, Conn>>,
     server: OnceLock<std::sync::Weak<ZooKeeperServer>>,
+    events: Mutex<mpsc::Sender<TermEvent>>,
     stopping: AtomicBool,
-    /// Every learner connection accepted in this term, shut down when the term ends, so no
-    /// handler outlives it (one still in discovery is not in `State::learners`).
-    accepted: Mutex<Vec<TcpStream>>,
+    next_conn: AtomicU64,
 }
 
-fn send(st: &State, to: u64, p: QuorumPacket) {
-    if let Some(l) = st.learners.get(&to) {
-        l.tx.send(Out::Packet(p));
-    }
-}
-
-impl Leader {
+impl LeaderRuntime {
     fn now(&self) -> i64 {
         self.started.elapsed().as_millis() as i64
     }
 
-    fn fail(&self, st: &mut State, why: String) {
-        if st.failure.is_none() {
-            warn!(reason = %why, "leader giving up");
-            st.failure = Some(why);
-        }
-        self.cond.notify_all();
+    fn server(&self) -> Option<Arc<ZooKeeperServer>> {
+        self.server.get().and_then(|w| w.upgrade())
     }
 
-    /// Carries out broadcast actions under the lock; returns the newest commit.
-    fn exec(&self, st: &mut State, actions: Vec<BroadcastAction>) -> Option<i64> {
-        let mut committed = None;
+    fn event(&self, e: TermEvent) {
+        let _ = self.events.lock().send(e);
+    }
+
+    fn close_conn(&self, conn: ConnId) {
+        if let Some(c) = self.conns.lock().remove(&conn) {
+            c.tx.close();
+            let closing = Instant::now();
+            let _ = c.stream.shutdown(Shutdown::Both);
+            self.config.metrics.socket_closing_time.add_ms(closing.elapsed());
+        }
+    }
+
+    fn send(&self, conn: ConnId, out: Out) {
+        if let Some(c) = self.conns.lock().get(&conn) {
+            c.tx.send(out);
+        }
+    }
+
+    /// Carries out `actions` under the engine's lock (sends, closes, the epoch file,
+    /// events for the term's thread, metrics), then releases it and does the rest.
+    fn run(&self, mut st: MutexGuard<'_, Leader>, actions: Vec<LeaderAction>) {
+        let later = self.carry_out(&mut st, actions, None);
+        drop(st);
+        self.finish(later);
+    }
+
+    fn carry_out(
+        &self,
+        st: &mut Leader,
+        actions: Vec<LeaderAction>,
+        snapshot: Option<(&DataTree, &[(i64, i32)])>,
+    ) -> Vec<Later> {
+        let mut later = Vec::new();
         for a in actions {
             match a {
-                BroadcastAction::Send { to, packet } => send(st, to, packet),
-                BroadcastAction::Commit(z) => {
-                    crate::metrics::record::leader_commit(&self.config.metrics, st.proposed.get(&z));
-                    committed = Some(z);
-                    if let Some(data) = st.proposed.remove(&z) {
-                        st.committed_log.push_back((z, data));
-                        while st.committed_log.len() > self.config.commit_log_count {
-                            st.committed_log.pop_front();
-                        }
+                LeaderAction::Send { conn, packet } => self.send(conn, Out::Packet(packet)),
+                LeaderAction::SendSnapshot { conn } => match snapshot {
+                    Some((tree, sessions)) => self.send(conn, Out::Raw(snapshot_stream(tree, sessions))),
+                    None => {
+                        warn!(conn, "a snapshot to send outside a learner's sync; closing the connection");
+                        self.close_conn(conn);
                     }
-                    while st.syncs.front().is_some_and(|(w, _)| *w <= z) {
-                        if let Some((_, sid)) = st.syncs.pop_front() {
-                            send(st, sid, QuorumPacket::new(packet::SYNC, 0, None));
-                        }
+                },
+                LeaderAction::Close { conn } => self.close_conn(conn),
+                LeaderAction::PersistAcceptedEpoch(e) => {
+                    let snap_dir = snap_dir(&self.config);
+                    if let Err(err) = zab_persistence::epoch::write_epoch(&snap_dir, "acceptedEpoch", e) {
+                        self.event(TermEvent::Failed(PeerError::disk("writing acceptedEpoch", err)));
                     }
+                }
+                LeaderAction::PersistCurrentEpoch(e) => self.event(TermEvent::PersistCurrentEpoch(e)),
+                LeaderAction::StartServer { start_zxid } => self.event(TermEvent::StartServer(start_zxid)),
+                LeaderAction::PrepareSync { conn, read_log_from } => {
+                    later.push(Later::PrepareSync { conn, read_log_from })
+                }
+                LeaderAction::Synchronising { sid, mode, from_disk, .. } => {
+                    if from_disk {
+                        info!(sid, "synchronising from the transaction log on disk (older than the committed window)");
+                    }
+                    crate::metrics::record::learner_sync(&self.config.metrics, mode.as_str(), st.syncing());
+                    info!(sid, mode = mode.as_str(), "synchronising learner");
+                }
+                LeaderAction::StartServing => self.event(TermEvent::StartServing),
+                LeaderAction::Committed { payload, .. } => {
+                    crate::metrics::record::leader_commit(&self.config.metrics, payload.as_ref())
+                }
+                LeaderAction::CommitUpTo(z) => later.push(Later::CommitUpTo(z)),
+                LeaderAction::TouchSessions { data, .. } => later.push(Later::Touch(data)),
+                LeaderAction::Forwarded { sid, packet } => later.push(Later::Forwarded { sid, packet }),
+                LeaderAction::Revalidate { conn, sid, session_id, timeout } => {
+                    later.push(Later::Revalidate { conn, sid, session_id, timeout })
                 }
             }
         }
-        committed
+        later
     }
 
-    /// Applies up to `z` on the leader: at once, or inside a [`crate::defer`] scope once
-    /// for the burst, after its COMMITs are sent.
-    fn commit(&self, z: Option<i64>) {
-        if let (Some(z), Some(server)) = (z, self.server.get().and_then(|w| w.upgrade())) {
-            server.commit_up_to_deferred(z);
+    fn finish(&self, later: Vec<Later>) {
+        for l in later {
+            match l {
+                Later::PrepareSync { conn, read_log_from } => self.prepare_sync(conn, read_log_from),
+                Later::CommitUpTo(z) => {
+                    if let Some(s) = self.server() {
+                        s.commit_up_to_deferred(z);
+                    }
+                }
+                Later::Touch(data) => {
+                    if let Some(s) = self.server() {
+                        for t in SessionTouch::decode_all(&data) {
+                            s.touch_remote(t.session_id, t.timeout);
+                        }
+                    }
+                }
+                Later::Forwarded { sid, packet } => {
+                    if let Some(s) = self.server() {
+                        learner_request(&s, sid, &packet);
+                    }
+                }
+                Later::Revalidate { conn, sid, session_id, timeout } => {
+                    let Some(s) = self.server() else { continue };
+                    self.config.metrics.revalidate_count.inc();
+                    let valid = s.revalidate_for_learner(session_id, timeout, sid);
+                    debug!(
+                        sid,
+                        session = format_args!("0x{session_id:x}"),
+                        valid,
+                        "revalidated a session for a learner"
+                    );
+                    let out = RevalidateReply { session_id, valid }.to_bytes();
+                    self.send(conn, Out::Packet(QuorumPacket::new(packet::REVALIDATE, -1, Some(out))));
+                }
+            }
         }
+    }
+
+    /// What the engine's `sync_learner` needs, read outside its lock (the prep path holds
+    /// the session tracker's lock while it proposes, which takes the engine's lock), then
+    /// the sync itself with the tree held, so a SNAP shows exactly the applied zxid.
+    fn prepare_sync(&self, conn: ConnId, read_log_from: Option<i64>) {
+        let Some(server) = self.server() else {
+            let mut st = self.engine.lock();
+            let actions = st.on_closed(conn);
+            return self.run(st, actions);
+        };
+        let sessions = server.sessions();
+        let log = read_log_from.and_then(|from| self.read_log(&server, from));
+        let mut st = self.engine.lock();
+        let tree = server.tree();
+        let applied = tree.last_processed_zxid();
+        let actions = st.sync_learner(conn, applied, log);
+        let later = self.carry_out(&mut st, actions, Some((&tree, &sessions)));
+        drop(tree);
+        drop(st);
+        self.finish(later);
+    }
+
+    /// `getProposalsFromTxnLog`'s reading: the log from `from` up to the window's start,
+    /// no more than the engine could use (a third of the tree's size).
+    fn read_log(&self, server: &ZooKeeperServer, from: i64) -> Option<LogExtract> {
+        let window_start = self.engine.lock().committed_log().front().map(|(z, _)| *z)?;
+        let newest_snapshot = server.snap_log.snapshots().ok()?.first().map(|(z, _)| *z)?;
+        let tree_size = server.tree().approximate_data_size().max(0) as u64;
+        let entries = zab_persistence::txnlog::read_from(&server.snap_log.log_dir, from).ok()?;
+        let mut txns = Vec::new();
+        let mut size = 0u64;
+        for e in entries {
+            if e.hdr.zxid > window_start || size > tree_size / 3 {
+                break;
+            }
+            size += e.payload.len() as u64;
+            txns.push((e.hdr.zxid, Arc::new(e.payload)));
+        }
+        Some(LogExtract { newest_snapshot, tree_size, txns })
     }
 }
 
-impl Replicator for Leader {
+/// The SNAP stream: the sessions, the tree (ACLs, nodes) and the signature.
+fn snapshot_stream(tree: &DataTree, sessions: &[(i64, i32)]) -> Vec<u8> {
+    let mut a = zab_jute::OutputArchive::new();
+    a.write_i32(sessions.len() as i32);
+    for (id, to) in sessions {
+        a.write_i64(*id);
+        a.write_i32(*to);
+    }
+    let acls = tree.write_acl_section(&mut a);
+    let mut cur = zab_datatree::codec::NodeCursor::new(&acls);
+    while !tree.write_nodes_step(&mut cur, &mut a, usize::MAX) {}
+    a.write_string(SNAP_SIGNATURE);
+    a.into_inner()
+}
+
+impl Replicator for LeaderRuntime {
     fn propose(&self, zxid: i64, payload: &Arc<Vec<u8>>) -> Result<(), ProposeError> {
-        let mut st = self.state.lock();
-        let Some(b) = st.bcast.as_mut() else {
-            return Err(ProposeError::NotEstablished);
-        };
-        let actions = match b.propose(zxid, payload.to_vec()) {
-            Ok(a) => a,
-            Err(e) => {
-                let why = e.to_string();
-                self.fail(&mut st, why.clone());
-                return Err(ProposeError::SteppingDown(why));
+        let mut st = self.engine.lock();
+        match st.propose(zxid, payload.clone()) {
+            Ok(actions) => {
+                self.run(st, actions);
+                Ok(())
             }
-        };
-        st.proposed.insert(zxid, payload.clone());
-        let c = self.exec(&mut st, actions);
-        drop(st);
-        self.commit(c);
-        Ok(())
+            Err(LeaderError::NotEstablished) => Err(ProposeError::NotEstablished),
+            Err(e) => {
+                warn!(reason = %e, "leader giving up");
+                Err(ProposeError::SteppingDown(e.to_string()))
+            }
+        }
     }
 
     fn logged(&self, zxids: &[i64]) {
-        let mut st = self.state.lock();
-        let mut actions = Vec::new();
-        if let Some(b) = st.bcast.as_mut() {
-            for z in zxids {
-                actions.extend(b.on_local_sync(*z));
-            }
-        }
-        let c = self.exec(&mut st, actions);
-        drop(st);
-        self.commit(c);
+        let mut st = self.engine.lock();
+        let actions = st.logged(zxids);
+        self.run(st, actions);
     }
 
     fn forward(&self, _: i64, _: i32, _: i32, _: &[u8], _: &[Id]) {}
@@ -175,8 +286,24 @@ impl Replicator for Leader {
     }
 
     fn learners(&self) -> Vec<LearnerView> {
-        self.state.lock().learners.values().map(|l| l.view.clone()).collect()
+        let learners = self.engine.lock().learners();
+        let conns = self.conns.lock();
+        learners
+            .into_iter()
+            .map(|l| LearnerView {
+                sid: l.sid,
+                observer: l.observer,
+                sync_mode: l.sync_mode.map_or("", |m| m.as_str()),
+                last_acked: l.last_acked,
+                in_broadcast: l.in_broadcast,
+                connected_ms: conns.get(&l.conn).map_or(0, |c| c.connected_ms),
+            })
+            .collect()
     }
+}
+
+fn snap_dir(config: &ServerConfig) -> std::path::PathBuf {
+    zab_persistence::snaplog::SnapLog::new(&config.data_dir, &config.data_log_dir).snap_dir
 }
 
 /// Runs one term as leader: returns when the quorum is lost (or `stop` is set), after
@@ -207,9 +334,8 @@ fn lead_term(
     let Some(db) = db_slot.as_ref() else {
         return PeerError::NoDatabase;
     };
-    let snap_dir = zab_persistence::snaplog::SnapLog::new(&config.data_dir, &config.data_log_dir).snap_dir;
     let last_zxid = db.last_zxid();
-    let (current, accepted) = match zab_persistence::epoch::load_epochs(&snap_dir, last_zxid) {
+    let (current, accepted) = match zab_persistence::epoch::load_epochs(&snap_dir(config), last_zxid) {
         Ok(e) => e,
         Err(e) => return PeerError::disk("reading the epoch files", e),
     };
@@ -222,237 +348,177 @@ fn lead_term(
         Err(e) => return PeerError::io(format!("binding the quorum port {bind_host}:{}", me.quorum_port), e),
     };
     let tick = config.tick_time as i64;
-    let started = Instant::now();
-    let init_ms = tick * q.init_limit as i64;
-    let (discovery, actions) = LeaderDiscovery::new(q.myid, q.view.clone(), accepted, current, last_zxid, 0, init_ms);
-    let leader = Arc::new(Leader {
+    let settings = LeaderSettings {
         myid: q.myid,
         view: q.view.clone(),
-        config: config.clone(),
-        started,
-        init_ms,
+        init_ms: tick * q.init_limit as i64,
         sync_ms: tick * q.sync_limit as i64,
-        state: Mutex::new(State {
-            discovery,
-            epoch: None,
-            newleader: None,
-            bcast: None,
-            serving: false,
-            proposed: BTreeMap::new(),
-            committed_log: db.committed_log.clone(),
-            learners: BTreeMap::new(),
-            syncs: VecDeque::new(),
-            failure: None,
-        }),
-        cond: Condvar::new(),
+        commit_log_count: config.commit_log_count,
+        cross_epoch_trunc: q.cross_epoch_trunc,
+    };
+    let committed_log: VecDeque<(i64, Arc<Vec<u8>>)> = db.committed_log.clone();
+    let (engine, actions) = Leader::start(settings, accepted, current, last_zxid, committed_log, 0);
+    let (events_tx, events) = mpsc::channel();
+    let rt = Arc::new(LeaderRuntime {
+        config: config.clone(),
+        started: Instant::now(),
+        engine: Mutex::new(engine),
+        conns: Mutex::new(BTreeMap::new()),
         server: OnceLock::new(),
+        events: Mutex::new(events_tx),
         stopping: AtomicBool::new(false),
-        accepted: Mutex::new(Vec::new()),
+        next_conn: AtomicU64::new(1),
     });
     info!(myid = q.myid, accepted, current, last_zxid = format_args!("0x{last_zxid:x}"), "leading");
-    {
-        let mut st = leader.state.lock();
-        if let Err(e) = discovery_actions(&leader, &mut st, actions, &snap_dir) {
-            return e;
-        }
-    }
+    rt.run(rt.engine.lock(), actions);
     let acceptor = {
-        let leader = leader.clone();
+        let rt = rt.clone();
         let listener = match listener.try_clone() {
             Ok(l) => l,
             Err(e) => return PeerError::io("cloning the quorum listener", e),
         };
-        std::thread::Builder::new().name("leader-accept".into()).spawn(move || accept_loop(leader, listener))
+        std::thread::Builder::new().name("leader-accept".into()).spawn(move || accept_loop(rt, listener))
     };
-    let reason = run_term(&leader, config, db_slot, &stop, &snap_dir, info, on_serving);
-    // Stop: wake the acceptor, close every learner, shut the server down.
-    leader.stopping.store(true, Ordering::Release);
+    let reason = run_term(&rt, config, db_slot, &stop, &events, info, on_serving);
+    // Stop: every learner connection closes, the acceptor wakes and ends, the server stops.
+    rt.stopping.store(true, Ordering::Release);
+    {
+        let mut st = rt.engine.lock();
+        let actions = st.end();
+        rt.run(st, actions);
+    }
     if let Ok(addr) = listener.local_addr() {
         let _ = TcpStream::connect_timeout(&addr, Duration::from_millis(200));
     }
     if let Ok(h) = acceptor {
         let _ = h.join();
     }
-    {
-        let mut st = leader.state.lock();
-        for (_, l) in std::mem::take(&mut st.learners) {
-            l.tx.close();
-            let _ = l.stream.shutdown(Shutdown::Both);
-        }
-        for stream in std::mem::take(&mut *leader.accepted.lock()) {
-            let _ = stream.shutdown(Shutdown::Both);
-        }
-        leader.cond.notify_all();
+    let conns: Vec<ConnId> = rt.conns.lock().keys().copied().collect();
+    for conn in conns {
+        rt.close_conn(conn);
     }
     on_serving(None);
-    if let Some(server) = leader.server.get().and_then(|w| w.upgrade()) {
+    if let Some(server) = rt.server() {
         server.stop_serving();
         *db_slot = Some(server.take_database());
     }
     reason
 }
 
-fn discovery_actions(
-    leader: &Leader,
-    st: &mut State,
-    actions: Vec<LeaderAction>,
-    snap_dir: &std::path::Path,
-) -> Result<(), PeerError> {
-    for a in actions {
-        match a {
-            LeaderAction::PersistAcceptedEpoch(e) => {
-                zab_persistence::epoch::write_epoch(snap_dir, "acceptedEpoch", e)
-                    .map_err(|e| PeerError::disk("writing acceptedEpoch", e))?;
-                st.epoch = Some(e);
-            }
-            LeaderAction::Send { to, packet } => send(st, to, packet),
-            LeaderAction::EpochAcknowledged(_) => {
-                leader.cond.notify_all();
-            }
-        }
-    }
-    leader.cond.notify_all();
-    Ok(())
-}
-
+/// The term's thread: the events the engine's actions raise, and a tick every half tick.
 fn run_term(
-    leader: &Arc<Leader>,
+    rt: &Arc<LeaderRuntime>,
     config: &ServerConfig,
     db: &mut Option<Database>,
     stop: &AtomicBool,
-    snap_dir: &std::path::Path,
+    events: &mpsc::Receiver<TermEvent>,
     info: &crate::peer_state::PeerInfo,
     on_serving: &dyn Fn(Option<Arc<ZooKeeperServer>>),
 ) -> PeerError {
     let tick = Duration::from_millis((config.tick_time as u64 / 2).max(10));
-    // Discovery: a quorum agrees on the new epoch.
-    let epoch = {
-        let mut st = leader.state.lock();
-        loop {
-            if let Some(f) = &st.failure {
-                return PeerError::LeaderGaveUp(f.clone());
-            }
-            if stop.load(Ordering::Acquire) {
-                return PeerError::Stopped;
-            }
-            if st.discovery.is_acknowledged() {
-                if let Some(e) = st.discovery.epoch() {
-                    break e;
-                }
-            }
-            if let Err(e) = st.discovery.on_tick(leader.now()) {
-                return e.into();
-            }
-            leader.cond.wait_for(&mut st, Duration::from_millis(50));
-        }
-    };
-    if let Err(e) = zab_persistence::epoch::write_epoch(snap_dir, "currentEpoch", epoch) {
-        return PeerError::disk("writing currentEpoch", e);
-    }
-    info.update(|v| {
-        v.current_epoch = epoch;
-        v.accepted_epoch = epoch;
-    });
-    info.phase(zab_status::Phase::Synchronization);
-    let start_zxid = zxid::make(epoch, 0);
-    let Some(db) = db.take() else {
-        return PeerError::NoDatabase;
-    };
-    let server = match ZooKeeperServer::from_db(config.clone(), db, Role::Leader, Some(start_zxid)) {
-        Ok(s) => s,
-        Err(e) => return PeerError::Start(e),
-    };
-    server.set_replicator(leader.clone());
-    let _ = leader.server.set(Arc::downgrade(&server));
-    info!(epoch, "new epoch acknowledged by a quorum; synchronising learners");
-    {
-        let mut st = leader.state.lock();
-        st.bcast = Some(LeaderBroadcast::new(leader.myid, leader.view.clone(), start_zxid));
-        st.newleader = Some(NewLeaderPhase::new(leader.myid, leader.view.clone(), epoch, leader.now(), leader.init_ms));
-        leader.cond.notify_all();
-        // Synchronisation: a quorum acknowledges NEWLEADER.
-        loop {
-            if st.serving {
-                break;
-            }
-            if let Some(f) = &st.failure {
-                return PeerError::LeaderGaveUp(f.clone());
-            }
-            if stop.load(Ordering::Acquire) {
-                return PeerError::Stopped;
-            }
-            if let Some(Err(e)) = st.newleader.as_ref().map(|n| n.on_tick(leader.now())) {
-                return e.into();
-            }
-            leader.cond.wait_for(&mut st, Duration::from_millis(50));
-        }
-    }
-    if let Some(counter) = config.quorum.as_ref().and_then(|q| q.testing_initial_zxid) {
-        let z = zxid::make(epoch, counter);
-        let moved = server.skip_zxid_to(z, |z| match leader.state.lock().bcast.as_mut() {
-            Some(b) => Ok(b.skip_to(z)?),
-            None => Err(SkipError::NotEstablished),
-        });
-        match moved {
-            Ok(()) => warn!(zxid = format_args!("0x{z:x}"), "zookeeper.testingonly.initialZxid: zxid counter moved"),
-            Err(e) => warn!(error = %e, "zookeeper.testingonly.initialZxid not applied"),
-        }
-    }
-    server.serving.store(true, Ordering::Release);
-    info.phase(zab_status::Phase::Broadcast);
-    on_serving(Some(server.clone()));
-    info!(epoch, "a quorum is synchronised; serving clients");
-    // Broadcast: ping learners, and step down once a quorum is no longer in touch.
+    // The server once started: held here, so the engine's weak reference stays good.
+    let mut server: Option<Arc<ZooKeeperServer>> = None;
+    let mut next_tick = Instant::now() + tick;
     loop {
-        std::thread::sleep(tick);
         if stop.load(Ordering::Acquire) {
             return PeerError::Stopped;
         }
-        let mut st = leader.state.lock();
-        if let Some(f) = &st.failure {
-            return PeerError::LeaderGaveUp(f.clone());
-        }
-        let now = leader.now();
-        let last = st.bcast.as_ref().map(|b| b.last_committed()).unwrap_or(start_zxid);
-        let mut synced = std::collections::BTreeSet::new();
-        synced.insert(leader.myid);
-        for (sid, l) in &st.learners {
-            // Only after its sync packets are queued: a learner's first packet after
-            // ACKEPOCH must be DIFF, TRUNC or SNAP.
-            if !l.view.sync_mode.is_empty() {
-                l.tx.send(Out::Packet(QuorumPacket::new(packet::PING, last, None)));
+        let wait = next_tick.saturating_duration_since(Instant::now()).min(Duration::from_millis(50));
+        match events.recv_timeout(wait) {
+            Ok(TermEvent::Failed(e)) => return e,
+            Ok(TermEvent::PersistCurrentEpoch(epoch)) => {
+                if let Err(e) = zab_persistence::epoch::write_epoch(&snap_dir(config), "currentEpoch", epoch) {
+                    return PeerError::disk("writing currentEpoch", e);
+                }
+                info.update(|v| {
+                    v.current_epoch = epoch;
+                    v.accepted_epoch = epoch;
+                });
+                info.phase(zab_status::Phase::Synchronization);
             }
-            if l.view.in_broadcast && now - l.last_heard <= leader.sync_ms {
-                synced.insert(*sid);
+            Ok(TermEvent::StartServer(start_zxid)) => {
+                let Some(d) = db.take() else {
+                    return PeerError::NoDatabase;
+                };
+                let s = match ZooKeeperServer::from_db(config.clone(), d, Role::Leader, Some(start_zxid)) {
+                    Ok(s) => s,
+                    Err(e) => return PeerError::Start(e),
+                };
+                s.set_replicator(rt.clone());
+                let _ = rt.server.set(Arc::downgrade(&s));
+                server = Some(s);
+                info!(epoch = zxid::epoch(start_zxid), "new epoch acknowledged by a quorum; synchronising learners");
+                let mut st = rt.engine.lock();
+                let actions = st.server_started(rt.now());
+                rt.run(st, actions);
+            }
+            Ok(TermEvent::StartServing) => {
+                let Some(s) = server.clone() else {
+                    return PeerError::protocol("a quorum acknowledged NEWLEADER before the server started");
+                };
+                let epoch = rt.engine.lock().epoch().unwrap_or(-1);
+                if let Some(counter) = q_initial_zxid(config) {
+                    let z = zxid::make(epoch, counter);
+                    let moved = s.skip_zxid_to(z, |z| match rt.engine.lock().skip_to(z) {
+                        Ok(()) => Ok(()),
+                        Err(LeaderError::Broadcast(e)) => Err(SkipError::Broadcast(e)),
+                        Err(_) => Err(SkipError::NotEstablished),
+                    });
+                    match moved {
+                        Ok(()) => {
+                            warn!(
+                                zxid = format_args!("0x{z:x}"),
+                                "zookeeper.testingonly.initialZxid: zxid counter moved"
+                            )
+                        }
+                        Err(e) => warn!(error = %e, "zookeeper.testingonly.initialZxid not applied"),
+                    }
+                }
+                s.serving.store(true, Ordering::Release);
+                info.phase(zab_status::Phase::Broadcast);
+                on_serving(Some(s));
+                info!(epoch, "a quorum is synchronised; serving clients");
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return PeerError::protocol("the leader's event channel closed")
             }
         }
-        if !leader.view.contains_quorum(&synced) {
-            let why = format!("not sufficient followers synced, only synced with sids: {synced:?}");
-            leader.fail(&mut st, why.clone());
-            return PeerError::LeaderGaveUp(why);
+        if Instant::now() >= next_tick {
+            next_tick = Instant::now() + tick;
+            let mut st = rt.engine.lock();
+            match st.on_tick(rt.now()) {
+                Ok(actions) => rt.run(st, actions),
+                Err(e) => {
+                    drop(st);
+                    warn!(reason = %e, "leader giving up");
+                    return match e {
+                        LeaderError::Discovery(e) => PeerError::Discovery(e),
+                        LeaderError::NewLeader(e) => PeerError::NewLeader(e),
+                        e => PeerError::LeaderGaveUp(e.to_string()),
+                    };
+                }
+            }
         }
     }
 }
 
-fn accept_loop(leader: Arc<Leader>, listener: TcpListener) {
+fn q_initial_zxid(config: &ServerConfig) -> Option<i64> {
+    config.quorum.as_ref().and_then(|q| q.testing_initial_zxid)
+}
+
+fn accept_loop(rt: Arc<LeaderRuntime>, listener: TcpListener) {
     for stream in listener.incoming() {
-        if leader.stopping.load(Ordering::Acquire) {
+        if rt.stopping.load(Ordering::Acquire) {
             break;
         }
         let Ok(stream) = stream else { continue };
-        match stream.try_clone() {
-            Ok(c) => leader.accepted.lock().push(c),
-            Err(_) => continue,
-        }
-        if leader.stopping.load(Ordering::Acquire) {
-            let _ = stream.shutdown(Shutdown::Both);
-            break;
-        }
-        let l = leader.clone();
+        let conn = rt.next_conn.fetch_add(1, Ordering::Relaxed);
+        let rt2 = rt.clone();
         let _ = std::thread::Builder::new().name("learner-handler".into()).spawn(move || {
             let remote = stream.peer_addr().ok();
-            if let Err(e) = handle_learner(&l, stream) {
-                if !l.stopping.load(Ordering::Acquire) {
+            if let Err(e) = handle_learner(&rt2, conn, stream) {
+                if !rt2.stopping.load(Ordering::Acquire) {
                     info!(?remote, error = %e, "learner connection ended");
                 }
             }
@@ -460,194 +526,70 @@ fn accept_loop(leader: Arc<Leader>, listener: TcpListener) {
     }
 }
 
-fn io_err(e: impl std::fmt::Display) -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string())
-}
-
-/// `LearnerHandler.run`.
-fn handle_learner(leader: &Arc<Leader>, stream: TcpStream) -> std::io::Result<()> {
+/// `LearnerHandler.run`: this connection's packets go to the engine until it fails or
+/// the engine closes it.
+fn handle_learner(rt: &Arc<LeaderRuntime>, conn: ConnId, stream: TcpStream) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
-    stream.set_read_timeout(Some(Duration::from_millis(leader.init_ms.max(1) as u64)))?;
-    let max = leader.config.max_buffer + QUORUM_PACKET_SLACK;
+    let mut timeout = rt.engine.lock().read_timeout_ms(conn);
+    stream.set_read_timeout(Some(Duration::from_millis(timeout.max(1) as u64)))?;
+    let max = rt.config.max_buffer + QUORUM_PACKET_SLACK;
     let mut reader = PacketReader::new(stream.try_clone()?, max);
-    let hello = reader.read()?;
-    if hello.packet_type != packet::FOLLOWERINFO && hello.packet_type != packet::OBSERVERINFO {
-        return Err(io_err(format!("first packet is type {}, not FOLLOWERINFO or OBSERVERINFO", hello.packet_type)));
-    }
-    let info = LearnerInfo::from_bytes(hello.data.as_deref().unwrap_or(&[]), 1024).map_err(io_err)?;
-    let sid = info.serverid as u64;
-    let observer = hello.packet_type == packet::OBSERVERINFO;
-    if !leader.view.servers.contains_key(&sid) {
-        return Err(io_err(format!("server {sid} is not in the configuration")));
-    }
-    let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
     let tx = Outbox::start(stream.try_clone()?, "learner-writer")?;
-    tx.track_queue(sid, leader.config.metrics.clone());
-    let snap_dir =
-        zab_persistence::snaplog::SnapLog::new(&leader.config.data_dir, &leader.config.data_log_dir).snap_dir;
+    let io = Conn { tx: tx.clone(), stream: stream.try_clone()?, connected_ms: crate::clock::wall_ms() };
+    rt.conns.lock().insert(conn, io);
     {
-        let mut st = leader.state.lock();
-        if let Some(old) = st.learners.remove(&sid) {
-            old.tx.close();
-            let _ = old.stream.shutdown(Shutdown::Both);
+        let mut st = rt.engine.lock();
+        let actions = st.on_accept(conn, rt.now());
+        rt.run(st, actions);
+    }
+    // What the packets read in one go cause (COMMITs, PROPOSALs) goes out together before
+    // the reader next waits on the socket (`FlushBeforeRead`).
+    let _defer = crate::defer::defer();
+    let mut tracked = false;
+    let result = loop {
+        if !rt.conns.lock().contains_key(&conn) {
+            break Ok(()); // closed by the engine
         }
-        let now = leader.now();
-        let view = LearnerView {
-            sid,
-            observer,
-            sync_mode: "",
-            last_acked: -1,
-            in_broadcast: false,
-            connected_ms: crate::clock::wall_ms(),
+        let p = match reader.read() {
+            Ok(p) => p,
+            Err(e) => break Err(e),
         };
-        st.learners.insert(sid, Learner { conn, tx: tx.clone(), stream: stream.try_clone()?, view, last_heard: now });
-        let actions = st.discovery.on_learner_info(sid, &hello).map_err(io_err)?;
-        discovery_actions(leader, &mut st, actions, &snap_dir).map_err(io_err)?;
-    }
-    let cross_epoch = leader.config.quorum.as_ref().is_some_and(|q| q.cross_epoch_trunc)
-        && info.protocol_version == zab_jute::quorum::ZAB_PROTOCOL_VERSION;
-    let result = serve_learner(leader, sid, observer, cross_epoch, &mut reader, &tx);
-    tx.close();
-    let mut st = leader.state.lock();
-    if st.learners.get(&sid).is_some_and(|l| l.conn == conn) {
-        st.learners.remove(&sid);
-        if let Some(b) = st.bcast.as_mut() {
-            b.remove_learner(sid);
+        let mut st = rt.engine.lock();
+        if p.packet_type == packet::ACK && zxid::counter(p.zxid) != 0 {
+            if let Some(sid) = st.sid_of(conn) {
+                crate::metrics::record::leader_ack(&rt.config.metrics, sid, p.zxid, st.proposal(p.zxid));
+            }
         }
-    }
-    let closing = Instant::now();
-    let _ = stream.shutdown(Shutdown::Both);
-    leader.config.metrics.socket_closing_time.add_ms(closing.elapsed());
+        let actions = st.on_packet(conn, p, rt.now());
+        let now_timeout = st.read_timeout_ms(conn);
+        let sid = st.sid_of(conn);
+        rt.run(st, actions);
+        if !tracked {
+            if let Some(sid) = sid {
+                tx.track_queue(sid, rt.config.metrics.clone());
+                tracked = true;
+            }
+        }
+        if now_timeout != timeout {
+            timeout = now_timeout;
+            let _ = stream.set_read_timeout(Some(Duration::from_millis(timeout.max(1) as u64)));
+        }
+    };
+    let mut st = rt.engine.lock();
+    let actions = st.on_closed(conn);
+    rt.run(st, actions);
+    rt.close_conn(conn);
     result
 }
 
-fn serve_learner(
-    leader: &Arc<Leader>,
-    sid: u64,
-    observer: bool,
-    cross_epoch: bool,
-    reader: &mut PacketReader<TcpStream>,
-    tx: &Arc<Outbox>,
-) -> std::io::Result<()> {
-    let ack_epoch = reader.read()?;
-    if ack_epoch.packet_type != packet::ACKEPOCH {
-        return Err(io_err(format!("expected ACKEPOCH, got type {}", ack_epoch.packet_type)));
-    }
-    let snap_dir =
-        zab_persistence::snaplog::SnapLog::new(&leader.config.data_dir, &leader.config.data_log_dir).snap_dir;
-    let peer_last = ack_epoch.zxid;
-    {
-        let mut st = leader.state.lock();
-        let actions = st.discovery.on_ack_epoch(sid, &ack_epoch).map_err(io_err)?;
-        discovery_actions(leader, &mut st, actions, &snap_dir).map_err(io_err)?;
-        // Wait for the new epoch's server (a quorum acknowledged the epoch).
-        let deadline = Instant::now() + Duration::from_millis(leader.init_ms.max(1) as u64);
-        while st.bcast.is_none() {
-            if st.failure.is_some() || leader.stopping.load(Ordering::Acquire) {
-                return Err(io_err("the leader is stopping"));
-            }
-            if Instant::now() >= deadline {
-                return Err(io_err("timed out waiting for a quorum to acknowledge the epoch"));
-            }
-            leader.cond.wait_for(&mut st, Duration::from_millis(50));
-        }
-    }
-    if leader.stopping.load(Ordering::Acquire) {
-        return Err(io_err("the leader's term has ended"));
-    }
-    let server = leader.server.get().and_then(|w| w.upgrade()).ok_or_else(|| io_err("no server"))?;
-    if !server.is_serving() && leader.state.lock().serving {
-        return Err(io_err("the leader's server has stopped"));
-    }
-    sync_learner(leader, &server, sid, observer, cross_epoch, peer_last)?;
-    // After NEWLEADER: the learner's ACK, then broadcast. What the packets read in one go
-    // cause (COMMITs, PROPOSALs) goes out together before the reader next waits on the
-    // socket (`FlushBeforeRead`).
-    let mut acked_newleader = false;
-    let _defer = crate::defer::defer();
-    loop {
-        let p = reader.read()?;
-        let now = leader.now();
-        match p.packet_type {
-            packet::ACK => {
-                let mut st = leader.state.lock();
-                if let Some(l) = st.learners.get_mut(&sid) {
-                    l.last_heard = now;
-                    l.view.last_acked = l.view.last_acked.max(p.zxid);
-                }
-                if zxid::counter(p.zxid) == 0 {
-                    if acked_newleader {
-                        continue; // the ACK of UPTODATE
-                    }
-                    acked_newleader = true;
-                    let actions = match st.newleader.as_mut().map(|n| n.on_ack(sid, p.zxid)) {
-                        Some(Ok(a)) => a,
-                        Some(Err(e)) => return Err(io_err(e)),
-                        None => Vec::new(),
-                    };
-                    for a in actions {
-                        match a {
-                            NewLeaderAction::Send { to, packet } => send(&st, to, packet),
-                            NewLeaderAction::StartServing => {
-                                st.serving = true;
-                                leader.cond.notify_all();
-                            }
-                        }
-                    }
-                    if let Some(l) = st.learners.get_mut(&sid) {
-                        l.view.in_broadcast = true;
-                        let _ = l.stream.set_read_timeout(Some(Duration::from_millis(leader.sync_ms.max(1) as u64)));
-                    }
-                    continue;
-                }
-                crate::metrics::record::leader_ack(&leader.config.metrics, sid, p.zxid, st.proposed.get(&p.zxid));
-                let actions = st.bcast.as_mut().map(|b| b.on_ack(sid, p.zxid)).unwrap_or_default();
-                let c = leader.exec(&mut st, actions);
-                drop(st);
-                leader.commit(c);
-            }
-            packet::PING => {
-                if let Some(l) = leader.state.lock().learners.get_mut(&sid) {
-                    l.last_heard = now;
-                }
-                for t in SessionTouch::decode_all(p.data.as_deref().unwrap_or(&[])) {
-                    server.touch_remote(t.session_id, t.timeout);
-                }
-            }
-            packet::REQUEST => learner_request(leader, &server, sid, &p),
-            packet::REVALIDATE => {
-                let data = p.data.unwrap_or_default();
-                let Ok(RevalidateRequest { session_id: session, timeout }) =
-                    RevalidateRequest::from_bytes(&data, data.len())
-                else {
-                    return Err(io_err("short REVALIDATE"));
-                };
-                leader.config.metrics.revalidate_count.inc();
-                let valid = server.revalidate_for_learner(session, timeout, sid);
-                debug!(sid, session = format_args!("0x{session:x}"), valid, "revalidated a session for a learner");
-                let out = RevalidateReply { session_id: session, valid }.to_bytes();
-                tx.send(Out::Packet(QuorumPacket::new(packet::REVALIDATE, -1, Some(out))));
-            }
-            t => warn!(sid, packet_type = t, "unexpected packet from a learner; ignored"),
-        }
-    }
-}
-
-/// A learner forwarded a client's request (`LearnerHandler` REQUEST).
-fn learner_request(leader: &Leader, server: &Arc<ZooKeeperServer>, sid: u64, p: &QuorumPacket) {
+/// A learner forwarded a client's write (`LearnerHandler` REQUEST); the engine answers a
+/// `sync` itself.
+fn learner_request(server: &Arc<ZooKeeperServer>, sid: u64, p: &QuorumPacket) {
     let data = p.data.as_deref().unwrap_or(&[]);
     let Ok((ForwardedRequest { session_id: session, cxid, op_type }, body)) = ForwardedRequest::decode(data) else {
         warn!(sid, "REQUEST shorter than its header; ignored");
         return;
     };
-    if op_type == op::SYNC {
-        let mut st = leader.state.lock();
-        match st.proposed.keys().next_back().copied() {
-            Some(last) => st.syncs.push_back((last, sid)),
-            None => send(&st, sid, QuorumPacket::new(packet::SYNC, 0, None)),
-        }
-        return;
-    }
     let req = match op_type {
         op::CREATE_SESSION => match body.get(0..4) {
             Some(t) => WriteRequest::CreateSession { timeout: i32::from_be_bytes([t[0], t[1], t[2], t[3]]) },
@@ -659,140 +601,4 @@ fn learner_request(leader: &Leader, server: &Arc<ZooKeeperServer>, sid: u64, p: 
     };
     // The reply reaches the client through the learner, when it applies the txn.
     drop(server.submit_write_from(sid, session, cxid, &p.authinfo, &req, body));
-}
-
-/// `getProposalsFromTxnLog`: for a learner older than the committed window, the committed
-/// txns after its zxid from the log on disk — unless they would weigh more than a third of
-/// the tree (`snapshotSizeFactor` 0.33), when a snapshot is cheaper. Read before the leader's
-/// lock is taken; only what is committed (up to the window's start) is used.
-fn on_disk_txns(leader: &Leader, server: &ZooKeeperServer, peer_last: i64) -> Option<BTreeMap<i64, Vec<u8>>> {
-    let window_start = leader.state.lock().committed_log.front().map(|(z, _)| *z)?;
-    if peer_last >= window_start || peer_last <= 0 {
-        return None;
-    }
-    // Only the log past the newest snapshot is this leader's history for sure: before it,
-    // the log may hold txns it logged and then lost to a TRUNC or SNAP of its own, and miss
-    // the ones it received in a snapshot (ZOOKEEPER-2846).
-    let newest_snapshot = server.snap_log.snapshots().ok()?.first().map(|(z, _)| *z)?;
-    if peer_last < newest_snapshot {
-        return None;
-    }
-    let limit = (server.tree().approximate_data_size().max(0) as u64) / 3;
-    let entries = zab_persistence::txnlog::read_from(&server.snap_log.log_dir, peer_last).ok()?;
-    let mut out = BTreeMap::new();
-    let mut size = 0u64;
-    for e in entries {
-        if e.hdr.zxid > window_start {
-            break;
-        }
-        size += e.payload.len() as u64;
-        if size > limit {
-            debug!(
-                peer_last = format_args!("0x{peer_last:x}"),
-                "the log since the learner's zxid outweighs a snapshot"
-            );
-            return None;
-        }
-        out.insert(e.hdr.zxid, e.payload);
-    }
-    // The learner's own zxid must be in the log for the walk to start from it.
-    out.contains_key(&peer_last).then_some(out)
-}
-
-/// `LearnerHandler.syncFollower` and the SNAP stream, then NEWLEADER; the learner joins
-/// broadcast under the same lock, so it misses no proposal.
-fn sync_learner(
-    leader: &Leader,
-    server: &Arc<ZooKeeperServer>,
-    sid: u64,
-    observer: bool,
-    cross_epoch: bool,
-    peer_last: i64,
-) -> std::io::Result<()> {
-    // Taken before the leader's lock: the prep path holds the session tracker's lock while
-    // it proposes (which takes the leader's lock), so the reverse order would deadlock.
-    let sessions = server.sessions();
-    let disk = on_disk_txns(leader, server, peer_last);
-    let mut st = leader.state.lock();
-    let tx = st.learners.get(&sid).map(|l| l.tx.clone()).ok_or_else(|| io_err("learner gone"))?;
-    let out = |p: QuorumPacket| {
-        tx.send(Out::Packet(p));
-    };
-    let zxids: Vec<i64> = st.committed_log.iter().map(|(z, _)| *z).collect();
-    let tree = server.tree();
-    let applied = tree.last_processed_zxid();
-    let last_committed = zxids.last().copied().unwrap_or(applied).max(applied);
-    let disk_zxids: Option<Vec<i64>> = disk.as_ref().map(|d| d.keys().copied().collect());
-    let log = LeaderLog { last_processed_zxid: last_committed, committed: &zxids, on_disk: disk_zxids.as_deref() };
-    let the_plan = plan_with(peer_last, &log, PlanOptions { cross_epoch_trunc: cross_epoch });
-    let payload = |z: i64| -> Option<Arc<Vec<u8>>> {
-        if let Ok(i) = st.committed_log.binary_search_by_key(&z, |(k, _)| *k) {
-            return st.committed_log.get(i).map(|(_, d)| d.clone());
-        }
-        disk.as_ref().and_then(|d| d.get(&z)).map(|p| Arc::new(p.clone()))
-    };
-    let mode;
-    let from_disk = !the_plan.snap
-        && the_plan.packets.iter().any(|p| matches!(p, SyncPacket::Proposal(z) if zxids.first().is_none_or(|m| z < m)));
-    if from_disk {
-        info!(sid, "synchronising from the transaction log on disk (older than the committed window)");
-    }
-    if the_plan.snap {
-        mode = "SNAP";
-        let mut a = zab_jute::OutputArchive::new();
-        a.write_i32(sessions.len() as i32);
-        for (id, to) in &sessions {
-            a.write_i64(*id);
-            a.write_i32(*to);
-        }
-        let acls = tree.write_acl_section(&mut a);
-        let mut cur = zab_datatree::codec::NodeCursor::new(&acls);
-        while !tree.write_nodes_step(&mut cur, &mut a, usize::MAX) {}
-        a.write_string(SNAP_SIGNATURE);
-        drop(tree);
-        out(QuorumPacket::new(packet::SNAP, applied, None));
-        tx.send(Out::Raw(a.into_inner()));
-        // Committed but not yet applied here: as proposals and commits after the snapshot.
-        for (z, d) in st.committed_log.iter().filter(|(z, _)| *z > applied) {
-            out(QuorumPacket::new(packet::PROPOSAL, *z, Some(d.to_vec())));
-            out(QuorumPacket::new(packet::COMMIT, *z, None));
-        }
-    } else {
-        drop(tree);
-        mode = match the_plan.packets.first() {
-            Some(SyncPacket::Trunc(_)) => "TRUNC",
-            _ => "DIFF",
-        };
-        for p in &the_plan.packets {
-            match *p {
-                SyncPacket::Diff(z) => out(QuorumPacket::new(packet::DIFF, z, None)),
-                SyncPacket::Trunc(z) => out(QuorumPacket::new(packet::TRUNC, z, None)),
-                SyncPacket::Proposal(z) => match payload(z) {
-                    Some(d) => out(QuorumPacket::new(packet::PROPOSAL, z, Some(d.to_vec()))),
-                    None => return Err(io_err(format!("committed txn 0x{z:x} left the window during sync"))),
-                },
-                SyncPacket::Commit(z) => out(QuorumPacket::new(packet::COMMIT, z, None)),
-            }
-        }
-    }
-    // startForwarding: outstanding proposals follow, then the learner is in the set.
-    if !observer {
-        for (z, d) in &st.proposed {
-            out(QuorumPacket::new(packet::PROPOSAL, *z, Some(d.to_vec())));
-        }
-    }
-    let kind = if observer { LearnerKind::Observer } else { LearnerKind::Follower };
-    if let Some(b) = st.bcast.as_mut() {
-        b.add_learner(sid, kind);
-    }
-    if let Some(NewLeaderAction::Send { packet, .. }) = st.newleader.as_ref().map(|n| n.newleader_for(sid)) {
-        out(packet);
-    }
-    if let Some(l) = st.learners.get_mut(&sid) {
-        l.view.sync_mode = mode;
-    }
-    let syncing = st.learners.values().filter(|l| !l.view.in_broadcast).count();
-    crate::metrics::record::learner_sync(&leader.config.metrics, mode, syncing);
-    info!(sid, mode, peer_last = format_args!("0x{peer_last:x}"), "synchronising learner");
-    Ok(())
 }
