@@ -14,11 +14,14 @@
 //! - `ZAB_SIM_KEEP_GOING=1`: run every seed and sum the failures up by kind.
 //! - `ZAB_SIM_FIND=text`: name the seeds whose anomalies, known issues or counters
 //!   mention `text`; `ZAB_SIM_STATS=1`: print the counters (sync modes, crash points).
-//! - A learner is the runtime's own engine (`zab_quorum::learner::Learner`). The leader's
-//!   side is still a model of the runtime, which by default does what the runtime does
-//!   today, the fixes of the bugs this simulator found included (`sim::Fixes`, see
-//!   `cluster_sim_findings.rs`). `ZAB_SIM_STRICT=1` turns every modelled fix off;
-//!   `ZAB_SIM_UNFIX=ping_after_sync,...` only the named ones, to see one bug alone.
+//! - Leaders and learners run the runtime's own engines (`zab_quorum::leader::Leader`,
+//!   `zab_quorum::learner::Learner`); only a member's startup between terms is a model of
+//!   the runtime, which by default works around two bugs this simulator found there
+//!   (`sim::Fixes`; ZOOKEEPER-1653 in `cluster_scenarios.rs`). `ZAB_SIM_STRICT=1` turns
+//!   both off; `ZAB_SIM_UNFIX=epoch_from_zxid` or `ZAB_SIM_UNFIX=snapshot_on_first_load`
+//!   only the named one, to see one bug alone.
+//! - `--features broken-engine`: `broken_engines_are_caught` plants each bug of
+//!   `zab_quorum::mutant` in the engines in turn and names the first seed that catches it.
 //! - `ZAB_SIM_TRACE_ELECTION=1`: with `ZAB_SIM_SEED`, also trace every notification.
 //!
 //! A failure prints its seed and the command that replays it.

@@ -1,12 +1,12 @@
 //! The bugs the random runs of `cluster_sim.rs` found in zab (in the runtime's
 //! orchestration of the pure machines, and in one machine), each as a scripted scenario
-//! through the simulator (`sim/`). All are fixed in the runtime now (commit eb84a98, and
-//! the PING gate before it); each test runs its scenario as a regression test. The
-//! learner's two (the sync window, the adopted proposals' ACKs) are fixed in the learner
-//! engine that the simulator runs (`zab_quorum::learner`), so their scenarios run the
-//! engine itself; the leader's are still modelled by the simulator, where the matching
-//! `Fixes` flag (on by default) does what the runtime does, and `Fixes::none()` still models
-//! the old behaviour, so `ZAB_SIM_UNFIX=<flag>` shows the bug.
+//! through the simulator (`sim/`). All are fixed (commit eb84a98, and the PING gate before
+//! it), and the orchestration is now the engines themselves: the learner's two (the sync
+//! window, the adopted proposals' ACKs) in `zab_quorum::learner`, the leader's three (the
+//! PING before the sync, the handler outliving its term, the sync from the log on disk)
+//! in `zab_quorum::leader`. The simulator runs those engines, so each scenario runs the
+//! engine itself as a regression test; only the member startup's two (`sim::Fixes`) are
+//! still modelled, and none of these scenarios needs them.
 
 // Test code: a failed unwrap/expect is a failed test (the workspace denies them elsewhere).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -90,13 +90,14 @@ fn adopted_proposals_acked_as_zookeeper_does() {
     adopted_proposals_scenario();
 }
 
-/// The bug the random runs found in the ping loop: the leader PINGs every learner in
-/// `st.learners`, also one whose sync packets are not queued yet, and `LearnerSync` refuses
-/// a PING as the first sync packet (ZooKeeper's `LearnerHandler.ping` skips a learner until
-/// its sending thread started). With a round trip longer than half a tick, a learner
-/// joining a serving leader is refused every time.
-fn slow_link_scenario(fixes: Fixes) {
-    let mut cfg = config(3, fixes);
+/// The bug the random runs found in the ping loop: the leader PINGed every learner in
+/// `st.learners`, also one whose sync packets were not queued yet, and `LearnerSync`
+/// refuses a PING as the first sync packet (ZooKeeper's `LearnerHandler.ping` skips a
+/// learner until its sending thread started). With a round trip longer than half a tick, a
+/// learner joining a serving leader was refused every time. The leader engine PINGs only
+/// learners whose sync is queued (`Leader::on_tick`).
+fn slow_link_scenario() {
+    let mut cfg = config(3, Fixes::none());
     cfg.net_delay = (30, 30);
     let mut w = World::new(cfg, 5, vec![Disk::default(); 3], true);
     check("PING before sync", &mut w, |w| {
@@ -114,7 +115,7 @@ fn slow_link_scenario(fixes: Fixes) {
 
 #[test]
 fn a_learner_joins_over_a_slow_link_when_pinged_after_its_sync() {
-    slow_link_scenario(Fixes { ping_after_sync: true, ..Fixes::none() });
+    slow_link_scenario();
 }
 
 /// The bug the random runs found in `LeaderDiscovery`: a learner that reconnects while the
@@ -140,22 +141,67 @@ fn leader_discovery_sends_one_leaderinfo_per_learner() {
     assert_eq!(to4, 1, "LEADERINFOs to 4: {out:?}");
 }
 
-/// The race the model of `lead`'s shutdown exposes: `lead` shuts down only the streams in
-/// `st.learners`, so a handler still reading FOLLOWERINFO when the term ends lives on.
-/// It runs discovery against the ended term, and once its learner's ACKEPOCH comes, syncs
-/// it from the stopped server — whose tree `take_database` has just emptied — then answers
-/// its NEWLEADER ACK with UPTODATE. Here member 1 (behind) connects just before the leader
-/// steps down; the SNAP it gets is an empty tree plus the last two txns (epoch 2's, so the
-/// contiguity check passes), it snapshots that to disk and serves it.
+/// The race the model of `lead`'s shutdown exposed: `lead` shut down only the streams in
+/// `st.learners`, so a handler still reading FOLLOWERINFO when the term ended lived on.
+/// It ran discovery against the ended term, and once its learner's ACKEPOCH came, synced
+/// it from the stopped server — whose tree `take_database` had just emptied — then
+/// answered its NEWLEADER ACK with UPTODATE: member 1 (behind), connecting just before the
+/// leader steps down, got an empty tree plus the last two txns (epoch 2's, so the
+/// contiguity check passed), snapshotted that to disk and served it. `Leader::end` closes
+/// every connection, the ones still in discovery included. The race needs member 1's
+/// connection to land within a packet delay of the step-down, while 2 still reports
+/// FOLLOWING: the scenario tries boot times across a PING period, over a few seeds (they
+/// set the members' tick phases).
+#[test]
+fn a_handler_outliving_its_term_does_not_sync_anyone() {
+    let mut raced = 0;
+    for seed in 0..4 {
+        for offset in (0..60).step_by(3) {
+            let mut cfg = config(3, Fixes::none());
+            cfg.commit_log_count = 2;
+            cfg.net_delay = (8, 8);
+            let mut w = World::new(cfg, seed, vec![Disk::default(); 3], true);
+            check(&format!("handler outliving its term (seed {seed}, boot offset {offset})"), &mut w, |w| {
+                w.boot_all();
+                expect(w.wait_converged(5_000)? == 3, || "3 should lead".into())?;
+                w.crash(1, HARD);
+                w.write_acked(4, 2_000)?;
+                // A new epoch with exactly commitLogCount txns.
+                w.crash(3, CrashOpts::default());
+                w.boot(3);
+                expect(w.wait_converged(5_000)? == 3, || "3 should lead epoch 2".into())?;
+                w.write_acked(2, 2_000)?;
+                // 2's link to the leader stalls; the leader steps down about syncLimit
+                // after it last heard from 2.
+                let cut_at = w.now;
+                w.cut(2, 3);
+                w.run_until(cut_at + w.cfg.sync_ms() - 20 + offset);
+                w.boot(1);
+                w.run_for(1_000);
+                w.heal_all();
+                let l = w.wait_converged(10_000)?;
+                let t1 = tree(w, 1)?;
+                expect(t1 == tree(w, l)? && w.hist.missing_acked(&t1).is_empty(), || {
+                    format!("1 serves {t1:?}:\n{}", w.describe())
+                })
+            });
+            raced +=
+                w.hist.stats.get("a connection still reading FOLLOWERINFO closed with its term").copied().unwrap_or(0);
+        }
+    }
+    assert!(raced > 0, "no run had a connection in discovery when the term ended");
+}
+
 /// The bug the random runs found in the sync from the log on disk (d062b5a; `cluster_sim`
-/// seed 382, 3 members): the leader reads its log from the learner's zxid on, but what it
+/// seed 382, 3 members): the leader read its log from the learner's zxid on, but what it
 /// got by SNAP is only in a snapshot, and its old log may hold a txn of its own that was
 /// never committed. Here member 5 logged 0x10000000d alone (never committed), got epoch 2
-/// by SNAP, and leads epoch 4; member 1, back from 0x10000000c, is sent 0x10000000d and
+/// by SNAP, and leads epoch 4; member 1, back from 0x10000000c, was sent 0x10000000d and
 /// epoch 3's txns, which pass the contiguity check (a new epoch's first counter), and
-/// misses epoch 2 entirely.
-fn disk_sync_scenario(fixes: Fixes) {
-    let mut cfg = config(5, fixes);
+/// missed epoch 2 entirely. The leader engine reads the log only from past its newest
+/// snapshot (`Leader::sync_learner`'s `usable_log`).
+fn disk_sync_scenario() {
+    let mut cfg = config(5, Fixes::none());
     cfg.commit_log_count = 1;
     cfg.fsync_delay = (30, 30);
     let mut w = World::new(cfg, 2846, vec![Disk::default(); 5], true);
@@ -194,5 +240,5 @@ fn disk_sync_scenario(fixes: Fixes) {
 
 #[test]
 fn disk_sync_only_past_the_newest_snapshot() {
-    disk_sync_scenario(Fixes { disk_sync_after_snapshot: true, ..Fixes::none() });
+    disk_sync_scenario();
 }

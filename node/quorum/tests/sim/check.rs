@@ -18,12 +18,15 @@
 //! 5. an ACK leaves a learner only for what its disk holds, checked when its engine's Send
 //!    is carried out: a proposal's once the txn is in its log; NEWLEADER's (and
 //!    UPTODATE's) once currentEpoch is the new epoch and the log or snapshot reaches the
-//!    last zxid the leader sent (`sim/learner.rs`).
+//!    last zxid the leader sent (`sim/learner.rs`);
+//! 6. a leader commits a proposal only once a quorum of voters' disks hold it (the leader
+//!    counted among them): checked when its engine's `Committed` is carried out, against
+//!    every member's log (`sim/leader.rs`, `world.rs`).
 //!
 //! Protocol errors that only end a term (a learner refusing a packet, say) are not safety
 //! violations but should not happen either: they are counted as anomalies.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::disk::{prefix_hash, Tree};
 use super::rng::mix;
@@ -133,6 +136,17 @@ impl History {
                     hex(self.committed.last().map_or(0, |e| e.0))
                 ),
             ),
+        }
+    }
+
+    /// Invariant 6: leader `sid` committed `z`; `holders` are the voters whose logs hold
+    /// it, `quorum` whether they make a quorum.
+    pub fn check_commit_durable(&mut self, now: i64, sid: Sid, z: i64, holders: &BTreeSet<Sid>, quorum: bool) {
+        if !quorum {
+            self.violation(
+                now,
+                format!("leader {sid} committed {} while only the disks of {holders:?} hold it", hex(z)),
+            );
         }
     }
 

@@ -158,7 +158,7 @@ impl World {
         let l = self.leader()?;
         let lt = self.peer(l).leader_term()?;
         let ls = lt.server.as_ref()?;
-        if !lt.proposed.is_empty() || !ls.queue.is_empty() || !ls.awaiting.is_empty() {
+        if lt.engine.outstanding() > 0 || !ls.queue.is_empty() || !ls.awaiting.is_empty() {
             return None;
         }
         for p in &self.peers {
@@ -175,7 +175,7 @@ impl World {
             {
                 return None;
             }
-            if !lt.learners.get(&p.sid).is_some_and(|e| e.in_broadcast) {
+            if !lt.in_broadcast(p.sid) {
                 return None;
             }
         }
@@ -247,10 +247,10 @@ impl World {
                 Some(Role::Leading(t)) => format!(
                     "leading epoch {:?} {:?} serving={} learners={:?} proposed={} tree={} queue={} awaiting={}",
                     t.epoch(),
-                    t.phase,
-                    t.serving,
-                    t.learners.iter().map(|(s, e)| (*s, e.in_broadcast)).collect::<Vec<_>>(),
-                    t.proposed.len(),
+                    t.phase(),
+                    t.is_serving(),
+                    t.engine.learners().iter().map(|l| (l.sid, l.in_broadcast)).collect::<Vec<_>>(),
+                    t.engine.outstanding(),
                     t.server.as_ref().map_or("-".into(), |s| hex(s.tree.zxid)),
                     t.server.as_ref().map_or(0, |s| s.queue.len()),
                     t.server.as_ref().map_or(0, |s| s.awaiting.len()),

@@ -1,296 +1,225 @@
-//! One term as leader, as `peer/leader.rs` runs it: `lead` / `run_term` (discovery, then
-//! synchronisation until a quorum ACKs NEWLEADER, then broadcast with a PING every half
-//! tick and a step-down once fewer than a quorum of learners are in touch), the write
-//! path (`propose`, the leader's own ACK after its fsync, commits applied in order), and
-//! the end of the term. Its learner handlers are in `handler.rs`.
+//! One term as leader, as `peer/leader.rs` runs it: the very engine the runtime runs
+//! (`zab_quorum::leader::Leader`: discovery, one handler per learner connection, the sync
+//! plans, NEWLEADER's quorum, broadcast, the PING loop, the step-down), its actions carried
+//! out in order over the seeded disk and network. This driver owns the term's database
+//! until the engine asks for the server (`StartServer`), then the server (`server.rs`):
+//! a client's write is proposed to the engine and handed to the server's sync thread,
+//! whose fsync gives the engine the leader's own ACKs (`logged`).
 //!
-//! Every step below names the runtime code it mirrors; where the runtime keys state by
-//! sid (`st.learners`), so does this.
+//! A SNAP packet and the snapshot stream that follows it (`SendSnapshot`) travel as one
+//! `Wire::Snap` carrying the applied tree. A crash may strike before acceptedEpoch and
+//! currentEpoch are written, right after a SNAP stream went out, and between a proposal's
+//! PROPOSALs and its hand-over to the log. Every commit is checked against the members'
+//! disks (invariant 6, `Fx::Committed`).
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::VecDeque;
 
 use zab_jute::quorum::{packet, QuorumPacket};
-use zab_quorum::broadcast::{BroadcastAction, LeaderBroadcast};
-use zab_quorum::discovery::{LeaderAction, LeaderDiscovery};
-use zab_quorum::newleader::NewLeaderPhase;
-use zab_quorum::zxid;
+use zab_quorum::leader::{ConnId, Leader, LeaderAction, LeaderPhase, LeaderSettings, LogExtract};
 
 use super::disk::{Db, Disk};
-pub use super::handler::{Handler, Stage};
-use super::net::{ConnId, Wire};
+use super::net::Wire;
 use super::peer::{Ctx, End, Fx};
 use super::server::Server;
-use super::{encode, hex, Sid, TxnId};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    Discovery,
-    Sync,
-    Broadcast,
-}
-
-/// `st.learners[sid]`.
-#[derive(Debug)]
-pub struct Entry {
-    pub conn: ConnId,
-    pub last_heard: i64,
-    pub in_broadcast: bool,
-    /// Its sync packets are queued (`view.sync_mode` set).
-    pub synced: bool,
-}
+use super::{decode, encode, hex, Sid, TxnId};
 
 pub struct LeaderTerm {
     pub me: Sid,
-    pub started: i64,
-    pub discovery: LeaderDiscovery,
-    pub phase: Phase,
-    pub newleader: Option<NewLeaderPhase>,
-    pub bcast: Option<LeaderBroadcast>,
-    pub serving: bool,
-    pub proposed: BTreeMap<i64, TxnId>,
-    pub committed_log: VecDeque<(i64, TxnId)>,
-    pub learners: BTreeMap<Sid, Entry>,
-    pub handlers: BTreeMap<ConnId, Handler>,
-    pub failure: Option<String>,
+    pub engine: Leader,
     /// The database until the server starts on it.
     pub db: Option<Db>,
     pub server: Option<Server>,
-    /// The term has ended (`lead` returned) but handlers that were still reading
-    /// FOLLOWERINFO live on: `lead` shuts down only the streams in `st.learners`.
-    pub zombie: bool,
-    /// Whether `leader.server` still upgrades for such a handler (client connections may
-    /// still hold the server after `take_database` emptied its tree).
-    pub server_alive: bool,
+    /// A SNAP packet waiting for its snapshot stream (`SendSnapshot`).
+    snap: Option<(ConnId, QuorumPacket)>,
 }
 
 impl LeaderTerm {
-    /// `lead`: the epoch files, then discovery counting this member first.
+    /// `lead`: the epoch files, then the engine's discovery, counting this member first.
     pub fn start(me: Sid, db: Db, disk: &mut Disk, ctx: &mut Ctx) -> Result<Box<LeaderTerm>, (Option<Db>, End)> {
         let last = db.tree.zxid;
         let (current, accepted) = match disk.load_epochs(last) {
             Ok(e) => e,
             Err(e) => return Err((Some(db), End::Term(format!("reading the epoch files: {e}")))),
         };
-        let (discovery, actions) =
-            LeaderDiscovery::new(me, ctx.qv.clone(), accepted, current, last, 0, ctx.cfg.init_ms());
-        let mut t = Box::new(LeaderTerm {
-            me,
-            started: ctx.now,
-            discovery,
-            phase: Phase::Discovery,
-            newleader: None,
-            bcast: None,
-            serving: false,
-            proposed: BTreeMap::new(),
-            committed_log: db.committed_log.clone(),
-            learners: BTreeMap::new(),
-            handlers: BTreeMap::new(),
-            failure: None,
-            db: Some(db),
-            server: None,
-            zombie: false,
-            server_alive: false,
-        });
+        let settings = LeaderSettings {
+            myid: me,
+            view: ctx.qv.clone(),
+            init_ms: ctx.cfg.init_ms(),
+            sync_ms: ctx.cfg.sync_ms(),
+            commit_log_count: ctx.cfg.commit_log_count,
+            cross_epoch_trunc: ctx.cfg.cross_epoch_trunc,
+        };
+        let window: VecDeque<_> = db.committed_log.iter().map(|(z, t)| (*z, encode(*t))).collect();
+        let (engine, actions) = Leader::start(settings, accepted, current, last, window, ctx.now);
+        let mut t = Box::new(LeaderTerm { me, engine, db: Some(db), server: None, snap: None });
         ctx.log(|| format!("leads: accepted {accepted}, current {current}, last {}", hex(last)));
-        if let Err(e) = t.discovery_actions(actions, disk, ctx) {
-            let db = t.db.take();
-            return Err((db, e));
+        match t.carry_out(actions, disk, ctx) {
+            Ok(()) => Ok(t),
+            Err(e) => Err((t.db.take(), e)),
         }
-        Ok(t)
-    }
-
-    pub(super) fn now_rel(&self, ctx: &Ctx) -> i64 {
-        ctx.now - self.started
     }
 
     pub fn epoch(&self) -> Option<i64> {
-        self.discovery.epoch()
+        self.engine.epoch()
     }
 
-    /// `send(st, to, p)`: through whatever connection `st.learners[to]` holds.
-    pub(super) fn send(&self, to: Sid, p: QuorumPacket, ctx: &mut Ctx) {
-        if let Some(e) = self.learners.get(&to) {
-            ctx.fx.push(Fx::Send { conn: e.conn, from_leader: true, wire: Wire::Pkt(p) });
-        }
+    pub fn phase(&self) -> LeaderPhase {
+        self.engine.phase()
     }
 
-    pub(super) fn discovery_actions(
-        &mut self,
-        actions: Vec<LeaderAction>,
-        disk: &mut Disk,
-        ctx: &mut Ctx,
-    ) -> Result<(), End> {
-        for a in actions {
-            match a {
-                LeaderAction::PersistAcceptedEpoch(e) => {
-                    ctx.crash_point("leader: before writing acceptedEpoch")?;
-                    disk.accepted_epoch = Some(e);
-                }
-                LeaderAction::Send { to, packet } => self.send(to, packet, ctx),
-                LeaderAction::EpochAcknowledged(_) => {}
+    /// Serving clients (a quorum acknowledged NEWLEADER).
+    pub fn is_serving(&self) -> bool {
+        self.engine.is_serving() && self.server.as_ref().is_some_and(|s| s.serving)
+    }
+
+    /// Whether learner `sid` is synchronised and in broadcast.
+    pub fn in_broadcast(&self, sid: Sid) -> bool {
+        self.engine.learners().iter().any(|l| l.sid == sid && l.in_broadcast)
+    }
+
+    fn send(conn: ConnId, wire: Wire, ctx: &mut Ctx) {
+        ctx.fx.push(Fx::Send { conn, from_leader: true, wire });
+    }
+
+    /// Carries out the engine's actions in order; what an action's answer asks for
+    /// (`server_started`, `sync_learner`) is carried out before the actions after it.
+    fn carry_out(&mut self, actions: Vec<LeaderAction>, disk: &mut Disk, ctx: &mut Ctx) -> Result<(), End> {
+        let mut queue: VecDeque<LeaderAction> = actions.into();
+        while let Some(a) = queue.pop_front() {
+            let next = self.carry_out_one(a, disk, ctx)?;
+            for a in next.into_iter().rev() {
+                queue.push_front(a);
             }
         }
         Ok(())
     }
 
-    /// `Leader::exec`: broadcast actions under the lock; returns the newest commit.
-    pub(super) fn exec(&mut self, actions: Vec<BroadcastAction>, ctx: &mut Ctx) -> Option<i64> {
-        let mut committed = None;
-        for a in actions {
-            match a {
-                BroadcastAction::Send { to, packet } => self.send(to, packet, ctx),
-                BroadcastAction::Commit(z) => {
-                    committed = Some(z);
-                    if let Some(t) = self.proposed.remove(&z) {
-                        self.committed_log.push_back((z, t));
-                        while self.committed_log.len() > ctx.cfg.commit_log_count {
-                            self.committed_log.pop_front();
-                        }
-                        ctx.hist.on_commit(ctx.now, self.me, z, t);
-                    }
-                }
+    fn carry_out_one(&mut self, a: LeaderAction, disk: &mut Disk, ctx: &mut Ctx) -> Result<Vec<LeaderAction>, End> {
+        match a {
+            LeaderAction::Send { conn, packet } if packet.packet_type == packet::SNAP => {
+                self.snap = Some((conn, packet));
             }
+            LeaderAction::Send { conn, packet } => Self::send(conn, Wire::Pkt(packet), ctx),
+            LeaderAction::SendSnapshot { conn } => {
+                let tree = self.server.as_ref().map(|s| s.tree.clone()).unwrap_or_default();
+                if let Some((c, p)) = self.snap.take().filter(|(c, _)| *c == conn) {
+                    Self::send(c, Wire::Snap(p, tree), ctx);
+                }
+                // A crash here: the learner may get the snapshot and never NEWLEADER
+                // (ZOOKEEPER-3642).
+                ctx.crash_point("leader: SNAP sent, NEWLEADER not yet")?;
+            }
+            LeaderAction::Close { conn } => ctx.fx.push(Fx::Close { conn, leader_side: true }),
+            LeaderAction::PersistAcceptedEpoch(e) => {
+                ctx.crash_point("leader: before writing acceptedEpoch")?;
+                disk.accepted_epoch = Some(e);
+            }
+            LeaderAction::PersistCurrentEpoch(e) => {
+                ctx.crash_point("leader: before writing currentEpoch")?;
+                disk.current_epoch = Some(e);
+            }
+            LeaderAction::StartServer { start_zxid } => {
+                let db = self.db.take().ok_or_else(|| End::Term("no database".into()))?;
+                let server =
+                    Server::from_db(db, Some(start_zxid), disk, ctx.cfg.commit_log_count, ctx.cfg.snap_count, ctx.rng)
+                        .map_err(|e| End::Term(format!("starting the leader's server: {e}")))?;
+                self.server = Some(server);
+                let epoch = self.engine.epoch().unwrap_or(-1);
+                ctx.log(|| format!("epoch {epoch} acknowledged by a quorum; synchronising learners"));
+                return Ok(self.engine.server_started(ctx.now));
+            }
+            LeaderAction::PrepareSync { conn, read_log_from } => {
+                let Some(server) = self.server.as_ref() else { return Err(End::Term("no server".into())) };
+                let log = read_log_from.map(|from| LogExtract {
+                    newest_snapshot: disk.snaps.keys().next_back().copied().unwrap_or(0),
+                    // Every txn of the model weighs 8 bytes: "more than a third of the
+                    // tree" is more than a third of the applied txns.
+                    tree_size: server.tree.txns.len() as u64 * 8,
+                    txns: disk.read_from(from).into_iter().map(|(z, t)| (z, encode(t))).collect(),
+                });
+                return Ok(self.engine.sync_learner(conn, server.tree.zxid, log));
+            }
+            LeaderAction::Synchronising { sid, mode, from_disk, with_proposals, outstanding } => {
+                let suffix = if with_proposals { " with proposals" } else { "" };
+                ctx.hist.count(&format!("sync {}{suffix}", mode.as_str()));
+                if from_disk {
+                    ctx.hist.count("sync from the log on disk");
+                }
+                if outstanding > 0 {
+                    ctx.hist.count("sync with outstanding proposals");
+                }
+                let conn = self.engine.learners().iter().find(|l| l.sid == sid).map(|l| l.conn);
+                if let Some(conn) = conn {
+                    ctx.fx.push(Fx::SyncPlanned { conn, needed: ctx.hist.acked_len });
+                }
+                let at = self.server.as_ref().map_or(-1, |s| s.tree.zxid);
+                ctx.log(|| {
+                    format!("syncs {sid} ({}) at {}, {outstanding} outstanding proposals", mode.as_str(), hex(at))
+                });
+            }
+            LeaderAction::StartServing => {
+                let epoch = self.engine.epoch().unwrap_or(-1);
+                let Some(server) = self.server.as_mut() else { return Err(End::Term("no server".into())) };
+                server.serving = true;
+                ctx.update_vote = Some(server.epoch);
+                ctx.log(|| format!("established epoch {epoch} at {}: serving", hex(server.tree.zxid)));
+                ctx.hist.on_establish(ctx.now, self.me, epoch, &server.tree);
+            }
+            LeaderAction::Committed { zxid, payload } => {
+                if let Some(data) = payload {
+                    ctx.hist.on_commit(ctx.now, self.me, zxid, decode(&data));
+                }
+                ctx.fx.push(Fx::Committed { zxid });
+            }
+            LeaderAction::CommitUpTo(z) => self.apply_up_to(z, ctx),
+            // Sessions and forwarded requests are not in the model.
+            LeaderAction::TouchSessions { .. } | LeaderAction::Forwarded { .. } | LeaderAction::Revalidate { .. } => {}
         }
-        committed
+        Ok(Vec::new())
     }
 
-    /// `Leader::commit`: the server applies what is durable here and committed; each
+    /// `commit_up_to`: the server applies what is durable here and committed; each
     /// applied write is answered to its client.
-    pub(super) fn commit(&mut self, z: Option<i64>, ctx: &mut Ctx) {
-        if let (Some(z), Some(server)) = (z, self.server.as_mut()) {
+    fn apply_up_to(&mut self, z: i64, ctx: &mut Ctx) {
+        if let Some(server) = self.server.as_mut() {
             for (az, t) in server.commit_up_to(z) {
                 ctx.hist.on_ack(ctx.now, self.me, az, t);
             }
         }
     }
 
-    /// `run_term`'s loop, woken by the condition variable.
-    pub fn progress(&mut self, disk: &mut Disk, ctx: &mut Ctx) -> Result<(), End> {
-        loop {
-            if let Some(f) = &self.failure {
-                return Err(End::Term(f.clone()));
-            }
-            match self.phase {
-                Phase::Discovery => {
-                    let Some(epoch) = self.discovery.epoch().filter(|_| self.discovery.is_acknowledged()) else {
-                        return Ok(());
-                    };
-                    ctx.crash_point("leader: before writing currentEpoch")?;
-                    disk.current_epoch = Some(epoch);
-                    let start = zxid::make(epoch, 0);
-                    let db = self.db.take().ok_or_else(|| End::Term("no database".into()))?;
-                    let server =
-                        Server::from_db(db, Some(start), disk, ctx.cfg.commit_log_count, ctx.cfg.snap_count, ctx.rng)
-                            .map_err(|e| End::Term(format!("starting the leader's server: {e}")))?;
-                    self.server = Some(server);
-                    self.bcast = Some(LeaderBroadcast::new(self.me, ctx.qv.clone(), start));
-                    let now_rel = self.now_rel(ctx);
-                    self.newleader =
-                        Some(NewLeaderPhase::new(self.me, ctx.qv.clone(), epoch, now_rel, ctx.cfg.init_ms()));
-                    self.phase = Phase::Sync;
-                    ctx.log(|| format!("epoch {epoch} acknowledged by a quorum; synchronising learners"));
-                    let waiting: Vec<ConnId> =
-                        self.handlers.iter().filter(|(_, h)| h.stage == Stage::WaitBcast).map(|(c, _)| *c).collect();
-                    for c in waiting {
-                        self.sync_learner(c, disk, ctx)?;
-                    }
-                }
-                Phase::Sync => {
-                    if !self.serving {
-                        return Ok(());
-                    }
-                    let epoch = self.discovery.epoch().unwrap_or(-1);
-                    let Some(server) = self.server.as_mut() else { return Err(End::Term("no server".into())) };
-                    server.serving = true;
-                    self.phase = Phase::Broadcast;
-                    ctx.update_vote = Some(server.epoch);
-                    ctx.log(|| format!("established epoch {epoch} at {}: serving", hex(server.tree.zxid)));
-                    ctx.hist.on_establish(ctx.now, self.me, epoch, &server.tree);
-                }
-                Phase::Broadcast => return Ok(()),
-            }
-        }
+    /// Every half tick: the engine's timeouts, PINGs and quorum check.
+    pub fn tick(&mut self, disk: &mut Disk, ctx: &mut Ctx) -> Result<(), End> {
+        let actions = self.engine.on_tick(ctx.now).map_err(|e| End::Term(e.to_string()))?;
+        self.carry_out(actions, disk, ctx)
     }
 
-    /// Every half tick: `run_term`'s timeouts and PING loop, and each handler's read timeout
-    /// (or its wait for the epoch's server).
-    pub fn tick(&mut self, ctx: &mut Ctx) -> Result<(), End> {
-        let now = ctx.now;
-        let expired: Vec<(ConnId, &'static str)> = self
-            .handlers
-            .iter()
-            .filter_map(|(c, h)| match h.stage {
-                Stage::WaitBcast if now >= h.wait_until => Some((*c, "timed out waiting for the epoch")),
-                Stage::WaitBcast => None,
-                _ if now - h.last_read > h.timeout => Some((*c, "read timed out")),
-                _ => None,
-            })
-            .collect();
-        for (c, why) in expired {
-            self.handler_end(c, why, ctx);
-        }
-        if self.zombie {
-            return Ok(());
-        }
-        if let Some(f) = &self.failure {
-            return Err(End::Term(f.clone()));
-        }
-        let now_rel = self.now_rel(ctx);
-        match self.phase {
-            Phase::Discovery => self.discovery.on_tick(now_rel).map_err(|e| End::Term(e.to_string())),
-            Phase::Sync => match self.newleader.as_ref().map(|n| n.on_tick(now_rel)) {
-                Some(Err(e)) => Err(End::Term(e.to_string())),
-                _ => Ok(()),
-            },
-            Phase::Broadcast => {
-                let last = self.bcast.as_ref().map(|b| b.last_committed()).unwrap_or(0);
-                let mut synced = BTreeSet::new();
-                synced.insert(self.me);
-                for (sid, e) in &self.learners {
-                    let p = QuorumPacket::new(packet::PING, last, None);
-                    if !ctx.cfg.fixes.ping_after_sync || e.synced {
-                        ctx.fx.push(Fx::Send { conn: e.conn, from_leader: true, wire: Wire::Pkt(p) });
-                    } else {
-                        ctx.hist.known_issue("PING to a learner before its sync packets (held back here)");
-                    }
-                    if e.in_broadcast && now - e.last_heard <= ctx.cfg.sync_ms() {
-                        synced.insert(*sid);
-                    }
-                }
-                if !ctx.qv.contains_quorum(&synced) {
-                    let why = format!("not sufficient followers synced, only synced with sids: {synced:?}");
-                    self.failure = Some(why.clone());
-                    return Err(End::Term(why));
-                }
-                Ok(())
-            }
-        }
+    /// The acceptor took a new learner connection.
+    pub fn on_accept(&mut self, conn: ConnId, disk: &mut Disk, ctx: &mut Ctx) -> Result<(), End> {
+        let actions = self.engine.on_accept(conn, ctx.now);
+        self.carry_out(actions, disk, ctx)
     }
 
-    /// A client's write reaches the leader: prep assigns the next zxid, `propose` sends
-    /// PROPOSAL (under the prep lock), then the txn goes to the sync thread. Returns the zxid.
-    pub fn client_write(&mut self, t: TxnId, ctx: &mut Ctx) -> Result<Option<i64>, End> {
-        if self.phase != Phase::Broadcast || !self.serving {
+    /// A packet (or end of stream) from a learner connection.
+    pub fn on_wire(&mut self, conn: ConnId, w: Wire, disk: &mut Disk, ctx: &mut Ctx) -> Result<(), End> {
+        let actions = match w {
+            Wire::Pkt(p) => self.engine.on_packet(conn, p, ctx.now),
+            Wire::Snap(..) => return Ok(()),
+            Wire::Closed => self.engine.on_closed(conn),
+        };
+        self.carry_out(actions, disk, ctx)
+    }
+
+    /// A client's write reaches the leader: the next zxid, the PROPOSALs, then the txn goes
+    /// to the sync thread. Returns the zxid.
+    pub fn client_write(&mut self, t: TxnId, disk: &mut Disk, ctx: &mut Ctx) -> Result<Option<i64>, End> {
+        if !self.is_serving() {
             return Ok(None);
         }
-        let Some(b) = self.bcast.as_mut() else { return Ok(None) };
-        let z = match b.next_zxid() {
-            Ok(z) => z,
-            Err(e) => {
-                self.failure = Some(e.to_string());
-                return Ok(None);
-            }
-        };
-        let actions = match b.propose(z, encode(t)) {
-            Ok(a) => a,
-            Err(e) => {
-                self.failure = Some(e.to_string());
-                return Ok(None);
-            }
-        };
-        self.proposed.insert(z, t);
-        let c = self.exec(actions, ctx);
-        self.commit(c, ctx);
+        // A refusal is kept by the engine and ends the term at its next tick.
+        let Ok(z) = self.engine.next_zxid() else { return Ok(None) };
+        let Ok(actions) = self.engine.propose(z, encode(t)) else { return Ok(None) };
+        self.carry_out(actions, disk, ctx)?;
         ctx.crash_point("leader: proposed, not yet handed to the log")?;
         if let Some(server) = self.server.as_mut() {
             if server.log_txn(z, t) {
@@ -300,19 +229,15 @@ impl LeaderTerm {
         Ok(Some(z))
     }
 
-    /// The sync thread fsynced a batch: `logged` — the leader's own ACKs.
-    pub fn on_fsync(&mut self, disk: &mut Disk, ctx: &mut Ctx) {
-        let Some(server) = self.server.as_mut() else { return };
+    /// The sync thread fsynced a batch: the engine's `logged` (the leader's own ACKs), then
+    /// what was committed before it was durable here is applied.
+    pub fn on_fsync(&mut self, disk: &mut Disk, ctx: &mut Ctx) -> Result<(), End> {
+        let Some(server) = self.server.as_mut() else { return Ok(()) };
         let batch = server.fsync(disk);
-        let mut actions = Vec::new();
-        if let Some(b) = self.bcast.as_mut() {
-            for (z, _) in &batch {
-                actions.extend(b.on_local_sync(*z));
-            }
-        }
-        let c = self.exec(actions, ctx);
-        self.commit(c, ctx);
-        self.commit(Some(i64::MIN), ctx);
+        let zxids: Vec<i64> = batch.iter().map(|(z, _)| *z).collect();
+        let actions = self.engine.logged(&zxids);
+        self.carry_out(actions, disk, ctx)?;
+        self.apply_up_to(i64::MIN, ctx);
         if let Some(server) = self.server.as_mut() {
             server.maybe_snapshot(batch.len(), disk, ctx.rng);
             if !server.queue.is_empty() {
@@ -320,29 +245,21 @@ impl LeaderTerm {
                 ctx.fx.push(Fx::Fsync);
             }
         }
+        Ok(())
     }
 
-    /// The end of `lead`: the streams in `st.learners` shut down (a handler still reading
-    /// FOLLOWERINFO is not there, and lives on against the ended term), the server stopped
-    /// (its sync thread logs what it has), and the database for the next term.
+    /// The end of `lead`: the engine closes every learner connection, the server stops
+    /// (its sync thread logs what it has), and the database goes to the next term.
     pub fn shutdown(&mut self, disk: &mut Disk, ctx: &mut Ctx) -> Option<Db> {
-        for e in self.learners.values() {
-            ctx.fx.push(Fx::Close { conn: e.conn, leader_side: true });
-        }
-        let all = ctx.cfg.fixes.handlers_end_with_term;
-        if all && self.handlers.values().any(|h| h.stage == Stage::Hello) {
-            ctx.hist.known_issue("a learner handler outlives its term (ended with it here)");
-        }
-        for (c, h) in &self.handlers {
-            if (all || h.stage != Stage::Hello) && !self.learners.values().any(|e| e.conn == *c) {
-                // Its entry was replaced: its thread ends on its own read error.
-                ctx.fx.push(Fx::Close { conn: *c, leader_side: true });
+        let learners: Vec<ConnId> = self.engine.learners().iter().map(|l| l.conn).collect();
+        for a in self.engine.end() {
+            if let LeaderAction::Close { conn } = a {
+                if !learners.contains(&conn) {
+                    ctx.hist.count("a connection still reading FOLLOWERINFO closed with its term");
+                }
+                ctx.fx.push(Fx::Close { conn, leader_side: true });
             }
         }
-        self.handlers.retain(|_, h| !all && h.stage == Stage::Hello);
-        self.learners.clear();
-        self.zombie = true;
-        self.server_alive = ctx.cfg.zombie_server.unwrap_or_else(|| ctx.rng.below(2) == 0);
         match self.server.as_mut() {
             Some(s) => {
                 s.stop(disk);
@@ -350,10 +267,5 @@ impl LeaderTerm {
             }
             None => self.db.take(),
         }
-    }
-
-    /// Serving clients (a quorum acknowledged NEWLEADER).
-    pub fn is_serving(&self) -> bool {
-        self.phase == Phase::Broadcast && self.serving
     }
 }

@@ -1,8 +1,8 @@
-//! A deterministic whole-cluster simulator for ZAB: several members, each the pure state
-//! machines of `zab-quorum` (FastLeaderElection, discovery, sync plan, learner sync,
-//! NEWLEADER, broadcast) composed the way the runtime composes them
-//! (`node/server/src/peer/{mod,leader,learner}.rs` and `zk_server.rs`), over a seeded
-//! network and seeded disks, on a virtual clock. Used by `cluster_sim.rs` (thousands of
+//! A deterministic whole-cluster simulator for ZAB: several members, each running the
+//! engines the runtime runs (`zab_quorum::election::FastLeaderElection`,
+//! `zab_quorum::leader::Leader`, `zab_quorum::learner::Learner`), their actions carried
+//! out the way `node/server/src/peer/{mod,leader,learner}.rs` and `zk_server/` carry them
+//! out, over a seeded network and seeded disks, on a virtual clock. Used by `cluster_sim.rs` (thousands of
 //! random seeds), `cluster_scenarios.rs` (scripted faults, named after ZOOKEEPER-NNNN) and
 //! `cluster_sim_findings.rs` (the bugs the random runs found).
 //!
@@ -15,9 +15,10 @@
 //!   snapshots, `take_database`.
 //! - [`net`]: the election port (lossy, duplicating, FIFO per pair) and quorum-port TCP
 //!   connections (FIFO, reliable until they break, stalled by partitions).
-//! - [`leader`]: `Leader.lead`: discovery, NEWLEADER quorum, broadcast, PING loop.
-//! - [`handler`]: one `LearnerHandler` per accepted connection.
-//! - [`learner`]: `Follower` (connect, discovery, `syncWithLeader`, broadcast).
+//! - [`leader`]: `Leader.lead`: drives the leader engine (discovery, one `LearnerHandler`
+//!   per accepted connection, NEWLEADER quorum, broadcast, PING loop) over the server.
+//! - [`learner`]: `Follower`: connects, then drives the learner engine (discovery,
+//!   `syncWithLeader`, broadcast) over the server.
 //! - [`peer`]: one member's life: election, terms, pauses, crash and restart.
 //! - [`check`]: the invariants, checked after every step.
 //! - [`world`]: the event loop: events, effects, the network's plumbing, crashes.
@@ -32,7 +33,6 @@
 pub mod check;
 pub mod control;
 pub mod disk;
-pub mod handler;
 pub mod leader;
 pub mod learner;
 pub mod net;
@@ -42,7 +42,10 @@ pub mod script;
 pub mod server;
 pub mod world;
 
+use std::sync::Arc;
+
 use zab_quorum::election::ElectionConfig;
+use zab_quorum::leader::Payload;
 use zab_quorum::verifier::{QuorumMaj, QuorumServer};
 
 /// A member's id (`myid`).
@@ -75,16 +78,17 @@ pub struct Config {
     pub crash_point_permille: u64,
     /// `crossEpochTruncDiff` (zab's, off by default as in ZooKeeper 3.5+).
     pub cross_epoch_trunc: bool,
-    /// Whether the server of an ended leader term is still reachable from its leftover
-    /// handlers (`None`: at random per term; see `LeaderTerm::zombie`).
-    pub zombie_server: Option<bool>,
-    /// Which known bugs of the runtime the model works around (ZooKeeper's behaviour
-    /// instead), so a run can go on past them. [`Fixes::none`] mirrors the runtime exactly.
+    /// Which known bugs of the runtime's member startup the model works around
+    /// (ZooKeeper's behaviour instead), so a run can go on past them. [`Fixes::none`]
+    /// does what the runtime does.
     pub fixes: Fixes,
 }
 
-/// Deviations from the runtime, each for a bug the simulator found (see the scenario tests
-/// named after them). Each one counts in `History::known` when it changes what happens.
+/// Deviations from the runtime's member startup (`peer.rs`), each for a bug the simulator
+/// found (see the scenario tests named after them). Each one counts in `History::known`
+/// when it changes what happens. The leader's and the learner's terms have none: the
+/// simulator runs their engines, and the bugs it found there are fixed in them
+/// (`cluster_sim_findings.rs`).
 #[derive(Debug, Clone, Copy)]
 pub struct Fixes {
     /// A member whose currentEpoch is older than its last zxid's epoch (a crash between
@@ -98,32 +102,11 @@ pub struct Fixes {
     /// its first sync's txns and before NEWLEADER's server starts has a log and no
     /// snapshot, and never starts again (`LogsWithoutSnapshot`).
     pub snapshot_on_first_load: bool,
-    /// When a leader's term ends every learner handler ends with it, as ZooKeeper's
-    /// `Leader.shutdown` shuts down every `LearnerHandler`; the runtime's `lead` shuts down
-    /// only the streams in `st.learners`, so a handler still reading FOLLOWERINFO lives on
-    /// and can sync a learner from the stopped server, whose tree `take_database` emptied.
-    pub handlers_end_with_term: bool,
-    /// The leader syncs a learner from its log on disk only from past its newest
-    /// snapshot, where the log is known to hold every txn (restore relies on it). The
-    /// runtime (d062b5a) reads the log from the learner's zxid on, but txns this member got
-    /// by SNAP are only in a snapshot: the DIFF skips them (ZOOKEEPER-2846's risk), and
-    /// sends txns of its own it logged before that SNAP and that were never committed.
-    pub disk_sync_after_snapshot: bool,
-    /// The leader PINGs a learner only once its sync packets are queued, as ZooKeeper's
-    /// `LearnerHandler.ping` waits for `sendingThreadStarted`; the runtime PINGs every
-    /// learner in `st.learners`, and a PING before DIFF/TRUNC/SNAP ends the learner's sync.
-    pub ping_after_sync: bool,
 }
 
 impl Fixes {
     pub fn all() -> Fixes {
-        Fixes {
-            epoch_from_zxid: true,
-            snapshot_on_first_load: true,
-            handlers_end_with_term: true,
-            disk_sync_after_snapshot: true,
-            ping_after_sync: true,
-        }
+        Fixes { epoch_from_zxid: true, snapshot_on_first_load: true }
     }
 
     /// Turns one fix off by its field's name (unknown names are refused loudly).
@@ -131,21 +114,12 @@ impl Fixes {
         match name {
             "epoch_from_zxid" => self.epoch_from_zxid = false,
             "snapshot_on_first_load" => self.snapshot_on_first_load = false,
-            "handlers_end_with_term" => self.handlers_end_with_term = false,
-            "disk_sync_after_snapshot" => self.disk_sync_after_snapshot = false,
-            "ping_after_sync" => self.ping_after_sync = false,
             other => panic!("no fix named {other:?}"),
         }
     }
 
     pub fn none() -> Fixes {
-        Fixes {
-            epoch_from_zxid: false,
-            snapshot_on_first_load: false,
-            handlers_end_with_term: false,
-            disk_sync_after_snapshot: false,
-            ping_after_sync: false,
-        }
+        Fixes { epoch_from_zxid: false, snapshot_on_first_load: false }
     }
 }
 
@@ -169,7 +143,6 @@ impl Config {
             fsync_delay: (1, 6),
             crash_point_permille: 0,
             cross_epoch_trunc: false,
-            zombie_server: None,
             fixes: Fixes::all(),
         }
     }
@@ -192,9 +165,9 @@ impl Config {
     }
 }
 
-/// A txn's PROPOSAL bytes: here just the client's write id.
-pub fn encode(t: TxnId) -> Vec<u8> {
-    t.to_be_bytes().to_vec()
+/// A txn's PROPOSAL bytes (the engines' `Payload`): here just the client's write id.
+pub fn encode(t: TxnId) -> Payload {
+    Arc::new(t.to_be_bytes().to_vec())
 }
 
 pub fn decode(data: &[u8]) -> TxnId {

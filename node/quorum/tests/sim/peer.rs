@@ -74,6 +74,10 @@ pub enum Fx {
     Synced {
         conn: ConnId,
     },
+    /// The leader committed this zxid (invariant 6 is checked against every member's disk).
+    Committed {
+        zxid: i64,
+    },
 }
 
 /// A scripted crash: the `nth` time (1-based) member `sid` reaches point `label`.
@@ -157,8 +161,6 @@ pub struct Proc {
     pub term_started: i64,
     /// The last term's database.
     pub carried: Option<Db>,
-    /// Ended leader terms whose handlers still run (see `LeaderTerm::zombie`).
-    pub zombies: Vec<LeaderTerm>,
     pub trunc_safe: bool,
 }
 
@@ -211,15 +213,8 @@ impl Peer {
     /// A process starts: the election driver with no claim yet, then `run_member`.
     pub fn boot(&mut self, ctx: &mut Ctx) {
         let fle = FastLeaderElection::new(self.sid, ctx.qv.clone(), -1, 0, ctx.cfg.election);
-        self.proc = Some(Proc {
-            fle,
-            role: Role::Paused,
-            term: 0,
-            term_started: ctx.now,
-            carried: None,
-            zombies: Vec::new(),
-            trunc_safe: true,
-        });
+        self.proc =
+            Some(Proc { fle, role: Role::Paused, term: 0, term_started: ctx.now, carried: None, trunc_safe: true });
         ctx.log(|| "boots".into());
         self.look(ctx);
     }
@@ -332,13 +327,7 @@ impl Peer {
         let Some(proc) = self.proc.as_mut() else { return };
         let role = std::mem::replace(&mut proc.role, Role::Paused);
         let db = match role {
-            Role::Leading(mut t) => {
-                let db = t.shutdown(&mut self.disk, ctx);
-                if !t.handlers.is_empty() {
-                    proc.zombies.push(*t);
-                }
-                db
-            }
+            Role::Leading(mut t) => t.shutdown(&mut self.disk, ctx),
             Role::Following(mut t) => t.shutdown(&mut self.disk, ctx),
             Role::Looking(db) => Some(db),
             Role::Paused => proc.carried.take(),
@@ -392,25 +381,19 @@ impl Peer {
 
     pub fn tick(&mut self, ctx: &mut Ctx) {
         let Some(proc) = self.proc.as_mut() else { return };
-        for z in proc.zombies.iter_mut() {
-            let _ = z.tick(ctx);
-        }
-        proc.zombies.retain(|z| !z.handlers.is_empty());
         let actions = proc.fle.on_tick(ctx.now);
         self.fle_actions(actions, ctx);
-        self.step(ctx, |role, _disk, ctx, _| match role {
-            Role::Leading(t) => t.tick(ctx),
+        self.step(ctx, |role, disk, ctx, _| match role {
+            Role::Leading(t) => t.tick(disk, ctx),
             Role::Following(t) => t.tick(ctx),
             _ => Ok(()),
         });
     }
 
     pub fn on_accept(&mut self, conn: ConnId, ctx: &mut Ctx) {
-        self.step(ctx, |role, _, ctx, _| {
-            if let Role::Leading(t) = role {
-                t.on_accept(conn, ctx);
-            }
-            Ok(())
+        self.step(ctx, |role, disk, ctx, _| match role {
+            Role::Leading(t) => t.on_accept(conn, disk, ctx),
+            _ => Ok(()),
         });
     }
 
@@ -435,16 +418,6 @@ impl Peer {
 
     /// A packet (or end of stream) on `conn`, for this member's side of it.
     pub fn on_wire(&mut self, conn: ConnId, leader_side: bool, w: Wire, ctx: &mut Ctx) {
-        let Some(proc) = self.proc.as_mut() else { return };
-        if leader_side {
-            if let Some(z) = proc.zombies.iter_mut().find(|z| z.handlers.contains_key(&conn)) {
-                if let Err(End::Crash(opts)) = z.on_wire(conn, w, &mut self.disk, ctx) {
-                    ctx.crashed = Some(opts);
-                }
-                proc.zombies.retain(|z| !z.handlers.is_empty());
-                return;
-            }
-        }
         self.step(ctx, |role, disk, ctx, _| match role {
             Role::Leading(t) if leader_side => t.on_wire(conn, w, disk, ctx),
             Role::Following(t) if !leader_side && t.conn == Some(conn) => t.on_wire(w, disk, ctx),
@@ -456,22 +429,22 @@ impl Peer {
         if self.term() != term {
             return;
         }
-        self.step(ctx, |role, disk, ctx, _| {
-            match role {
-                Role::Leading(t) => t.on_fsync(disk, ctx),
-                Role::Following(t) => t.on_fsync(disk, ctx),
-                _ => {}
+        self.step(ctx, |role, disk, ctx, _| match role {
+            Role::Leading(t) => t.on_fsync(disk, ctx),
+            Role::Following(t) => {
+                t.on_fsync(disk, ctx);
+                Ok(())
             }
-            Ok(())
+            _ => Ok(()),
         });
     }
 
     /// A client's write to this member, if it leads and serves: the zxid it was given.
     pub fn client_write(&mut self, t: TxnId, ctx: &mut Ctx) -> Option<i64> {
         let mut z = None;
-        self.step(ctx, |role, _, ctx, _| match role {
+        self.step(ctx, |role, disk, ctx, _| match role {
             Role::Leading(term) => {
-                z = term.client_write(t, ctx)?;
+                z = term.client_write(t, disk, ctx)?;
                 Ok(())
             }
             _ => Ok(()),

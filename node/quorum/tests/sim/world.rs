@@ -3,7 +3,7 @@
 //! the leader's PING loop's period); faults, restarts and clients' writes are events too.
 //! The invariants of [`super::check`] are checked after every event.
 
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
 use zab_jute::quorum::Notification;
 use zab_quorum::verifier::QuorumMaj;
@@ -305,8 +305,22 @@ impl World {
                         self.hist.check_synced(self.now, sid, &tree, needed);
                     }
                 }
+                Fx::Committed { zxid } => self.check_commit_durable(sid, zxid),
             }
         }
+    }
+
+    /// Invariant 6: leader `sid` committed `z` while a quorum of voters' disks hold it.
+    fn check_commit_durable(&mut self, sid: Sid, z: i64) {
+        let holders: BTreeSet<Sid> = self
+            .peers
+            .iter()
+            .filter(|p| self.qv.servers.contains_key(&p.sid))
+            .filter(|p| p.disk.read_from(z).first().is_some_and(|(e, _)| *e == z))
+            .map(|p| p.sid)
+            .collect();
+        let quorum = self.qv.contains_quorum(&holders);
+        self.hist.check_commit_durable(self.now, sid, z, &holders, quorum);
     }
 
     pub(super) fn close(&mut self, conn: ConnId, leader_side: bool, inflight: Option<bool>) {
