@@ -33,6 +33,7 @@ use zab_quorum::leader::{ConnId, Leader, LeaderAction, LeaderError, LeaderSettin
 use zab_quorum::zxid;
 
 use super::error::PeerError;
+use super::stop::StopSignal;
 use super::wire::{Out, Outbox, PacketReader, QUORUM_PACKET_SLACK, SNAP_SIGNATURE};
 use crate::config::ServerConfig;
 pub use crate::peer_state::LearnerView;
@@ -40,6 +41,7 @@ use crate::zk_server::{Database, ProposeError, Replicator, Role, SkipError, ZooK
 
 /// What the term's thread must do, sent by whichever thread carried out the action.
 enum TermEvent {
+    Stopped,
     PersistCurrentEpoch(i64),
     StartServer(i64),
     StartServing,
@@ -312,7 +314,7 @@ fn snap_dir(config: &ServerConfig) -> std::path::PathBuf {
 pub fn lead(
     config: &ServerConfig,
     db: Database,
-    stop: Arc<AtomicBool>,
+    stop: StopSignal,
     info: &crate::peer_state::PeerInfo,
     on_serving: &dyn Fn(Option<Arc<ZooKeeperServer>>),
 ) -> (PeerError, Option<Database>) {
@@ -324,7 +326,7 @@ pub fn lead(
 fn lead_term(
     config: &ServerConfig,
     db_slot: &mut Option<Database>,
-    stop: Arc<AtomicBool>,
+    stop: StopSignal,
     info: &crate::peer_state::PeerInfo,
     on_serving: &dyn Fn(Option<Arc<ZooKeeperServer>>),
 ) -> PeerError {
@@ -359,6 +361,13 @@ fn lead_term(
     let committed_log: VecDeque<(i64, Arc<Vec<u8>>)> = db.committed_log.clone();
     let (engine, actions) = Leader::start(settings, accepted, current, last_zxid, committed_log, 0);
     let (events_tx, events) = mpsc::channel();
+    // `stop` wakes the term's thread at once.
+    let _wake = {
+        let tx = events_tx.clone();
+        stop.on_stop(move || {
+            let _ = tx.send(TermEvent::Stopped);
+        })
+    };
     let rt = Arc::new(LeaderRuntime {
         config: config.clone(),
         started: Instant::now(),
@@ -379,7 +388,7 @@ fn lead_term(
         };
         std::thread::Builder::new().name("leader-accept".into()).spawn(move || accept_loop(rt, listener))
     };
-    let reason = run_term(&rt, config, db_slot, &stop, &events, info, on_serving);
+    let reason = run_term(&rt, config, db_slot, &events, info, on_serving);
     // Stop: every learner connection closes, the acceptor wakes and ends, the server stops.
     rt.stopping.store(true, Ordering::Release);
     {
@@ -410,7 +419,6 @@ fn run_term(
     rt: &Arc<LeaderRuntime>,
     config: &ServerConfig,
     db: &mut Option<Database>,
-    stop: &AtomicBool,
     events: &mpsc::Receiver<TermEvent>,
     info: &crate::peer_state::PeerInfo,
     on_serving: &dyn Fn(Option<Arc<ZooKeeperServer>>),
@@ -420,11 +428,9 @@ fn run_term(
     let mut server: Option<Arc<ZooKeeperServer>> = None;
     let mut next_tick = Instant::now() + tick;
     loop {
-        if stop.load(Ordering::Acquire) {
-            return PeerError::Stopped;
-        }
-        let wait = next_tick.saturating_duration_since(Instant::now()).min(Duration::from_millis(50));
+        let wait = next_tick.saturating_duration_since(Instant::now());
         match events.recv_timeout(wait) {
+            Ok(TermEvent::Stopped) => return PeerError::Stopped,
             Ok(TermEvent::Failed(e)) => return e,
             Ok(TermEvent::PersistCurrentEpoch(epoch)) => {
                 if let Err(e) = zab_persistence::epoch::write_epoch(&snap_dir(config), "currentEpoch", epoch) {

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,6 +28,7 @@ use zab_quorum::learner::{Acker, Learner, LearnerAction, LearnerError, LearnerSe
 use zab_quorum::zxid;
 
 use super::error::{MemberMemory, PeerError};
+use super::stop::StopSignal;
 use super::wire::{Out, Outbox, PacketReader, QUORUM_PACKET_SLACK};
 use crate::config::ServerConfig;
 use crate::zk_server::{Database, ProposeError, Replicator, Role, ZooKeeperServer};
@@ -81,11 +82,11 @@ impl Replicator for LearnerLink {
 /// `leaderConnectDelayDuringRetryMs` (100 ms) between tries; a new leader usually binds its
 /// quorum port within milliseconds of the election, so zab retries every 10 ms for the first
 /// 200 ms and every 100 ms after that.
-fn connect(addr: &str, init_ms: u64, stop: &AtomicBool) -> Result<TcpStream, PeerError> {
+fn connect(addr: &str, init_ms: u64, stop: &StopSignal) -> Result<TcpStream, PeerError> {
     let deadline = Instant::now() + Duration::from_millis(init_ms.max(1000));
     let mut last = String::new();
     let mut tries = 0;
-    while !stop.load(Ordering::Acquire) && Instant::now() < deadline {
+    while !stop.is_stopped() && Instant::now() < deadline {
         tries += 1;
         let target = addr.to_socket_addrs().ok().and_then(|mut a| a.next());
         match target.map(|a| TcpStream::connect_timeout(&a, Duration::from_secs(1))) {
@@ -96,7 +97,7 @@ fn connect(addr: &str, init_ms: u64, stop: &AtomicBool) -> Result<TcpStream, Pee
         let pause = if tries < 20 { 10 } else { 100 };
         std::thread::sleep(Duration::from_millis(pause));
     }
-    if stop.load(Ordering::Acquire) {
+    if stop.is_stopped() {
         return Err(PeerError::Stopped);
     }
     Err(PeerError::Connect { addr: addr.to_string(), tries, last })
@@ -111,7 +112,7 @@ pub fn follow(
     memory: &MemberMemory,
     db: Database,
     leader_sid: u64,
-    stop: Arc<AtomicBool>,
+    stop: StopSignal,
     info: &crate::peer_state::PeerInfo,
     on_serving: &dyn Fn(Option<Arc<ZooKeeperServer>>),
 ) -> (PeerError, Option<Database>) {
@@ -125,7 +126,7 @@ fn follow_term(
     memory: &MemberMemory,
     db: &mut Option<Database>,
     leader_sid: u64,
-    stop: Arc<AtomicBool>,
+    stop: StopSignal,
     info: &crate::peer_state::PeerInfo,
     on_serving: &dyn Fn(Option<Arc<ZooKeeperServer>>),
 ) -> PeerError {
@@ -150,20 +151,12 @@ fn follow_term(
     };
     let link =
         Arc::new(LearnerLink { tx, acks: Acker::new(q.observer), revalidations: Mutex::new(Some(HashMap::new())) });
-    // `stop` ends the term: a watcher closes the connection, which ends the blocking read.
-    let ended = Arc::new(AtomicBool::new(false));
-    if let Ok(s) = stream.try_clone() {
-        let (stop, ended) = (stop.clone(), ended.clone());
-        let _ = std::thread::Builder::new().name("learner-stop".into()).spawn(move || {
-            while !ended.load(Ordering::Acquire) {
-                if stop.load(Ordering::Acquire) {
-                    let _ = s.shutdown(Shutdown::Both);
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        });
-    }
+    // `stop` ends the term: it shuts the connection down, which ends the blocking read.
+    let _wake = stream.try_clone().ok().map(|s| {
+        stop.on_stop(move || {
+            let _ = s.shutdown(Shutdown::Both);
+        })
+    });
     let mut server = None;
     let reason = match stream.try_clone() {
         Ok(r) => {
@@ -173,8 +166,8 @@ fn follow_term(
                 Ok(never) => match never {},
                 Err(e) => e,
             };
-            // The watcher closed the connection: the read failed because of `stop`.
-            if stop.load(Ordering::Acquire) {
+            // The stop signal closed the connection: the read failed because of it.
+            if stop.is_stopped() {
                 PeerError::Stopped
             } else {
                 e
@@ -182,7 +175,6 @@ fn follow_term(
         }
         Err(e) => PeerError::io("cloning the quorum connection", e),
     };
-    ended.store(true, Ordering::Release);
     let closing = Instant::now();
     let _ = stream.shutdown(Shutdown::Both);
     config.metrics.socket_closing_time.add_ms(closing.elapsed());

@@ -7,6 +7,7 @@
 //! - [`leader`]: `Leader` and `LearnerHandler` on the quorum port.
 //! - [`learner`]: `Follower` / `Observer`.
 //! - [`wire`]: QuorumPacket and SNAP stream framing.
+//! - [`stop`]: the one stop signal every part of a member wakes on.
 //! - [`error`]: why a term ended, and what a member remembers across its terms.
 
 pub mod election;
@@ -14,11 +15,11 @@ pub mod error;
 pub mod leader;
 pub mod learner;
 pub mod qcm;
+pub mod stop;
 pub mod wire;
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,7 @@ use crate::config::ServerConfig;
 pub use crate::peer_state::{init_config_node, PeerInfo, PeerView};
 use crate::zk_server::{Database, Role, ZooKeeperServer};
 use crate::ServerSlot;
+pub use stop::StopSignal;
 
 /// Leading or following that ended sooner than this after the election (a leader that could
 /// not gather a quorum, a learner that found no leader) is followed by [`LOOKING_BACKOFF`]
@@ -75,22 +77,17 @@ pub async fn run_quorum(
     let (qcm, received) = qcm::QuorumCnxManager::start(q.myid, q.view.clone(), settings).await?;
     let election =
         Arc::new(election::Election::start(qcm, received, -1, 0, zab_quorum::election::ElectionConfig::default()));
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = StopSignal::new();
     let accept = {
         let (slot, config, stop) = (slot.clone(), config.clone(), stop.clone());
-        tokio::spawn(async move {
-            crate::accept_loop(listener, slot, config, async move {
-                while !stop.load(Ordering::Acquire) {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            })
-            .await
-        })
+        tokio::spawn(
+            async move { crate::accept_loop(listener, slot, config, async move { stop.stopped().await }).await },
+        )
     };
     let member = tokio::spawn(run_member(config, election.clone(), slot.clone(), info, stop.clone()));
     shutdown.await;
     info!("shutting down");
-    stop.store(true, Ordering::Release);
+    stop.stop();
     let current = slot.read().clone();
     if let Some(s) = current {
         for c in s.cnxns() {
@@ -104,20 +101,20 @@ pub async fn run_quorum(
     Ok(())
 }
 
-/// Runs terms until `stop` is set or the decider gives up.
+/// Runs terms until `stop` or the decider gives up.
 pub async fn run_member(
     config: ServerConfig,
     decide: Arc<dyn Decide>,
     slot: ServerSlot,
     info: Arc<PeerInfo>,
-    stop: Arc<AtomicBool>,
+    stop: StopSignal,
 ) {
     let rt = tokio::runtime::Handle::current();
     let mut carried: Option<Database> = None;
     // This member's own: several members may run in one process.
     let memory = Arc::new(error::MemberMemory::default());
     info.set_metrics(config.metrics.clone());
-    while !stop.load(Ordering::Acquire) {
+    while !stop.is_stopped() {
         let cfg = config.clone();
         // The last term's database when it has one (ZooKeeper keeps its ZKDatabase across
         // elections), else the data directory's.
@@ -129,7 +126,10 @@ pub async fn run_member(
             Ok(Ok(db)) => db,
             Ok(Err(e)) => {
                 error!(error = %e, "cannot load the database; retrying in a second");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = stop.stopped() => {}
+                }
                 continue;
             }
             Err(e) => {
@@ -214,8 +214,11 @@ pub async fn run_member(
             error::PeerError::Stopped => info!(?state, "term ended: this member is stopping"),
             reason => info!(%reason, ?state, "term ended; looking for a leader"),
         }
-        if started.elapsed() < LOOKING_BACKOFF_AFTER && !stop.load(Ordering::Acquire) {
-            tokio::time::sleep(LOOKING_BACKOFF).await;
+        if started.elapsed() < LOOKING_BACKOFF_AFTER {
+            tokio::select! {
+                _ = tokio::time::sleep(LOOKING_BACKOFF) => {}
+                _ = stop.stopped() => {}
+            }
         }
     }
 }

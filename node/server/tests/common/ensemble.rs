@@ -4,12 +4,11 @@
 
 use super::free_port;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use zab_node::config::{ConfigBuilder, ServerConfig};
-use zab_node::peer::{run_member, Decide};
+use zab_node::peer::{run_member, Decide, StopSignal};
 use zab_node::{ServerSlot, ZooKeeperServer};
 use zab_quorum::election::PeerState;
 use zookeeper_client as zk;
@@ -65,14 +64,14 @@ pub struct Member {
     pub id: u64,
     pub client: u16,
     pub slot: ServerSlot,
-    pub stop: Arc<AtomicBool>,
+    pub stop: StopSignal,
     pub tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for Member {
     /// A failing test must not leave terms running (the runtime would wait for them).
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Release);
+        self.stop.stop();
     }
 }
 
@@ -113,17 +112,12 @@ pub async fn start_member(id: u64, leader: u64, dir: &std::path::Path, ports: &[
     let client = cfg.client_port;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", client)).await.expect("client port");
     let slot: ServerSlot = Default::default();
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = StopSignal::new();
     let accept = {
         let (slot, cfg, stop) = (slot.clone(), cfg.clone(), stop.clone());
-        tokio::spawn(async move {
-            zab_node::accept_loop(listener, slot, cfg, async move {
-                while !stop.load(Ordering::Acquire) {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-            })
-            .await
-        })
+        tokio::spawn(
+            async move { zab_node::accept_loop(listener, slot, cfg, async move { stop.stopped().await }).await },
+        )
     };
     let observer = ports[id as usize - 1].observer;
     let info = Arc::new(zab_node::peer::PeerInfo::new(id, cfg.quorum.clone().expect("quorum settings").view));
@@ -151,7 +145,7 @@ impl Member {
     }
 
     pub async fn stop(mut self) {
-        self.stop.store(true, Ordering::Release);
+        self.stop.stop();
         for t in std::mem::take(&mut self.tasks) {
             let _ = tokio::time::timeout(Duration::from_secs(20), t).await;
         }
