@@ -13,6 +13,7 @@
 //!   discovery, the sync plan, NEWLEADER and broadcast; run by the server and the simulator.
 //! - [`learner`]: one term of a follower or observer, composing discovery, learner sync and
 //!   broadcast; run by the server and by the cluster simulator alike.
+//! - [`peer`]: what a member carries from one term to the next (QuorumPeer's loop).
 //! - [`learner_sync`]: the learner's sync conversation up to UPTODATE (3.9.3 order).
 //! - [`broadcast`]: the leader's proposals, ACK quorums and ordered commits.
 //! - [`follower`]: broadcast on a follower or observer (PROPOSAL/ACK/COMMIT, INFORM).
@@ -29,6 +30,7 @@ pub mod learner_sync;
 #[cfg(feature = "broken-engine")]
 pub mod mutant;
 pub mod newleader;
+pub mod peer;
 pub mod sync;
 pub mod verifier;
 pub mod vote;

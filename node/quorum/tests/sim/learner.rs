@@ -10,7 +10,7 @@
 use std::collections::VecDeque;
 
 use zab_jute::quorum::{packet, QuorumPacket};
-use zab_quorum::learner::{protocol_version, Learner, LearnerAction, LearnerError, LearnerSettings};
+use zab_quorum::learner::{Learner, LearnerAction, LearnerError, LearnerSettings};
 use zab_quorum::zxid;
 
 use super::disk::{Db, Disk, Tree};
@@ -91,7 +91,7 @@ impl LearnerTerm {
         &mut self,
         conn: Option<ConnId>,
         unreachable: bool,
-        trunc_safe: bool,
+        protocol_version: i32,
         disk: &mut Disk,
         ctx: &mut Ctx,
     ) -> Result<(), End> {
@@ -116,7 +116,7 @@ impl LearnerTerm {
             myid: self.me,
             observer: false,
             config_version: ctx.qv.version,
-            protocol_version: protocol_version(trunc_safe),
+            protocol_version,
             init_ms: ctx.cfg.init_ms(),
             sync_ms: ctx.cfg.sync_ms(),
             counter_skip: None,

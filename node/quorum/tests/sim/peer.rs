@@ -9,6 +9,7 @@
 
 use zab_jute::quorum::Notification;
 use zab_quorum::election::{Action, FastLeaderElection, PeerState};
+use zab_quorum::peer::QuorumPeer;
 use zab_quorum::verifier::QuorumMaj;
 
 use super::check::History;
@@ -158,10 +159,10 @@ pub struct Proc {
     pub role: Role,
     /// Counts terms (and pauses), so stale timers are ignored.
     pub term: u64,
-    pub term_started: i64,
     /// The last term's database.
     pub carried: Option<Db>,
-    pub trunc_safe: bool,
+    /// What the member carries across its terms (the runtime's `QuorumPeer`).
+    pub member: QuorumPeer,
 }
 
 pub struct Peer {
@@ -213,8 +214,7 @@ impl Peer {
     /// A process starts: the election driver with no claim yet, then `run_member`.
     pub fn boot(&mut self, ctx: &mut Ctx) {
         let fle = FastLeaderElection::new(self.sid, ctx.qv.clone(), -1, 0, ctx.cfg.election);
-        self.proc =
-            Some(Proc { fle, role: Role::Paused, term: 0, term_started: ctx.now, carried: None, trunc_safe: true });
+        self.proc = Some(Proc { fle, role: Role::Paused, term: 0, carried: None, member: QuorumPeer::new() });
         ctx.log(|| "boots".into());
         self.look(ctx);
     }
@@ -287,7 +287,7 @@ impl Peer {
         let Role::Looking(_) = proc.role else { return };
         let Role::Looking(db) = std::mem::replace(&mut proc.role, Role::Paused) else { return };
         proc.term += 1;
-        proc.term_started = ctx.now;
+        proc.member.term_started(ctx.now);
         ctx.log(|| format!("decided {state:?}, leader {leader}"));
         let end = match state {
             PeerState::Leading => match LeaderTerm::start(self.sid, db, &mut self.disk, ctx) {
@@ -344,17 +344,14 @@ impl Peer {
         }
         ctx.log(|| format!("term ended: {reason}"));
         proc.term += 1;
-        let pause = if ctx.now - proc.term_started < 500 { 200 } else { 0 };
+        let pause = proc.member.term_ended(ctx.now, ctx.trunc_unsafe);
         ctx.fx.push(Fx::Wake { at: ctx.now + pause });
     }
 
     /// Runs a term's step and deals with how it stopped.
-    fn step(&mut self, ctx: &mut Ctx, f: impl FnOnce(&mut Role, &mut Disk, &mut Ctx, bool) -> Result<(), End>) {
+    fn step(&mut self, ctx: &mut Ctx, f: impl FnOnce(&mut Role, &mut Disk, &mut Ctx, i32) -> Result<(), End>) {
         let Some(proc) = self.proc.as_mut() else { return };
-        let r = f(&mut proc.role, &mut self.disk, ctx, proc.trunc_safe);
-        if ctx.trunc_unsafe {
-            proc.trunc_safe = false;
-        }
+        let r = f(&mut proc.role, &mut self.disk, ctx, proc.member.protocol_version());
         if let Some(e) = ctx.update_vote.take() {
             proc.fle.update_election_vote(e);
         }
@@ -410,8 +407,8 @@ impl Peer {
     }
 
     pub fn on_connect(&mut self, conn: Option<ConnId>, unreachable: bool, ctx: &mut Ctx) {
-        self.step(ctx, |role, disk, ctx, safe| match role {
-            Role::Following(t) => t.on_connect(conn, unreachable, safe, disk, ctx),
+        self.step(ctx, |role, disk, ctx, version| match role {
+            Role::Following(t) => t.on_connect(conn, unreachable, version, disk, ctx),
             _ => Ok(()),
         });
     }

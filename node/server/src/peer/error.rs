@@ -1,12 +1,9 @@
-//! Why a term of the peer runtime ended ([`PeerError`]), and the per-member memory a term
-//! leaves for the next ones ([`MemberMemory`]).
+//! Why a term of the peer runtime ended ([`PeerError`]).
 //!
 //! The leader's and the learner's terms end with one of these variants; the member's loop
 //! (`run_member`) matches the variant, never the text. Every message says what failed and
-//! what happens next. Nothing here is process-global: several members in one process (the
-//! test ensembles) each hold their own [`MemberMemory`].
-
-use std::sync::atomic::{AtomicBool, Ordering};
+//! what happens next. What a member remembers across its terms is
+//! [`zab_quorum::peer::QuorumPeer`], owned by that loop: nothing is process-global.
 
 /// Why a term ended.
 #[derive(Debug, thiserror::Error)]
@@ -93,47 +90,9 @@ impl PeerError {
     }
 }
 
-/// What one member remembers across its terms (for as long as it runs), passed down to
-/// each term instead of living in process-global statics.
-#[derive(Debug)]
-pub struct MemberMemory {
-    /// False once a truncation could not reach its zxid: from then on this member announces
-    /// ZooKeeper's protocol version, so no leader truncates it across an epoch again.
-    truncation_safe: AtomicBool,
-}
-
-impl Default for MemberMemory {
-    fn default() -> Self {
-        MemberMemory { truncation_safe: AtomicBool::new(true) }
-    }
-}
-
-impl MemberMemory {
-    /// The protocol version this member's learner announces in FOLLOWERINFO/OBSERVERINFO:
-    /// zab's (truncatable across an epoch) unless a truncation here has failed.
-    pub fn announced_protocol_version(&self) -> i32 {
-        zab_quorum::learner::protocol_version(self.truncation_safe.load(Ordering::Acquire))
-    }
-
-    /// Records that a truncation could not reach its zxid.
-    pub fn truncation_failed(&self) {
-        self.truncation_safe.store(false, Ordering::Release);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_failed_truncation_changes_only_its_own_members_announced_version() {
-        let (a, b) = (MemberMemory::default(), MemberMemory::default());
-        assert_eq!(a.announced_protocol_version(), zab_jute::quorum::ZAB_PROTOCOL_VERSION);
-        a.truncation_failed();
-        assert_eq!(a.announced_protocol_version(), zab_jute::quorum::PROTOCOL_VERSION);
-        assert_eq!(b.announced_protocol_version(), zab_jute::quorum::ZAB_PROTOCOL_VERSION);
-        assert_ne!(zab_jute::quorum::ZAB_PROTOCOL_VERSION, zab_jute::quorum::PROTOCOL_VERSION);
-    }
 
     #[test]
     fn errors_say_what_failed() {

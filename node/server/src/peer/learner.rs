@@ -24,10 +24,10 @@ use zab_jute::quorum::{packet, QuorumPacket};
 use zab_jute::record::Record;
 use zab_jute::txn::Txn;
 use zab_jute::InputArchive;
-use zab_quorum::learner::{Acker, Learner, LearnerAction, LearnerError, LearnerSettings};
+use zab_quorum::learner::{Acker, Learner, LearnerAction, LearnerSettings};
 use zab_quorum::zxid;
 
-use super::error::{MemberMemory, PeerError};
+use super::error::PeerError;
 use super::stop::StopSignal;
 use super::wire::{Out, Outbox, PacketReader, QUORUM_PACKET_SLACK};
 use crate::config::ServerConfig;
@@ -105,11 +105,12 @@ fn connect(addr: &str, init_ms: u64, stop: &StopSignal) -> Result<TcpStream, Pee
 
 /// Runs one term as a follower (or observer) of `leader_sid`; returns why it ended, and the
 /// database for the next term when it still matches the disk (otherwise the next term
-/// loads it again). `memory` is what this member remembers across its terms.
+/// loads it again). `protocol_version` is what this member announces
+/// ([`zab_quorum::peer::QuorumPeer::protocol_version`]).
 #[allow(clippy::too_many_arguments)] // one term's configuration, state and hooks, all used
 pub fn follow(
     config: &ServerConfig,
-    memory: &MemberMemory,
+    protocol_version: i32,
     db: Database,
     leader_sid: u64,
     stop: StopSignal,
@@ -117,13 +118,13 @@ pub fn follow(
     on_serving: &dyn Fn(Option<Arc<ZooKeeperServer>>),
 ) -> (PeerError, Option<Database>) {
     let mut db = Some(db);
-    let reason = follow_term(config, memory, &mut db, leader_sid, stop, info, on_serving);
+    let reason = follow_term(config, protocol_version, &mut db, leader_sid, stop, info, on_serving);
     (reason, db)
 }
 
 fn follow_term(
     config: &ServerConfig,
-    memory: &MemberMemory,
+    protocol_version: i32,
     db: &mut Option<Database>,
     leader_sid: u64,
     stop: StopSignal,
@@ -161,7 +162,8 @@ fn follow_term(
     let reason = match stream.try_clone() {
         Ok(r) => {
             let mut reader = PacketReader::new(r, config.max_buffer + QUORUM_PACKET_SLACK);
-            let outcome = term(config, memory, db, &mut reader, &stream, &link, &mut server, info, on_serving);
+            let outcome =
+                term(config, protocol_version, db, &mut reader, &stream, &link, &mut server, info, on_serving);
             let e = match outcome {
                 Ok(never) => match never {},
                 Err(e) => e,
@@ -206,7 +208,7 @@ fn log_dir(config: &ServerConfig) -> std::path::PathBuf {
 #[allow(clippy::too_many_arguments)] // one term's connection, state and hooks, all used
 fn term(
     config: &ServerConfig,
-    memory: &MemberMemory,
+    protocol_version: i32,
     db: &mut Option<Database>,
     reader: &mut PacketReader<TcpStream>,
     stream: &TcpStream,
@@ -225,7 +227,7 @@ fn term(
         myid: q.myid,
         observer: q.observer,
         config_version: q.view.version,
-        protocol_version: memory.announced_protocol_version(),
+        protocol_version,
         init_ms: tick * q.init_limit as i64,
         sync_ms: tick * q.sync_limit as i64,
         counter_skip: q.testing_initial_zxid,
@@ -258,14 +260,9 @@ fn term(
         let was_discovering = learner.leader_epoch().is_none();
         let actions = match learner.on_packet(p, now()) {
             Ok(a) => a,
-            Err(e) => return Err(term.failed(memory, e)),
+            Err(e) => return Err(PeerError::Learner(e)),
         };
-        if let Err(e) = term.carry_out(actions, reader, &mut learner) {
-            if matches!(&e, PeerError::Learner(le) if le.makes_truncation_unsafe()) {
-                memory.truncation_failed();
-            }
-            return Err(e);
-        }
+        term.carry_out(actions, reader, &mut learner)?;
         if let Some(epoch) = learner.leader_epoch().filter(|_| was_discovering) {
             peer.update(|v| v.accepted_epoch = v.accepted_epoch.max(epoch));
             peer.phase(zab_status::Phase::Synchronization);
@@ -298,13 +295,6 @@ struct Term<'a> {
 }
 
 impl Term<'_> {
-    fn failed(&self, memory: &MemberMemory, e: LearnerError) -> PeerError {
-        if e.makes_truncation_unsafe() {
-            memory.truncation_failed();
-        }
-        PeerError::Learner(e)
-    }
-
     fn server(&self) -> Result<&Arc<ZooKeeperServer>, PeerError> {
         self.server.as_ref().ok_or(PeerError::protocol("a txn for the server before NEWLEADER started it"))
     }

@@ -33,12 +33,6 @@ use crate::zk_server::{Database, Role, ZooKeeperServer};
 use crate::ServerSlot;
 pub use stop::StopSignal;
 
-/// Leading or following that ended sooner than this after the election (a leader that could
-/// not gather a quorum, a learner that found no leader) is followed by [`LOOKING_BACKOFF`]
-/// before the next election, so a member that cannot serve does not spin through elections.
-const LOOKING_BACKOFF_AFTER: Duration = Duration::from_millis(500);
-const LOOKING_BACKOFF: Duration = Duration::from_millis(200);
-
 /// A role for the next term, once known: `(state, leader sid)`.
 pub type Decision<'a> = Pin<Box<dyn Future<Output = Option<(PeerState, u64)>> + Send + 'a>>;
 
@@ -111,8 +105,10 @@ pub async fn run_member(
 ) {
     let rt = tokio::runtime::Handle::current();
     let mut carried: Option<Database> = None;
-    // This member's own: several members may run in one process.
-    let memory = Arc::new(error::MemberMemory::default());
+    // This member's own memory across its terms: several members may run in one process.
+    let mut member = zab_quorum::peer::QuorumPeer::new();
+    let born = Instant::now();
+    let now_ms = move || born.elapsed().as_millis() as i64;
     info.set_metrics(config.metrics.clone());
     while !stop.is_stopped() {
         let cfg = config.clone();
@@ -182,8 +178,8 @@ pub async fn run_member(
         let rt2 = rt.clone();
         let info2 = info.clone();
         let decide2 = decide.clone();
-        let memory2 = memory.clone();
-        let started = Instant::now();
+        let protocol_version = member.protocol_version();
+        member.term_started(now_ms());
         let term = tokio::task::spawn_blocking(move || {
             let tasks: Mutex<Vec<tokio::task::JoinHandle<()>>> = Mutex::new(Vec::new());
             let on_serving = |s: Option<Arc<ZooKeeperServer>>| {
@@ -203,20 +199,22 @@ pub async fn run_member(
             match state {
                 PeerState::Leading => leader::lead(&cfg, db, stop2, &info2, &on_serving),
                 PeerState::Following | PeerState::Observing => {
-                    learner::follow(&cfg, &memory2, db, leader, stop2, &info2, &on_serving)
+                    learner::follow(&cfg, protocol_version, db, leader, stop2, &info2, &on_serving)
                 }
                 PeerState::Looking => (error::PeerError::StillLooking, Some(db)),
             }
         });
         let (reason, next_db) = term.await.unwrap_or_else(|e| (error::PeerError::Thread(e.to_string()), None));
         carried = next_db;
+        let truncation_short = matches!(&reason, error::PeerError::Learner(e) if e.makes_truncation_unsafe());
+        let pause = member.term_ended(now_ms(), truncation_short);
         match reason {
             error::PeerError::Stopped => info!(?state, "term ended: this member is stopping"),
             reason => info!(%reason, ?state, "term ended; looking for a leader"),
         }
-        if started.elapsed() < LOOKING_BACKOFF_AFTER {
+        if pause > 0 {
             tokio::select! {
-                _ = tokio::time::sleep(LOOKING_BACKOFF) => {}
+                _ = tokio::time::sleep(Duration::from_millis(pause as u64)) => {}
                 _ = stop.stopped() => {}
             }
         }
