@@ -18,7 +18,7 @@
 //! - [`broadcast`]: the leader's proposals, ACK quorums and ordered commits.
 //! - [`follower`]: broadcast on a follower or observer (PROPOSAL/ACK/COMMIT, INFORM).
 //! - [`newleader`]: NEWLEADER, its ACK quorum and UPTODATE on the leader.
-//! - [`sync`]: the leader's choice of DIFF / TRUNC / SNAP for a learner (`syncFollower`).
+//! - [`sync_plan`]: the leader's choice of DIFF / TRUNC / SNAP for a learner (`syncFollower`).
 
 pub mod broadcast;
 pub mod discovery;
@@ -31,7 +31,7 @@ pub mod learner_sync;
 pub mod mutant;
 pub mod newleader;
 pub mod peer;
-pub mod sync;
+pub mod sync_plan;
 pub mod verifier;
 pub mod vote;
 pub mod zxid;

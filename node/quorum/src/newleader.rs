@@ -96,7 +96,7 @@ mod tests {
     use super::*;
     use crate::discovery::{LeaderAction, LeaderDiscovery, LearnerDiscovery};
     use crate::learner_sync::{LearnerSync, SyncAction};
-    use crate::sync::{plan, LeaderLog, SyncPacket};
+    use crate::sync_plan::{plan, LeaderLog, SyncPacket};
     use crate::verifier::QuorumServer;
 
     const E5: i64 = 5 << 32;

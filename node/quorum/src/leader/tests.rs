@@ -1,0 +1,105 @@
+use super::*;
+use crate::discovery::LearnerDiscovery;
+use crate::verifier::QuorumServer;
+
+const E1: i64 = 1 << 32;
+
+fn settings() -> LeaderSettings {
+    LeaderSettings {
+        myid: 3,
+        view: QuorumMaj::new((1..=3).map(|i| QuorumServer::parse(i, "h:1:2").unwrap()), 0),
+        init_ms: 1_000,
+        sync_ms: 500,
+        commit_log_count: 500,
+        cross_epoch_trunc: false,
+    }
+}
+
+fn hello(sid: u64) -> QuorumPacket {
+    LearnerDiscovery { myid: sid, accepted_epoch: 0, current_epoch: 0, last_logged_zxid: 0 }.hello(false, 0)
+}
+
+fn sends(out: &[LeaderAction]) -> Vec<(ConnId, i32, i64)> {
+    out.iter()
+        .filter_map(|a| match a {
+            LeaderAction::Send { conn, packet } => Some((*conn, packet.packet_type, packet.zxid)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A learner on connection 10 (sid 1) through discovery and sync to broadcast.
+fn established() -> Leader {
+    let (mut l, out) = Leader::start(settings(), 0, 0, 0, VecDeque::new(), 0);
+    assert!(out.is_empty());
+    l.on_accept(10, 0);
+    let out = l.on_packet(10, hello(1), 1);
+    assert_eq!(out[0], LeaderAction::PersistAcceptedEpoch(1), "acceptedEpoch before LEADERINFO");
+    assert_eq!(sends(&out), vec![(10, packet::LEADERINFO, E1)]);
+    let ack_epoch = QuorumPacket::new(packet::ACKEPOCH, 0, Some(0i32.to_be_bytes().to_vec()));
+    let out = l.on_packet(10, ack_epoch, 2);
+    assert_eq!(
+        out,
+        vec![LeaderAction::PersistCurrentEpoch(1), LeaderAction::StartServer { start_zxid: E1 }],
+        "a quorum (3 and 1) acknowledged epoch 1"
+    );
+    assert_eq!(l.server_started(3), vec![LeaderAction::PrepareSync { conn: 10, read_log_from: None }]);
+    let out = l.sync_learner(10, 0, None);
+    assert_eq!(sends(&out), vec![(10, packet::DIFF, 0), (10, packet::NEWLEADER, E1)]);
+    let out = l.on_packet(10, QuorumPacket::new(packet::ACK, E1, None), 4);
+    assert_eq!(out[0], LeaderAction::StartServing);
+    assert_eq!(sends(&out), vec![(10, packet::UPTODATE, -1)]);
+    assert!(l.is_serving());
+    l
+}
+
+#[test]
+fn a_write_commits_once_a_quorum_has_it_durable() {
+    let mut l = established();
+    let z = l.next_zxid().unwrap();
+    assert_eq!(z, E1 | 1);
+    let out = l.propose(z, Arc::new(vec![7])).unwrap();
+    assert_eq!(sends(&out), vec![(10, packet::PROPOSAL, z)]);
+    assert!(l.logged(&[z]).iter().all(|a| !matches!(a, LeaderAction::CommitUpTo(_))), "one ACK of 3 is no quorum");
+    let out = l.on_packet(10, QuorumPacket::new(packet::ACK, z, None), 5);
+    assert_eq!(sends(&out), vec![(10, packet::COMMIT, z)]);
+    assert!(out.contains(&LeaderAction::CommitUpTo(z)));
+    assert_eq!(l.committed_log().len(), 1);
+}
+
+#[test]
+fn pings_go_to_synced_learners_and_a_lost_quorum_ends_the_term() {
+    let mut l = established();
+    let out = l.on_tick(100).unwrap();
+    assert_eq!(sends(&out), vec![(10, packet::PING, E1)]);
+    assert!(matches!(l.on_tick(600), Err(LeaderError::QuorumLost(_))), "1 silent for longer than syncLimit");
+    assert!(l.on_tick(601).is_err(), "the failure stays");
+}
+
+#[test]
+fn a_reconnecting_learner_replaces_its_older_connection() {
+    let mut l = established();
+    l.on_accept(11, 10);
+    let out = l.on_packet(11, hello(1), 10);
+    assert!(out.contains(&LeaderAction::Close { conn: 10 }));
+    assert_eq!(l.learners().len(), 1);
+    assert_eq!(l.learners()[0].conn, 11);
+    assert!(l.on_closed(10).is_empty(), "the old handler is gone already");
+    assert_eq!(l.end(), vec![LeaderAction::Close { conn: 11 }]);
+}
+
+#[test]
+fn a_learners_sync_is_answered_after_what_was_proposed_before_it() {
+    let mut l = established();
+    let z = l.next_zxid().unwrap();
+    l.propose(z, Arc::new(vec![1])).unwrap();
+    let req = ForwardedRequest { session_id: 5, cxid: 1, op_type: OP_SYNC }.encode(&[]);
+    let out = l.on_packet(10, QuorumPacket::new(packet::REQUEST, -1, Some(req)), 6);
+    assert!(sends(&out).is_empty(), "waits for 0x100000001");
+    l.logged(&[z]);
+    let out = l.on_packet(10, QuorumPacket::new(packet::ACK, z, None), 7);
+    assert_eq!(sends(&out), vec![(10, packet::COMMIT, z), (10, packet::SYNC, 0)]);
+    let write = ForwardedRequest { session_id: 5, cxid: 2, op_type: 1 }.encode(&[]);
+    let out = l.on_packet(10, QuorumPacket::new(packet::REQUEST, -1, Some(write)), 8);
+    assert!(matches!(&out[..], [LeaderAction::Forwarded { sid: 1, .. }]));
+}
