@@ -8,6 +8,7 @@
 //! refused, and the leader must step down so a new epoch starts (ZOOKEEPER-1277).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use thiserror::Error;
 use zab_jute::quorum::{packet, QuorumPacket};
@@ -23,6 +24,8 @@ pub enum BroadcastError {
     CounterExhausted(i64),
     #[error("proposal 0x{got:x} does not follow 0x{last:x}")]
     OutOfOrder { last: i64, got: i64 },
+    #[error("a reconfiguration (version 0x{0:x}) is already in flight; retry once it commits")]
+    ReconfigInProgress(i64),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +36,13 @@ pub enum BroadcastAction {
     },
     /// Apply the committed txn locally and answer its client.
     Commit(i64),
+    /// The reconfiguration committed just before this action activates: `view` is the
+    /// configuration from now on, `designated` its leader (`processReconfig`).
+    Activate {
+        zxid: i64,
+        view: Arc<QuorumMaj>,
+        designated: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,16 +53,31 @@ pub enum LearnerKind {
 
 struct Proposal {
     data: Vec<u8>,
-    acks: BTreeSet<u64>,
+    /// One ack set per configuration whose quorum the proposal needs: the current one, and
+    /// the next one while a reconfiguration is in flight (`qvAcksetPairs`).
+    quorums: Vec<(Arc<QuorumMaj>, BTreeSet<u64>)>,
+    /// The configuration a reconfig proposal activates once committed.
+    activates: Option<Arc<QuorumMaj>>,
+}
+
+impl Proposal {
+    fn has_all_quorums(&self) -> bool {
+        self.quorums.iter().all(|(qv, acks)| qv.contains_quorum(acks))
+    }
 }
 
 pub struct LeaderBroadcast {
     myid: u64,
-    qv: QuorumMaj,
+    qv: Arc<QuorumMaj>,
+    /// The configuration a reconfig proposed and not yet committed (`lastSeenQuorumVerifier`).
+    next: Option<Arc<QuorumMaj>>,
     learners: BTreeMap<u64, LearnerKind>,
     outstanding: BTreeMap<i64, Proposal>,
     last_proposed: i64,
     last_committed: i64,
+    /// False once a committed reconfig designated another leader: this one commits nothing
+    /// more (`allowedToCommit`).
+    allowed_to_commit: bool,
 }
 
 impl LeaderBroadcast {
@@ -60,11 +85,13 @@ impl LeaderBroadcast {
     pub fn new(myid: u64, qv: QuorumMaj, start_zxid: i64) -> LeaderBroadcast {
         LeaderBroadcast {
             myid,
-            qv,
+            qv: Arc::new(qv),
+            next: None,
             learners: BTreeMap::new(),
             outstanding: BTreeMap::new(),
             last_proposed: start_zxid,
             last_committed: start_zxid,
+            allowed_to_commit: true,
         }
     }
 
@@ -79,6 +106,21 @@ impl LeaderBroadcast {
 
     pub fn last_committed(&self) -> i64 {
         self.last_committed
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Arc<QuorumMaj> {
+        &self.qv
+    }
+
+    /// The configuration a reconfig in flight will activate.
+    pub fn next_config(&self) -> Option<&Arc<QuorumMaj>> {
+        self.next.as_ref()
+    }
+
+    /// Whether this leader may still commit (no reconfig designated another leader).
+    pub fn allowed_to_commit(&self) -> bool {
+        self.allowed_to_commit
     }
 
     /// The next zxid to assign, or the error that forces a new epoch.
@@ -104,11 +146,40 @@ impl LeaderBroadcast {
     /// Proposes a txn (its zxid from [`next_zxid`](Self::next_zxid), `data` the serialized
     /// TxnHeader + txn + digest).
     pub fn propose(&mut self, zxid: i64, data: Vec<u8>) -> Result<Vec<BroadcastAction>, BroadcastError> {
+        self.propose_with(zxid, data, None)
+    }
+
+    /// Proposes a reconfig txn that activates `view` (its version the zxid) once a quorum
+    /// of the current configuration AND of `view` have it; until then every proposal needs
+    /// both quorums. One reconfiguration at a time.
+    pub fn propose_reconfig(
+        &mut self,
+        zxid: i64,
+        data: Vec<u8>,
+        view: QuorumMaj,
+    ) -> Result<Vec<BroadcastAction>, BroadcastError> {
+        if let Some(next) = &self.next {
+            return Err(BroadcastError::ReconfigInProgress(next.version));
+        }
+        self.propose_with(zxid, data, Some(Arc::new(view)))
+    }
+
+    fn propose_with(
+        &mut self,
+        zxid: i64,
+        data: Vec<u8>,
+        activates: Option<Arc<QuorumMaj>>,
+    ) -> Result<Vec<BroadcastAction>, BroadcastError> {
         let expected = self.next_zxid()?;
         if zxid != expected {
             return Err(BroadcastError::OutOfOrder { last: self.last_proposed, got: zxid });
         }
         self.last_proposed = zxid;
+        if let Some(view) = &activates {
+            self.next = Some(view.clone());
+        }
+        let mut quorums = vec![(self.qv.clone(), BTreeSet::new())];
+        quorums.extend(self.next.iter().map(|n| (n.clone(), BTreeSet::new())));
         let out = self
             .learners
             .iter()
@@ -118,7 +189,7 @@ impl LeaderBroadcast {
                 packet: QuorumPacket::new(packet::PROPOSAL, zxid, Some(data.clone())),
             })
             .collect();
-        self.outstanding.insert(zxid, Proposal { data, acks: BTreeSet::new() });
+        self.outstanding.insert(zxid, Proposal { data, quorums, activates });
         Ok(out)
     }
 
@@ -127,32 +198,73 @@ impl LeaderBroadcast {
         self.on_ack(self.myid, zxid)
     }
 
-    /// ACK from `sid` (`processAck`); commits what a quorum now holds, in order.
+    /// ACK from `sid` (`processAck`); commits what all the needed quorums now hold, in
+    /// order. A sid counts in each configuration where it votes.
     pub fn on_ack(&mut self, sid: u64, zxid: i64) -> Vec<BroadcastAction> {
-        if !self.qv.is_voter(sid) {
+        if !self.allowed_to_commit {
             return Vec::new();
         }
         if let Some(p) = self.outstanding.get_mut(&zxid) {
-            p.acks.insert(sid);
+            for (qv, acks) in &mut p.quorums {
+                if qv.is_voter(sid) {
+                    acks.insert(sid);
+                }
+            }
         }
         let mut out = Vec::new();
         // tryToCommit: only the oldest outstanding proposal may commit.
         while let Some((&z, p)) = self.outstanding.iter().next() {
-            if !self.qv.contains_quorum(&p.acks) {
+            if !self.allowed_to_commit || !p.has_all_quorums() {
                 break;
             }
             let Some(p) = self.outstanding.remove(&z) else { break };
             self.last_committed = z;
-            for (to, kind) in &self.learners {
-                let packet = match kind {
-                    LearnerKind::Follower => QuorumPacket::new(packet::COMMIT, z, None),
-                    LearnerKind::Observer => QuorumPacket::new(packet::INFORM, z, Some(p.data.clone())),
-                };
-                out.push(BroadcastAction::Send { to: *to, packet });
+            match &p.activates {
+                None => {
+                    for (to, kind) in &self.learners {
+                        let packet = match kind {
+                            LearnerKind::Follower => QuorumPacket::new(packet::COMMIT, z, None),
+                            LearnerKind::Observer => QuorumPacket::new(packet::INFORM, z, Some(p.data.clone())),
+                        };
+                        out.push(BroadcastAction::Send { to: *to, packet });
+                    }
+                    out.push(BroadcastAction::Commit(z));
+                }
+                Some(view) => self.activate(z, &p, view.clone(), &mut out),
             }
-            out.push(BroadcastAction::Commit(z));
         }
         out
+    }
+
+    /// A reconfig committed: its leader designated, COMMITANDACTIVATE to the followers and
+    /// INFORMANDACTIVATE to the observers, the new configuration in force.
+    fn activate(&mut self, z: i64, p: &Proposal, view: Arc<QuorumMaj>, out: &mut Vec<BroadcastAction>) {
+        let acked = p.quorums.last().map(|(_, a)| a.clone()).unwrap_or_default();
+        let later: Vec<BTreeSet<u64>> = self
+            .outstanding
+            .values()
+            .map(|q| q.quorums.iter().flat_map(|(_, a)| a.iter().copied()).collect())
+            .collect();
+        let designated = crate::reconfig::designated_leader(self.myid, &self.qv, &view, &acked, &later);
+        let leader = designated.to_be_bytes().to_vec();
+        for (to, kind) in &self.learners {
+            let packet = match kind {
+                LearnerKind::Follower => QuorumPacket::new(packet::COMMITANDACTIVATE, z, Some(leader.clone())),
+                LearnerKind::Observer => {
+                    let mut data = leader.clone();
+                    data.extend_from_slice(&p.data);
+                    QuorumPacket::new(packet::INFORMANDACTIVATE, z, Some(data))
+                }
+            };
+            out.push(BroadcastAction::Send { to: *to, packet });
+        }
+        out.push(BroadcastAction::Commit(z));
+        out.push(BroadcastAction::Activate { zxid: z, view: view.clone(), designated });
+        self.qv = view;
+        self.next = None;
+        if designated != self.myid {
+            self.allowed_to_commit = false;
+        }
     }
 
     pub fn outstanding(&self) -> usize {

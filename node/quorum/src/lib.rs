@@ -13,6 +13,8 @@
 //!   discovery, the sync plan, NEWLEADER and broadcast; run by the server and the simulator.
 //! - [`learner`]: one term of a follower or observer, composing discovery, learner sync and
 //!   broadcast; run by the server and by the cluster simulator alike.
+//! - [`reconfig`]: dynamic reconfiguration's pure parts: the configuration text, the
+//!   designated leader, whether an activation ends a member's term.
 //! - [`peer`]: what a member carries from one term to the next (QuorumPeer's loop).
 //! - [`learner_sync`]: the learner's sync conversation up to UPTODATE (3.9.3 order).
 //! - [`broadcast`]: the leader's proposals, ACK quorums and ordered commits.
@@ -31,6 +33,7 @@ pub mod learner_sync;
 pub mod mutant;
 pub mod newleader;
 pub mod peer;
+pub mod reconfig;
 pub mod sync_plan;
 pub mod verifier;
 pub mod vote;

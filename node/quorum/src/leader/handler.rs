@@ -67,7 +67,7 @@ impl Leader {
             return self.end_handler(conn, out);
         };
         let sid = info.serverid as u64;
-        if !self.settings.view.servers.contains_key(&sid) {
+        if !self.settings.view.servers.contains_key(&sid) && !self.settings.reconfig_enabled {
             return self.end_handler(conn, out);
         }
         let observer = p.packet_type == packet::OBSERVERINFO;

@@ -82,6 +82,9 @@ pub struct LeaderSettings {
     /// `crossEpochTruncDiff`: a learner announcing zab's protocol version may be truncated
     /// across an epoch.
     pub cross_epoch_trunc: bool,
+    /// `reconfigEnabled`: a server not in the configuration may connect as a non-voting
+    /// follower or observer (a member joining by reconfig); otherwise it is refused.
+    pub reconfig_enabled: bool,
 }
 
 /// The log on disk past a learner's zxid, read by the runtime for [`Leader::sync_learner`]
@@ -121,6 +124,10 @@ pub enum LeaderAction {
     Synchronising { sid: u64, mode: SyncMode, from_disk: bool, with_proposals: bool, outstanding: usize },
     /// A quorum acknowledged NEWLEADER: serve clients.
     StartServing,
+    /// A reconfig committed and its configuration is in force from now on (write it as
+    /// the dynamic configuration); `designated` leads it — when that is another member,
+    /// this leader commits nothing more and its term ends once its followers leave.
+    Activated { zxid: i64, view: Arc<QuorumMaj>, designated: u64 },
     /// A proposal is committed: record it; [`LeaderAction::CommitUpTo`] follows.
     Committed { zxid: i64, payload: Option<Payload> },
     /// Apply, in order, every txn up to this zxid.
@@ -281,6 +288,32 @@ impl Leader {
         self.proposed.get(&zxid)
     }
 
+    /// The configuration in force (the one the term started with, until a reconfig
+    /// activates another).
+    pub fn config(&self) -> &QuorumMaj {
+        match &self.bcast {
+            Some(b) => b.config(),
+            None => &self.settings.view,
+        }
+    }
+
+    /// The configuration a reconfig in flight will activate.
+    pub fn next_config(&self) -> Option<&QuorumMaj> {
+        self.bcast.as_ref().and_then(|b| b.next_config()).map(|v| v.as_ref())
+    }
+
+    /// Whether a quorum of `view`'s voters are connected and synchronised with this
+    /// leader, itself included when it votes there (`isQuorumSynced`): a reconfig to a
+    /// configuration without one is refused (NEWCONFIGNOQUORUM).
+    pub fn is_quorum_synced(&self, view: &QuorumMaj) -> bool {
+        let mut ids: BTreeSet<u64> =
+            self.learners.iter().filter(|(sid, e)| e.in_broadcast && view.is_voter(**sid)).map(|(s, _)| *s).collect();
+        if view.is_voter(self.settings.myid) {
+            ids.insert(self.settings.myid);
+        }
+        view.contains_quorum(&ids)
+    }
+
     /// The recent committed txns (the DIFF window) as they stand.
     pub fn committed_log(&self) -> &VecDeque<(i64, Payload)> {
         &self.committed_log
@@ -353,6 +386,9 @@ impl Leader {
         for a in actions {
             match a {
                 BroadcastAction::Send { to, packet } => self.send_to_sid(to, packet, out),
+                BroadcastAction::Activate { zxid, view, designated } => {
+                    out.push(LeaderAction::Activated { zxid, view, designated });
+                }
                 BroadcastAction::Commit(z) => {
                     newest = Some(z);
                     let payload = self.proposed.remove(&z);
@@ -421,7 +457,7 @@ impl Leader {
                         synced.insert(*sid);
                     }
                 }
-                if !self.settings.view.contains_quorum(&synced) {
+                if !self.config().contains_quorum(&synced) {
                     return Err(self.fail(LeaderError::QuorumLost(synced)));
                 }
             }
@@ -457,6 +493,29 @@ impl Leader {
         if crate::mutant::active(crate::mutant::Mutant::LeaderCountsOwnAckBeforeFsync) {
             actions.extend(b.on_local_sync(zxid));
         }
+        self.proposed.insert(zxid, payload);
+        let mut out = Vec::new();
+        self.exec(actions, &mut out);
+        Ok(out)
+    }
+
+    /// A reconfig txn, prepared at `zxid`: it activates `view` (its version `zxid`) once a
+    /// quorum of the current configuration and of `view` have logged it.
+    pub fn propose_reconfig(
+        &mut self,
+        zxid: i64,
+        payload: Payload,
+        view: QuorumMaj,
+    ) -> Result<Vec<LeaderAction>, LeaderError> {
+        if self.ended {
+            return Err(LeaderError::Ended("the term is over".into()));
+        }
+        let b = self.bcast.as_mut().ok_or(LeaderError::NotEstablished)?;
+        let actions = match b.propose_reconfig(zxid, payload.to_vec(), view) {
+            Ok(a) => a,
+            Err(e @ BroadcastError::ReconfigInProgress(_)) => return Err(e.into()),
+            Err(e) => return Err(self.fail(e.into())),
+        };
         self.proposed.insert(zxid, payload);
         let mut out = Vec::new();
         self.exec(actions, &mut out);

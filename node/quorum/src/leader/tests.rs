@@ -1,4 +1,5 @@
 use super::*;
+use crate::broadcast::BroadcastError;
 use crate::discovery::LearnerDiscovery;
 use crate::verifier::QuorumServer;
 
@@ -12,6 +13,7 @@ fn settings() -> LeaderSettings {
         sync_ms: 500,
         commit_log_count: 500,
         cross_epoch_trunc: false,
+        reconfig_enabled: true,
     }
 }
 
@@ -102,4 +104,70 @@ fn a_learners_sync_is_answered_after_what_was_proposed_before_it() {
     let write = ForwardedRequest { session_id: 5, cxid: 2, op_type: 1 }.encode(&[]);
     let out = l.on_packet(10, QuorumPacket::new(packet::REQUEST, -1, Some(write)), 8);
     assert!(matches!(&out[..], [LeaderAction::Forwarded { sid: 1, .. }]));
+}
+
+fn view(ids: &[u64], version: i64) -> QuorumMaj {
+    QuorumMaj::new(ids.iter().map(|i| QuorumServer::parse(*i, "h:1:2").unwrap()), version)
+}
+
+/// Member `sid` joins on `conn` (discovery and sync) while the leader serves.
+fn join(l: &mut Leader, conn: ConnId, sid: u64, now: i64) {
+    l.on_accept(conn, now);
+    let out = l.on_packet(conn, hello(sid), now);
+    assert_eq!(sends(&out), vec![(conn, packet::LEADERINFO, E1)]);
+    let ack_epoch = QuorumPacket::new(packet::ACKEPOCH, 0, Some(0i32.to_be_bytes().to_vec()));
+    let out = l.on_packet(conn, ack_epoch, now);
+    assert_eq!(out, vec![LeaderAction::PrepareSync { conn, read_log_from: None }]);
+    l.sync_learner(conn, 0, None);
+    let out = l.on_packet(conn, QuorumPacket::new(packet::ACK, E1, None), now);
+    assert_eq!(sends(&out), vec![(conn, packet::UPTODATE, -1)]);
+}
+
+#[test]
+fn a_reconfig_commits_with_a_quorum_of_the_old_and_of_the_new_configuration() {
+    let mut l = established();
+    join(&mut l, 14, 4, 10);
+    let next = view(&[1, 2, 3, 4], E1 | 1);
+    assert!(l.is_quorum_synced(&next), "3, 1 and 4 are synced: 3 of 4");
+    assert!(!l.is_quorum_synced(&view(&[1, 2, 4, 5, 6], E1 | 1)));
+    let z = l.next_zxid().unwrap();
+    let out = l.propose_reconfig(z, Arc::new(vec![9]), next.clone()).unwrap();
+    assert_eq!(sends(&out), vec![(10, packet::PROPOSAL, z), (14, packet::PROPOSAL, z)], "the joiner gets it too");
+    assert_eq!(l.next_config(), Some(&next));
+    assert!(matches!(
+        l.propose_reconfig(z + 1, Arc::new(vec![]), next.clone()),
+        Err(LeaderError::Broadcast(BroadcastError::ReconfigInProgress(_)))
+    ));
+    l.logged(&[z]);
+    let out = l.on_packet(10, QuorumPacket::new(packet::ACK, z, None), 11);
+    assert!(!out.contains(&LeaderAction::CommitUpTo(z)), "old quorum (3, 1), but 2 of 4 in the new one");
+    let out = l.on_packet(14, QuorumPacket::new(packet::ACK, z, None), 12);
+    assert_eq!(sends(&out), vec![(10, packet::COMMITANDACTIVATE, z), (14, packet::COMMITANDACTIVATE, z)]);
+    let LeaderAction::Send { packet: activate, .. } = &out[0] else { panic!("{out:?}") };
+    assert_eq!(activate.data.as_deref(), Some(&3u64.to_be_bytes()[..]), "3 stays the leader");
+    assert!(out.contains(&LeaderAction::Activated { zxid: z, view: Arc::new(next.clone()), designated: 3 }));
+    assert_eq!(l.config(), &next);
+    assert!(l.next_config().is_none());
+}
+
+#[test]
+fn a_reconfig_that_removes_the_leader_designates_a_follower_and_stops_commits() {
+    let mut l = established();
+    join(&mut l, 12, 2, 10);
+    let next = view(&[1, 2], E1 | 1);
+    let z = l.next_zxid().unwrap();
+    l.propose_reconfig(z, Arc::new(vec![9]), next).unwrap();
+    let z2 = z + 1;
+    l.propose(z2, Arc::new(vec![1])).unwrap();
+    l.logged(&[z, z2]);
+    l.on_packet(12, QuorumPacket::new(packet::ACK, z, None), 11);
+    l.on_packet(12, QuorumPacket::new(packet::ACK, z2, None), 11);
+    let out = l.on_packet(10, QuorumPacket::new(packet::ACK, z, None), 12);
+    let designated = out.iter().find_map(|a| match a {
+        LeaderAction::Activated { designated, .. } => Some(*designated),
+        _ => None,
+    });
+    assert_eq!(designated, Some(2), "2 acked the reconfig and what came after it");
+    let out = l.on_packet(10, QuorumPacket::new(packet::ACK, z2, None), 13);
+    assert!(!out.contains(&LeaderAction::CommitUpTo(z2)), "no longer allowed to commit");
 }

@@ -48,6 +48,7 @@ impl LeaderTerm {
             sync_ms: ctx.cfg.sync_ms(),
             commit_log_count: ctx.cfg.commit_log_count,
             cross_epoch_trunc: ctx.cfg.cross_epoch_trunc,
+            reconfig_enabled: false,
         };
         let window: VecDeque<_> = db.committed_log.iter().map(|(z, t)| (*z, encode(*t))).collect();
         let (engine, actions) = Leader::start(settings, accepted, current, last, window, ctx.now);
@@ -172,8 +173,11 @@ impl LeaderTerm {
                 ctx.fx.push(Fx::Committed { zxid });
             }
             LeaderAction::CommitUpTo(z) => self.apply_up_to(z, ctx),
-            // Sessions and forwarded requests are not in the model.
-            LeaderAction::TouchSessions { .. } | LeaderAction::Forwarded { .. } | LeaderAction::Revalidate { .. } => {}
+            // Sessions, forwarded requests and reconfigurations are not in the model yet.
+            LeaderAction::TouchSessions { .. }
+            | LeaderAction::Forwarded { .. }
+            | LeaderAction::Revalidate { .. }
+            | LeaderAction::Activated { .. } => {}
         }
         Ok(Vec::new())
     }

@@ -153,6 +153,12 @@ impl LeaderRuntime {
                     crate::metrics::record::leader_commit(&self.config.metrics, payload.as_ref())
                 }
                 LeaderAction::CommitUpTo(z) => later.push(Later::CommitUpTo(z)),
+                LeaderAction::Activated { zxid, view, designated } => info!(
+                    version = format_args!("0x{zxid:x}"),
+                    members = view.servers.len(),
+                    designated,
+                    "a reconfiguration is in force"
+                ),
                 LeaderAction::TouchSessions { data, .. } => later.push(Later::Touch(data)),
                 LeaderAction::Forwarded { sid, packet } => later.push(Later::Forwarded { sid, packet }),
                 LeaderAction::Revalidate { conn, sid, session_id, timeout } => {
@@ -357,6 +363,7 @@ fn lead_term(
         sync_ms: tick * q.sync_limit as i64,
         commit_log_count: config.commit_log_count,
         cross_epoch_trunc: q.cross_epoch_trunc,
+        reconfig_enabled: config.reconfig_enabled,
     };
     let committed_log: VecDeque<(i64, Arc<Vec<u8>>)> = db.committed_log.clone();
     let (engine, actions) = Leader::start(settings, accepted, current, last_zxid, committed_log, 0);
