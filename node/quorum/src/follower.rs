@@ -29,6 +29,12 @@ pub enum FollowerAction {
     Send(QuorumPacket),
     /// Apply the (durable) txn to the tree.
     Apply(i64),
+    /// The reconfig txn `zxid` (just applied) activates its configuration, led by
+    /// `designated` (COMMITANDACTIVATE, INFORMANDACTIVATE).
+    Activate {
+        zxid: i64,
+        designated: u64,
+    },
 }
 
 pub struct FollowerBroadcast {
@@ -64,6 +70,19 @@ impl FollowerBroadcast {
 
     pub fn on_packet(&mut self, p: &QuorumPacket) -> Result<Vec<FollowerAction>, FollowerError> {
         match (p.packet_type, self.observer) {
+            (packet::COMMITANDACTIVATE, false) => {
+                let designated = designated_of(p)?;
+                let mut out = self.on_packet(&QuorumPacket::new(packet::COMMIT, p.zxid, None))?;
+                out.push(FollowerAction::Activate { zxid: p.zxid, designated });
+                Ok(out)
+            }
+            (packet::INFORMANDACTIVATE, true) => {
+                let designated = designated_of(p)?;
+                let txn = p.data.as_deref().and_then(|d| d.get(8..)).unwrap_or(&[]).to_vec();
+                let mut out = self.on_packet(&QuorumPacket::new(packet::INFORM, p.zxid, Some(txn)))?;
+                out.push(FollowerAction::Activate { zxid: p.zxid, designated });
+                Ok(out)
+            }
             (packet::PROPOSAL, false) | (packet::INFORM, true) => {
                 if !self.follows(p.zxid) {
                     return Err(FollowerError::OutOfOrder { last: self.last_zxid, got: p.zxid });
@@ -102,6 +121,13 @@ impl FollowerBroadcast {
     }
 }
 
+/// The designated leader a COMMITANDACTIVATE / INFORMANDACTIVATE starts with.
+fn designated_of(p: &QuorumPacket) -> Result<u64, FollowerError> {
+    let d = p.data.as_deref().unwrap_or(&[]);
+    let b: [u8; 8] = d.get(..8).and_then(|b| b.try_into().ok()).ok_or(FollowerError::Unexpected(p.packet_type))?;
+    Ok(u64::from_be_bytes(b))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,6 +160,30 @@ mod tests {
             f.on_packet(&p(packet::COMMIT, E6 | 0xffff_fff0)).unwrap(),
             vec![FollowerAction::Apply(E6 | 0xffff_fff0)]
         );
+    }
+
+    #[test]
+    fn activations_commit_then_activate() {
+        let mut f = FollowerBroadcast::new(E6, false);
+        f.on_packet(&p(packet::PROPOSAL, E6 | 1)).unwrap();
+        let cna = QuorumPacket::new(packet::COMMITANDACTIVATE, E6 | 1, Some(2u64.to_be_bytes().to_vec()));
+        assert_eq!(
+            f.on_packet(&cna).unwrap(),
+            vec![FollowerAction::Apply(E6 | 1), FollowerAction::Activate { zxid: E6 | 1, designated: 2 }]
+        );
+        let mut o = FollowerBroadcast::new(E6, true);
+        let mut data = 3u64.to_be_bytes().to_vec();
+        data.push(7);
+        let out = o.on_packet(&QuorumPacket::new(packet::INFORMANDACTIVATE, E6 | 1, Some(data))).unwrap();
+        assert_eq!(
+            out,
+            vec![
+                FollowerAction::Log { zxid: E6 | 1, data: vec![7] },
+                FollowerAction::Apply(E6 | 1),
+                FollowerAction::Activate { zxid: E6 | 1, designated: 3 }
+            ]
+        );
+        assert!(o.on_packet(&QuorumPacket::new(packet::INFORMANDACTIVATE, E6 | 2, Some(vec![1]))).is_err(), "short");
     }
 
     #[test]

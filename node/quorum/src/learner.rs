@@ -19,6 +19,7 @@
 //!    proposals (ZooKeeper logs them through its SyncRequestProcessor, which ACKs them).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use thiserror::Error;
 use zab_jute::learner_bodies::RevalidateReply;
@@ -28,6 +29,8 @@ use zab_jute::record::Record;
 use crate::discovery::{DiscoveryError, LearnerDiscovery};
 use crate::follower::{FollowerAction, FollowerBroadcast, FollowerError};
 use crate::learner_sync::{LearnerSync, SyncAction, SyncError};
+use crate::reconfig::{config_of_txn, major_change, parse_config};
+use crate::verifier::QuorumMaj;
 use crate::zxid;
 
 /// Why a learner's term ends.
@@ -73,7 +76,7 @@ pub fn protocol_version(truncation_safe: bool) -> i32 {
 }
 
 /// What one term of a learner needs to know.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct LearnerSettings {
     pub myid: u64,
     pub observer: bool,
@@ -87,6 +90,9 @@ pub struct LearnerSettings {
     pub sync_ms: i64,
     /// `zookeeper.testingonly.initialZxid`: the counter a leader may jump to.
     pub counter_skip: Option<i64>,
+    /// The leader this term follows, and the configuration the member runs with.
+    pub leader: u64,
+    pub view: Arc<QuorumMaj>,
 }
 
 /// What the learner asks of its runtime, in order.
@@ -132,6 +138,10 @@ pub enum LearnerAction {
     SyncDone,
     /// The leader's answer to a REVALIDATE this member sent for a client's session.
     Revalidated { session_id: i64, valid: bool },
+    /// A configuration is in force from now on (`processReconfig`): write it as the
+    /// dynamic configuration; `designated` leads it (None: whoever leads). When `leave`,
+    /// the member's role or leader changes: the term ends once this is carried out.
+    Activate { zxid: i64, view: Arc<QuorumMaj>, designated: Option<u64>, leave: bool },
 }
 
 /// The ACKs of txns the server's log made durable: from the sync thread, beside the term.
@@ -201,6 +211,11 @@ pub struct Learner {
     config_node_written: bool,
     mode: SyncMode,
     last_read: i64,
+    /// The configuration in force here, the ones reconfig proposals carry (by zxid), and
+    /// the leader's, as NEWLEADER announced it when newer.
+    view: Arc<QuorumMaj>,
+    reconfigs: BTreeMap<i64, Arc<QuorumMaj>>,
+    newleader_view: Option<Arc<QuorumMaj>>,
 }
 
 impl Learner {
@@ -215,6 +230,7 @@ impl Learner {
     ) -> (Learner, Vec<LearnerAction>) {
         let disc = LearnerDiscovery { myid: settings.myid, accepted_epoch, current_epoch, last_logged_zxid: last_zxid };
         let hello = disc.hello_as(settings.observer, settings.config_version, settings.protocol_version);
+        let view = settings.view.clone();
         let learner = Learner {
             settings,
             stage: Stage::Discovery,
@@ -230,6 +246,9 @@ impl Learner {
             config_node_written: false,
             mode: SyncMode::Diff,
             last_read: now,
+            view,
+            reconfigs: BTreeMap::new(),
+            newleader_view: None,
         };
         (learner, vec![LearnerAction::Send(hello)])
     }
@@ -292,11 +311,60 @@ impl Learner {
         if let Some(z) = self.truncating {
             return Err(LearnerError::TruncationPending(z));
         }
+        self.note_config(&p);
         match self.stage {
             Stage::Discovery => self.on_leader_info(&p),
             Stage::Sync => self.on_sync_packet(&p),
             Stage::Broadcast => self.on_broadcast_packet(p),
         }
+    }
+
+    /// The configuration in force here.
+    pub fn config(&self) -> &Arc<QuorumMaj> {
+        &self.view
+    }
+
+    /// Remembers the configuration a reconfig proposal (or INFORMANDACTIVATE) carries, and
+    /// the leader's from NEWLEADER when it is newer than this member's.
+    fn note_config(&mut self, p: &QuorumPacket) {
+        let data = p.data.as_deref().unwrap_or(&[]);
+        match p.packet_type {
+            packet::PROPOSAL | packet::INFORM => {
+                if let Some(Ok(v)) = config_of_txn(data) {
+                    self.reconfigs.insert(p.zxid, Arc::new(v));
+                }
+            }
+            packet::INFORMANDACTIVATE => {
+                if let Some(Ok(v)) = config_of_txn(data.get(8..).unwrap_or(&[])) {
+                    self.reconfigs.insert(p.zxid, Arc::new(v));
+                }
+            }
+            packet::NEWLEADER => {
+                let leader_view = std::str::from_utf8(data).ok().and_then(|t| parse_config(t).ok());
+                if let Some(v) = leader_view.filter(|v| v.version > self.view.version) {
+                    self.newleader_view = Some(Arc::new(v));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A configuration activates (`processReconfig`): the reconfig txn `zxid`'s, or
+    /// `view` when given.
+    fn activation(
+        &mut self,
+        zxid: i64,
+        designated: Option<u64>,
+        view: Option<Arc<QuorumMaj>>,
+    ) -> Option<LearnerAction> {
+        let view = view.or_else(|| self.reconfigs.remove(&zxid))?;
+        self.reconfigs.retain(|z, _| *z > zxid);
+        if view.version <= self.view.version {
+            return None;
+        }
+        let leave = major_change(self.settings.myid, &self.view, &view, self.settings.leader, designated);
+        self.view = view.clone();
+        Some(LearnerAction::Activate { zxid, view, designated, leave })
     }
 
     /// The runtime carried out [`LearnerAction::Truncate`]; the database now ends at
@@ -335,6 +403,19 @@ impl Learner {
 
     fn on_sync_packet(&mut self, p: &QuorumPacket) -> Result<Vec<LearnerAction>, LearnerError> {
         let Some(sync) = self.sync.as_mut() else { return Ok(Vec::new()) };
+        // A reconfig's commit during synchronisation: a COMMIT, then the activation.
+        let activates = (p.packet_type == packet::COMMITANDACTIVATE).then(|| {
+            let d = p.data.as_deref().and_then(|d| d.get(..8)).and_then(|b| <[u8; 8]>::try_from(b).ok());
+            (p.zxid, d.map(u64::from_be_bytes))
+        });
+        let commit;
+        let p = match activates {
+            Some(_) => {
+                commit = QuorumPacket::new(packet::COMMIT, p.zxid, None);
+                &commit
+            }
+            None => p,
+        };
         #[allow(unused_mut)] // changed only by a planted bug
         let mut actions = sync.on_packet(p)?;
         #[cfg(feature = "broken-engine")]
@@ -343,6 +424,7 @@ impl Learner {
         // Txns handed to the server's log here are ACKed by its sync thread once durable;
         // the state machine's own ACK of them is dropped.
         let mut acked_by_log = BTreeSet::new();
+        let mut serving_at = None;
         for a in actions {
             match a {
                 SyncAction::Truncate(z) => {
@@ -391,6 +473,7 @@ impl Learner {
                     }
                 }
                 SyncAction::StartServing => {
+                    serving_at = Some(out.len());
                     out.push(LearnerAction::StartServing);
                     // Durable here since NEWLEADER: ACKed now, as ZooKeeper's sync processor
                     // does after UPTODATE; the quorum may need these ACKs.
@@ -403,6 +486,17 @@ impl Learner {
             }
         }
         let (done, last) = (sync.done(), sync.last_zxid());
+        if let Some((zxid, designated)) = activates {
+            out.extend(self.activation(zxid, designated, None));
+        }
+        // The leader's configuration, when newer, is in force before serving.
+        if let Some(at) = serving_at {
+            if let Some(v) = self.newleader_view.take() {
+                if let Some(a) = self.activation(v.version, None, Some(v)) {
+                    out.insert(at, a);
+                }
+            }
+        }
         self.after_first_sync_packet(&mut out);
         if done {
             let applied = &self.applied_after;
@@ -428,16 +522,17 @@ impl Learner {
             _ => {}
         }
         let Some(bcast) = self.bcast.as_mut() else { return Ok(Vec::new()) };
-        #[allow(unused_mut)] // changed only by a planted bug
-        let mut out: Vec<LearnerAction> = bcast
-            .on_packet(&p)?
-            .into_iter()
-            .map(|a| match a {
-                FollowerAction::Log { zxid, data } => LearnerAction::Log { zxid, data },
-                FollowerAction::Apply(z) => LearnerAction::CommitUpTo(z),
-                FollowerAction::Send(p) => LearnerAction::Send(p),
-            })
-            .collect();
+        let mut out = Vec::new();
+        for a in bcast.on_packet(&p)? {
+            match a {
+                FollowerAction::Log { zxid, data } => out.push(LearnerAction::Log { zxid, data }),
+                FollowerAction::Apply(z) => out.push(LearnerAction::CommitUpTo(z)),
+                FollowerAction::Send(p) => out.push(LearnerAction::Send(p)),
+                FollowerAction::Activate { zxid, designated } => {
+                    out.extend(self.activation(zxid, Some(designated), None))
+                }
+            }
+        }
         #[cfg(feature = "broken-engine")]
         if crate::mutant::active(crate::mutant::Mutant::FollowerAcksProposalBeforeFsync) && !self.settings.observer {
             let early: Vec<i64> = out
@@ -488,12 +583,82 @@ mod tests {
             init_ms: 1_000,
             sync_ms: 500,
             counter_skip: None,
+            leader: 3,
+            view: Arc::new(view(&["server.1=h1:1:2", "server.2=h2:1:2", "server.3=h3:1:2"], 0x100000000)),
         }
     }
 
     fn pkt(t: i32, z: i64) -> QuorumPacket {
         let data = if t == packet::PROPOSAL { Some(vec![z as u8]) } else { None };
         QuorumPacket::new(t, z, data)
+    }
+
+    fn view(lines: &[&str], version: i64) -> QuorumMaj {
+        parse_config(&format!("{}\nversion={version:x}", lines.join("\n"))).unwrap()
+    }
+
+    /// A reconfig txn's bytes: TxnHeader (type reconfig), SetDataTxn of /zookeeper/config.
+    fn reconfig_txn(zxid: i64, config: &QuorumMaj) -> Vec<u8> {
+        use zab_jute::txn::{SetDataTxn, TxnHeader};
+        let mut out = zab_jute::OutputArchive::new();
+        TxnHeader { client_id: 1, cxid: 1, zxid, time: 0, txn_type: zab_jute::codes::op::RECONFIG }.write(&mut out);
+        SetDataTxn { path: "/zookeeper/config".into(), data: Some(config.to_text().into_bytes()), version: -1 }
+            .write(&mut out);
+        out.into_inner()
+    }
+
+    /// A follower through DIFF, NEWLEADER and UPTODATE, in broadcast.
+    fn following(settings: LearnerSettings) -> Learner {
+        let (mut l, _) = Learner::start(settings, 5, 5, E5, 0);
+        l.on_packet(leader_info(6), 0).unwrap();
+        l.on_packet(pkt(packet::DIFF, E5), 0).unwrap();
+        l.on_packet(pkt(packet::NEWLEADER, E6), 0).unwrap();
+        l.on_packet(pkt(packet::UPTODATE, -1), 0).unwrap();
+        l
+    }
+
+    #[test]
+    fn a_committed_reconfig_activates_and_ends_the_term_when_the_leader_changes() {
+        let mut l = following(settings(false));
+        // 3 (the leader) leaves; 2 is designated.
+        let next = view(&["server.1=h1:1:2", "server.2=h2:1:2"], E6 | 1);
+        let proposal = QuorumPacket::new(packet::PROPOSAL, E6 | 1, Some(reconfig_txn(E6 | 1, &next)));
+        assert!(matches!(&l.on_packet(proposal, 1).unwrap()[..], [LearnerAction::Log { .. }]));
+        let cna = QuorumPacket::new(packet::COMMITANDACTIVATE, E6 | 1, Some(2u64.to_be_bytes().to_vec()));
+        let out = l.on_packet(cna, 2).unwrap();
+        assert_eq!(out[0], LearnerAction::CommitUpTo(E6 | 1));
+        assert_eq!(
+            out[1],
+            LearnerAction::Activate { zxid: E6 | 1, view: Arc::new(next.clone()), designated: Some(2), leave: true }
+        );
+        assert_eq!(l.config().as_ref(), &next);
+    }
+
+    #[test]
+    fn a_reconfig_that_keeps_the_leader_does_not_end_the_term() {
+        let mut l = following(settings(false));
+        let next = view(&["server.1=h1:1:2", "server.2=h2:1:2", "server.3=h3:1:2", "server.4=h4:1:2"], E6 | 1);
+        let proposal = QuorumPacket::new(packet::PROPOSAL, E6 | 1, Some(reconfig_txn(E6 | 1, &next)));
+        l.on_packet(proposal, 1).unwrap();
+        let cna = QuorumPacket::new(packet::COMMITANDACTIVATE, E6 | 1, Some(3u64.to_be_bytes().to_vec()));
+        let out = l.on_packet(cna, 2).unwrap();
+        assert!(matches!(out[1], LearnerAction::Activate { leave: false, designated: Some(3), .. }));
+    }
+
+    #[test]
+    fn a_newer_configuration_from_newleader_is_in_force_before_serving() {
+        let (mut l, _) = Learner::start(settings(false), 5, 5, E5, 0);
+        l.on_packet(leader_info(6), 0).unwrap();
+        l.on_packet(pkt(packet::DIFF, E5), 0).unwrap();
+        let next = view(&["server.1=h1:1:2", "server.2=h2:1:2", "server.3=h3:1:2:observer"], E5 | 9);
+        let newleader = QuorumPacket::new(packet::NEWLEADER, E6, Some(next.to_text().into_bytes()));
+        l.on_packet(newleader, 0).unwrap();
+        let out = l.on_packet(pkt(packet::UPTODATE, -1), 0).unwrap();
+        let serving = out.iter().position(|a| *a == LearnerAction::StartServing).unwrap();
+        assert!(
+            matches!(&out[serving - 1], LearnerAction::Activate { designated: None, leave: true, .. }),
+            "the leader 3 is an observer there: a major change; {out:?}"
+        );
     }
 
     fn leader_info(epoch: i64) -> QuorumPacket {

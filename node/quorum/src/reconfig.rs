@@ -56,6 +56,27 @@ pub fn parse_config(text: &str) -> Result<QuorumMaj, BadConfig> {
     Ok(QuorumMaj::new(servers, version))
 }
 
+/// The configuration a reconfig txn carries (a TxnHeader of type reconfig, then a
+/// SetDataTxn of `/zookeeper/config` whose data is the configuration text); `None` for
+/// every other txn.
+pub fn config_of_txn(payload: &[u8]) -> Option<Result<QuorumMaj, BadConfig>> {
+    use zab_jute::record::Record;
+    let mut inp = zab_jute::InputArchive::new(payload, MAX_TEXT + 4096);
+    let header = zab_jute::txn::TxnHeader::read(&mut inp).ok()?;
+    if header.txn_type != zab_jute::codes::op::RECONFIG {
+        return None;
+    }
+    Some(
+        zab_jute::txn::SetDataTxn::read(&mut inp)
+            .map_err(|e| BadConfig::Invalid(format!("a reconfig txn that does not decode: {e}")))
+            .and_then(|t| {
+                let text = String::from_utf8(t.data.unwrap_or_default())
+                    .map_err(|_| BadConfig::Invalid("a configuration that is not UTF-8".into()))?;
+                parse_config(&text)
+            }),
+    )
+}
+
 /// The leader of the configuration a reconfig activates (`getDesignatedLeader`): this
 /// leader when it is a voter of the new configuration at the same quorum address; else,
 /// of the new voters that acknowledged the reconfig, the one that acknowledged the most

@@ -120,6 +120,8 @@ impl LearnerTerm {
             init_ms: ctx.cfg.init_ms(),
             sync_ms: ctx.cfg.sync_ms(),
             counter_skip: None,
+            leader: self.leader,
+            view: std::sync::Arc::new(ctx.qv.clone()),
         };
         let (engine, hello) = Learner::start(settings, current, accepted, self.last_zxid, ctx.now);
         self.engine = Some(engine);
@@ -258,6 +260,11 @@ impl LearnerTerm {
                     self.send(QuorumPacket::new(packet::PING, p.zxid, Some(Vec::new())), ctx);
                 }
                 LearnerAction::SyncDone | LearnerAction::Revalidated { .. } => {}
+                LearnerAction::Activate { leave, .. } => {
+                    if leave {
+                        return Err(End::Term("a reconfiguration changed this member's role or leader".into()));
+                    }
+                }
             }
         }
         let Some(engine) = self.engine.as_ref() else { return Ok(()) };
@@ -375,6 +382,7 @@ fn label(a: &LearnerAction) -> Option<&'static str> {
         }
         LearnerAction::Send(_) => "learner: before Send",
         LearnerAction::StartServing => "learner: before StartServing",
+        LearnerAction::Activate { .. } => "learner: before activating a configuration",
         LearnerAction::InitConfigNode
         | LearnerAction::AnswerPing(_)
         | LearnerAction::SyncDone

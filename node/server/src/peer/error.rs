@@ -52,6 +52,10 @@ pub enum PeerError {
     /// up short, a silent leader).
     #[error(transparent)]
     Learner(#[from] zab_quorum::learner::LearnerError),
+    /// A reconfiguration changed this member's role or its leader: it leaves the term
+    /// (`processReconfig`'s major change), to follow `designated` when one was named.
+    #[error("a reconfiguration changed this member's role or leader (designated leader {designated:?}); starting a new term")]
+    Reconfigured { designated: Option<u64> },
     /// The term's server could not start on the database.
     #[error("starting the term's server: {0}")]
     Start(#[source] crate::zk_server::StartError),

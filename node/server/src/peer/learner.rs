@@ -162,8 +162,18 @@ fn follow_term(
     let reason = match stream.try_clone() {
         Ok(r) => {
             let mut reader = PacketReader::new(r, config.max_buffer + QUORUM_PACKET_SLACK);
-            let outcome =
-                term(config, protocol_version, db, &mut reader, &stream, &link, &mut server, info, on_serving);
+            let outcome = term(
+                config,
+                protocol_version,
+                leader_sid,
+                db,
+                &mut reader,
+                &stream,
+                &link,
+                &mut server,
+                info,
+                on_serving,
+            );
             let e = match outcome {
                 Ok(never) => match never {},
                 Err(e) => e,
@@ -209,6 +219,7 @@ fn log_dir(config: &ServerConfig) -> std::path::PathBuf {
 fn term(
     config: &ServerConfig,
     protocol_version: i32,
+    leader_sid: u64,
     db: &mut Option<Database>,
     reader: &mut PacketReader<TcpStream>,
     stream: &TcpStream,
@@ -231,6 +242,8 @@ fn term(
         init_ms: tick * q.init_limit as i64,
         sync_ms: tick * q.sync_limit as i64,
         counter_skip: q.testing_initial_zxid,
+        leader: leader_sid,
+        view: Arc::new(q.view.clone()),
     };
     let started = Instant::now();
     let now = || started.elapsed().as_millis() as i64;
@@ -407,6 +420,18 @@ impl Term<'_> {
                     });
                 }
                 LearnerAction::SyncDone => self.server()?.sync_done(),
+                LearnerAction::Activate { zxid, view, designated, leave } => {
+                    info!(
+                        version = format_args!("0x{zxid:x}"),
+                        members = view.servers.len(),
+                        ?designated,
+                        leave,
+                        "a reconfiguration is in force"
+                    );
+                    if leave {
+                        return Err(PeerError::Reconfigured { designated });
+                    }
+                }
                 LearnerAction::Revalidated { session_id, valid } => {
                     if let Some(tx) = self.link.revalidations.lock().as_mut().and_then(|w| w.remove(&session_id)) {
                         let _ = tx.send(valid);
