@@ -6,7 +6,7 @@
 //! it, writes currentEpoch, starts and stops the server and ticks the engine every half
 //! tick; an acceptor thread takes learner connections; one handler thread per connection
 //! reads its packets and feeds them to the engine; packets leave through each connection's
-//! [`Outbox`] writer thread. The engine sits under one lock; what an action asks of the
+//! `Outbox` writer thread. The engine sits under one lock; what an action asks of the
 //! server (applying commits, a learner's request, a session check, a sync) is done after
 //! the lock is released. The write path reaches the engine through [`Replicator`]:
 //! `propose` (under the prep lock, so in zxid order) and `logged`, the leader's own ACK

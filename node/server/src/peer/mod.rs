@@ -2,13 +2,40 @@
 //! and elect again when the term ends; the client port stays open throughout and hands
 //! clients to the server of the current term.
 //!
+//! Every protocol decision is made by the engines of `zab-quorum` (FastLeaderElection,
+//! [`zab_quorum::leader::Leader`], [`zab_quorum::learner::Learner`],
+//! [`zab_quorum::peer::QuorumPeer`]); this module only carries their actions out, and the
+//! cluster simulator (`node/quorum/tests/sim`) runs the same engines over a seeded world.
+//!
+//! Who owns which thread:
+//! - a tokio task per member runs [`run_member`]: the database between terms, the election
+//!   (an async driver of FastLeaderElection over [`qcm`]), then one blocking thread per term;
+//! - a leader's term: the term thread (epoch file, the server's start and stop, a tick
+//!   every half tick), an acceptor thread, a handler thread per learner connection (reads
+//!   packets into the engine), a writer thread per connection (`wire::Outbox`); the
+//!   engine sits under one lock, and what its actions ask of the server (applying, a
+//!   forwarded request, a session check, a learner's sync) runs after the lock is released;
+//! - a learner's term: the term thread reads the leader's packets into the engine and
+//!   carries out its actions in order (the data directory before NEWLEADER, the server
+//!   after), a writer thread sends; the server's log thread ACKs what it made durable
+//!   ([`zab_quorum::learner::Acker`]);
+//! - [`stop::StopSignal`] ends them all: what blocks registers how to be woken.
+//!
+//! A write on the leader: a client's connection task prepares it under the prep lock
+//! (zxid, txn), the engine's `propose` queues PROPOSAL on every follower's outbox, the log
+//! thread appends and fsyncs and reports `logged` (the leader's own ACK); each follower's
+//! handler thread feeds its ACK to the engine; once a quorum has it the engine emits COMMIT
+//! to the followers, INFORM to the observers and `CommitUpTo`, and the server applies and
+//! answers the client. On a follower the PROPOSAL is handed to the log thread, which ACKs
+//! after its fsync, and the COMMIT applies it.
+//!
 //! - [`qcm`]: QuorumCnxManager, the election port.
 //! - [`election`]: FastLeaderElection over it.
-//! - [`leader`]: `Leader` and `LearnerHandler` on the quorum port.
-//! - [`learner`]: `Follower` / `Observer`.
+//! - [`leader`]: the leader engine's driver on the quorum port.
+//! - [`learner`]: the learner engine's driver (`Follower` / `Observer`).
 //! - [`wire`]: QuorumPacket and SNAP stream framing.
 //! - [`stop`]: the one stop signal every part of a member wakes on.
-//! - [`error`]: why a term ended, and what a member remembers across its terms.
+//! - [`error`]: why a term ended.
 
 pub mod election;
 pub mod error;
