@@ -3,13 +3,25 @@
 //! server's member loop (`node/server/src/peer/mod.rs`) and by the simulator's member
 //! alike; the term engines themselves are [`crate::leader`] and [`crate::learner`].
 
+use std::sync::Arc;
+
 use crate::learner::protocol_version;
+use crate::verifier::{LearnerType, QuorumMaj};
 
 /// A term that lasted less than this is followed by [`PAUSE_MS`] before the next election,
 /// so a member that cannot serve (a leader without a quorum, a learner that found no
 /// leader) does not spin through elections.
 pub const SHORT_TERM_MS: i64 = 500;
 pub const PAUSE_MS: i64 = 200;
+
+/// The role of the next term when a reconfiguration designated its leader
+/// (`QuorumPeer.updateServerState` with the reconfig flag set): taken without an election.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextRole {
+    Lead,
+    Follow(u64),
+    Observe(u64),
+}
 
 /// One member's memory across its terms, for as long as it runs.
 #[derive(Debug, Clone)]
@@ -18,6 +30,9 @@ pub struct QuorumPeer {
     /// ZooKeeper's protocol version, so no leader truncates it across an epoch again.
     truncation_safe: bool,
     term_started: i64,
+    /// The configuration a reconfiguration put in force (None: the one it started with).
+    view: Option<Arc<QuorumMaj>>,
+    designated: Option<NextRole>,
 }
 
 impl Default for QuorumPeer {
@@ -28,12 +43,37 @@ impl Default for QuorumPeer {
 
 impl QuorumPeer {
     pub fn new() -> QuorumPeer {
-        QuorumPeer { truncation_safe: true, term_started: 0 }
+        QuorumPeer { truncation_safe: true, term_started: 0, view: None, designated: None }
     }
 
     /// The protocol version this member's learner announces in FOLLOWERINFO / OBSERVERINFO.
     pub fn protocol_version(&self) -> i32 {
         protocol_version(self.truncation_safe)
+    }
+
+    /// The configuration a reconfiguration put in force, if one did.
+    pub fn view(&self) -> Option<&Arc<QuorumMaj>> {
+        self.view.as_ref()
+    }
+
+    /// A configuration activated during the term (`processReconfig`); `designated` its
+    /// leader, when the reconfig named one: the next term follows it without an election.
+    pub fn reconfigured(&mut self, myid: u64, view: Arc<QuorumMaj>, designated: Option<u64>) {
+        self.designated = designated.map(|d| {
+            if d == myid {
+                NextRole::Lead
+            } else if view.servers.get(&myid).is_some_and(|s| s.learner_type == LearnerType::Observer) {
+                NextRole::Observe(d)
+            } else {
+                NextRole::Follow(d)
+            }
+        });
+        self.view = Some(view);
+    }
+
+    /// The role a reconfiguration designated for the next term, once.
+    pub fn take_designated(&mut self) -> Option<NextRole> {
+        self.designated.take()
     }
 
     /// The election gave this member a role; its term begins.
@@ -70,6 +110,28 @@ mod tests {
         a.term_ended(20_000, false);
         assert_eq!(a.protocol_version(), PROTOCOL_VERSION);
         assert_eq!(b.protocol_version(), ZAB_PROTOCOL_VERSION, "only its own member's");
+    }
+
+    #[test]
+    fn a_designated_leader_gives_the_next_role_once() {
+        use crate::verifier::QuorumServer;
+        let view = Arc::new(QuorumMaj::new(
+            [QuorumServer::parse(1, "h:1:2").unwrap(), QuorumServer::parse(2, "h:1:2:observer").unwrap()],
+            7,
+        ));
+        let mut p = QuorumPeer::new();
+        p.reconfigured(1, view.clone(), Some(1));
+        assert_eq!(p.take_designated(), Some(NextRole::Lead));
+        assert_eq!(p.take_designated(), None, "then elections again");
+        let mut o = QuorumPeer::new();
+        o.reconfigured(2, view.clone(), Some(1));
+        assert_eq!(o.take_designated(), Some(NextRole::Observe(1)));
+        let mut f = QuorumPeer::new();
+        f.reconfigured(3, view.clone(), Some(1));
+        assert_eq!(f.take_designated(), Some(NextRole::Follow(1)), "not in the view: a non-voting follower");
+        f.reconfigured(3, view, None);
+        assert_eq!(f.take_designated(), None, "no designated leader: an election");
+        assert_eq!(f.view().map(|v| v.version), Some(7));
     }
 
     #[test]
