@@ -7,6 +7,14 @@
 //! file carries everything (`jute.maxbuffer`, `zookeeper.extendedTypesEnabled`, ...).
 //! A key zab does not know is logged as a warning and otherwise ignored (migrating configs
 //! must keep working); a bad value is an error naming the key and the line.
+//!
+//! With `dynamicConfigFile=<path>` the `server.N` lines live in that file and the
+//! configuration's version is the hex number ending its name ([`dynamic`], which also writes
+//! the files a reconfiguration leaves, as ZooKeeper 3.8); `server.N` lines in zoo.cfg are
+//! then an error, as in `QuorumPeerConfig.parseProperties`.
+
+pub mod dynamic;
+pub mod java_properties;
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
@@ -23,6 +31,8 @@ pub enum ConfigError {
     Invalid { origin: String, key: String, value: String, reason: String },
     #[error("{origin}: line is not key=value: {line:?}")]
     Syntax { origin: String, line: String },
+    #[error(transparent)]
+    Dynamic(#[from] dynamic::DynamicConfigError),
 }
 
 /// Where a setting came from, for error messages: "zoo.cfg line 7", "-D", "environment".
@@ -78,6 +88,7 @@ pub const USED: &[&str] = &[
     "electionPortBindRetry",
     "quorumListenOnAllIPs",
     "standaloneEnabled",
+    "dynamicConfigFile",
     "syncEnabled",
     "crossEpochTruncDiff",
     "testingonly.initialZxid",
@@ -87,7 +98,6 @@ pub const USED: &[&str] = &[
 /// Keys ZooKeeper knows that later parts of zab will use; accepted quietly.
 pub const KNOWN: &[&str] = &[
     "electionAlg",
-    "dynamicConfigFile",
     "txnLogSizeLimitInKb",
     "snapshotSizeFactor",
     "closeSessionTxn.enabled",
@@ -144,6 +154,9 @@ pub struct QuorumSettings {
     /// its zxid counter to this value once established, so a test reaches the counter's end
     /// (ZOOKEEPER-1277) in a few writes.
     pub testing_initial_zxid: Option<i64>,
+    /// The configuration proposed but not yet activated (`lastSeenQuorumVerifier`), from
+    /// `<zoo.cfg>.dynamic.next` when zoo.cfg names a `dynamicConfigFile`.
+    pub last_seen: Option<zab_quorum::verifier::QuorumMaj>,
 }
 
 /// The settings of one zab-node.
@@ -172,7 +185,13 @@ pub struct ServerConfig {
     pub container_max_never_used_ms: i64,
     pub skip_acl: bool,
     pub digest_enabled: bool,
+    /// `reconfigEnabled` (false by default, as ZooKeeper 3.5.3+).
     pub reconfig_enabled: bool,
+    /// `standaloneEnabled` (true by default): a lone participant runs standalone; false
+    /// keeps it a quorum peer, so an ensemble may shrink to one member.
+    pub standalone_enabled: bool,
+    /// `dynamicConfigFile` as written in zoo.cfg: where the `server.N` lines came from.
+    pub dynamic_config_file: Option<PathBuf>,
     pub read_only_mode: bool,
     /// The id in the top byte of session ids (myid; 1 when standalone, as ZooKeeper).
     pub server_id: i64,
@@ -230,6 +249,8 @@ impl Default for ServerConfig {
             skip_acl: false,
             digest_enabled: true,
             reconfig_enabled: false,
+            standalone_enabled: true,
+            dynamic_config_file: None,
             read_only_mode: false,
             server_id: 1,
             servers: BTreeMap::new(),
@@ -307,7 +328,13 @@ impl ConfigBuilder {
         let (mut bind_retry, mut all_ips, mut standalone_enabled, mut sync_enabled) = (3u32, false, true, true);
         let mut cross_epoch_trunc = false;
         let mut testing_initial_zxid = None;
+        let dynamic_file = self.dynamic_file()?;
         for (key, e) in &self.entries {
+            let quorum_key = key.starts_with("server.") || key.starts_with("group") || key.starts_with("weight");
+            if quorum_key && dynamic_file.is_some() {
+                // QuorumPeerConfig.parseProperties.
+                return Err(invalid(key, e, "must be in the separate dynamic config file (dynamicConfigFile is set)"));
+            }
             if key.starts_with("server.") || key.starts_with("group.") || key.starts_with("weight.") {
                 if let Some(n) = key.strip_prefix("server.") {
                     let n: u64 = n.parse().map_err(|_| invalid(key, e, "server.N needs a numeric N"))?;
@@ -381,6 +408,7 @@ impl ConfigBuilder {
                 "electionPortBindRetry" => bind_retry = parse_num(key, e)?,
                 "quorumListenOnAllIPs" => all_ips = parse_bool(key, e)?,
                 "standaloneEnabled" => standalone_enabled = parse_bool(key, e)?,
+                "dynamicConfigFile" => c.dynamic_config_file = Some(PathBuf::from(e.value.trim())),
                 "syncEnabled" => sync_enabled = parse_bool(key, e)?,
                 "crossEpochTruncDiff" => cross_epoch_trunc = parse_bool(key, e)?,
                 "testingonly.initialZxid" => {
@@ -409,6 +437,10 @@ impl ConfigBuilder {
                 reason: format!("must not be larger than maxSessionTimeout ({})", c.max_session_timeout),
             });
         }
+        c.standalone_enabled = standalone_enabled;
+        if let Some(f) = &dynamic_file {
+            c.servers = f.view.servers.iter().map(|(sid, s)| (*sid, s.to_line())).collect();
+        }
         if !c.servers.is_empty() {
             c.quorum = self.quorum_settings(
                 cross_epoch_trunc,
@@ -423,11 +455,18 @@ impl ConfigBuilder {
             )?;
             if let Some(q) = c.quorum.as_mut() {
                 q.testing_initial_zxid = testing_initial_zxid;
+                if let Some(f) = &dynamic_file {
+                    q.view.version = f.view.version;
+                    if let Some(cfg) = &self.source {
+                        q.last_seen = dynamic::read_next_file(cfg)?;
+                    }
+                }
             }
             if let Some(q) = &c.quorum {
                 c.server_id = q.myid as i64;
                 // `server.N=...;[addr:]port` gives this member's client port.
                 if let Some((addr, port)) = q.view.servers.get(&q.myid).and_then(|s| s.client.clone()) {
+                    self.check_client_port(q.myid, &addr, port, &c)?;
                     if !self.is_set("clientPort") {
                         c.client_port = port;
                     }
@@ -452,6 +491,42 @@ impl ConfigBuilder {
 }
 
 impl ConfigBuilder {
+    /// The file `dynamicConfigFile` names, read (`QuorumPeerConfig.parse`), if set.
+    fn dynamic_file(&self) -> Result<Option<dynamic::DynamicFile>, ConfigError> {
+        let Some(e) = self.entries.get("dynamicConfigFile") else { return Ok(None) };
+        let path = PathBuf::from(e.value.trim());
+        if path.as_os_str().is_empty() {
+            return Err(invalid("dynamicConfigFile", e, "expected the path of the dynamic configuration file"));
+        }
+        Ok(Some(dynamic::read_dynamic_file(&path)?))
+    }
+
+    /// `QuorumPeerConfig.setupClientPort`: a client address in this member's server line
+    /// must agree with zoo.cfg's `clientPort` (and a specific `clientPortAddress`) if set.
+    fn check_client_port(&self, myid: u64, addr: &str, port: u16, c: &ServerConfig) -> Result<(), ConfigError> {
+        if !self.is_set("clientPort") {
+            return Ok(());
+        }
+        let wildcard = !self.is_set("clientPortAddress") || c.client_port_address.is_unspecified();
+        let same_addr = match addr.parse::<IpAddr>() {
+            Ok(a) => a == c.client_port_address,
+            Err(_) => self.get("clientPortAddress").is_some_and(|s| s.trim() == addr),
+        };
+        if port == c.client_port && (wildcard || same_addr) {
+            return Ok(());
+        }
+        let static_addr =
+            if self.is_set("clientPortAddress") { c.client_port_address.to_string() } else { "0.0.0.0".into() };
+        Err(ConfigError::Invalid {
+            origin: "configuration".into(),
+            key: "clientPort".into(),
+            value: format!("{static_addr}:{}", c.client_port),
+            reason: format!(
+                "client address for this server (id = {myid}) in zoo.cfg differs from the one in its server.{myid} line: {addr}:{port}"
+            ),
+        })
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn quorum_settings(
         &self,
@@ -513,6 +588,7 @@ impl ConfigBuilder {
             sync_enabled,
             cross_epoch_trunc,
             testing_initial_zxid: None,
+            last_seen: None,
         }))
     }
 }
@@ -576,5 +652,112 @@ mod tests {
     fn bad_value_names_key_and_line() {
         let e = build("tickTime=2000\nclientPort=lots\n").unwrap_err().to_string();
         assert!(e.contains("clientPort") && e.contains("line 2"), "{e}");
+    }
+
+    /// A quorum member's directory: zoo.cfg (with `{dir}` replaced), dataDir/myid 1 and any
+    /// extra files.
+    fn member_dir(name: &str, cfg: &str, files: &[(&str, &str)]) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("zabcfg-dyn-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        std::fs::write(dir.join("data/myid"), "1\n").unwrap();
+        let d = dir.display().to_string();
+        std::fs::write(dir.join("zoo.cfg"), cfg.replace("{dir}", &d)).unwrap();
+        for (f, text) in files {
+            std::fs::write(dir.join(f), text.replace("{dir}", &d)).unwrap();
+        }
+        dir
+    }
+
+    fn build_in(dir: &Path) -> Result<ServerConfig, ConfigError> {
+        let mut b = ConfigBuilder::default();
+        b.load_file(&dir.join("zoo.cfg"))?;
+        b.build(ServerConfig::default())
+    }
+
+    const BASE: &str = "tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir={dir}/data\nreconfigEnabled=true\n";
+    const SERVERS: &str = "server.2=127.0.0.1:2889:3889:participant;127.0.0.1:2182\n\
+                           server.1=127.0.0.1:2888:3888:participant;127.0.0.1:2181\n\
+                           server.3=127.0.0.1:2890:3890:participant;127.0.0.1:2183\n";
+
+    #[test]
+    fn servers_and_version_from_the_dynamic_file() {
+        let cfg = format!("{BASE}dynamicConfigFile={{dir}}/zoo.cfg.dynamic.2a\n");
+        let dir = member_dir("read", &cfg, &[("zoo.cfg.dynamic.2a", SERVERS)]);
+        let c = build_in(&dir).unwrap();
+        assert!(c.reconfig_enabled && c.standalone_enabled);
+        assert_eq!(c.dynamic_config_file, Some(dir.join("zoo.cfg.dynamic.2a")));
+        let q = c.quorum.as_ref().unwrap();
+        assert_eq!((q.myid, q.view.version, q.view.servers.len()), (1, 0x2a, 3));
+        assert_eq!(c.client_port, 2181, "from this member's server line");
+        assert!(q.last_seen.is_none());
+        assert!(q.view.to_text().ends_with("version=2a"));
+        // A next file is the last seen configuration.
+        let next = format!("{}version=100000000", SERVERS.replace("server.3", "server.4"));
+        std::fs::write(dir.join("zoo.cfg.dynamic.next"), next).unwrap();
+        let c = build_in(&dir).unwrap();
+        let seen = c.quorum.unwrap().last_seen.unwrap();
+        assert_eq!((seen.version, seen.servers.contains_key(&4)), (0x1_0000_0000, true));
+        // No backup for a member with a dynamic file.
+        assert_eq!(dynamic::on_start(&build_in(&dir).unwrap()).unwrap(), None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_dynamic_file_without_version_in_its_name_is_version_0() {
+        let cfg = format!("{BASE}dynamicConfigFile={{dir}}/servers\n");
+        let dir = member_dir("noversion", &cfg, &[("servers", SERVERS)]);
+        assert_eq!(build_in(&dir).unwrap().quorum.unwrap().view.version, 0);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn dynamic_config_errors_name_the_file_and_line() {
+        let err = |name: &str, cfg: &str, files: &[(&str, &str)]| {
+            let dir = member_dir(name, cfg, files);
+            let e = build_in(&dir).unwrap_err().to_string();
+            std::fs::remove_dir_all(&dir).unwrap();
+            e
+        };
+        let cfg = format!("{BASE}dynamicConfigFile={{dir}}/zoo.cfg.dynamic.1\nserver.1=127.0.0.1:1:2\n");
+        let e = err("both", &cfg, &[("zoo.cfg.dynamic.1", SERVERS)]);
+        assert!(e.contains("server.1") && e.contains("line 7") && e.contains("dynamic config file"), "{e}");
+        let cfg = format!("{BASE}dynamicConfigFile={{dir}}/zoo.cfg.dynamic.1\n");
+        let e = err("badline", &cfg, &[("zoo.cfg.dynamic.1", "server.1=127.0.0.1:1:2\nserver.2=nohost\n")]);
+        assert!(e.contains("zoo.cfg.dynamic.1 line 2"), "{e}");
+        let e = err("missing", &cfg, &[]);
+        assert!(e.contains("cannot read") && e.contains("zoo.cfg.dynamic.1"), "{e}");
+        let cfg = format!("{BASE}clientPort=2999\ndynamicConfigFile={{dir}}/zoo.cfg.dynamic.1\n");
+        let e = err("clientport", &cfg, &[("zoo.cfg.dynamic.1", SERVERS)]);
+        assert!(e.contains("clientPort") && e.contains("id = 1"), "{e}");
+        // The same port as the server line is fine.
+        let cfg = format!("{BASE}clientPort=2181\ndynamicConfigFile={{dir}}/zoo.cfg.dynamic.1\n");
+        let dir = member_dir("sameport", &cfg, &[("zoo.cfg.dynamic.1", SERVERS)]);
+        assert_eq!(build_in(&dir).unwrap().client_port, 2181);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn static_servers_with_reconfig_enabled_back_up_zoo_cfg() {
+        let cfg = format!("{BASE}clientPort=2181\n{}", SERVERS.replace(";127.0.0.1:218", ";218"));
+        let dir = member_dir("bak", &cfg, &[]);
+        let c = build_in(&dir).unwrap();
+        assert_eq!(c.quorum.as_ref().unwrap().view.version, 0);
+        assert_eq!(dynamic::on_start(&c).unwrap(), Some(dir.join("zoo.cfg.bak")));
+        assert_eq!(std::fs::read(dir.join("zoo.cfg.bak")).unwrap(), std::fs::read(dir.join("zoo.cfg")).unwrap());
+        // Not without reconfigEnabled.
+        std::fs::remove_file(dir.join("zoo.cfg.bak")).unwrap();
+        let off = ServerConfig { reconfig_enabled: false, ..c };
+        assert_eq!(dynamic::on_start(&off).unwrap(), None);
+        assert!(!dir.join("zoo.cfg.bak").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn standalone_enabled_is_exposed() {
+        let c = build("tickTime=2000\nstandaloneEnabled=false\nreconfigEnabled=yes\n").unwrap();
+        assert!(!c.standalone_enabled && c.reconfig_enabled);
+        assert!(build("tickTime=2000\n").unwrap().standalone_enabled);
+        assert!(!build("tickTime=2000\n").unwrap().reconfig_enabled);
     }
 }

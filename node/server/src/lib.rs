@@ -25,7 +25,8 @@
 //! - `defer`: deferred sends and wake-ups for threads that handle bursts.
 //! - [`peer_state`]: what a quorum member is and does, as the server and /status read it.
 //! - [`peer`]: the quorum peer runtime: election, leader, learner.
-//! - [`config`]: zoo.cfg and the system-property settings.
+//! - [`config`]: zoo.cfg and the system-property settings; [`config::dynamic`], the
+//!   dynamic configuration files (`dynamicConfigFile`, `zoo.cfg.dynamic.<version>`).
 //! - [`stats`]: counters for srvr/stat/mntr/cons.
 //! - [`metrics`]: ZooKeeper's ServerMetrics, for mntr, /commands/monitor and /metrics.
 //! - [`monitor`]: what mntr and /commands/monitor print (reads the server).

@@ -188,6 +188,10 @@ fn main() -> anyhow::Result<()> {
         info!(hostname = %host, myid, "myid taken from the hostname");
     }
     let config = b.build(defaults)?;
+    // QuorumPeerConfig.parse: with reconfigEnabled and the servers in zoo.cfg, zoo.cfg.bak.
+    if let Some(bak) = zab_node::config::dynamic::on_start(&config).context("backing up zoo.cfg (reconfigEnabled)")? {
+        info!(backup = %bak.display(), "zoo.cfg backed up: reconfigEnabled with the servers in zoo.cfg");
+    }
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
         format!("creating dataDir {}: check the path and its permissions", config.data_dir.display())
     })?;

@@ -125,10 +125,32 @@ impl PeerInfo {
 /// (`QuorumPeer.initConfigInZKDatabase`), as ZooKeeper does at startup (before the data
 /// directory is read: a snapshot found there brings its own config node) and after a learner
 /// synchronises with its leader. No-op standalone, where the node stays empty.
+///
+/// The node's data is `QuorumMaj.toString()` (the `server.N` lines in ZooKeeper's order,
+/// then `version=<hex>`), set as `DataTree.setData(path, data, -1, version, now)`: its
+/// mzxid is the configuration's version, its dataVersion stays -1. With a
+/// `dynamicConfigFile` the version is the one in the file's name; from zoo.cfg's own
+/// server lines it is 0 until the first established leader makes it the NEWLEADER zxid
+/// (the reconfig work's [`init_config_node_with`]).
 pub fn init_config_node(config: &ServerConfig, tree: &mut zab_datatree::DataTree) {
     let Some(q) = &config.quorum else { return };
-    let text = q.view.to_text();
-    tree.init_config(text.as_bytes(), q.view.version, crate::clock::wall_ms());
+    init_config_node_with(&q.view, config, tree);
+}
+
+/// `ZKDatabase.initConfigInZKDatabase(qv)` with a given configuration: for the reconfig
+/// work to call when a configuration activates (`QuorumPeer.processReconfig`), after
+/// [`crate::config::dynamic::activate`] wrote its files. ZooKeeper's `setData` here also
+/// fires NodeDataChanged to the node's watchers; `DataTree::init_config` drops those events
+/// (where ZooKeeper calls it, at start and in a learner's sync, no client is connected to
+/// the member yet), so a caller that activates while serving must also apply the committed
+/// reconfig's SetDataTxn to `/zookeeper/config` as a txn, which fires them.
+pub fn init_config_node_with(
+    view: &zab_quorum::verifier::QuorumMaj,
+    config: &ServerConfig,
+    tree: &mut zab_datatree::DataTree,
+) {
+    let text = view.to_text();
+    tree.init_config(text.as_bytes(), view.version, crate::clock::wall_ms());
     // DataTree.setData counts the write per namespace (`zookeeper`).
     config.metrics.record_write("/zookeeper/config", text.len());
 }
