@@ -93,6 +93,9 @@ pub struct LearnerSettings {
     /// The leader this term follows, and the configuration the member runs with.
     pub leader: u64,
     pub view: Arc<QuorumMaj>,
+    /// `reconfigEnabled`: without it no configuration ever activates here
+    /// (`processReconfig` returns at once).
+    pub reconfig_enabled: bool,
 }
 
 /// What the learner asks of its runtime, in order.
@@ -585,6 +588,7 @@ mod tests {
             counter_skip: None,
             leader: 3,
             view: Arc::new(view(&["server.1=h1:1:2", "server.2=h2:1:2", "server.3=h3:1:2"], 0x100000000)),
+            reconfig_enabled: true,
         }
     }
 

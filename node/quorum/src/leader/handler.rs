@@ -164,6 +164,10 @@ impl Leader {
                 NewLeaderAction::Send { to, packet } => self.send_to_sid(to, packet, out),
                 NewLeaderAction::StartServing => {
                     self.phase = LeaderPhase::Broadcast;
+                    if let (Some(view), Some(zxid)) = (self.bumped.take(), self.last_committed()) {
+                        let designated = self.settings.myid;
+                        out.push(LeaderAction::Activated { zxid, view, designated });
+                    }
                     out.push(LeaderAction::StartServing);
                 }
             }

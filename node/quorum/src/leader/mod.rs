@@ -218,6 +218,9 @@ pub struct Leader {
     syncs: VecDeque<(i64, u64)>,
     failure: Option<LeaderError>,
     ended: bool,
+    /// The initial configuration with the NEWLEADER zxid as its version, to activate once
+    /// NEWLEADER has its quorum (reconfigEnabled only).
+    bumped: Option<Arc<QuorumMaj>>,
 }
 
 impl Leader {
@@ -254,6 +257,7 @@ impl Leader {
             syncs: VecDeque::new(),
             failure: None,
             ended: false,
+            bumped: None,
         };
         let mut out = Vec::new();
         leader.discovery_actions(actions, &mut out);

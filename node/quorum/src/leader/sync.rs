@@ -9,8 +9,18 @@ impl Leader {
         let mut out = Vec::new();
         let Some(epoch) = self.discovery.epoch() else { return out };
         let start = zxid::make(epoch, 0);
-        let (myid, view) = (self.settings.myid, self.settings.view.clone());
-        self.bcast = Some(LeaderBroadcast::new(myid, view.clone(), start));
+        let (myid, mut view) = (self.settings.myid, self.settings.view.clone());
+        // ZOOKEEPER-1783: an initial configuration (version 0, none given) takes the
+        // NEWLEADER zxid as its version once established, so it outranks the partial views
+        // of joining members. NEWLEADER carries it; it activates with NEWLEADER's quorum.
+        if view.version == 0 {
+            view.version = start;
+            if self.settings.reconfig_enabled {
+                self.bumped = Some(Arc::new(view.clone()));
+            }
+        }
+        let in_force = if self.settings.reconfig_enabled { view.clone() } else { self.settings.view.clone() };
+        self.bcast = Some(LeaderBroadcast::new(myid, in_force, start));
         self.newleader = Some(NewLeaderPhase::new(myid, view, epoch, now, self.settings.init_ms));
         self.phase = LeaderPhase::Sync;
         let waiting: Vec<ConnId> = self

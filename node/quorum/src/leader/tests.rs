@@ -49,7 +49,10 @@ fn established() -> Leader {
     let out = l.sync_learner(10, 0, None);
     assert_eq!(sends(&out), vec![(10, packet::DIFF, 0), (10, packet::NEWLEADER, E1)]);
     let out = l.on_packet(10, QuorumPacket::new(packet::ACK, E1, None), 4);
-    assert_eq!(out[0], LeaderAction::StartServing);
+    // ZOOKEEPER-1783: the initial configuration (version 0) takes the NEWLEADER zxid.
+    assert!(matches!(&out[0], LeaderAction::Activated { zxid: E1, view, designated: 3 } if view.version == E1));
+    assert_eq!(out[1], LeaderAction::StartServing);
+    assert_eq!(l.config().version, E1);
     assert_eq!(sends(&out), vec![(10, packet::UPTODATE, -1)]);
     assert!(l.is_serving());
     l
@@ -170,4 +173,25 @@ fn a_reconfig_that_removes_the_leader_designates_a_follower_and_stops_commits() 
     assert_eq!(designated, Some(2), "2 acked the reconfig and what came after it");
     let out = l.on_packet(10, QuorumPacket::new(packet::ACK, z2, None), 13);
     assert!(!out.contains(&LeaderAction::CommitUpTo(z2)), "no longer allowed to commit");
+}
+
+#[test]
+fn without_reconfig_newleader_carries_the_bumped_version_but_nothing_activates() {
+    let mut s = settings();
+    s.reconfig_enabled = false;
+    let (mut l, _) = Leader::start(s, 0, 0, 0, VecDeque::new(), 0);
+    l.on_accept(10, 0);
+    l.on_packet(10, hello(1), 1);
+    l.on_packet(10, QuorumPacket::new(packet::ACKEPOCH, 0, Some(0i32.to_be_bytes().to_vec())), 2);
+    l.server_started(3);
+    let out = l.sync_learner(10, 0, None);
+    let newleader = out.iter().find_map(|a| match a {
+        LeaderAction::Send { packet, .. } if packet.packet_type == packet::NEWLEADER => packet.data.clone(),
+        _ => None,
+    });
+    let text = String::from_utf8(newleader.unwrap()).unwrap();
+    assert!(text.ends_with("version=100000000"), "{text}");
+    let out = l.on_packet(10, QuorumPacket::new(packet::ACK, E1, None), 4);
+    assert_eq!(out[0], LeaderAction::StartServing);
+    assert_eq!(l.config().version, 0);
 }

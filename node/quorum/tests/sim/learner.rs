@@ -122,6 +122,7 @@ impl LearnerTerm {
             counter_skip: None,
             leader: self.leader,
             view: std::sync::Arc::new(ctx.qv.clone()),
+            reconfig_enabled: false,
         };
         let (engine, hello) = Learner::start(settings, current, accepted, self.last_zxid, ctx.now);
         self.engine = Some(engine);

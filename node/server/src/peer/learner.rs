@@ -244,6 +244,7 @@ fn term(
         counter_skip: q.testing_initial_zxid,
         leader: leader_sid,
         view: Arc::new(q.view.clone()),
+        reconfig_enabled: config.reconfig_enabled,
     };
     let started = Instant::now();
     let now = || started.elapsed().as_millis() as i64;
