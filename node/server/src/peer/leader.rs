@@ -133,7 +133,9 @@ impl LeaderRuntime {
                 LeaderAction::PersistAcceptedEpoch(e) => {
                     let snap_dir = snap_dir(&self.config);
                     if let Err(err) = zab_persistence::epoch::write_epoch(&snap_dir, "acceptedEpoch", e) {
+                        // Nothing after it may go out (LEADERINFO follows): the term ends.
                         self.event(TermEvent::Failed(PeerError::disk("writing acceptedEpoch", err)));
+                        break;
                     }
                 }
                 LeaderAction::PersistCurrentEpoch(e) => self.event(TermEvent::PersistCurrentEpoch(e)),
