@@ -54,7 +54,7 @@ pub fn answer_to(server: &ZooKeeperServer, cmd: &str, me: Option<SocketAddr>) ->
             }
             s.push_str(&server_stats(server, usize::from(me.is_some())));
             let _ = writeln!(s, "Node count: {}", server.tree().node_count());
-            if server.role == crate::zk_server::Role::Leader {
+            if server.role() == crate::zk_server::Role::Leader {
                 let (last, min, max) = server.stats.proposal_sizes.get();
                 let _ = writeln!(s, "Proposal sizes last/min/max: {last}/{min}/{max}");
             }
@@ -97,7 +97,7 @@ pub fn answer_to(server: &ZooKeeperServer, cmd: &str, me: Option<SocketAddr>) ->
             let _ = writeln!(s, "clientPortListenBacklog=-1");
             let _ = writeln!(s, "serverId={}", if c.servers.is_empty() { 0 } else { c.server_id });
             // QuorumZooKeeperServer.dumpConf.
-            if let Some(q) = c.quorum.as_ref().filter(|_| server.role != crate::zk_server::Role::Standalone) {
+            if let Some(q) = c.quorum.as_ref().filter(|_| server.role() != crate::zk_server::Role::Standalone) {
                 let me = q.view.servers.get(&q.myid);
                 let _ = writeln!(s, "initLimit={}", q.init_limit);
                 let _ = writeln!(s, "syncLimit={}", q.sync_limit);
@@ -180,7 +180,7 @@ fn server_stats(server: &ZooKeeperServer, extra_cnxns: usize) -> String {
         server.cnxns().len() + extra_cnxns,
         server.stats.outstanding.load(Ordering::Relaxed).max(0),
         server.last_processed_zxid(),
-        server.role.name()
+        server.role().name()
     )
 }
 
@@ -262,7 +262,7 @@ fn expiry_dump(s: &mut String, server: &ZooKeeperServer, sets: &[(i64, Vec<Strin
 /// `dump`: the session tracker, the ephemerals, the connections.
 fn dump(server: &ZooKeeperServer, me: Option<SocketAddr>, s: &mut String) {
     s.push_str("SessionTracker dump:\n");
-    if server.role.is_learner() {
+    if server.role().is_learner() {
         // `LearnerSessionTracker.dumpSessions`: the global sessions and their timeouts.
         let mut sessions = server.sessions();
         sessions.sort_unstable();

@@ -5,18 +5,20 @@
 //!
 //! # Layout
 //! A client's write flows down this list and back: [`connection`] reads it,
-//! [`zk_server`] prepares it (and the leader proposes it through [`peer`]), [`log_thread`]
-//! makes it durable, [`zk_server`] applies it once committed and hands the
-//! [`write_result`] back to the connection, which answers.
+//! [`zk_server`] runs it through its role's pipeline (standalone: prepares it; leader:
+//! prepares it and proposes it through [`peer`]; learner: forwards it to the leader through
+//! [`peer`]), [`log_thread`] makes it durable, [`zk_server`] applies it once committed and
+//! hands the [`write_result`] back to the connection, which answers.
 //!
 //! - [`connection`]: one client connection (`NIOServerCnxn`): the socket task and the
 //!   handshake; [`connection::ConnectionState`], what an established connection holds,
 //!   with its request handling (request order, write replies, auth) and its reads
 //!   (FinalRequestProcessor); the idle-connection sweep ([`connection::expiry`]).
 //! - [`request`]: decoding request bodies; [`auth_info`]: a connection's ids.
-//! - [`zk_server`]: [`ZooKeeperServer`], the state every connection shares, split by
-//!   concern: the database, sessions, the write path (prep), commit and apply, the
-//!   learner's side.
+//! - [`zk_server`]: [`ZooKeeperServer`], the state every connection shares, and one
+//!   request pipeline per role (standalone, leader, learner), each reaching the peer
+//!   runtime through its own trait ([`zk_server::Broadcast`], [`zk_server::LeaderLink`]);
+//!   split by concern: the database, sessions, the write path (prep), commit and apply.
 //! - [`write_result`]: what a client's write waits on ([`write_result::WriteOutcome`] or
 //!   [`write_result::WriteError`]).
 //! - [`log_thread`]: the transaction log's thread (SyncRequestProcessor: group commit,
@@ -46,8 +48,9 @@
 //! ([`write_result`]) and the disk ([`snapshot`], then [`log_thread`]), which see the
 //! server only through their traits; the server state ([`stats`], [`peer_state`],
 //! [`zk_server`]) and the request path ([`connection`]), which see the peer runtime only
-//! through [`peer_state`] and the `Replicator` trait; the peer runtime ([`peer`]); and the
-//! views that read the server ([`monitor`], [`four_letter`], [`admin`]).
+//! through [`peer_state`] and the `Broadcast` and `LeaderLink` traits; the peer runtime
+//! ([`peer`]); and the views that read the server ([`monitor`], [`four_letter`],
+//! [`admin`]).
 
 pub mod admin;
 pub mod auth_info;

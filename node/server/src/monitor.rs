@@ -57,7 +57,7 @@ pub fn detailed_peer_state(server: &ZooKeeperServer) -> String {
     let (role, phase) = match server.peer().map(|p| p.get()) {
         Some(v) => (v.role, v.phase),
         None => {
-            let role = match server.role {
+            let role = match server.role() {
                 Role::Leader => zab_status::Role::Leading,
                 Role::Follower => zab_status::Role::Following,
                 Role::Observer => zab_status::Role::Observing,
@@ -102,11 +102,11 @@ fn max_file_descriptors() -> i64 {
 /// Every key of `mntr` for `server`, in ZooKeeper's order.
 pub fn monitor(server: &ZooKeeperServer, sink: &mut dyn FnMut(String, MetricValue)) {
     sink("version".into(), MetricValue::Text(ZK_VERSION.into()));
-    sink("server_state".into(), MetricValue::Text(server.role.name().into()));
-    if server.role != Role::Standalone {
+    sink("server_state".into(), MetricValue::Text(server.role().name().into()));
+    if server.role() != Role::Standalone {
         sink("peer_state".into(), MetricValue::Text(detailed_peer_state(server)));
     }
-    if server.role == Role::Observer {
+    if server.role() == Role::Observer {
         let leader = server.peer().and_then(|p| p.get().leader).map_or(-1, |l| l as i64);
         sink("observer_master_id".into(), MetricValue::Int(leader));
     }
@@ -157,10 +157,10 @@ pub fn gauges(server: &ZooKeeperServer) -> Vec<(&'static str, MetricValue)> {
         ("non_mtls_remote_conn_count", Int(0)),
         ("non_mtls_local_conn_count", Int(0)),
     ]);
-    if server.role != Role::Standalone {
+    if server.role() != Role::Standalone {
         gauges.push(("quorum_size", Int(server.quorum_size() as i64)));
     }
-    if server.role == Role::Leader {
+    if server.role() == Role::Leader {
         let (learners, synced, observers, pending) = server.learner_counts();
         let (last, min, max) = st.proposal_sizes.get();
         gauges.extend([

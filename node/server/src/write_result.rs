@@ -32,14 +32,11 @@ pub enum WriteError {
     /// refused from then on.
     #[error("the transaction log failed: {0}")]
     DiskFailed(String),
-    /// Learner: there is no leader to forward the request to.
-    #[error("not connected to a leader")]
-    NoLeader,
     /// Learner: the member stopped serving (its epoch ended) before the request could go
     /// to the leader, or while it waited there.
     #[error("this member is not serving; reconnect to another")]
     NotServing,
-    /// Leader: the replication side refused to propose the txn.
+    /// Leader: its broadcast refused to propose the txn.
     #[error(transparent)]
     NotProposed(#[from] ProposeError),
     /// The log thread stopped (the server is shutting down) before the txn reached it.
@@ -47,14 +44,12 @@ pub enum WriteError {
     ShuttingDown,
 }
 
-/// Why the replication side refused a write (`Replicator::propose`); the write fails
+/// Why the leader's broadcast refused a write (`Broadcast::propose`); the write fails
 /// with [`WriteError::NotProposed`] and the client retries.
 #[derive(Debug, thiserror::Error)]
 pub enum ProposeError {
     #[error("the leader is not established yet; retry once it serves")]
     NotEstablished,
-    #[error("a learner does not propose; its clients' writes are forwarded to the leader")]
-    NotLeader,
     /// The broadcast refused the txn: the leader steps down (ZOOKEEPER-1277).
     #[error("{0}")]
     SteppingDown(String),

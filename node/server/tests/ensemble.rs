@@ -19,8 +19,8 @@ async fn writes_through_any_member_reach_every_member() {
     let ports = ports(3);
     let members = start_serving(root.path(), 1, &ports).await;
     let leader = members[0].server().expect("leader");
-    assert_eq!(leader.role.name(), "leader");
-    assert_eq!(members[1].server().expect("follower").role.name(), "follower");
+    assert_eq!(leader.role().name(), "leader");
+    assert_eq!(members[1].server().expect("follower").role().name(), "follower");
 
     // A session on a follower: its writes are forwarded, committed by the quorum, and
     // answered by the follower once applied there.
@@ -229,7 +229,7 @@ async fn an_observer_follows_serves_reads_and_forwards_writes() {
     ports[3].observer = true;
     let members = start_serving(root.path(), 1, &ports).await;
     let observer = members[3].server().expect("observer");
-    assert_eq!(observer.role.name(), "observer");
+    assert_eq!(observer.role().name(), "observer");
     let acl = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
     let c4 = members[3].client().await;
     c4.create("/via-observer", b"o", &acl).await.unwrap();
@@ -542,7 +542,7 @@ async fn a_scripted_follower_against_a_real_leader() {
     .await
     .expect("the discovery script");
     let server = until(Duration::from_secs(20), "the leader serving", || async { member.server() }).await;
-    assert_eq!(server.role.name(), "leader");
+    assert_eq!(server.role().name(), "leader");
     let learners = server.learners();
     assert_eq!(learners.len(), 1);
     assert!(learners[0].in_broadcast && learners[0].sync_mode == "DIFF", "{learners:?}");

@@ -62,7 +62,7 @@ fn server_stats(server: &ZooKeeperServer) -> Value {
         "data_dir_size": data,
         "log_dir_size": log,
         "provider_null": false,
-        "server_state": server.role.name(),
+        "server_state": server.role().name(),
         "last_processed_zxid": server.last_processed_zxid(),
         "outstanding_requests": server.outstanding_changes(),
         "avg_latency": avg,
@@ -142,7 +142,7 @@ pub fn run(server: &ZooKeeperServer, name: &str, query: &std::collections::HashM
             m.insert("read_only".into(), json!(false));
             m.insert("server_stats".into(), server_stats(server));
             m.insert("client_response".into(), response_stats(server));
-            if server.role == Role::Leader {
+            if server.role() == Role::Leader {
                 m.insert("proposal_stats".into(), buffer_stats(&server.stats.proposal_sizes));
             }
             m.insert("node_count".into(), json!(server.tree().node_count()));
@@ -185,7 +185,7 @@ pub fn run(server: &ZooKeeperServer, name: &str, query: &std::collections::HashM
         "dump" => {
             // A learner expires no sessions (the leader does): `LearnerSessionTracker`'s
             // expiry map is empty.
-            let expiry: BTreeMap<String, Vec<i64>> = if server.role.is_learner() {
+            let expiry: BTreeMap<String, Vec<i64>> = if server.role().is_learner() {
                 BTreeMap::new()
             } else {
                 server.session_expiry_buckets().into_iter().map(|(t, ids)| (t.to_string(), ids)).collect()
@@ -225,7 +225,7 @@ pub fn run(server: &ZooKeeperServer, name: &str, query: &std::collections::HashM
         "initial_configuration" => {
             // `QuorumPeer.getInitialConfig`: the zoo.cfg text standalone; a quorum peer
             // started from a static configuration keeps none (null).
-            let text = match server.role {
+            let text = match server.role() {
                 Role::Standalone => {
                     json!(server
                         .config

@@ -43,7 +43,7 @@ fn client_address(server: &ZooKeeperServer) -> String {
 }
 
 fn leader_sid(server: &ZooKeeperServer) -> Option<u64> {
-    if server.role == Role::Leader {
+    if server.role() == Role::Leader {
         return server.config.quorum.as_ref().map(|q| q.myid);
     }
     server.peer().and_then(|p| p.get().leader)
@@ -51,11 +51,11 @@ fn leader_sid(server: &ZooKeeperServer) -> Option<u64> {
 
 /// `leader`: is_leader, leader_id, leader_ip.
 pub fn leader(server: &ZooKeeperServer) -> Option<Map<String, Value>> {
-    let q = server.config.quorum.as_ref().filter(|_| server.role != Role::Standalone)?;
+    let q = server.config.quorum.as_ref().filter(|_| server.role() != Role::Standalone)?;
     let sid = leader_sid(server);
     let ip = sid.and_then(|s| q.view.servers.get(&s)).map(|s| s.host.clone()).unwrap_or_default();
     let mut m = Map::new();
-    m.insert("is_leader".into(), json!(server.role == Role::Leader));
+    m.insert("is_leader".into(), json!(server.role() == Role::Leader));
     m.insert("leader_id".into(), json!(sid.map_or(-1, |s| s as i64)));
     m.insert("leader_ip".into(), json!(ip));
     Some(m)
@@ -63,13 +63,13 @@ pub fn leader(server: &ZooKeeperServer) -> Option<Map<String, Value>> {
 
 /// `zabstate`: the member's addresses, last zxid and ZAB phase.
 pub fn zabstate(server: &ZooKeeperServer) -> Option<Map<String, Value>> {
-    let q = server.config.quorum.as_ref().filter(|_| server.role != Role::Standalone)?;
+    let q = server.config.quorum.as_ref().filter(|_| server.role() != Role::Standalone)?;
     let me = this_member(server)?;
     let zxid = server.last_processed_zxid();
     let phase = server.peer().map_or(zab_status::Phase::Broadcast, |p| p.get().phase);
     let mut m = Map::new();
     m.insert("myid".into(), json!(q.myid));
-    m.insert("is_leader".into(), json!(server.role == Role::Leader));
+    m.insert("is_leader".into(), json!(server.role() == Role::Leader));
     m.insert("quorum_address".into(), multiple_addresses(&me.host, me.quorum_port));
     m.insert("election_address".into(), multiple_addresses(&me.host, me.election_port));
     m.insert("client_address".into(), json!(client_address(server)));
@@ -83,7 +83,7 @@ pub fn zabstate(server: &ZooKeeperServer) -> Option<Map<String, Value>> {
 
 /// `voting_view`: the voting members by id (empty standalone).
 pub fn voting_view(server: &ZooKeeperServer) -> Value {
-    let Some(q) = server.config.quorum.as_ref().filter(|_| server.role != Role::Standalone) else {
+    let Some(q) = server.config.quorum.as_ref().filter(|_| server.role() != Role::Standalone) else {
         return json!({});
     };
     let mut out = Map::new();
@@ -109,7 +109,7 @@ pub fn voting_view(server: &ZooKeeperServer) -> Value {
 /// `observers`: on a leader, its synced observers (`LearnerHandler.getLearnerHandlerInfo`
 /// with what zab's leader tracks of them).
 pub fn observers(server: &ZooKeeperServer) -> Vec<Value> {
-    if server.role != Role::Leader {
+    if server.role() != Role::Leader {
         return Vec::new();
     }
     server

@@ -86,7 +86,7 @@ pub async fn serve(server: Arc<ZooKeeperServer>, mut stream: TcpStream, remote: 
     };
     // A learner asks the leader whether a session may move here (REVALIDATE); the
     // answer is known before the handshake goes on.
-    let remote_ok = if server.role.is_learner() && req.session_id != 0 {
+    let remote_ok = if server.role().is_learner() && req.session_id != 0 {
         let timeout = req.time_out.clamp(server.config.min_session_timeout, server.config.max_session_timeout);
         if req.passwd.as_slice() != session_password(req.session_id) {
             Some(false)
@@ -192,7 +192,7 @@ async fn run(mut cnxn: ConnectionState, stream: TcpStream, mut inbuf: BytesMut) 
         // park/unpark of the worker costs a good part of one.
         // Standalone only: in an ensemble a write takes several network round trips, and
         // on a small machine the polling takes the core the replication threads need.
-        if cnxn.pending.len() == 1 && cnxn.server.role == Role::Standalone {
+        if cnxn.pending.len() == 1 && cnxn.server.role() == Role::Standalone {
             if let Some(Pending::Write { rx, .. }) = cnxn.pending.front_mut() {
                 let deadline = std::time::Instant::now() + LONE_WRITE_SPIN;
                 let mut done = None;

@@ -249,7 +249,7 @@ impl ConnectionState {
             self.handle_write(h.xid, w, body, started);
         } else if h.op_type == op::CLOSE_SESSION {
             self.handle_write(h.xid, WriteRequest::CloseSession, body, started);
-        } else if h.op_type == op::SYNC && self.server.role.is_learner() {
+        } else if h.op_type == op::SYNC && self.server.role().is_learner() {
             // A learner's sync goes through the leader (`FollowerRequestProcessor`).
             match body_of::<PathRequest>(body, max) {
                 Ok(p) => {
@@ -262,7 +262,7 @@ impl ConnectionState {
                 }
             }
         } else {
-            if !self.server.role.is_learner() {
+            if !self.server.role().is_learner() {
                 // Every request passes ZooKeeper's PrepRequestProcessor on a leader or
                 // standalone; zab prepares only writes, but counts reads as it would.
                 self.server.metrics.prep_processor_request_queued.inc();

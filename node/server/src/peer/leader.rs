@@ -8,7 +8,7 @@
 //! reads its packets and feeds them to the engine; packets leave through each connection's
 //! `Outbox` writer thread. The engine sits under one lock; what an action asks of the
 //! server (applying commits, a learner's request, a session check, a sync) is done after
-//! the lock is released. The write path reaches the engine through [`Replicator`]:
+//! the lock is released. The write path reaches the engine through [`Broadcast`]:
 //! `propose` (under the prep lock, so in zxid order) and `logged`, the leader's own ACK
 //! after its fsync.
 
@@ -20,12 +20,10 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, MutexGuard};
-use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 use zab_datatree::prep::WriteRequest;
 use zab_datatree::DataTree;
 use zab_jute::codes::op;
-use zab_jute::data::Id;
 use zab_jute::learner_bodies::{ForwardedRequest, RevalidateReply, SessionTouch};
 use zab_jute::quorum::{packet, QuorumPacket};
 use zab_jute::record::Record;
@@ -37,7 +35,7 @@ use super::stop::StopSignal;
 use super::wire::{Out, Outbox, PacketReader, QUORUM_PACKET_SLACK, SNAP_SIGNATURE};
 use crate::config::ServerConfig;
 pub use crate::peer_state::LearnerView;
-use crate::zk_server::{Database, ProposeError, Replicator, Role, SkipError, ZooKeeperServer};
+use crate::zk_server::{Broadcast, Database, ProposeError, SkipError, Upstream, ZooKeeperServer};
 
 /// What the term's thread must do, sent by whichever thread carried out the action.
 enum TermEvent {
@@ -265,7 +263,7 @@ fn snapshot_stream(tree: &DataTree, sessions: &[(i64, i32)]) -> Vec<u8> {
     a.into_inner()
 }
 
-impl Replicator for LeaderRuntime {
+impl Broadcast for LeaderRuntime {
     fn propose(&self, zxid: i64, payload: &Arc<Vec<u8>>) -> Result<(), ProposeError> {
         let mut st = self.engine.lock();
         match st.propose(zxid, payload.clone()) {
@@ -285,14 +283,6 @@ impl Replicator for LeaderRuntime {
         let mut st = self.engine.lock();
         let actions = st.logged(zxids);
         self.run(st, actions);
-    }
-
-    fn forward(&self, _: i64, _: i32, _: i32, _: &[u8], _: &[Id]) {}
-
-    fn revalidate(&self, _: i64, _: i32) -> oneshot::Receiver<bool> {
-        let (tx, rx) = oneshot::channel();
-        let _ = tx.send(false);
-        rx
     }
 
     fn learners(&self) -> Vec<LearnerView> {
@@ -455,11 +445,11 @@ fn run_term(
                 let Some(d) = db.take() else {
                     return PeerError::NoDatabase;
                 };
-                let s = match ZooKeeperServer::from_db(config.clone(), d, Role::Leader, Some(start_zxid)) {
+                let upstream = Upstream::Leader(rt.clone());
+                let s = match ZooKeeperServer::from_db(config.clone(), d, upstream, Some(start_zxid)) {
                     Ok(s) => s,
                     Err(e) => return PeerError::Start(e),
                 };
-                s.set_replicator(rt.clone());
                 let _ = rt.server.set(Arc::downgrade(&s));
                 server = Some(s);
                 info!(epoch = zxid::epoch(start_zxid), "new epoch acknowledged by a quorum; synchronising learners");

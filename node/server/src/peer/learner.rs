@@ -31,7 +31,7 @@ use super::error::PeerError;
 use super::stop::StopSignal;
 use super::wire::{Out, Outbox, PacketReader, QUORUM_PACKET_SLACK};
 use crate::config::ServerConfig;
-use crate::zk_server::{Database, ProposeError, Replicator, Role, ZooKeeperServer};
+use crate::zk_server::{Database, LeaderLink, Upstream, ZooKeeperServer};
 
 /// The learner's side of the write path.
 pub struct LearnerLink {
@@ -48,11 +48,7 @@ impl LearnerLink {
     }
 }
 
-impl Replicator for LearnerLink {
-    fn propose(&self, _: i64, _: &Arc<Vec<u8>>) -> Result<(), ProposeError> {
-        Err(ProposeError::NotLeader)
-    }
-
+impl LeaderLink for LearnerLink {
     fn logged(&self, zxids: &[i64]) {
         for ack in self.acks.acks(zxids) {
             self.send(ack);
@@ -388,9 +384,9 @@ impl Term<'_> {
                 }
                 LearnerAction::StartServer { adopted } => {
                     let d = self.db.take().ok_or(PeerError::protocol("NEWLEADER with no database"))?;
-                    let role = if self.observer { Role::Observer } else { Role::Follower };
-                    let s = ZooKeeperServer::from_db(config.clone(), d, role, None).map_err(PeerError::Start)?;
-                    s.set_replicator(self.link.clone());
+                    let link = self.link.clone();
+                    let upstream = if self.observer { Upstream::Observer(link) } else { Upstream::Follower(link) };
+                    let s = ZooKeeperServer::from_db(config.clone(), d, upstream, None).map_err(PeerError::Start)?;
                     s.adopt_logged(adopted.into_iter().map(|(_, d)| d).collect())?;
                     *self.server = Some(s);
                 }

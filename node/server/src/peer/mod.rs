@@ -216,7 +216,7 @@ pub async fn run_member(
                 if let Some(s) = &s {
                     s.set_peer(info2.clone());
                     decide2.serving(s.epochs.0);
-                    if s.role == Role::Leader {
+                    if s.role() == Role::Leader {
                         let _guard = rt2.enter();
                         tasks.lock().extend(crate::spawn_background(s));
                     }

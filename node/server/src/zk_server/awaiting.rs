@@ -1,8 +1,12 @@
-//! Txns waiting for their commit, in zxid order ([`AwaitingCommit`]), each a [`LogItem`]
-//! with the client request it completes. Data only: the `impl ZooKeeperServer` that fills
-//! and drains it is in `write`, `learner` and `commit`.
+//! What waits: txns waiting for their commit, in zxid order ([`AwaitingCommit`]), each a
+//! [`LogItem`] with the client request it completes; and on a learner, what waits on the
+//! leader ([`LearnerWaiting`]). Data only: the `impl ZooKeeperServer` that fills and drains
+//! them is in `write`, `learner` and `commit`.
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+
+use parking_lot::Mutex;
 use tokio::sync::oneshot;
 use zab_jute::txn::{Txn, TxnHeader};
 
@@ -23,11 +27,23 @@ pub(crate) struct LogItem {
 /// and applied; the commit mark; and how far the log has made them durable here.
 #[derive(Default)]
 pub(super) struct AwaitingCommit {
-    pub(super) items: std::collections::VecDeque<LogItem>,
+    pub(super) items: VecDeque<LogItem>,
     pub(super) committed: i64,
     /// The last zxid the log thread reported durable.
     pub(super) logged: i64,
     /// Learner: `sync` replies held until everything committed before the leader's SYNC
     /// is applied here: (that commit mark, path, reply).
     pub(super) syncs: Vec<(i64, String, oneshot::Sender<WriteResult>)>,
+}
+
+/// Learner: what waits on the leader (empty on a leader or standalone).
+#[derive(Default)]
+pub(super) struct LearnerWaiting {
+    /// Requests forwarded to the leader, by (session, cxid), completed when their txn is
+    /// applied here.
+    pub(super) forwarded: Mutex<HashMap<(i64, i32), oneshot::Sender<WriteResult>>>,
+    /// `sync` requests waiting for the leader's SYNC, oldest first.
+    pub(super) pending_syncs: Mutex<VecDeque<(String, oneshot::Sender<WriteResult>)>>,
+    /// Sessions touched since the last PING, with their timeouts.
+    pub(super) touched: Mutex<HashMap<i64, i32>>,
 }

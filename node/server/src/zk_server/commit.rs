@@ -15,7 +15,7 @@ use zab_jute::proto::WatcherEvent;
 use zab_jute::txn::Txn;
 
 use super::awaiting::LogItem;
-use super::{wall_ms, CnxnMsg, Role, ZooKeeperServer};
+use super::{wall_ms, CnxnMsg, Upstream, ZooKeeperServer};
 use crate::config::ServerConfig;
 use crate::log_thread::LogTarget;
 use crate::snapshot::SnapshotSource;
@@ -77,6 +77,7 @@ impl LogTarget for ZooKeeperServer {
 impl ZooKeeperServer {
     /// Applies a committed batch: the tree, the session tracker, watch delivery, replies.
     pub(crate) fn apply_batch(&self, batch: &mut Vec<LogItem>) {
+        let learner = self.upstream.leader_link().is_some();
         let mut results = Vec::with_capacity(batch.len());
         let now = wall_ms();
         {
@@ -123,9 +124,7 @@ impl ZooKeeperServer {
                         }
                     }
                     // A learner hears of sessions created through other members here.
-                    Txn::CreateSession(t)
-                        if self.role.is_learner() && core.sessions.get(item.hdr.client_id).is_none() =>
-                    {
+                    Txn::CreateSession(t) if learner && core.sessions.get(item.hdr.client_id).is_none() => {
                         core.sessions.add(item.hdr.client_id, t.time_out, now);
                     }
                     _ => {}
@@ -138,7 +137,8 @@ impl ZooKeeperServer {
         for session in closed {
             self.close_session_cnxn(session, "session closed by another connection or expired");
         }
-        if self.role != Role::Standalone {
+        // The committed-log window, which the next epoch's leader syncs learners from.
+        if self.upstream.in_ensemble() {
             let mut recent = self.recent.lock();
             for item in batch.iter_mut() {
                 recent.push_back((item.hdr.zxid, item.payload.clone()));
@@ -163,18 +163,18 @@ impl ZooKeeperServer {
     }
 
     /// The log thread made these txns durable here, in order. Standalone that commits
-    /// them; in an ensemble it is this member's ACK (the leader counts its own).
+    /// them; in an ensemble it is this member's ACK (the leader counts its own, a learner
+    /// sends it to the leader).
     pub(crate) fn logged(&self, zxids: &[i64]) {
         let Some(&last) = zxids.last() else { return };
         {
             let mut a = self.awaiting.lock();
             a.logged = a.logged.max(last);
         }
-        if self.role == Role::Standalone {
-            return self.commit_up_to(last);
-        }
-        if let Some(rep) = self.replicator.get() {
-            rep.logged(zxids);
+        match &self.upstream {
+            Upstream::Standalone => self.commit_up_to(last),
+            Upstream::Leader(broadcast) => broadcast.logged(zxids),
+            Upstream::Follower(link) | Upstream::Observer(link) => link.logged(zxids),
         }
     }
 
@@ -229,7 +229,7 @@ impl ZooKeeperServer {
             }
         }
         if !batch.is_empty() {
-            if self.role != Role::Standalone {
+            if self.upstream.in_ensemble() {
                 self.metrics.request_commit_queued.add(batch.len() as u64);
             }
             self.apply_batch(&mut batch);

@@ -1,21 +1,63 @@
-//! The learner's server (`FollowerZooKeeperServer`, `ObserverZooKeeperServer`): txns from
-//! the leader go to the log and wait for their COMMIT; a client's `sync` waits for the
-//! leader's SYNC; a reconnecting session is revalidated by the leader (REVALIDATE); the
-//! sessions touched here go to the leader with the next PING.
+//! The learner's pipeline (`FollowerZooKeeperServer`, `ObserverZooKeeperServer`): a
+//! client's write is forwarded to the leader through [`LeaderLink`] and waits until its txn
+//! comes back and is applied here (`FollowerRequestProcessor`). Txns from the leader go to
+//! the log and wait for their COMMIT; the log's fsync ACKs them to the leader
+//! ([`LeaderLink::logged`], from `commit`). A client's `sync` waits for the leader's SYNC;
+//! a reconnecting session is revalidated by the leader (REVALIDATE); the sessions touched
+//! here go to the leader with the next PING.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use tokio::sync::oneshot;
+use zab_datatree::prep::WriteRequest;
 use zab_jute::codes::op;
 
 use super::awaiting::LogItem;
-use super::{TxnError, ZooKeeperServer};
+use super::write::ClientWrite;
+use super::{LeaderLink, TxnError, ZooKeeperServer};
 use crate::log_thread::LogRecord;
 use crate::write_result::{WriteError, WriteResult};
 
 impl ZooKeeperServer {
+    /// Forwards the write to the leader (`Learner.request`); `w.done` completes when its
+    /// txn is applied here (see [`log_txn`](Self::log_txn)).
+    pub(super) fn submit_as_learner(&self, link: &dyn LeaderLink, w: ClientWrite<'_>) {
+        if let WriteRequest::CreateSession { timeout } = w.req {
+            // The learner tracks its own sessions (`LearnerSessionTracker`) and the
+            // leader learns of them from the createSession txn.
+            let now = self.now_ms();
+            self.core.lock().sessions.add(w.session_id, *timeout, now);
+        }
+        {
+            // Checked under the lock `stop_serving` clears the map with: a request either
+            // fails here or is failed by that clear, never left waiting for a leader
+            // that is gone.
+            let mut forwarded = self.learner.forwarded.lock();
+            if !self.is_serving() {
+                drop(forwarded);
+                let _ = w.done.send(Err(WriteError::NotServing));
+                return;
+            }
+            forwarded.insert((w.session_id, w.cxid), w.done);
+        }
+        let op_type = match w.req {
+            WriteRequest::CreateSession { .. } => op::CREATE_SESSION,
+            WriteRequest::CloseSession => op::CLOSE_SESSION,
+            r => r.op_type(),
+        };
+        let owned;
+        let body = match w.req {
+            WriteRequest::CreateSession { timeout } => {
+                owned = timeout.to_be_bytes();
+                &owned[..]
+            }
+            _ => w.body,
+        };
+        link.forward(w.session_id, w.cxid, op_type, body, w.auth);
+    }
+
     /// Learner: a txn from the leader (PROPOSAL, INFORM, or the sync's proposals) goes to
     /// the log; once applied it completes the client request it came from, if that client
     /// is connected here.
@@ -25,7 +67,7 @@ impl ZooKeeperServer {
     /// the log thread: one thread hand-off less on the path of a write that is alone.
     pub fn log_txn(self: &Arc<Self>, payload: Vec<u8>, lone: bool) -> Result<i64, TxnError> {
         let e = zab_persistence::txnlog::unmarshal(&payload).map_err(TxnError::Malformed)?;
-        let done = self.forwarded.lock().remove(&(e.hdr.client_id, e.hdr.cxid));
+        let done = self.learner.forwarded.lock().remove(&(e.hdr.client_id, e.hdr.cxid));
         let zxid = e.hdr.zxid;
         let payload = Arc::new(payload);
         let item = LogItem {
@@ -58,7 +100,7 @@ impl ZooKeeperServer {
         let mut items = Vec::with_capacity(payloads.len());
         for payload in payloads {
             let e = zab_persistence::txnlog::unmarshal(&payload).map_err(TxnError::Malformed)?;
-            let done = self.forwarded.lock().remove(&(e.hdr.client_id, e.hdr.cxid));
+            let done = self.learner.forwarded.lock().remove(&(e.hdr.client_id, e.hdr.cxid));
             let digest = e.digest.as_ref().map(|d| d.tree_digest);
             items.push(LogItem { hdr: e.hdr, txn: e.txn, payload: Arc::new(payload), digest, done });
         }
@@ -73,27 +115,26 @@ impl ZooKeeperServer {
         Ok(())
     }
 
-    /// Learner: a `sync` waits for the leader's SYNC (`FollowerZooKeeperServer.sync`).
+    /// A `sync` waits for the leader's SYNC (`FollowerZooKeeperServer.sync`). Standalone or
+    /// on the leader there is nothing to wait for: it is answered at once with the applied
+    /// zxid, as a read.
     pub fn submit_sync(&self, path: String) -> oneshot::Receiver<WriteResult> {
         let (done, rx) = oneshot::channel();
-        match self.replicator.get() {
-            Some(rep) => {
-                self.pending_syncs.lock().push_back((path.clone(), done));
-                let mut body = Vec::with_capacity(path.len() + 4);
-                body.extend_from_slice(&(path.len() as i32).to_be_bytes());
-                body.extend_from_slice(path.as_bytes());
-                rep.forward(0, 0, op::SYNC, &body, &[]);
-            }
-            None => {
-                let _ = done.send(Err(WriteError::NoLeader));
-            }
-        }
+        let Some(link) = self.upstream.leader_link() else {
+            Self::reply_sync(path, done, self.applied.load(Ordering::Acquire));
+            return rx;
+        };
+        self.learner.pending_syncs.lock().push_back((path.clone(), done));
+        let mut body = Vec::with_capacity(path.len() + 4);
+        body.extend_from_slice(&(path.len() as i32).to_be_bytes());
+        body.extend_from_slice(path.as_bytes());
+        link.forward(0, 0, op::SYNC, &body, &[]);
         rx
     }
 
     /// Learner: the leader's SYNC answers the oldest pending `sync`.
     pub fn sync_done(&self) {
-        let next = self.pending_syncs.lock().pop_front();
+        let next = self.learner.pending_syncs.lock().pop_front();
         if let Some((path, done)) = next {
             // Everything committed before the SYNC must be applied here first.
             let mut a = self.awaiting.lock();
@@ -112,12 +153,13 @@ impl ZooKeeperServer {
     ///
     /// `None` when there is no answer (not serving, or the term ended while waiting): the
     /// session is then not known to be invalid, and its client must not be told it expired.
+    /// `None` too on a server that is not a learner: it has no leader to ask.
     pub async fn revalidate_remote(&self, session: i64, timeout: i32) -> Option<bool> {
-        let rep = self.replicator.get()?;
+        let link = self.upstream.leader_link()?;
         if !self.is_serving() {
             return None;
         }
-        let ok = rep.revalidate(session, timeout).await.ok()?;
+        let ok = link.revalidate(session, timeout).await.ok()?;
         if ok {
             let now = self.now_ms();
             let mut core = self.core.lock();
@@ -130,6 +172,12 @@ impl ZooKeeperServer {
 
     /// Learner: the sessions touched since the last call, for the PING to the leader.
     pub fn take_touched(&self) -> HashMap<i64, i32> {
-        std::mem::take(&mut *self.touched.lock())
+        std::mem::take(&mut *self.learner.touched.lock())
+    }
+
+    /// The zxid counter follows the txns from the leader.
+    fn last_prepared(&self, zxid: i64) {
+        let mut core = self.core.lock();
+        core.hzxid = core.hzxid.max(zxid);
     }
 }

@@ -18,7 +18,10 @@ use zab_jute::txn::Txn;
 use zab_persistence::snaplog::SnapLog;
 use zab_persistence::txnlog::TxnLogWriter;
 
-use super::{wall_ms, AwaitingCommit, CnxnMsg, Core, Database, Role, StartError, ZooKeeperServer, DEFAULT_TRACE_MASK};
+use super::{
+    wall_ms, AwaitingCommit, CnxnMsg, Core, Database, LearnerWaiting, StartError, Upstream, ZooKeeperServer,
+    DEFAULT_TRACE_MASK,
+};
 use crate::config::ServerConfig;
 use crate::log_thread::{LogQueue, LogState};
 use crate::stats::ServerStats;
@@ -34,17 +37,19 @@ impl ZooKeeperServer {
     /// Restores the database from the data directory and starts the log thread.
     pub fn start(config: ServerConfig) -> Result<Arc<ZooKeeperServer>, StartError> {
         let db = Database::load(&config)?;
-        let server = Self::from_db(config, db, Role::Standalone, None)?;
+        let server = Self::from_db(config, db, Upstream::Standalone, None)?;
         server.serving.store(true, Ordering::Release);
         Ok(server)
     }
 
-    /// Starts a server on a database already in memory. `hzxid` is where the zxid counter
-    /// starts (a new leader's `epoch << 32`); otherwise the database's last zxid.
+    /// Starts a server on a database already in memory, writing through `upstream` (its
+    /// role's: none, the leader's broadcast, or a learner's link to its leader). `hzxid` is
+    /// where the zxid counter starts (a new leader's `epoch << 32`); otherwise the
+    /// database's last zxid.
     pub fn from_db(
         config: ServerConfig,
         db: Database,
-        role: Role,
+        upstream: Upstream,
         hzxid: Option<i64>,
     ) -> Result<Arc<ZooKeeperServer>, StartError> {
         let snap_log = SnapLog::new(&config.data_dir, &config.data_log_dir);
@@ -100,8 +105,7 @@ impl ZooKeeperServer {
             metrics_registry: crate::metrics::histograms::Histograms::new(),
             trace_mask: AtomicI64::new(DEFAULT_TRACE_MASK),
             last_snapshot: Mutex::new(last_snapshot),
-            role,
-            replicator: std::sync::OnceLock::new(),
+            upstream,
             awaiting: Mutex::new(AwaitingCommit {
                 items: Default::default(),
                 committed: last_zxid,
@@ -111,9 +115,7 @@ impl ZooKeeperServer {
             commit_target: AtomicI64::new(last_zxid),
             apply_lock: Mutex::new(()),
             applied: AtomicI64::new(last_zxid),
-            forwarded: Mutex::new(HashMap::new()),
-            pending_syncs: Mutex::new(Default::default()),
-            touched: Mutex::new(HashMap::new()),
+            learner: LearnerWaiting::default(),
             serving: std::sync::atomic::AtomicBool::new(false),
             recent: Mutex::new(db.committed_log),
             peer: std::sync::OnceLock::new(),
@@ -147,8 +149,8 @@ impl ZooKeeperServer {
         for c in self.cnxns() {
             let _ = c.tx.send(CnxnMsg::Close("this member is no longer serving; reconnect to another"));
         }
-        self.forwarded.lock().clear();
-        self.pending_syncs.lock().clear();
+        self.learner.forwarded.lock().clear();
+        self.learner.pending_syncs.lock().clear();
         self.shutdown();
     }
 

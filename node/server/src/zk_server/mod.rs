@@ -12,17 +12,37 @@
 //!   is applied and its request completed.
 //!
 //! # Layout
-//! This file holds the struct and what the views read of it. The `impl ZooKeeperServer`
-//! blocks of the rest are split by concern, in modules nothing here imports (they add
-//! methods): `lifecycle` (start, stop, the database handed to the next epoch), `sessions`
-//! (the connection registry, which connection and which member holds a session,
-//! revalidation, touches, expiry), `write` (`PrepRequestProcessor`: a write prepared,
-//! proposed by the leader or forwarded by a learner, and queued for the log), `commit`
-//! (what the log thread reports, and applying committed txns: `CommitProcessor`,
-//! `FinalRequestProcessor`'s apply, watch delivery) and `learner` (txns and SYNCs from
-//! the leader, REVALIDATE, the sessions for the next PING). The types they share are
-//! leaves below them: [`Database`] (`ZKDatabase`, restored at start), `awaiting` (txns
-//! waiting for their commit), [`CnxnHandle`] and [`CnxnMsg`] (a live connection), and the
+//! This file holds the struct and what the views read of it. A server starts with its
+//! [`Upstream`] and keeps it for its epoch: nothing (standalone), the leader's
+//! [`Broadcast`], or a follower's or observer's [`LeaderLink`]; its [`Role`] is read from
+//! it, so the two cannot disagree. Each role wires its own request pipeline, in a module
+//! of its own:
+//!
+//! ```text
+//! standalone  submit_write -> prep -> log -> fsync: committed -> apply
+//! leader      submit_write -> prep -> Broadcast::propose -> log
+//!               -> fsync: its own ACK (Broadcast::logged)
+//!               -> a quorum's ACKs: commit_up_to -> apply
+//! learner     submit_write -> LeaderLink::forward
+//!               -> PROPOSAL: log_txn -> fsync: ACK to the leader (LeaderLink::logged)
+//!               -> COMMIT: commit_up_to -> apply, the forwarded request answered
+//! ```
+//!
+//! The `impl ZooKeeperServer` blocks of the rest are split by concern, in modules nothing
+//! here imports (they add methods): `write` (the entry, `submit_write`, which hands a
+//! write to its role's pipeline, and the step standalone and leader share:
+//! `PrepRequestProcessor`, a write checked, turned into a txn and queued for the log),
+//! `standalone` (prep and log), `leader` (`LeaderZooKeeperServer`: prep, propose and log;
+//! the learners' sessions and their view for /status), `learner`
+//! (`FollowerZooKeeperServer`: forwarding to the leader, txns and SYNCs from it,
+//! REVALIDATE, the sessions for the next PING), `commit` (what the log thread reports, and
+//! applying committed txns: `CommitProcessor`, `FinalRequestProcessor`'s apply, watch
+//! delivery), `lifecycle` (start, stop, the database handed to the next epoch) and
+//! `sessions` (the connection registry, which connection and which member holds a
+//! session, revalidation, touches, expiry). The types they share are leaves below them:
+//! `role` ([`Role`], [`Upstream`] and its two traits), [`Database`] (`ZKDatabase`,
+//! restored at start), `awaiting` (txns waiting for their commit; a learner's requests
+//! waiting on the leader), [`CnxnHandle`] and [`CnxnMsg`] (a live connection), and the
 //! errors ([`StartError`], [`TxnError`], [`SkipError`]).
 
 mod awaiting;
@@ -30,9 +50,12 @@ mod cnxn_handle;
 mod commit;
 mod database;
 mod error;
+mod leader;
 mod learner;
 mod lifecycle;
+mod role;
 mod sessions;
+mod standalone;
 mod write;
 
 use std::collections::HashMap;
@@ -40,12 +63,10 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
-use tokio::sync::oneshot;
 use zab_datatree::acl::AclConfig;
 use zab_datatree::prep::Outstanding;
 use zab_datatree::session::SessionTracker;
 use zab_datatree::DataTree;
-use zab_jute::data::Id;
 use zab_persistence::snaplog::SnapLog;
 
 pub use crate::clock::wall_ms;
@@ -53,54 +74,11 @@ use crate::config::ServerConfig;
 use crate::log_thread::{LogQueue, LogState};
 use crate::stats::ServerStats;
 pub use crate::write_result::ProposeError;
-use crate::write_result::WriteResult;
-use awaiting::AwaitingCommit;
+use awaiting::{AwaitingCommit, LearnerWaiting};
 pub use cnxn_handle::{CnxnHandle, CnxnMsg};
 pub use database::Database;
 pub use error::{SkipError, StartError, TxnError};
-
-/// What this server is in its ensemble.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Standalone,
-    Leader,
-    Follower,
-    Observer,
-}
-
-impl Role {
-    pub fn is_learner(self) -> bool {
-        matches!(self, Role::Follower | Role::Observer)
-    }
-
-    /// The `Mode:` of srvr/stat and the role of /status.
-    pub fn name(self) -> &'static str {
-        match self {
-            Role::Standalone => "standalone",
-            Role::Leader => "leader",
-            Role::Follower => "follower",
-            Role::Observer => "observer",
-        }
-    }
-}
-
-/// The replication side of a quorum member, as the write path sees it (implemented by the
-/// leader and learner in [`crate::peer`]). Calls must not block.
-pub trait Replicator: Send + Sync {
-    /// Leader: a txn was prepared, in zxid order (called under the prep lock). An error
-    /// refuses the write (the leader must step down, ZOOKEEPER-1277).
-    fn propose(&self, zxid: i64, payload: &Arc<Vec<u8>>) -> Result<(), ProposeError>;
-    /// The log thread made these txns durable, in order.
-    fn logged(&self, zxids: &[i64]);
-    /// Learner: send a client's request to the leader (`Learner.request`).
-    fn forward(&self, session_id: i64, cxid: i32, op_type: i32, body: &[u8], auth: &[Id]);
-    /// Learner: ask the leader whether a session may move here (REVALIDATE).
-    fn revalidate(&self, session_id: i64, timeout: i32) -> oneshot::Receiver<bool>;
-    /// Leader: what it knows of each learner.
-    fn learners(&self) -> Vec<crate::peer_state::LearnerView> {
-        Vec::new()
-    }
-}
+pub use role::{Broadcast, LeaderLink, Role, Upstream};
 
 struct Core {
     sessions: SessionTracker,
@@ -155,8 +133,8 @@ pub struct ZooKeeperServer {
     pub trace_mask: AtomicI64,
     /// (zxid, unix seconds) of the last snapshot written or loaded (`lsnp`).
     pub last_snapshot: Mutex<(i64, i64)>,
-    pub role: Role,
-    replicator: std::sync::OnceLock<Arc<dyn Replicator>>,
+    /// What this server's writes go up to, by role (see [`Upstream`]).
+    upstream: Upstream,
     awaiting: Mutex<AwaitingCommit>,
     /// The newest commit [`commit_up_to_deferred`](Self::commit_up_to_deferred) was told of.
     commit_target: AtomicI64,
@@ -165,13 +143,8 @@ pub struct ZooKeeperServer {
     apply_lock: Mutex<()>,
     /// The last zxid applied to the tree (read without the tree's lock).
     applied: AtomicI64,
-    /// Learner: requests forwarded to the leader, by (session, cxid), completed when their
-    /// txn is applied here.
-    forwarded: Mutex<HashMap<(i64, i32), oneshot::Sender<WriteResult>>>,
-    /// Learner: `sync` requests waiting for the leader's SYNC, oldest first.
-    pending_syncs: Mutex<std::collections::VecDeque<(String, oneshot::Sender<WriteResult>)>>,
-    /// Learner: sessions touched since the last PING, with their timeouts.
-    touched: Mutex<HashMap<i64, i32>>,
+    /// Learner: the requests, syncs and session touches waiting on the leader.
+    learner: LearnerWaiting,
     /// Clients are served (standalone, or in broadcast after UPTODATE / NEWLEADER quorum).
     pub serving: std::sync::atomic::AtomicBool,
     /// In an ensemble: the last `commitLogCount` applied txns (`ZKDatabase.committedLog`),
@@ -183,29 +156,14 @@ pub struct ZooKeeperServer {
 }
 
 impl ZooKeeperServer {
-    /// (learners, synced followers, synced observers, learners still synchronising) on a
-    /// leader; zeros elsewhere.
-    pub fn learner_counts(&self) -> (usize, usize, usize, usize) {
-        let ls = self.learners();
-        let synced_followers = ls.iter().filter(|l| l.in_broadcast && !l.observer).count();
-        let synced_observers = ls.iter().filter(|l| l.in_broadcast && l.observer).count();
-        let pending = ls.iter().filter(|l| !l.in_broadcast).count();
-        (ls.len(), synced_followers, synced_observers, pending)
+    /// What this server is in its ensemble.
+    pub fn role(&self) -> Role {
+        self.upstream.role()
     }
 
     /// Voting members of the configuration (1 standalone).
     pub fn quorum_size(&self) -> usize {
         self.config.quorum.as_ref().map_or(1, |q| q.view.voters().count())
-    }
-
-    /// Leader: its learners (sid, sync mode, last ACK, ...).
-    pub fn learners(&self) -> Vec<crate::peer_state::LearnerView> {
-        self.replicator.get().map(|r| r.learners()).unwrap_or_default()
-    }
-
-    /// Connects the replication side (once, before the server serves).
-    pub fn set_replicator(&self, r: Arc<dyn Replicator>) {
-        let _ = self.replicator.set(r);
     }
 
     /// In an ensemble: the member this server serves for.

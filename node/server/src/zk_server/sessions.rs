@@ -1,6 +1,8 @@
-//! Sessions and the connections they are on: the connection registry, which connection holds a session here, which member a session's writes
-//! must come through (`SessionImpl.owner`), revalidation (`revalidateSession`), touches
-//! and expiry (the SessionTracker's thread).
+//! Sessions and the connections they are on: the connection registry, which connection
+//! holds a session here, which member a session's writes must come through
+//! (`SessionImpl.owner`), revalidation (`revalidateSession`), touches and expiry (the
+//! SessionTracker's thread). What the leader does for its learners' sessions is in
+//! `leader`; a learner's revalidation through its leader in `learner`.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -96,9 +98,10 @@ impl ZooKeeperServer {
         let now = self.now_ms();
         let mut core = self.core.lock();
         let live = core.sessions.touch_session(session, now);
-        if live && self.role.is_learner() {
+        // A learner tells the leader of it with the next PING.
+        if live && self.upstream.leader_link().is_some() {
             if let Some(t) = core.sessions.get(session).map(|s| s.timeout) {
-                self.touched.lock().insert(session, t);
+                self.learner.touched.lock().insert(session, t);
             }
         }
         live
@@ -107,25 +110,6 @@ impl ZooKeeperServer {
     /// `checkSession` for reads.
     pub fn check_session(&self, session: i64) -> Result<(), zab_datatree::KeeperError> {
         self.core.lock().sessions.check(session)
-    }
-
-    /// Leader: a learner reports client activity on a session.
-    pub fn touch_remote(&self, session: i64, timeout: i32) -> bool {
-        let now = self.now_ms();
-        self.core.lock().sessions.touch(session, timeout, now)
-    }
-
-    /// Leader: `revalidateSession` for a learner's client.
-    pub fn revalidate_for_learner(&self, session: i64, timeout: i32, sid: u64) -> bool {
-        let ok = self.revalidate_as(session, timeout, sid);
-        if ok {
-            // The session's connection here, if one is still open, is now an old one.
-            let local = self.cnxn_of_session.lock().get(&session).copied();
-            if let Some(h) = local.and_then(|id| self.cnxns.read().get(&id).cloned()) {
-                h.moved.store(true, Ordering::Release);
-            }
-        }
-        ok
     }
 
     /// Expires sessions whose time has come: each becomes a closeSession txn, and its

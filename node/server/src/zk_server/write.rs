@@ -1,23 +1,51 @@
-//! The write path's first half (`PrepRequestProcessor`): a client's write is checked and
-//! turned into a txn under the `core` lock, proposed to the quorum (leader) and queued for
-//! the log in zxid order; on a learner it is forwarded to the leader instead. Also the
-//! zxid counter (`hzxid`).
+//! The write path's entry and first step. [`submit_write`](ZooKeeperServer::submit_write)
+//! hands a client's write to this server's pipeline, by its [`Upstream`]: standalone
+//! (`standalone`: prepared, logged, committed by its own fsync), leader (`leader`: prepared,
+//! proposed, logged) or learner (`learner`: forwarded to the leader). The first two share
+//! the step here (`PrepRequestProcessor`): the write is checked and turned into a txn under
+//! the `core` lock, which owns the zxid counter (`hzxid`), then queued for the log in zxid
+//! order.
 
 use std::sync::Arc;
+use std::time::Instant;
 
+use parking_lot::MutexGuard;
 use tokio::sync::oneshot;
 use zab_datatree::prep::{prep_request, PrepContext, WriteRequest};
-use zab_jute::codes::op;
 use zab_jute::data::Id;
 use zab_jute::txn::Txn;
 
 use super::awaiting::LogItem;
-use super::{wall_ms, Core, ProposeError, Role, SkipError, ZooKeeperServer, LOCAL_OWNER};
+use super::{wall_ms, Core, Upstream, ZooKeeperServer, LOCAL_OWNER};
 use crate::log_thread::LogRecord;
 use crate::write_result::{WriteError, WriteResult};
 
+/// A client's write as it enters the pipeline.
+pub(super) struct ClientWrite<'a> {
+    /// The member the request came through: a learner's sid, or [`LOCAL_OWNER`].
+    pub(super) owner: u64,
+    pub(super) session_id: i64,
+    pub(super) cxid: i32,
+    pub(super) auth: &'a [Id],
+    pub(super) req: &'a WriteRequest,
+    /// The request as the client sent it (after the header), which a learner forwards.
+    pub(super) body: &'a [u8],
+    /// Completed once the txn is applied, or with the reason it never will be.
+    pub(super) done: oneshot::Sender<WriteResult>,
+}
+
+/// A prepared txn, waiting for its commit and not yet queued for the log; the `core` lock
+/// is still held, so the next txn cannot be prepared before this one is handed on.
+pub(super) struct Prepared<'a> {
+    pub(super) core: MutexGuard<'a, Core>,
+    pub(super) zxid: i64,
+    pub(super) payload: Arc<Vec<u8>>,
+    /// The end of prep (`proposal_process_time` runs from here to the log's queue).
+    started: Instant,
+}
+
 impl ZooKeeperServer {
-    /// Prepares a write and queues it for the log. The receiver completes once the txn is
+    /// Submits a write to this server's pipeline. The receiver completes once the txn is
     /// durable and applied (or with the reason it never will be).
     /// `body` is the request as the client sent it (after the header), which a learner
     /// forwards to the leader.
@@ -51,65 +79,40 @@ impl ZooKeeperServer {
             let _ = done.send(Err(WriteError::DiskFailed(reason)));
             return rx;
         }
-        if self.role.is_learner() {
-            let Some(rep) = self.replicator.get() else {
-                let _ = done.send(Err(WriteError::NoLeader));
-                return rx;
-            };
-            if let WriteRequest::CreateSession { timeout } = req {
-                // The learner tracks its own sessions (`LearnerSessionTracker`) and the
-                // leader learns of them from the createSession txn.
-                let now = self.now_ms();
-                self.core.lock().sessions.add(session_id, *timeout, now);
-            }
-            {
-                // Checked under the lock `stop_serving` clears the map with: a request either
-                // fails here or is failed by that clear, never left waiting for a leader
-                // that is gone.
-                let mut forwarded = self.forwarded.lock();
-                if !self.is_serving() {
-                    drop(forwarded);
-                    let _ = done.send(Err(WriteError::NotServing));
-                    return rx;
-                }
-                forwarded.insert((session_id, cxid), done);
-            }
-            let op_type = match req {
-                WriteRequest::CreateSession { .. } => op::CREATE_SESSION,
-                WriteRequest::CloseSession => op::CLOSE_SESSION,
-                r => r.op_type(),
-            };
-            let owned;
-            let body = match req {
-                WriteRequest::CreateSession { timeout } => {
-                    owned = timeout.to_be_bytes();
-                    &owned[..]
-                }
-                _ => body,
-            };
-            rep.forward(session_id, cxid, op_type, body, auth);
-            return rx;
+        let w = ClientWrite { owner, session_id, cxid, auth, req, body, done };
+        match &self.upstream {
+            Upstream::Standalone => self.submit_as_standalone(w),
+            Upstream::Leader(broadcast) => self.submit_as_leader(&**broadcast, w),
+            Upstream::Follower(link) | Upstream::Observer(link) => self.submit_as_learner(&**link, w),
         }
+        rx
+    }
+
+    /// `PrepRequestProcessor`: checks the write and turns it into the next txn, which waits
+    /// for its commit from now on (so no commit can pass it by); `w.done` completes when it
+    /// is applied.
+    pub(super) fn prep(&self, w: ClientWrite<'_>) -> Prepared<'_> {
+        let session_id = w.session_id;
         let mut core = self.core.lock();
         // `checkSession(id, owner)`: a session that moved to another member refuses writes
         // from its old connection (SESSIONMOVED, as an error txn).
         let moved;
-        let req = match req {
+        let req = match w.req {
             WriteRequest::CreateSession { .. } => {
-                core.member_of_session.insert(session_id, owner);
-                req
+                core.member_of_session.insert(session_id, w.owner);
+                w.req
             }
-            WriteRequest::CloseSession | WriteRequest::DeleteContainer(_) => req,
+            WriteRequest::CloseSession | WriteRequest::DeleteContainer(_) => w.req,
             r => match core.member_of_session.get(&session_id) {
-                Some(o) if *o != owner => {
+                Some(o) if *o != w.owner => {
                     moved =
                         WriteRequest::Refused { op_type: r.op_type(), err: zab_datatree::KeeperError::SessionMoved };
                     &moved
                 }
-                Some(_) => req,
+                Some(_) => w.req,
                 None => {
-                    core.member_of_session.insert(session_id, owner);
-                    req
+                    core.member_of_session.insert(session_id, w.owner);
+                    w.req
                 }
             },
         };
@@ -121,20 +124,20 @@ impl ZooKeeperServer {
             sessions,
             acl_config: &self.acl_config,
             session_id,
-            cxid,
-            auth,
+            cxid: w.cxid,
+            auth: w.auth,
             zxid,
             time: wall_ms(),
             digest: *prepared_digest,
         };
         let queued = outstanding.records();
-        let prep_started = std::time::Instant::now();
+        let prep_started = Instant::now();
         let (hdr, txn, digest) = prep_request(&ctx, outstanding, req);
         self.metrics.prep_process_time.add_ms(prep_started.elapsed());
         if matches!(req, WriteRequest::CloseSession) {
             self.metrics.close_session_prep_time.add_ms(prep_started.elapsed());
         }
-        let proposal_started = std::time::Instant::now();
+        let started = Instant::now();
         self.metrics.prep_processor_request_queued.inc();
         self.metrics.outstanding_changes_queued.add(outstanding.records().saturating_sub(queued) as u64);
         *prepared_digest = digest;
@@ -158,31 +161,23 @@ impl ZooKeeperServer {
         });
         let payload = Arc::new(zab_persistence::txnlog::marshal(&hdr, &txn, digest.as_ref()));
         let zxid = hdr.zxid;
-        // Waiting for its commit before it is proposed, so no commit can pass it by.
         let item =
-            LogItem { hdr, txn, payload: payload.clone(), digest: digest.map(|d| d.tree_digest), done: Some(done) };
+            LogItem { hdr, txn, payload: payload.clone(), digest: digest.map(|d| d.tree_digest), done: Some(w.done) };
         self.awaiting.lock().items.push_back(item);
-        if self.role == Role::Leader {
-            self.stats.proposal_sizes.record(payload.len() as i64);
-            self.metrics.proposal_count.inc();
-            let proposed = match self.replicator.get() {
-                Some(rep) => rep.propose(zxid, &payload),
-                None => Err(ProposeError::NotEstablished),
-            };
-            if let Err(reason) = proposed {
-                core.hzxid -= 1;
-                self.unqueue(zxid, WriteError::NotProposed(reason));
-                return rx;
-            }
-        }
-        // Sent under the core lock, so txns reach the log in zxid order.
+        Prepared { core, zxid, payload, started }
+    }
+
+    /// Queues a prepared txn for the log, still under the `core` lock, so txns reach the
+    /// log in zxid order.
+    pub(super) fn queue_for_log(&self, prepared: Prepared<'_>) {
+        let Prepared { core, zxid, payload, started } = prepared;
         if self.log_queue.push(LogRecord { zxid, payload }).is_err() {
             self.unqueue(zxid, WriteError::ShuttingDown);
         }
         // `proposal_process_time`: from the end of prep to the txn handed on (proposed and
         // queued for the log).
-        self.metrics.proposal_process_time.add_ms(proposal_started.elapsed());
-        rx
+        self.metrics.proposal_process_time.add_ms(started.elapsed());
+        drop(core);
     }
 
     /// Takes a txn that will not be logged out of the queue and fails its request.
@@ -198,28 +193,6 @@ impl ZooKeeperServer {
             let _ = done.send(Err(error));
         }
     }
-
-    /// Leader: moves the zxid counter forward to `zxid` (`ZooKeeperServer.setZxid`, for
-    /// `zookeeper.testingonly.initialZxid`); `replicator` moves the broadcast's counter under
-    /// the same lock, so no write is prepared between the two.
-    pub fn skip_zxid_to(
-        &self,
-        zxid: i64,
-        replicator: impl FnOnce(i64) -> Result<(), SkipError>,
-    ) -> Result<(), SkipError> {
-        let mut core = self.core.lock();
-        if zxid <= core.hzxid {
-            return Err(SkipError::NotAhead { zxid, current: core.hzxid });
-        }
-        replicator(zxid)?;
-        core.hzxid = zxid;
-        Ok(())
-    }
-
-    pub(super) fn last_prepared(&self, zxid: i64) {
-        let mut core = self.core.lock();
-        core.hzxid = core.hzxid.max(zxid);
-    }
 }
 
 #[cfg(test)]
@@ -229,12 +202,14 @@ mod tests {
 
     use super::*;
     use crate::config::ServerConfig;
-    use crate::zk_server::{Database, Replicator};
+    use crate::peer_state::LearnerView;
+    use crate::write_result::ProposeError;
+    use crate::zk_server::{Broadcast, Database, LeaderLink};
 
-    fn server(dir: &std::path::Path, role: Role) -> Arc<ZooKeeperServer> {
+    fn server(dir: &std::path::Path, upstream: Upstream) -> Arc<ZooKeeperServer> {
         let config = ServerConfig { data_dir: dir.to_owned(), data_log_dir: dir.to_owned(), ..ServerConfig::default() };
         let db = Database::load(&config).expect("load an empty data dir");
-        ZooKeeperServer::from_db(config, db, role, None).expect("start the server")
+        ZooKeeperServer::from_db(config, db, upstream, None).expect("start the server")
     }
 
     /// Submits a closeSession and returns why it was refused at once.
@@ -247,26 +222,33 @@ mod tests {
         }
     }
 
-    /// A learner's replication side that forwards nothing.
+    /// A learner's link to a leader that never answers.
     struct Silent;
-    impl Replicator for Silent {
-        fn propose(&self, _: i64, _: &Arc<Vec<u8>>) -> Result<(), ProposeError> {
-            Err(ProposeError::NotLeader)
-        }
-        fn logged(&self, _: &[i64]) {}
+    impl LeaderLink for Silent {
         fn forward(&self, _: i64, _: i32, _: i32, _: &[u8], _: &[Id]) {}
         fn revalidate(&self, _: i64, _: i32) -> oneshot::Receiver<bool> {
             oneshot::channel().1
         }
+        fn logged(&self, _: &[i64]) {}
+    }
+
+    /// A leader's broadcast before a quorum has acknowledged its epoch.
+    struct NotEstablished;
+    impl Broadcast for NotEstablished {
+        fn propose(&self, _: i64, _: &Arc<Vec<u8>>) -> Result<(), ProposeError> {
+            Err(ProposeError::NotEstablished)
+        }
+        fn logged(&self, _: &[i64]) {}
+        fn learners(&self) -> Vec<LearnerView> {
+            Vec::new()
+        }
     }
 
     #[test]
-    fn a_learner_refuses_writes_without_a_serving_leader_link_and_prepares_nothing() {
+    fn a_learner_not_serving_refuses_writes_and_prepares_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let s = server(dir.path(), Role::Follower);
+        let s = server(dir.path(), Upstream::Follower(Arc::new(Silent)));
         let before = s.prepared_zxid();
-        assert!(matches!(refusal(&s), WriteError::NoLeader));
-        s.set_replicator(Arc::new(Silent));
         assert!(matches!(refusal(&s), WriteError::NotServing));
         assert_eq!(s.prepared_zxid(), before);
         assert_eq!(s.outstanding_changes(), 0);
@@ -276,7 +258,7 @@ mod tests {
     #[test]
     fn a_leader_whose_broadcast_is_not_established_refuses_and_gives_the_zxid_back() {
         let dir = tempfile::tempdir().unwrap();
-        let s = server(dir.path(), Role::Leader);
+        let s = server(dir.path(), Upstream::Leader(Arc::new(NotEstablished)));
         let before = s.prepared_zxid();
         assert!(matches!(refusal(&s), WriteError::NotProposed(ProposeError::NotEstablished)));
         assert_eq!(s.prepared_zxid(), before);
@@ -286,7 +268,7 @@ mod tests {
     #[test]
     fn after_a_disk_failure_or_a_shutdown_writes_are_refused_by_name() {
         let dir = tempfile::tempdir().unwrap();
-        let s = server(dir.path(), Role::Standalone);
+        let s = server(dir.path(), Upstream::Standalone);
         s.shutdown();
         assert!(matches!(refusal(&s), WriteError::ShuttingDown));
         s.set_disk_failure("No space left on device".into());

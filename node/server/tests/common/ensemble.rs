@@ -178,7 +178,7 @@ pub async fn converged(members: &[&Member]) -> (i64, u64) {
             }
         }
         let roles: Vec<Option<&'static str>> =
-            members.iter().map(|m| m.slot.read().clone().map(|s| s.role.name())).collect();
+            members.iter().map(|m| m.slot.read().clone().map(|s| s.role().name())).collect();
         assert!(
             tokio::time::Instant::now() < deadline,
             "timed out waiting for all members at the same zxid and digest: (zxid, digest) {:x?}, roles {roles:?}",
