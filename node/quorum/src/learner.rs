@@ -360,6 +360,9 @@ impl Learner {
         designated: Option<u64>,
         view: Option<Arc<QuorumMaj>>,
     ) -> Option<LearnerAction> {
+        if !self.settings.reconfig_enabled {
+            return None;
+        }
         let view = view.or_else(|| self.reconfigs.remove(&zxid))?;
         self.reconfigs.retain(|z, _| *z > zxid);
         if view.version <= self.view.version {
@@ -636,6 +639,18 @@ mod tests {
             LearnerAction::Activate { zxid: E6 | 1, view: Arc::new(next.clone()), designated: Some(2), leave: true }
         );
         assert_eq!(l.config().as_ref(), &next);
+    }
+
+    #[test]
+    fn without_reconfig_nothing_activates() {
+        let mut s = settings(false);
+        s.reconfig_enabled = false;
+        let mut l = following(s);
+        let next = view(&["server.1=h1:1:2", "server.2=h2:1:2"], E6 | 1);
+        l.on_packet(QuorumPacket::new(packet::PROPOSAL, E6 | 1, Some(reconfig_txn(E6 | 1, &next))), 1).unwrap();
+        let cna = QuorumPacket::new(packet::COMMITANDACTIVATE, E6 | 1, Some(2u64.to_be_bytes().to_vec()));
+        assert_eq!(l.on_packet(cna, 2).unwrap(), vec![LearnerAction::CommitUpTo(E6 | 1)]);
+        assert_eq!(l.config().version, 0x100000000);
     }
 
     #[test]

@@ -43,6 +43,9 @@ pub struct PeerInfo {
     /// its current synchronisation started.
     unavailable_since: Mutex<Option<Instant>>,
     sync_started: Mutex<Option<Instant>>,
+    /// The configuration a reconfiguration (or ZOOKEEPER-1783's first version) put in
+    /// force while the member runs; None: the one it started with.
+    config_in_force: Mutex<Option<Arc<zab_quorum::verifier::QuorumMaj>>>,
 }
 
 impl PeerInfo {
@@ -63,6 +66,7 @@ impl PeerInfo {
             metrics: std::sync::OnceLock::new(),
             unavailable_since: Mutex::new(None),
             sync_started: Mutex::new(None),
+            config_in_force: Mutex::new(None),
         }
     }
 
@@ -78,6 +82,16 @@ impl PeerInfo {
             m.looking_count.inc();
         }
         self.unavailable_since.lock().get_or_insert_with(Instant::now);
+    }
+
+    /// The configuration in force, when an activation changed it.
+    pub fn config_in_force(&self) -> Option<Arc<zab_quorum::verifier::QuorumMaj>> {
+        self.config_in_force.lock().clone()
+    }
+
+    /// A configuration activated on this member.
+    pub fn set_config_in_force(&self, view: Arc<zab_quorum::verifier::QuorumMaj>) {
+        *self.config_in_force.lock() = Some(view);
     }
 
     pub fn get(&self) -> PeerView {

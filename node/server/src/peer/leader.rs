@@ -55,6 +55,7 @@ struct Conn {
 
 /// Work an action leaves for after the engine's lock.
 enum Later {
+    Activate(Arc<zab_quorum::verifier::QuorumMaj>),
     CommitUpTo(i64),
     PrepareSync { conn: ConnId, read_log_from: Option<i64> },
     Touch(Vec<u8>),
@@ -65,6 +66,7 @@ enum Later {
 /// The term's shared state: the engine and the connections' I/O.
 pub struct LeaderRuntime {
     config: ServerConfig,
+    info: Arc<crate::peer_state::PeerInfo>,
     started: Instant,
     engine: Mutex<Leader>,
     conns: Mutex<BTreeMap<ConnId, Conn>>,
@@ -153,12 +155,15 @@ impl LeaderRuntime {
                     crate::metrics::record::leader_commit(&self.config.metrics, payload.as_ref())
                 }
                 LeaderAction::CommitUpTo(z) => later.push(Later::CommitUpTo(z)),
-                LeaderAction::Activated { zxid, view, designated } => info!(
-                    version = format_args!("0x{zxid:x}"),
-                    members = view.servers.len(),
-                    designated,
-                    "a reconfiguration is in force"
-                ),
+                LeaderAction::Activated { zxid, view, designated } => {
+                    info!(
+                        version = format_args!("0x{zxid:x}"),
+                        members = view.servers.len(),
+                        designated,
+                        "a configuration is in force"
+                    );
+                    later.push(Later::Activate(view));
+                }
                 LeaderAction::TouchSessions { data, .. } => later.push(Later::Touch(data)),
                 LeaderAction::Forwarded { sid, packet } => later.push(Later::Forwarded { sid, packet }),
                 LeaderAction::Revalidate { conn, sid, session_id, timeout } => {
@@ -172,6 +177,10 @@ impl LeaderRuntime {
     fn finish(&self, later: Vec<Later>) {
         for l in later {
             match l {
+                Later::Activate(view) => {
+                    let server = self.server();
+                    super::activate_config(&self.config, &self.info, server.as_deref(), &view);
+                }
                 Later::PrepareSync { conn, read_log_from } => self.prepare_sync(conn, read_log_from),
                 Later::CommitUpTo(z) => {
                     if let Some(s) = self.server() {
@@ -313,7 +322,7 @@ pub fn lead(
     config: &ServerConfig,
     db: Database,
     stop: StopSignal,
-    info: &crate::peer_state::PeerInfo,
+    info: &Arc<crate::peer_state::PeerInfo>,
     on_serving: &dyn Fn(Option<Arc<ZooKeeperServer>>),
 ) -> (PeerError, Option<Database>) {
     let mut db = Some(db);
@@ -325,7 +334,7 @@ fn lead_term(
     config: &ServerConfig,
     db_slot: &mut Option<Database>,
     stop: StopSignal,
-    info: &crate::peer_state::PeerInfo,
+    info: &Arc<crate::peer_state::PeerInfo>,
     on_serving: &dyn Fn(Option<Arc<ZooKeeperServer>>),
 ) -> PeerError {
     let Some(q) = config.quorum.clone() else {
@@ -369,6 +378,7 @@ fn lead_term(
     };
     let rt = Arc::new(LeaderRuntime {
         config: config.clone(),
+        info: info.clone(),
         started: Instant::now(),
         engine: Mutex::new(engine),
         conns: Mutex::new(BTreeMap::new()),

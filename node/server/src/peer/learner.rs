@@ -423,8 +423,9 @@ impl Term<'_> {
                         members = view.servers.len(),
                         ?designated,
                         leave,
-                        "a reconfiguration is in force"
+                        "a configuration is in force"
                     );
+                    super::activate_config(config, self.peer, self.server.as_deref(), &view);
                     if leave {
                         return Err(PeerError::Reconfigured { designated });
                     }

@@ -122,6 +122,26 @@ pub async fn run_quorum(
     Ok(())
 }
 
+/// A configuration activates on this member (`QuorumPeer.processReconfig`): its dynamic
+/// configuration files (`zoo.cfg.dynamic.<version>`, zoo.cfg rewritten), `/zookeeper/config`
+/// in the term's server when there is one, and the configuration later terms run with.
+pub(crate) fn activate_config(
+    config: &ServerConfig,
+    info: &PeerInfo,
+    server: Option<&ZooKeeperServer>,
+    view: &Arc<zab_quorum::verifier::QuorumMaj>,
+) {
+    let current =
+        info.config_in_force().map_or_else(|| config.quorum.as_ref().map_or(0, |q| q.view.version), |v| v.version);
+    if let Err(e) = crate::config::dynamic::activate(config, info.myid, view, current, view.version) {
+        error!(error = %e, version = format_args!("0x{:x}", view.version), "cannot write the dynamic configuration; it is in force in memory only");
+    }
+    if let Some(s) = server {
+        s.set_config_node(view);
+    }
+    info.set_config_in_force(view.clone());
+}
+
 /// Runs terms until `stop` or the decider gives up.
 pub async fn run_member(
     config: ServerConfig,
@@ -138,6 +158,15 @@ pub async fn run_member(
     let now_ms = move || born.elapsed().as_millis() as i64;
     info.set_metrics(config.metrics.clone());
     while !stop.is_stopped() {
+        // The configuration in force: the one a reconfiguration activated, if one did.
+        let mut config = config.clone();
+        if let (Some(view), Some(q)) = (info.config_in_force(), config.quorum.as_mut()) {
+            q.observer = view
+                .servers
+                .get(&q.myid)
+                .is_some_and(|s| s.learner_type == zab_quorum::verifier::LearnerType::Observer);
+            q.view = (*view).clone();
+        }
         let cfg = config.clone();
         // The last term's database when it has one (ZooKeeper keeps its ZKDatabase across
         // elections), else the data directory's.

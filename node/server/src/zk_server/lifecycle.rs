@@ -144,6 +144,11 @@ impl ZooKeeperServer {
     /// Ends this server's term in an ensemble: clients are disconnected (they reconnect
     /// to a serving member), requests waiting on the leader fail, the log thread stops
     /// after logging what it has.
+    /// `/zookeeper/config` becomes `view` (`initConfigInZKDatabase` at an activation).
+    pub fn set_config_node(&self, view: &zab_quorum::verifier::QuorumMaj) {
+        crate::peer_state::init_config_node_with(view, &self.config, &mut self.tree.write());
+    }
+
     pub fn stop_serving(&self) {
         self.serving.store(false, Ordering::Release);
         for c in self.cnxns() {
