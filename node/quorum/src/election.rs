@@ -65,6 +65,9 @@ pub struct ElectionConfig {
     pub finalize_wait_ms: i64,
     pub min_notification_interval_ms: i64,
     pub max_notification_interval_ms: i64,
+    /// `reconfigEnabled`: a newer configuration in a notification is adopted
+    /// ([`Action::NewerConfig`]); without it configurations never change here.
+    pub reconfig_enabled: bool,
 }
 
 impl Default for ElectionConfig {
@@ -73,6 +76,7 @@ impl Default for ElectionConfig {
             finalize_wait_ms: 200,
             min_notification_interval_ms: 200,
             max_notification_interval_ms: 60_000,
+            reconfig_enabled: false,
         }
     }
 }
@@ -89,6 +93,10 @@ pub enum Action {
         state: PeerState,
         vote: Vote,
     },
+    /// A notification carried a newer configuration than this member's while it looks for
+    /// a leader (`WorkerReceiver`): it adopts it (`processReconfig`) and elects again with
+    /// it ([`FastLeaderElection::set_view`]); this election round is over.
+    NewerConfig(QuorumMaj),
 }
 
 /// A vote as it sits in `recvset` / `outofelection`, with the sender's state and the
@@ -286,8 +294,34 @@ impl FastLeaderElection {
         vec![Action::Decided { state: self.state, vote }]
     }
 
+    /// The configuration this member elects with.
+    pub fn view(&self) -> &QuorumMaj {
+        &self.qv
+    }
+
+    /// Elects with `qv` from now on (a reconfiguration activated): the member's learner
+    /// type follows it, and an election in progress starts over (`restartLeaderElection`).
+    pub fn set_view(&mut self, qv: QuorumMaj, now: i64) -> Vec<Action> {
+        self.learner_type = if qv.is_voter(self.myid) { LearnerType::Participant } else { LearnerType::Observer };
+        self.qv = qv;
+        if self.state == PeerState::Looking {
+            return self.start(self.own_zxid, self.own_epoch, now);
+        }
+        Vec::new()
+    }
+
     /// Handles one notification from `from`.
     pub fn on_notification(&mut self, from: u64, n: &Notification, now: i64) -> Vec<Action> {
+        // WorkerReceiver: a newer configuration, while looking, is adopted first.
+        if self.cfg.reconfig_enabled && self.state == PeerState::Looking && n.version > 1 {
+            let newer = std::str::from_utf8(&n.config)
+                .ok()
+                .and_then(|t| crate::reconfig::parse_config(t).ok())
+                .filter(|v| v.version > self.qv.version);
+            if let Some(v) = newer {
+                return vec![Action::NewerConfig(v)];
+            }
+        }
         // WorkerReceiver: a non-voter (an observer, a sid outside the view) is answered at
         // once with the current vote and never counted.
         if !self.qv.is_voter(from) {
@@ -419,6 +453,29 @@ mod tests {
 
     fn fle(sid: u64, zxid: i64) -> FastLeaderElection {
         FastLeaderElection::new(sid, view(), zxid, 1, ElectionConfig::default())
+    }
+
+    #[test]
+    fn a_newer_configuration_is_adopted_only_with_reconfig_and_restarts_the_round() {
+        let mut newer = view();
+        newer.version = 0x100000000;
+        newer.servers.insert(5, QuorumServer::parse(5, "127.0.0.5:2888:3888").unwrap());
+        let mut n = note(PeerState::Looking, 2, 5, 1, 1);
+        n.config = newer.to_text().into_bytes();
+        let mut off = fle(1, 5);
+        off.start(5, 1, 0);
+        assert!(!off.on_notification(2, &n, 1).iter().any(|a| matches!(a, Action::NewerConfig(_))));
+        let mut on =
+            FastLeaderElection::new(1, view(), 5, 1, ElectionConfig { reconfig_enabled: true, ..Default::default() });
+        on.start(5, 1, 0);
+        let out = on.on_notification(2, &n, 1);
+        assert_eq!(out, vec![Action::NewerConfig(newer.clone())]);
+        let clock = on.logical_clock();
+        let out = on.set_view(newer, 2);
+        assert_eq!(on.view().version, 0x100000000);
+        assert_eq!(on.logical_clock(), clock + 1, "a new round");
+        assert_eq!(sends(&out).len(), 4, "to the 4 voters of the new view");
+        assert!(on.on_notification(2, &n, 3).iter().all(|a| !matches!(a, Action::NewerConfig(_))), "not newer now");
     }
 
     fn sends(actions: &[Action]) -> Vec<(u64, Notification)> {

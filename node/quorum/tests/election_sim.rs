@@ -105,6 +105,7 @@ fn run(seed: u64, members: u64, drop_pct: u64, down: &[u64]) -> (Decisions, Clai
                 Action::Decided { state, vote } => {
                     decided.insert(sid, (state, vote));
                 }
+                Action::NewerConfig(_) => panic!("one configuration throughout: nothing is newer"),
             }
         }
     }

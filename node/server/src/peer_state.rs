@@ -46,6 +46,9 @@ pub struct PeerInfo {
     /// The configuration a reconfiguration (or ZOOKEEPER-1783's first version) put in
     /// force while the member runs; None: the one it started with.
     config_in_force: Mutex<Option<Arc<zab_quorum::verifier::QuorumMaj>>>,
+    /// The leader an activation designated when it changed this member's leader: the next
+    /// term follows (or is) it without an election.
+    designated_next: Mutex<Option<u64>>,
 }
 
 impl PeerInfo {
@@ -67,6 +70,7 @@ impl PeerInfo {
             unavailable_since: Mutex::new(None),
             sync_started: Mutex::new(None),
             config_in_force: Mutex::new(None),
+            designated_next: Mutex::new(None),
         }
     }
 
@@ -89,9 +93,18 @@ impl PeerInfo {
         self.config_in_force.lock().clone()
     }
 
-    /// A configuration activated on this member.
-    pub fn set_config_in_force(&self, view: Arc<zab_quorum::verifier::QuorumMaj>) {
+    /// A configuration activated on this member; `designated_next` when it changed the
+    /// member's leader.
+    pub fn set_config_in_force(&self, view: Arc<zab_quorum::verifier::QuorumMaj>, designated_next: Option<u64>) {
         *self.config_in_force.lock() = Some(view);
+        if designated_next.is_some() {
+            *self.designated_next.lock() = designated_next;
+        }
+    }
+
+    /// The designated leader of the last activation that changed this member's leader, once.
+    pub fn take_designated_next(&self) -> Option<u64> {
+        self.designated_next.lock().take()
     }
 
     pub fn get(&self) -> PeerView {

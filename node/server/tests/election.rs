@@ -19,7 +19,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use zab_jute::quorum::{peer_state, InitialMessage, Notification, INITIAL_MESSAGE_V1, INITIAL_MESSAGE_V2};
-use zab_node::peer::election::Election;
+use zab_node::peer::election::{Elected, Election};
 use zab_node::peer::qcm::{QcmSettings, QuorumCnxManager, PACKETMAXSIZE};
 use zab_quorum::election::{ElectionConfig, PeerState};
 use zab_quorum::verifier::{QuorumMaj, QuorumServer};
@@ -299,8 +299,10 @@ async fn elect(drivers: &[(u64, Arc<Election>, i64)]) -> Vec<(u64, PeerState, u6
             let (sid, e, zxid) = (*sid, e.clone(), *zxid);
             tokio::spawn(async move {
                 let decided = tokio::time::timeout(Duration::from_secs(20), e.look_for_leader(zxid, 1)).await;
-                let (state, vote) = decided.expect("decided within 20 s").expect("not stopped");
-                (sid, state, vote.leader)
+                match decided.expect("decided within 20 s").expect("not stopped") {
+                    Elected::Role(state, vote) => (sid, state, vote.leader),
+                    Elected::NewerConfig(v) => panic!("one configuration in these tests, got {v:?}"),
+                }
             })
         })
         .collect();

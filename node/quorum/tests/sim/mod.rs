@@ -136,6 +136,7 @@ impl Config {
                 finalize_wait_ms: 200,
                 min_notification_interval_ms: 200,
                 max_notification_interval_ms: 1_600,
+                reconfig_enabled: false,
             },
             net_delay: (1, 8),
             elec_drop_permille: 0,

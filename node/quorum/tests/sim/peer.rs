@@ -278,6 +278,8 @@ impl Peer {
             match a {
                 Action::Send { to, n } => ctx.fx.push(Fx::Elec { to, n }),
                 Action::Decided { state, vote } => self.decided(state, vote.leader, ctx),
+                // The simulated members never reconfigure (reconfig_enabled is off).
+                Action::NewerConfig(_) => {}
             }
         }
     }

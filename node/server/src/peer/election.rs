@@ -37,6 +37,18 @@ struct Decision {
     round: u64,
     state: PeerState,
     vote: Vote,
+    /// The round ended on a newer configuration (kept in `Machine::newer`), not a vote.
+    newer_config: bool,
+}
+
+/// What one `look_for_leader` call ends with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Elected {
+    /// This member's role and the vote it stands by.
+    Role(PeerState, Vote),
+    /// A notification carried a newer configuration (reconfigEnabled): adopt it and elect
+    /// again with it.
+    NewerConfig(zab_quorum::verifier::QuorumMaj),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +59,8 @@ enum Status {
 
 struct Machine {
     fle: FastLeaderElection,
+    /// The newer configuration the last round ended on.
+    newer: Option<zab_quorum::verifier::QuorumMaj>,
     /// Counts `look_for_leader` calls, so that each waits for its own decision.
     round: u64,
     started: Instant,
@@ -83,7 +97,19 @@ impl Machine {
                         peer_epoch = vote.peer_epoch,
                         "leader election decided"
                     );
-                    self.status.send_replace(Status::Running(Some(Decision { round: self.round, state, vote })));
+                    let decision = Decision { round: self.round, state, vote, newer_config: false };
+                    self.status.send_replace(Status::Running(Some(decision)));
+                }
+                Action::NewerConfig(view) => {
+                    info!(
+                        myid = qcm.myid(),
+                        version = format_args!("{:#x}", view.version),
+                        "a notification carries a newer configuration"
+                    );
+                    let vote = self.fle.current_vote();
+                    self.newer = Some(view);
+                    let decision = Decision { round: self.round, state: PeerState::Looking, vote, newer_config: true };
+                    self.status.send_replace(Status::Running(Some(decision)));
                 }
             }
         }
@@ -109,9 +135,10 @@ impl Election {
         current_epoch: i64,
         cfg: ElectionConfig,
     ) -> Election {
-        let fle = FastLeaderElection::new(qcm.myid(), qcm.view().clone(), last_logged_zxid, current_epoch, cfg);
+        let fle = FastLeaderElection::new(qcm.myid(), qcm.view(), last_logged_zxid, current_epoch, cfg);
         let (status_tx, status) = watch::channel(Status::Running(None));
-        let machine = Arc::new(Mutex::new(Machine { fle, round: 0, started: Instant::now(), status: status_tx }));
+        let machine =
+            Arc::new(Mutex::new(Machine { fle, newer: None, round: 0, started: Instant::now(), status: status_tx }));
         let task = tokio::spawn(run(machine.clone(), qcm.clone(), received));
         Election { qcm, machine, status, task: Mutex::new(Some(task)) }
     }
@@ -119,7 +146,7 @@ impl Election {
     /// Runs one election (`lookForLeader`) with this member's current claim and returns the
     /// decision: LEADING, FOLLOWING or OBSERVING and the vote. `None` when the driver stops
     /// first, or a later call superseded this one.
-    pub async fn look_for_leader(&self, last_logged_zxid: i64, current_epoch: i64) -> Option<(PeerState, Vote)> {
+    pub async fn look_for_leader(&self, last_logged_zxid: i64, current_epoch: i64) -> Option<Elected> {
         let mut status = self.status.clone();
         let round = {
             let mut m = self.machine.lock();
@@ -142,13 +169,27 @@ impl Election {
         loop {
             match *status.borrow_and_update() {
                 Status::Stopped => return None,
-                Status::Running(Some(d)) if d.round == round => return Some((d.state, d.vote)),
+                Status::Running(Some(d)) if d.round == round && d.newer_config => {
+                    return self.machine.lock().newer.take().map(Elected::NewerConfig);
+                }
+                Status::Running(Some(d)) if d.round == round => return Some(Elected::Role(d.state, d.vote)),
                 Status::Running(Some(d)) if d.round > round => return None,
                 Status::Running(_) => {}
             }
             if status.changed().await.is_err() {
                 return None;
             }
+        }
+    }
+
+    /// A configuration activated: elect with it from now on, dialling its members.
+    pub fn set_view(&self, view: &zab_quorum::verifier::QuorumMaj) {
+        self.qcm.set_view(view.clone());
+        let mut m = self.machine.lock();
+        if m.fle.view().version < view.version {
+            let now = m.now();
+            let actions = m.fle.set_view(view.clone(), now);
+            m.carry_out(&self.qcm, actions);
         }
     }
 
@@ -244,7 +285,7 @@ pub fn elect_once(config: &std::path::Path, zxid: i64, epoch: i64, hold: Duratio
         let (qcm, received) = QuorumCnxManager::start(q.myid, q.view.clone(), settings).await?;
         let election = Election::start(qcm, received, zxid, epoch, ElectionConfig::default());
         let decided = election.look_for_leader(zxid, epoch).await;
-        if let Some((state, vote)) = decided {
+        if let Some(Elected::Role(state, vote)) = &decided {
             println!("{} {}", format!("{state:?}").to_lowercase(), vote.leader);
             std::io::stdout().flush()?;
         }

@@ -55,7 +55,7 @@ struct Conn {
 
 /// Work an action leaves for after the engine's lock.
 enum Later {
-    Activate(Arc<zab_quorum::verifier::QuorumMaj>),
+    Activate(Arc<zab_quorum::verifier::QuorumMaj>, u64),
     CommitUpTo(i64),
     PrepareSync { conn: ConnId, read_log_from: Option<i64> },
     Touch(Vec<u8>),
@@ -162,7 +162,7 @@ impl LeaderRuntime {
                         designated,
                         "a configuration is in force"
                     );
-                    later.push(Later::Activate(view));
+                    later.push(Later::Activate(view, designated));
                 }
                 LeaderAction::TouchSessions { data, .. } => later.push(Later::Touch(data)),
                 LeaderAction::Forwarded { sid, packet } => later.push(Later::Forwarded { sid, packet }),
@@ -177,9 +177,10 @@ impl LeaderRuntime {
     fn finish(&self, later: Vec<Later>) {
         for l in later {
             match l {
-                Later::Activate(view) => {
+                Later::Activate(view, designated) => {
                     let server = self.server();
-                    super::activate_config(&self.config, &self.info, server.as_deref(), &view);
+                    let next = (designated != self.info.myid).then_some(designated);
+                    super::activate_config(&self.config, &self.info, server.as_deref(), &view, next);
                 }
                 Later::PrepareSync { conn, read_log_from } => self.prepare_sync(conn, read_log_from),
                 Later::CommitUpTo(z) => {

@@ -425,7 +425,8 @@ impl Term<'_> {
                         leave,
                         "a configuration is in force"
                     );
-                    super::activate_config(config, self.peer, self.server.as_deref(), &view);
+                    let next = designated.filter(|_| leave);
+                    super::activate_config(config, self.peer, self.server.as_deref(), &view, next);
                     if leave {
                         return Err(PeerError::Reconfigured { designated });
                     }

@@ -53,6 +53,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use tracing::{error, info};
 use zab_quorum::election::PeerState;
+use zab_quorum::peer::NextRole;
 
 use crate::config::ServerConfig;
 pub use crate::peer_state::{init_config_node, PeerInfo, PeerView};
@@ -60,27 +61,50 @@ use crate::zk_server::{Database, Role, ZooKeeperServer};
 use crate::ServerSlot;
 pub use stop::StopSignal;
 
-/// A role for the next term, once known: `(state, leader sid)`.
-pub type Decision<'a> = Pin<Box<dyn Future<Output = Option<(PeerState, u64)>> + Send + 'a>>;
+/// What an election ends with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decided {
+    /// The role for the next term and its leader's sid.
+    Role(PeerState, u64),
+    /// A newer configuration to adopt before electing again (reconfigEnabled).
+    NewerConfig(zab_quorum::verifier::QuorumMaj),
+}
+
+/// The outcome of an election, once known.
+pub type Decision<'a> = Pin<Box<dyn Future<Output = Option<Decided>> + Send + 'a>>;
 
 /// How a member learns its role for the next term: the election, or (in tests that
 /// exercise replication alone) a fixed assignment.
 pub trait Decide: Send + Sync {
-    /// `(state, leader sid)` for a member whose last logged zxid and currentEpoch are
-    /// given; `None` ends the member.
+    /// The role for a member whose last logged zxid and currentEpoch are given; `None`
+    /// ends the member.
     fn decide(&self, last_zxid: i64, current_epoch: i64) -> Decision<'_>;
 
     /// The member serves in a term whose currentEpoch is `epoch` (`updateElectionVote`).
     fn serving(&self, _epoch: i64) {}
+
+    /// A configuration activated: elect with it from now on.
+    fn set_view(&self, _view: &zab_quorum::verifier::QuorumMaj) {}
 }
 
-impl Decide for election::Election {
+use election::Election;
+
+impl Decide for Election {
     fn decide(&self, last_zxid: i64, current_epoch: i64) -> Decision<'_> {
-        Box::pin(async move { self.look_for_leader(last_zxid, current_epoch).await.map(|(s, v)| (s, v.leader)) })
+        Box::pin(async move {
+            self.look_for_leader(last_zxid, current_epoch).await.map(|e| match e {
+                election::Elected::Role(state, vote) => Decided::Role(state, vote.leader),
+                election::Elected::NewerConfig(view) => Decided::NewerConfig(view),
+            })
+        })
     }
 
     fn serving(&self, epoch: i64) {
         self.update_election_vote(epoch);
+    }
+
+    fn set_view(&self, view: &zab_quorum::verifier::QuorumMaj) {
+        Election::set_view(self, view);
     }
 }
 
@@ -96,8 +120,9 @@ pub async fn run_quorum(
     let q = config.quorum.clone().ok_or_else(|| std::io::Error::other("no server.N lines: not a quorum member"))?;
     let settings = qcm::QcmSettings::from_quorum(&q, config.tick_time);
     let (qcm, received) = qcm::QuorumCnxManager::start(q.myid, q.view.clone(), settings).await?;
-    let election =
-        Arc::new(election::Election::start(qcm, received, -1, 0, zab_quorum::election::ElectionConfig::default()));
+    let election_config =
+        zab_quorum::election::ElectionConfig { reconfig_enabled: config.reconfig_enabled, ..Default::default() };
+    let election = Arc::new(election::Election::start(qcm, received, -1, 0, election_config));
     let stop = StopSignal::new();
     let accept = {
         let (slot, config, stop) = (slot.clone(), config.clone(), stop.clone());
@@ -130,6 +155,7 @@ pub(crate) fn activate_config(
     info: &PeerInfo,
     server: Option<&ZooKeeperServer>,
     view: &Arc<zab_quorum::verifier::QuorumMaj>,
+    designated_next: Option<u64>,
 ) {
     let current =
         info.config_in_force().map_or_else(|| config.quorum.as_ref().map_or(0, |q| q.view.version), |v| v.version);
@@ -139,7 +165,7 @@ pub(crate) fn activate_config(
     if let Some(s) = server {
         s.set_config_node(view);
     }
-    info.set_config_in_force(view.clone());
+    info.set_config_in_force(view.clone(), designated_next);
 }
 
 /// Runs terms until `stop` or the decider gives up.
@@ -211,8 +237,23 @@ pub async fn run_member(
         });
         info.looking();
         let electing = Instant::now();
-        let Some((state, leader)) = decide.decide(db.last_zxid(), current_epoch).await else {
-            return;
+        let myid = config.quorum.as_ref().map_or(0, |q| q.myid);
+        let (state, leader) = match member.take_designated() {
+            // A reconfiguration designated the leader: no election (`updateServerState`).
+            Some(NextRole::Lead) => (PeerState::Leading, myid),
+            Some(NextRole::Follow(l)) => (PeerState::Following, l),
+            Some(NextRole::Observe(l)) => (PeerState::Observing, l),
+            None => match decide.decide(db.last_zxid(), current_epoch).await {
+                None => return,
+                Some(Decided::Role(state, leader)) => (state, leader),
+                Some(Decided::NewerConfig(view)) => {
+                    let view = Arc::new(view);
+                    activate_config(&config, &info, None, &view, None);
+                    decide.set_view(&view);
+                    carried = Some(db);
+                    continue;
+                }
+            },
         };
         // `ELECTION_TIME`, as Leader.lead and Follower.followLeader record it.
         if matches!(state, PeerState::Leading | PeerState::Following) {
@@ -262,6 +303,14 @@ pub async fn run_member(
         });
         let (reason, next_db) = term.await.unwrap_or_else(|e| (error::PeerError::Thread(e.to_string()), None));
         carried = next_db;
+        // A configuration activated during the term: the election uses it from now on, and
+        // when it changed this member's leader the next term follows the designated one.
+        if let Some(view) = info.config_in_force() {
+            decide.set_view(&view);
+            if let Some(d) = info.take_designated_next() {
+                member.reconfigured(myid, view, Some(d));
+            }
+        }
         let truncation_short = matches!(&reason, error::PeerError::Learner(e) if e.makes_truncation_unsafe());
         let pause = member.term_ended(now_ms(), truncation_short);
         match reason {

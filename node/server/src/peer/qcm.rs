@@ -149,7 +149,8 @@ struct Slot {
 
 struct Inner {
     myid: i64,
-    view: QuorumMaj,
+    /// Where members are dialled; a reconfiguration replaces it ([`QuorumCnxManager::set_view`]).
+    view: parking_lot::RwLock<QuorumMaj>,
     settings: QcmSettings,
     /// The election address sent in the initial message (`formatInetAddr`).
     my_address: String,
@@ -209,7 +210,7 @@ impl QuorumCnxManager {
         let (recv_tx, recv_rx) = mpsc::channel(RECV_CAPACITY);
         let inner = Arc::new(Inner {
             myid: myid as i64,
-            view,
+            view: parking_lot::RwLock::new(view),
             settings,
             my_address,
             local_addr,
@@ -230,8 +231,14 @@ impl QuorumCnxManager {
         self.inner.myid as u64
     }
 
-    pub fn view(&self) -> &QuorumMaj {
-        &self.inner.view
+    /// The configuration members are dialled by.
+    pub fn view(&self) -> QuorumMaj {
+        self.inner.view.read().clone()
+    }
+
+    /// A reconfiguration activated: members are dialled by `view` from now on.
+    pub fn set_view(&self, view: QuorumMaj) {
+        *self.inner.view.write() = view;
     }
 
     /// The address the election port listens on.
@@ -387,8 +394,11 @@ impl Inner {
         if self.peers.lock().get(&sid).is_some_and(|s| s.conn.is_some() || s.connecting) {
             return;
         }
-        match u64::try_from(sid).ok().and_then(|s| self.view.servers.get(&s)) {
-            Some(server) => self.connect_to(sid, vec![(server.host.clone(), server.election_port)]),
+        let address = u64::try_from(sid)
+            .ok()
+            .and_then(|s| self.view.read().servers.get(&s).map(|server| (server.host.clone(), server.election_port)));
+        match address {
+            Some(address) => self.connect_to(sid, vec![address]),
             None => warn!(myid = self.myid, sid, "invalid server id: not in the view, no address to connect to"),
         }
     }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use zab_node::config::{ConfigBuilder, ServerConfig};
-use zab_node::peer::{run_member, Decide, StopSignal};
+use zab_node::peer::{run_member, Decide, Decided, StopSignal};
 use zab_node::{ServerSlot, ZooKeeperServer};
 use zab_quorum::election::PeerState;
 use zookeeper_client as zk;
@@ -43,7 +43,7 @@ impl Decide for Fixed {
             (false, true) => PeerState::Observing,
             (false, false) => PeerState::Following,
         };
-        Box::pin(async move { Some((state, self.leader)) })
+        Box::pin(async move { Some(Decided::Role(state, self.leader)) })
     }
 }
 
