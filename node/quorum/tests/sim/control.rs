@@ -69,6 +69,24 @@ impl World {
         Some((t, z))
     }
 
+    /// A reconfig through member `sid` (if it leads) to the voters `members` of the
+    /// configuration every member starts with; a write like any other for the history.
+    pub fn reconfig_to(&mut self, sid: Sid, members: &[Sid]) -> Option<(TxnId, i64)> {
+        let all = self.cfg.view();
+        let view =
+            zab_quorum::verifier::QuorumMaj::new(all.servers.values().filter(|s| members.contains(&s.sid)).cloned(), 0);
+        self.next_txn += 1;
+        let t = self.next_txn;
+        let mut z = None;
+        self.with_peer(sid, |p, ctx| z = p.client_reconfig(t, view, ctx));
+        let z = z?;
+        self.hist.submitted += 1;
+        self.submitted.insert(t, (sid, z));
+        self.hist.count("reconfig proposed");
+        self.note(format!("client reconfig {t} to {members:?} through {sid} as {}", hex(z)));
+        Some((t, z))
+    }
+
     /// The serving leader of the newest epoch.
     pub fn leader(&self) -> Option<Sid> {
         self.peers
@@ -88,7 +106,18 @@ impl World {
         let leaders: Vec<Sid> =
             self.peers.iter().filter(|p| p.leader_term().is_some_and(|t| t.is_serving())).map(|p| p.sid).collect();
         if let Some(l) = self.rng.pick(&leaders) {
-            self.write_to(l);
+            // With reconfigEnabled, now and then a reconfig: every member a voter, or one
+            // member (at random, the leader too) removed.
+            if self.cfg.reconfig && self.rng.below(25) == 0 {
+                let mut members: Vec<Sid> = (1..=self.cfg.members).collect();
+                if self.rng.below(2) == 0 {
+                    let gone = self.rng.range(1, self.cfg.members as i64) as usize;
+                    members.remove(gone.min(members.len() - 1));
+                }
+                self.reconfig_to(l, &members);
+            } else {
+                self.write_to(l);
+            }
         }
     }
 

@@ -71,6 +71,9 @@ pub struct Disk {
     pub accepted_epoch: Option<i64>,
     /// `snapshot.0` exists only because [`super::Fixes::snapshot_on_first_load`] wrote it.
     pub synthetic_snap0: bool,
+    /// The dynamic configuration file (`zoo.cfg.dynamic.<version>`): written when a
+    /// configuration activates; None: the initial one.
+    pub config: Option<std::sync::Arc<zab_quorum::verifier::QuorumMaj>>,
 }
 
 impl Disk {

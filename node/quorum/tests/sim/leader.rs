@@ -12,10 +12,12 @@
 //! PROPOSALs and its hand-over to the log. Every commit is checked against the members'
 //! disks (invariant 6, `Fx::Committed`).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 use zab_jute::quorum::{packet, QuorumPacket};
 use zab_quorum::leader::{ConnId, Leader, LeaderAction, LeaderPhase, LeaderSettings, LogExtract};
+use zab_quorum::verifier::QuorumMaj;
 
 use super::disk::{Db, Disk};
 use super::net::Wire;
@@ -31,6 +33,8 @@ pub struct LeaderTerm {
     pub server: Option<Server>,
     /// A SNAP packet waiting for its snapshot stream (`SendSnapshot`).
     snap: Option<(ConnId, QuorumPacket)>,
+    /// The configurations each proposal needs a quorum of (invariant 6).
+    quorums: BTreeMap<i64, Vec<Arc<QuorumMaj>>>,
 }
 
 impl LeaderTerm {
@@ -48,11 +52,12 @@ impl LeaderTerm {
             sync_ms: ctx.cfg.sync_ms(),
             commit_log_count: ctx.cfg.commit_log_count,
             cross_epoch_trunc: ctx.cfg.cross_epoch_trunc,
-            reconfig_enabled: false,
+            reconfig_enabled: ctx.cfg.reconfig,
         };
         let window: VecDeque<_> = db.committed_log.iter().map(|(z, t)| (*z, encode(*t))).collect();
         let (engine, actions) = Leader::start(settings, accepted, current, last, window, ctx.now);
-        let mut t = Box::new(LeaderTerm { me, engine, db: Some(db), server: None, snap: None });
+        let mut t =
+            Box::new(LeaderTerm { me, engine, db: Some(db), server: None, snap: None, quorums: BTreeMap::new() });
         ctx.log(|| format!("leads: accepted {accepted}, current {current}, last {}", hex(last)));
         match t.carry_out(actions, disk, ctx) {
             Ok(()) => Ok(t),
@@ -170,14 +175,21 @@ impl LeaderTerm {
                 if let Some(data) = payload {
                     ctx.hist.on_commit(ctx.now, self.me, zxid, decode(&data));
                 }
-                ctx.fx.push(Fx::Committed { zxid });
+                let views = self.quorums.remove(&zxid).unwrap_or_else(|| vec![Arc::new(self.engine.config().clone())]);
+                ctx.fx.push(Fx::Committed { zxid, views });
             }
             LeaderAction::CommitUpTo(z) => self.apply_up_to(z, ctx),
-            // Sessions, forwarded requests and reconfigurations are not in the model yet.
-            LeaderAction::TouchSessions { .. }
-            | LeaderAction::Forwarded { .. }
-            | LeaderAction::Revalidate { .. }
-            | LeaderAction::Activated { .. } => {}
+            LeaderAction::Activated { zxid, view, designated } => {
+                ctx.log(|| {
+                    format!("configuration {} in force, {} members, leader {designated}", hex(zxid), view.servers.len())
+                });
+                disk.config = Some(view.clone());
+                if designated != self.me {
+                    ctx.designated_next = Some((view, designated));
+                }
+            }
+            // Sessions and forwarded requests are not in the model.
+            LeaderAction::TouchSessions { .. } | LeaderAction::Forwarded { .. } | LeaderAction::Revalidate { .. } => {}
         }
         Ok(Vec::new())
     }
@@ -223,6 +235,7 @@ impl LeaderTerm {
         // A refusal is kept by the engine and ends the term at its next tick.
         let Ok(z) = self.engine.next_zxid() else { return Ok(None) };
         let Ok(actions) = self.engine.propose(z, encode(t)) else { return Ok(None) };
+        self.note_quorums(z);
         self.carry_out(actions, disk, ctx)?;
         ctx.crash_point("leader: proposed, not yet handed to the log")?;
         if let Some(server) = self.server.as_mut() {
@@ -231,6 +244,41 @@ impl LeaderTerm {
             }
         }
         Ok(Some(z))
+    }
+
+    /// A client's reconfig (write `t`) to `members` (the version is its zxid): proposed as a
+    /// reconfig txn. Returns the zxid, or None when the engine refuses (not serving, one in
+    /// flight) — what a client would get as an error.
+    pub fn client_reconfig(
+        &mut self,
+        t: TxnId,
+        mut view: QuorumMaj,
+        disk: &mut Disk,
+        ctx: &mut Ctx,
+    ) -> Result<Option<i64>, End> {
+        if !self.is_serving() || self.engine.next_config().is_some() {
+            return Ok(None);
+        }
+        let Ok(z) = self.engine.next_zxid() else { return Ok(None) };
+        view.version = z;
+        let payload = super::reconfig_txn(t, z, &view);
+        let Ok(actions) = self.engine.propose_reconfig(z, payload, view) else { return Ok(None) };
+        self.note_quorums(z);
+        ctx.log(|| format!("proposes reconfig {}", hex(z)));
+        self.carry_out(actions, disk, ctx)?;
+        ctx.crash_point("leader: proposed, not yet handed to the log")?;
+        if let Some(server) = self.server.as_mut() {
+            if server.log_txn(z, t) {
+                ctx.fx.push(Fx::Fsync);
+            }
+        }
+        Ok(Some(z))
+    }
+
+    fn note_quorums(&mut self, z: i64) {
+        let mut views = vec![Arc::new(self.engine.config().clone())];
+        views.extend(self.engine.next_config().map(|v| Arc::new(v.clone())));
+        self.quorums.insert(z, views);
     }
 
     /// The sync thread fsynced a batch: the engine's `logged` (the leader's own ACKs), then

@@ -122,7 +122,7 @@ impl LearnerTerm {
             counter_skip: None,
             leader: self.leader,
             view: std::sync::Arc::new(ctx.qv.clone()),
-            reconfig_enabled: false,
+            reconfig_enabled: ctx.cfg.reconfig,
         };
         let (engine, hello) = Learner::start(settings, current, accepted, self.last_zxid, ctx.now);
         self.engine = Some(engine);
@@ -261,8 +261,13 @@ impl LearnerTerm {
                     self.send(QuorumPacket::new(packet::PING, p.zxid, Some(Vec::new())), ctx);
                 }
                 LearnerAction::SyncDone | LearnerAction::Revalidated { .. } => {}
-                LearnerAction::Activate { leave, .. } => {
+                LearnerAction::Activate { zxid, view, designated, leave } => {
+                    ctx.log(|| format!("configuration {} in force (leave: {leave})", hex(zxid)));
+                    disk.config = Some(view.clone());
                     if leave {
+                        if let Some(d) = designated {
+                            ctx.designated_next = Some((view, d));
+                        }
                         return Err(End::Term("a reconfiguration changed this member's role or leader".into()));
                     }
                 }

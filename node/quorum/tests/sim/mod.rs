@@ -78,6 +78,9 @@ pub struct Config {
     pub crash_point_permille: u64,
     /// `crossEpochTruncDiff` (zab's, off by default as in ZooKeeper 3.5+).
     pub cross_epoch_trunc: bool,
+    /// `reconfigEnabled`: configurations activate (ZOOKEEPER-1783's first version, reconfig
+    /// txns) and travel in notifications and NEWLEADER.
+    pub reconfig: bool,
     /// Which known bugs of the runtime's member startup the model works around
     /// (ZooKeeper's behaviour instead), so a run can go on past them. [`Fixes::none`]
     /// does what the runtime does.
@@ -144,6 +147,7 @@ impl Config {
             fsync_delay: (1, 6),
             crash_point_permille: 0,
             cross_epoch_trunc: false,
+            reconfig: false,
             fixes: Fixes::all(),
         }
     }
@@ -166,9 +170,39 @@ impl Config {
     }
 }
 
-/// A txn's PROPOSAL bytes (the engines' `Payload`): here just the client's write id.
+thread_local! {
+    /// The bytes of the txns that are more than an id (reconfig txns: a TxnHeader whose
+    /// client id is the write's id, then the SetDataTxn of `/zookeeper/config`), so a txn
+    /// read back from a log or a window travels as it was proposed.
+    static PAYLOADS: std::cell::RefCell<std::collections::BTreeMap<TxnId, Payload>> = Default::default();
+}
+
+/// A txn's PROPOSAL bytes (the engines' `Payload`): the client's write id, or the reconfig
+/// txn registered for it.
 pub fn encode(t: TxnId) -> Payload {
-    Arc::new(t.to_be_bytes().to_vec())
+    PAYLOADS.with(|p| p.borrow().get(&t).cloned()).unwrap_or_else(|| Arc::new(t.to_be_bytes().to_vec()))
+}
+
+/// Registers write `t` as a reconfig txn at `zxid` activating `view`; returns its bytes.
+pub fn reconfig_txn(t: TxnId, zxid: i64, view: &QuorumMaj) -> Payload {
+    use zab_jute::record::Record;
+    let mut out = zab_jute::OutputArchive::new();
+    zab_jute::txn::TxnHeader { client_id: t as i64, cxid: 0, zxid, time: 0, txn_type: zab_jute::codes::op::RECONFIG }
+        .write(&mut out);
+    zab_jute::txn::SetDataTxn {
+        path: "/zookeeper/config".into(),
+        data: Some(view.to_text().into_bytes()),
+        version: -1,
+    }
+    .write(&mut out);
+    let payload = Arc::new(out.into_inner());
+    PAYLOADS.with(|p| p.borrow_mut().insert(t, payload.clone()));
+    payload
+}
+
+/// Forgets the registered payloads (a new world).
+pub fn reset_payloads() {
+    PAYLOADS.with(|p| p.borrow_mut().clear());
 }
 
 pub fn decode(data: &[u8]) -> TxnId {

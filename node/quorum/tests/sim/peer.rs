@@ -8,8 +8,8 @@
 //! [`Ctx::fx`] and carried out by the world after each step.
 
 use zab_jute::quorum::Notification;
-use zab_quorum::election::{Action, FastLeaderElection, PeerState};
-use zab_quorum::peer::QuorumPeer;
+use zab_quorum::election::{Action, ElectionConfig, FastLeaderElection, PeerState};
+use zab_quorum::peer::{NextRole, QuorumPeer};
 use zab_quorum::verifier::QuorumMaj;
 
 use super::check::History;
@@ -78,6 +78,8 @@ pub enum Fx {
     /// The leader committed this zxid (invariant 6 is checked against every member's disk).
     Committed {
         zxid: i64,
+        /// The configurations whose quorums the proposal needed.
+        views: Vec<std::sync::Arc<QuorumMaj>>,
     },
 }
 
@@ -105,6 +107,8 @@ pub struct Ctx<'a> {
     pub update_vote: Option<i64>,
     /// A truncation could not reach its zxid (the runtime's `MemberMemory::truncation_failed`).
     pub trunc_unsafe: bool,
+    /// An activation changed this member's leader: the next term follows (or is) this one.
+    pub designated_next: Option<(std::sync::Arc<QuorumMaj>, Sid)>,
     pub crash_opts: CrashOpts,
     /// The member crashed during this step.
     pub crashed: Option<CrashOpts>,
@@ -213,7 +217,8 @@ impl Peer {
 
     /// A process starts: the election driver with no claim yet, then `run_member`.
     pub fn boot(&mut self, ctx: &mut Ctx) {
-        let fle = FastLeaderElection::new(self.sid, ctx.qv.clone(), -1, 0, ctx.cfg.election);
+        let election = ElectionConfig { reconfig_enabled: ctx.cfg.reconfig, ..ctx.cfg.election };
+        let fle = FastLeaderElection::new(self.sid, ctx.qv.clone(), -1, 0, election);
         self.proc = Some(Proc { fle, role: Role::Paused, term: 0, carried: None, member: QuorumPeer::new() });
         ctx.log(|| "boots".into());
         self.look(ctx);
@@ -260,6 +265,18 @@ impl Peer {
             }
         };
         let Some(proc) = self.proc.as_mut() else { return };
+        // An activation designated this term's leader: no election (`updateServerState`).
+        if let Some(role) = proc.member.take_designated() {
+            let (state, leader) = match role {
+                NextRole::Lead => (PeerState::Leading, self.sid),
+                NextRole::Follow(l) => (PeerState::Following, l),
+                NextRole::Observe(l) => (PeerState::Observing, l),
+            };
+            ctx.log(|| format!("designated: {state:?}, leader {leader}"));
+            proc.role = Role::Looking(db);
+            self.decided(state, leader, ctx);
+            return;
+        }
         let actions = proc.fle.start(db.tree.zxid, current, ctx.now);
         ctx.log(|| format!("looks for a leader with (epoch {current}, zxid {})", hex(db.tree.zxid)));
         proc.role = Role::Looking(db);
@@ -278,10 +295,21 @@ impl Peer {
             match a {
                 Action::Send { to, n } => ctx.fx.push(Fx::Elec { to, n }),
                 Action::Decided { state, vote } => self.decided(state, vote.leader, ctx),
-                // The simulated members never reconfigure (reconfig_enabled is off).
-                Action::NewerConfig(_) => {}
+                Action::NewerConfig(view) => self.adopt_newer_config(view, ctx),
             }
         }
+    }
+
+    /// A notification carried a newer configuration: it is this member's from now on (its
+    /// dynamic file), and the election starts over with it.
+    fn adopt_newer_config(&mut self, view: QuorumMaj, ctx: &mut Ctx) {
+        let Some(proc) = self.proc.as_mut() else { return };
+        ctx.log(|| format!("adopts the newer configuration {}", hex(view.version)));
+        let view = std::sync::Arc::new(view);
+        self.disk.config = Some(view.clone());
+        proc.member.reconfigured(self.sid, view.clone(), None);
+        let actions = proc.fle.set_view((*view).clone(), ctx.now);
+        self.fle_actions(actions, ctx);
     }
 
     fn decided(&mut self, state: PeerState, leader: Sid, ctx: &mut Ctx) {
@@ -356,6 +384,14 @@ impl Peer {
         let r = f(&mut proc.role, &mut self.disk, ctx, proc.member.protocol_version());
         if let Some(e) = ctx.update_vote.take() {
             proc.fle.update_election_vote(e);
+        }
+        if let Some((view, leader)) = ctx.designated_next.take() {
+            proc.member.reconfigured(self.sid, view, Some(leader));
+        }
+        // A configuration activated during the step: the election uses it from now on.
+        if let Some(view) = self.disk.config.as_ref().filter(|v| v.version > proc.fle.view().version) {
+            let actions = proc.fle.set_view((**view).clone(), ctx.now);
+            self.fle_actions(actions, ctx);
         }
         if let Err(end) = r {
             self.handle_end(end, ctx);
@@ -444,6 +480,19 @@ impl Peer {
         self.step(ctx, |role, disk, ctx, _| match role {
             Role::Leading(term) => {
                 z = term.client_write(t, disk, ctx)?;
+                Ok(())
+            }
+            _ => Ok(()),
+        });
+        z
+    }
+
+    /// A client's reconfig to this member, if it leads and serves: the zxid it was given.
+    pub fn client_reconfig(&mut self, t: TxnId, view: QuorumMaj, ctx: &mut Ctx) -> Option<i64> {
+        let mut z = None;
+        self.step(ctx, |role, disk, ctx, _| match role {
+            Role::Leading(term) => {
+                z = term.client_reconfig(t, view, disk, ctx)?;
                 Ok(())
             }
             _ => Ok(()),

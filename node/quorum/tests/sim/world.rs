@@ -69,7 +69,8 @@ pub struct Chaos {
 
 pub struct World {
     pub cfg: Config,
-    pub qv: QuorumMaj,
+    /// The initial configuration (members whose disk holds none run with it).
+    pub qv: std::sync::Arc<QuorumMaj>,
     pub now: i64,
     pub rng: Rng,
     heap: BinaryHeap<Sched>,
@@ -95,7 +96,8 @@ pub struct World {
 
 impl World {
     pub fn new(cfg: Config, seed: u64, disks: Vec<Disk>, trace: bool) -> World {
-        let qv = cfg.view();
+        let qv = std::sync::Arc::new(cfg.view());
+        super::reset_payloads();
         let peers = disks.into_iter().enumerate().map(|(i, d)| Peer::new(i as Sid + 1, d)).collect();
         World {
             cfg,
@@ -248,8 +250,10 @@ impl World {
     pub fn with_peer(&mut self, sid: Sid, f: impl FnOnce(&mut Peer, &mut Ctx)) {
         self.touched.push(sid);
         let idx = (sid - 1) as usize;
+        let member_view = self.peers[idx].disk.config.clone().unwrap_or_else(|| self.qv.clone());
         let (fx, crashed) = {
-            let World { cfg, qv, rng, hist, trace, script, peers, now, .. } = self;
+            let World { cfg, rng, hist, trace, script, peers, now, .. } = self;
+            let qv: &QuorumMaj = &member_view;
             let mut ctx = Ctx {
                 now: *now,
                 sid,
@@ -262,6 +266,7 @@ impl World {
                 fx: Vec::new(),
                 update_vote: None,
                 trunc_unsafe: false,
+                designated_next: None,
                 crash_opts: CrashOpts::default(),
                 crashed: None,
             };
@@ -305,21 +310,22 @@ impl World {
                         self.hist.check_synced(self.now, sid, &tree, needed);
                     }
                 }
-                Fx::Committed { zxid } => self.check_commit_durable(sid, zxid),
+                Fx::Committed { zxid, views } => self.check_commit_durable(sid, zxid, &views),
             }
         }
     }
 
-    /// Invariant 6: leader `sid` committed `z` while a quorum of voters' disks hold it.
-    fn check_commit_durable(&mut self, sid: Sid, z: i64) {
+    /// Invariant 6: leader `sid` committed `z` while, in each configuration the proposal
+    /// needed (the current one, and the next during a reconfiguration), a quorum of voters'
+    /// disks hold it.
+    fn check_commit_durable(&mut self, sid: Sid, z: i64, views: &[std::sync::Arc<QuorumMaj>]) {
         let holders: BTreeSet<Sid> = self
             .peers
             .iter()
-            .filter(|p| self.qv.servers.contains_key(&p.sid))
             .filter(|p| p.disk.read_from(z).first().is_some_and(|(e, _)| *e == z))
             .map(|p| p.sid)
             .collect();
-        let quorum = self.qv.contains_quorum(&holders);
+        let quorum = views.iter().all(|v| v.contains_quorum(&holders));
         self.hist.check_commit_durable(self.now, sid, z, &holders, quorum);
     }
 
@@ -335,7 +341,7 @@ impl World {
             self.schedule(self.now, Ev::Elec { from, to, n: Box::new(n) });
             return;
         }
-        if to == 0 || to > self.cfg.members {
+        if to == 0 || to > self.peers.len() as u64 {
             return;
         }
         if self.net.is_cut(from, to) || !self.peer(to).alive() {
