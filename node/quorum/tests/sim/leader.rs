@@ -237,12 +237,7 @@ impl LeaderTerm {
         let Ok(actions) = self.engine.propose(z, encode(t)) else { return Ok(None) };
         self.note_quorums(z);
         self.carry_out(actions, disk, ctx)?;
-        ctx.crash_point("leader: proposed, not yet handed to the log")?;
-        if let Some(server) = self.server.as_mut() {
-            if server.log_txn(z, t) {
-                ctx.fx.push(Fx::Fsync);
-            }
-        }
+        self.hand_to_log(z, t, ctx)?;
         Ok(Some(z))
     }
 
@@ -266,13 +261,19 @@ impl LeaderTerm {
         self.note_quorums(z);
         ctx.log(|| format!("proposes reconfig {}", hex(z)));
         self.carry_out(actions, disk, ctx)?;
+        self.hand_to_log(z, t, ctx)?;
+        Ok(Some(z))
+    }
+
+    /// A proposal goes to the server's sync thread (a crash may strike just before).
+    fn hand_to_log(&mut self, z: i64, t: TxnId, ctx: &mut Ctx) -> Result<(), End> {
         ctx.crash_point("leader: proposed, not yet handed to the log")?;
         if let Some(server) = self.server.as_mut() {
             if server.log_txn(z, t) {
                 ctx.fx.push(Fx::Fsync);
             }
         }
-        Ok(Some(z))
+        Ok(())
     }
 
     fn note_quorums(&mut self, z: i64) {
