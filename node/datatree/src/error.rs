@@ -42,6 +42,10 @@ pub enum KeeperError {
     NotReadOnly,
     #[error("reconfig disabled")]
     ReconfigDisabled,
+    #[error("a reconfiguration is in progress")]
+    ReconfigInProgress,
+    #[error("no connected and synced quorum in the new configuration")]
+    NewConfigNoQuorum,
     #[error("error code {0:?}")]
     Other(ErrorCode),
 }
@@ -68,6 +72,8 @@ impl KeeperError {
             QuotaExceeded => ErrorCode::QuotaExceeded,
             NotReadOnly => ErrorCode::NotReadOnly,
             ReconfigDisabled => ErrorCode::ReconfigDisabled,
+            ReconfigInProgress => ErrorCode::ReconfigInProgress,
+            NewConfigNoQuorum => ErrorCode::NewConfigNoQuorum,
             Other(c) => c,
         }
     }
@@ -90,6 +96,9 @@ impl KeeperError {
             Some(ErrorCode::NoWatcher) => NoWatcher,
             Some(ErrorCode::AuthFailed) => AuthFailed,
             Some(ErrorCode::RuntimeInconsistency) => RuntimeInconsistency,
+            Some(ErrorCode::ReconfigDisabled) => ReconfigDisabled,
+            Some(ErrorCode::ReconfigInProgress) => ReconfigInProgress,
+            Some(ErrorCode::NewConfigNoQuorum) => NewConfigNoQuorum,
             Some(c) => Other(c),
             None => Other(ErrorCode::SystemError),
         }

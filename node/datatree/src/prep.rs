@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use zab_jute::codes::{op, perms, CreateMode};
 use zab_jute::data::{Acl, Id, StatPersisted};
 use zab_jute::proto::{
-    CheckVersionRequest, CreateRequest, CreateTtlRequest, DeleteRequest, MultiOp, MultiRequest, SetAclRequest,
-    SetDataRequest,
+    CheckVersionRequest, CreateRequest, CreateTtlRequest, DeleteRequest, MultiOp, MultiRequest, ReconfigRequest,
+    SetAclRequest, SetDataRequest,
 };
 use zab_jute::txn::*;
 
@@ -43,6 +43,17 @@ pub enum WriteRequest {
         timeout: i32,
     },
     CloseSession,
+    /// A reconfig as the client sent it. Only a leader can check it against its
+    /// configuration (the server does, and passes on [`WriteRequest::NewConfig`]); prepared
+    /// as it is, it is refused as Unimplemented, as ZooKeeper refuses it in standalone mode.
+    Reconfig(ReconfigRequest),
+    /// A reconfig the leader checked (enabled, none in flight, the version, the new members,
+    /// a synced quorum): `data` is the new configuration's text, its version the txn's zxid.
+    /// Prep checks the caller's WRITE permission on `/zookeeper/config` and makes the txn:
+    /// type reconfig, a SetDataTxn of that node with version -1.
+    NewConfig {
+        data: Vec<u8>,
+    },
     /// A write whose body could not be decoded: ZooKeeper logs a marshalling error txn.
     Malformed {
         op_type: i32,
@@ -70,6 +81,7 @@ impl WriteRequest {
             WriteRequest::DeleteContainer(_) => op::DELETE_CONTAINER,
             WriteRequest::CreateSession { .. } => op::CREATE_SESSION,
             WriteRequest::CloseSession => op::CLOSE_SESSION,
+            WriteRequest::Reconfig(_) | WriteRequest::NewConfig { .. } => op::RECONFIG,
         }
     }
 }
@@ -180,6 +192,9 @@ impl<'a> Pending<'a> {
         self.changes.insert(parent_key(path).to_owned(), rec);
     }
 }
+
+/// `ZooDefs.CONFIG_NODE`.
+pub const CONFIG_NODE: &str = "/zookeeper/config";
 
 fn is_special(path: &str) -> bool {
     matches!(path, "/" | "/zookeeper" | "/zookeeper/quota" | "/zookeeper/config")
@@ -394,6 +409,21 @@ fn prep_one(ctx: &PrepContext<'_>, pending: &mut Pending<'_>, req: &WriteRequest
             }
             Ok((op::CLOSE_SESSION, Txn::CloseSession(Some(CloseSessionTxn { paths2_delete: paths }))))
         }
+        WriteRequest::NewConfig { data } => {
+            // `PrepRequestProcessor` case reconfig, after the leader's checks: WRITE on
+            // /zookeeper/config by its ACL (world:anyone READ only, so a super user's or
+            // skipACL's), then the node's new record (version -1, mtime, mzxid).
+            let mut node = pending.get(CONFIG_NODE)?;
+            check_acl(acl_cfg, &node.acl, perms::WRITE, ctx.auth)?;
+            node.stat.version = -1;
+            node.stat.mtime = ctx.time;
+            node.stat.mzxid = ctx.zxid;
+            // No digest change: nodes under /zookeeper/ are not digested (`DigestOpCode.NOOP`).
+            pending.put(CONFIG_NODE, Some(node));
+            let txn = SetDataTxn { path: CONFIG_NODE.to_owned(), data: Some(data.clone()), version: -1 };
+            Ok((op::RECONFIG, Txn::SetData(txn)))
+        }
+        WriteRequest::Reconfig(_) => Err(KeeperError::Unimplemented.into()),
         WriteRequest::Multi(_) | WriteRequest::Malformed { .. } => Err(PrepFailure::Marshalling),
         WriteRequest::Refused { err, .. } => Err(PrepFailure::Keeper(*err)),
     }
@@ -481,4 +511,58 @@ fn prep_create(
         }),
     };
     Ok((op_type, txn))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tree::TreeConfig;
+
+    fn prep(tree: &DataTree, acl_config: &AclConfig, auth: &[Id], req: &WriteRequest) -> (TxnHeader, Txn) {
+        let mut sessions = SessionTracker::new(1, 2000, 0);
+        sessions.add(7, 30_000, 0);
+        let ctx = PrepContext {
+            tree,
+            sessions: &sessions,
+            acl_config,
+            session_id: 7,
+            cxid: 3,
+            auth,
+            zxid: 0x1_0000_0005,
+            time: 1234,
+            digest: tree.digest(),
+        };
+        let (hdr, txn, digest) = prep_request(&ctx, &mut Outstanding::default(), req);
+        assert_eq!(digest, tree.digest(), "reconfig leaves the digest alone");
+        (hdr, txn)
+    }
+
+    /// `PrepRequestProcessor` case reconfig: WRITE on /zookeeper/config (READ_ACL_UNSAFE),
+    /// so only a super user or skipACL; the txn is type reconfig, a SetDataTxn with -1.
+    #[test]
+    fn a_checked_reconfig_needs_write_on_the_config_node() {
+        let tree = DataTree::new(TreeConfig::default());
+        let req = WriteRequest::NewConfig { data: b"server.1=h:1:2:participant\nversion=100000005".to_vec() };
+        let (hdr, txn) = prep(&tree, &AclConfig::default(), &[], &req);
+        assert_eq!((hdr.txn_type, txn), (op::ERROR, Txn::Error(ErrorTxn { err: KeeperError::NoAuth.code().code() })));
+        let digest_user = [Id { scheme: "digest".into(), id: "bob:x".into() }];
+        assert_eq!(prep(&tree, &AclConfig::default(), &digest_user, &req).0.txn_type, op::ERROR);
+        let want = Txn::SetData(SetDataTxn {
+            path: CONFIG_NODE.into(),
+            data: Some(b"server.1=h:1:2:participant\nversion=100000005".to_vec()),
+            version: -1,
+        });
+        let super_user = [Id { scheme: "super".into(), id: "super".into() }];
+        let (hdr, txn) = prep(&tree, &AclConfig::default(), &super_user, &req);
+        assert_eq!((hdr.txn_type, hdr.zxid, hdr.client_id, hdr.cxid, &txn), (op::RECONFIG, 0x1_0000_0005, 7, 3, &want));
+        let skip = AclConfig { skip_acl: true, ..AclConfig::default() };
+        assert_eq!(prep(&tree, &skip, &[], &req).1, want);
+        // Not checked by a leader (standalone): Unimplemented, as ZooKeeper.
+        let raw = WriteRequest::Reconfig(ReconfigRequest::default());
+        let (hdr, txn) = prep(&tree, &skip, &[], &raw);
+        assert_eq!(
+            (hdr.txn_type, txn),
+            (op::ERROR, Txn::Error(ErrorTxn { err: KeeperError::Unimplemented.code().code() }))
+        );
+    }
 }

@@ -35,9 +35,9 @@
 //! - [`four_letter`]: four-letter words; [`admin`]: the HTTP admin and status server.
 //! - [`clock`]: wall-clock milliseconds.
 //! - [`environment`]: the version zab reports and `Environment.list()`.
-//! - [`startup`], [`healthcheck`], [`tools`]: what the `zab-node` binary does besides
-//!   serving (member id from the hostname, the image's health check, logdump/snapdump/
-//!   verify/purge).
+//! - [`startup`], [`healthcheck`], [`tools`], [`client`]: what the `zab-node` binary does
+//!   besides serving (member id from the hostname, the image's health check, logdump/
+//!   snapdump/verify/purge, and `reconfig` over a minimal client).
 //! - [`run`], [`accept_loop`]: the accept loop and the background tasks (session expiry,
 //!   containers, autopurge).
 //!
@@ -54,6 +54,7 @@
 
 pub mod admin;
 pub mod auth_info;
+pub mod client;
 pub mod clock;
 pub mod config;
 pub mod connection;

@@ -79,6 +79,33 @@ enum Tool {
         #[arg(long, default_value_t = 2000)]
         timeout_ms: u64,
     },
+    /// Change an ensemble's membership (the reconfig op, as zkCli's `reconfig`), or print
+    /// its configuration (`members`). Needs reconfigEnabled=true, and a super user
+    /// (--auth digest:super:PASSWORD) unless the servers run with skipACL.
+    Reconfig {
+        /// A member's client address.
+        #[arg(long, default_value = "127.0.0.1:2181")]
+        server: String,
+        /// A joining server, `server.N=host:quorumPort:electionPort[:type];[addr:]clientPort`.
+        #[arg(long)]
+        add: Vec<String>,
+        /// A leaving server's id.
+        #[arg(long)]
+        remove: Vec<u64>,
+        /// Every member of the new configuration (comma-separated server.N=... lines).
+        #[arg(long, conflicts_with_all = ["add", "remove"])]
+        members: Option<String>,
+        /// Only from this configuration version (hex, as /zookeeper/config's version=).
+        #[arg(long)]
+        from_config: Option<String>,
+        /// `addauth` first: SCHEME:AUTH, e.g. digest:super:secret.
+        #[arg(long)]
+        auth: Option<String>,
+        #[arg(long, default_value_t = 10_000)]
+        timeout_ms: u64,
+        #[command(subcommand)]
+        show: Option<ReconfigShow>,
+    },
     /// Hidden, for e2e/quorum/election_interop.sh only (checking zab's election against
     /// ZooKeeper's): one leader election as the zoo.cfg's member with the given last zxid and
     /// epoch; prints `<state> <leader>`, keeps answering for --hold-ms, exits. It does not
@@ -93,6 +120,12 @@ enum Tool {
         #[arg(long, default_value_t = 0)]
         hold_ms: u64,
     },
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum ReconfigShow {
+    /// Print /zookeeper/config (the configuration in force) and change nothing.
+    Members,
 }
 
 fn run_tool(tool: Tool) -> anyhow::Result<()> {
@@ -127,6 +160,38 @@ fn run_tool(tool: Tool) -> anyhow::Result<()> {
                     std::process::exit(1);
                 }
             }
+        }
+        Tool::Reconfig { server, add, remove, members, from_config, auth, timeout_ms, show } => {
+            let timeout = std::time::Duration::from_millis(timeout_ms);
+            let mut c = zab_node::client::Client::connect(&server, timeout)?;
+            if let Some(auth) = auth {
+                let (scheme, id) = auth.split_once(':').context("--auth is SCHEME:AUTH")?;
+                c.add_auth(scheme, id.as_bytes()).map_err(|e| anyhow::anyhow!("addauth {scheme}: {e}"))?;
+            }
+            let (data, stat) = match show {
+                Some(ReconfigShow::Members) => c.get_data("/zookeeper/config")?,
+                None => {
+                    if add.is_empty() && remove.is_empty() && members.is_none() {
+                        anyhow::bail!("nothing to change: give --add, --remove or --members (or the members command)");
+                    }
+                    let join = |v: Vec<String>| (!v.is_empty()).then(|| v.join(","));
+                    let cur_config_id = match from_config {
+                        Some(v) => i64::from_str_radix(v.trim_start_matches("0x"), 16)
+                            .with_context(|| format!("--from-config {v:?} is not a hexadecimal version"))?,
+                        None => -1,
+                    };
+                    let req = zab_jute::proto::ReconfigRequest {
+                        joining_servers: join(add),
+                        leaving_servers: join(remove.iter().map(u64::to_string).collect()),
+                        new_members: members,
+                        cur_config_id,
+                    };
+                    c.reconfig(&req).map_err(|e| anyhow::anyhow!("reconfig failed: {e}"))?
+                }
+            };
+            c.close();
+            println!("{}", String::from_utf8_lossy(&data));
+            eprintln!("mzxid=0x{:x} version={}", stat.mzxid, stat.version);
         }
         Tool::ElectOnce { config, zxid, epoch, hold_ms } => {
             zab_node::peer::election::elect_once(&config, zxid, epoch, std::time::Duration::from_millis(hold_ms))?

@@ -43,10 +43,9 @@ pub fn decode_write(t: i32, body: &[u8], max: usize, reconfig_enabled: bool) -> 
             Ok(p) => WriteRequest::DeleteContainer(p.to_owned()),
             Err(_) => malformed,
         },
-        op::RECONFIG => {
-            let err = if reconfig_enabled { KeeperError::Unimplemented } else { KeeperError::ReconfigDisabled };
-            WriteRequest::Refused { op_type: t, err }
-        }
+        // Checked by the leader (`zk_server::reconfig`); refused at once when disabled.
+        op::RECONFIG if reconfig_enabled => rec(body, max).map(WriteRequest::Reconfig).unwrap_or(malformed),
+        op::RECONFIG => WriteRequest::Refused { op_type: t, err: KeeperError::ReconfigDisabled },
         // Not reached: every other write opcode is matched above (the test below checks it).
         _ => return None,
     })

@@ -53,4 +53,7 @@ pub enum ProposeError {
     /// The broadcast refused the txn: the leader steps down (ZOOKEEPER-1277).
     #[error("{0}")]
     SteppingDown(String),
+    /// A reconfig while another is in flight (prep refuses it first: not expected).
+    #[error("a reconfiguration to version 0x{0:x} is in flight")]
+    ReconfigInProgress(i64),
 }

@@ -7,6 +7,7 @@ pub mod connect;
 pub mod header;
 pub mod multi;
 pub mod node;
+pub mod reconfig;
 pub mod watch;
 
 pub use acl::*;
@@ -15,4 +16,5 @@ pub use connect::*;
 pub use header::*;
 pub use multi::*;
 pub use node::*;
+pub use reconfig::*;
 pub use watch::*;

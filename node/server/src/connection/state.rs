@@ -358,6 +358,12 @@ impl ConnectionState {
             op::SET_DATA | op::SET_ACL | op::CHECK if rc.err == 0 => {
                 self.reply_rec(xid, out.zxid, &StatResponse { stat })
             }
+            op::RECONFIG if rc.err == 0 => {
+                // `FinalRequestProcessor` case reconfig: a GetDataResponse of the
+                // configuration in force (what /zookeeper/config now holds) and the Stat.
+                let data = self.server.tree().get_data(zab_datatree::prep::CONFIG_NODE, None).ok().and_then(|d| d.0);
+                self.reply_rec(xid, out.zxid, &GetDataResponse { data, stat })
+            }
             op::MULTI => {
                 let results = rc.multi.iter().map(multi_result).collect();
                 self.reply_rec(xid, out.zxid, &MultiResponse { results });
@@ -409,6 +415,7 @@ fn op_short(t: i32) -> &'static str {
         op::CREATE | op::CREATE2 | op::CREATE_TTL | op::CREATE_CONTAINER => "CREA",
         op::DELETE => "DELE",
         op::SET_DATA => "SETD",
+        op::RECONFIG => "RECO",
         op::GET_DATA => "GETD",
         op::EXISTS => "EXIS",
         op::GET_CHILDREN | op::GET_CHILDREN2 => "GETC",

@@ -27,7 +27,9 @@ use zab_jute::codes::op;
 use zab_jute::learner_bodies::{ForwardedRequest, RevalidateReply, SessionTouch};
 use zab_jute::quorum::{packet, QuorumPacket};
 use zab_jute::record::Record;
+use zab_quorum::broadcast::BroadcastError;
 use zab_quorum::leader::{ConnId, Leader, LeaderAction, LeaderError, LeaderSettings, LogExtract};
+use zab_quorum::verifier::QuorumMaj;
 use zab_quorum::zxid;
 
 use super::error::PeerError;
@@ -35,7 +37,7 @@ use super::stop::StopSignal;
 use super::wire::{Out, Outbox, PacketReader, QUORUM_PACKET_SLACK, SNAP_SIGNATURE};
 use crate::config::ServerConfig;
 pub use crate::peer_state::LearnerView;
-use crate::zk_server::{Broadcast, Database, ProposeError, SkipError, Upstream, ZooKeeperServer};
+use crate::zk_server::{Broadcast, Database, ProposeError, QuorumConfigs, SkipError, Upstream, ZooKeeperServer};
 
 /// What the term's thread must do, sent by whichever thread carried out the action.
 enum TermEvent {
@@ -287,6 +289,36 @@ impl Broadcast for LeaderRuntime {
                 Err(ProposeError::SteppingDown(e.to_string()))
             }
         }
+    }
+
+    fn propose_reconfig(&self, zxid: i64, payload: &Arc<Vec<u8>>, view: QuorumMaj) -> Result<(), ProposeError> {
+        let mut st = self.engine.lock();
+        match st.propose_reconfig(zxid, payload.clone(), view) {
+            Ok(actions) => {
+                self.run(st, actions);
+                Ok(())
+            }
+            // Refused, the term goes on (prep refuses it first: not expected).
+            Err(LeaderError::Broadcast(BroadcastError::ReconfigInProgress(v))) => {
+                Err(ProposeError::ReconfigInProgress(v))
+            }
+            Err(LeaderError::NotEstablished) => Err(ProposeError::NotEstablished),
+            Err(e) => {
+                warn!(reason = %e, "leader giving up");
+                Err(ProposeError::SteppingDown(e.to_string()))
+            }
+        }
+    }
+
+    fn configs(&self) -> QuorumConfigs {
+        let st = self.engine.lock();
+        let current = st.config().clone();
+        let last_seen = st.next_config().cloned().unwrap_or_else(|| current.clone());
+        QuorumConfigs { current, last_seen }
+    }
+
+    fn is_quorum_synced(&self, view: &QuorumMaj) -> bool {
+        self.engine.lock().is_quorum_synced(view)
     }
 
     fn logged(&self, zxids: &[i64]) {

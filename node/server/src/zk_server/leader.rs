@@ -1,5 +1,6 @@
 //! The leader's pipeline (`LeaderZooKeeperServer`): a write is prepared (`write`), proposed
-//! to the quorum through [`Broadcast`] under the prep lock (so PROPOSALs leave in zxid
+//! to the quorum through [`Broadcast`] (a reconfig with its new configuration, checked in
+//! `reconfig`) under the prep lock (so PROPOSALs leave in zxid
 //! order) and queued for the log; the log's fsync is the leader's own ACK
 //! ([`Broadcast::logged`], from `commit`); the broadcast commits it once a quorum has
 //! ACKed (`commit_up_to`, called by the leader's runtime). Also what the leader does for
@@ -21,7 +22,11 @@ impl ZooKeeperServer {
         let mut prepared = self.prep(w);
         self.stats.proposal_sizes.record(prepared.payload.len() as i64);
         self.metrics.proposal_count.inc();
-        if let Err(reason) = broadcast.propose(prepared.zxid, &prepared.payload) {
+        let proposed = match prepared.view.take() {
+            Some(view) => broadcast.propose_reconfig(prepared.zxid, &prepared.payload, view),
+            None => broadcast.propose(prepared.zxid, &prepared.payload),
+        };
+        if let Err(reason) = proposed {
             prepared.core.hzxid -= 1;
             self.unqueue(prepared.zxid, WriteError::NotProposed(reason));
             return;

@@ -37,7 +37,8 @@
 //! (`FollowerZooKeeperServer`: forwarding to the leader, txns and SYNCs from it,
 //! REVALIDATE, the sessions for the next PING), `commit` (what the log thread reports, and
 //! applying committed txns: `CommitProcessor`, `FinalRequestProcessor`'s apply, watch
-//! delivery), `lifecycle` (start, stop, the database handed to the next epoch) and
+//! delivery), `lifecycle` (start, stop, the database handed to the next epoch), `reconfig` (the
+//! leader's checks of a reconfig against its engine's configuration) and
 //! `sessions` (the connection registry, which connection and which member holds a
 //! session, revalidation, touches, expiry). The types they share are leaves below them:
 //! `role` ([`Role`], [`Upstream`] and its two traits), [`Database`] (`ZKDatabase`,
@@ -53,6 +54,7 @@ mod error;
 mod leader;
 mod learner;
 mod lifecycle;
+mod reconfig;
 mod role;
 mod sessions;
 mod standalone;
@@ -78,7 +80,7 @@ use awaiting::{AwaitingCommit, LearnerWaiting};
 pub use cnxn_handle::{CnxnHandle, CnxnMsg};
 pub use database::Database;
 pub use error::{SkipError, StartError, TxnError};
-pub use role::{Broadcast, LeaderLink, Role, Upstream};
+pub use role::{Broadcast, LeaderLink, QuorumConfigs, Role, Upstream};
 
 struct Core {
     sessions: SessionTracker,

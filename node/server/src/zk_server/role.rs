@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 use zab_jute::data::Id;
+use zab_quorum::verifier::QuorumMaj;
 
 use crate::peer_state::LearnerView;
 use crate::write_result::ProposeError;
@@ -51,6 +52,24 @@ pub trait Broadcast: Send + Sync {
     fn logged(&self, zxids: &[i64]);
     /// What the leader knows of each learner (/status, mntr).
     fn learners(&self) -> Vec<LearnerView>;
+    /// The configuration in force and the last one seen (a reconfig in flight when they
+    /// differ), as the engine holds them: what a reconfig is checked against.
+    fn configs(&self) -> QuorumConfigs;
+    /// Whether a quorum of `view`'s voters is connected and synced (`isQuorumSynced`).
+    fn is_quorum_synced(&self, view: &QuorumMaj) -> bool;
+    /// [`propose`](Self::propose) for a reconfig txn: it activates `view` once a quorum
+    /// of the current configuration and of `view` have logged it.
+    fn propose_reconfig(&self, zxid: i64, payload: &Arc<Vec<u8>>, view: QuorumMaj) -> Result<(), ProposeError>;
+}
+
+/// The leader's configuration state, as its engine holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumConfigs {
+    /// The configuration in force (`getQuorumVerifier`).
+    pub current: QuorumMaj,
+    /// The last one seen (`getLastSeenQuorumVerifier`): a reconfig's in flight when it
+    /// differs from the current one.
+    pub last_seen: QuorumMaj,
 }
 
 /// A learner's side of the write path: its link to the leader. Calls must not block.

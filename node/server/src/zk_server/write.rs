@@ -12,8 +12,10 @@ use std::time::Instant;
 use parking_lot::MutexGuard;
 use tokio::sync::oneshot;
 use zab_datatree::prep::{prep_request, PrepContext, WriteRequest};
+use zab_jute::codes::op;
 use zab_jute::data::Id;
 use zab_jute::txn::Txn;
+use zab_quorum::verifier::QuorumMaj;
 
 use super::awaiting::LogItem;
 use super::{wall_ms, Core, Upstream, ZooKeeperServer, LOCAL_OWNER};
@@ -40,6 +42,8 @@ pub(super) struct Prepared<'a> {
     pub(super) core: MutexGuard<'a, Core>,
     pub(super) zxid: i64,
     pub(super) payload: Arc<Vec<u8>>,
+    /// The configuration a reconfig txn activates (its version the zxid).
+    pub(super) view: Option<QuorumMaj>,
     /// The end of prep (`proposal_process_time` runs from here to the log's queue).
     started: Instant,
 }
@@ -117,6 +121,19 @@ impl ZooKeeperServer {
             },
         };
         let zxid = core.hzxid + 1;
+        // A reconfig is checked against the leader's configuration first (3.8 checks it
+        // before the ACL); elsewhere it stays as it came, and is refused as Unimplemented.
+        let (checked, mut view);
+        let req = match (req, &self.upstream) {
+            (WriteRequest::Reconfig(r), Upstream::Leader(b)) => {
+                (checked, view) = self.check_reconfig(&core, &**b, session_id, r, zxid);
+                &checked
+            }
+            (r, _) => {
+                view = None;
+                r
+            }
+        };
         let tree = self.tree.read();
         let Core { sessions, outstanding, prepared_digest, .. } = &mut *core;
         let ctx = PrepContext {
@@ -161,16 +178,19 @@ impl ZooKeeperServer {
         });
         let payload = Arc::new(zab_persistence::txnlog::marshal(&hdr, &txn, digest.as_ref()));
         let zxid = hdr.zxid;
+        if hdr.txn_type != op::RECONFIG {
+            view = None;
+        }
         let item =
             LogItem { hdr, txn, payload: payload.clone(), digest: digest.map(|d| d.tree_digest), done: Some(w.done) };
         self.awaiting.lock().items.push_back(item);
-        Prepared { core, zxid, payload, started }
+        Prepared { core, zxid, payload, view, started }
     }
 
     /// Queues a prepared txn for the log, still under the `core` lock, so txns reach the
     /// log in zxid order.
     pub(super) fn queue_for_log(&self, prepared: Prepared<'_>) {
-        let Prepared { core, zxid, payload, started } = prepared;
+        let Prepared { core, zxid, payload, started, .. } = prepared;
         if self.log_queue.push(LogRecord { zxid, payload }).is_err() {
             self.unqueue(zxid, WriteError::ShuttingDown);
         }
@@ -241,6 +261,16 @@ mod tests {
         fn logged(&self, _: &[i64]) {}
         fn learners(&self) -> Vec<LearnerView> {
             Vec::new()
+        }
+        fn configs(&self) -> crate::zk_server::QuorumConfigs {
+            let v = QuorumMaj::new([], 0);
+            crate::zk_server::QuorumConfigs { current: v.clone(), last_seen: v }
+        }
+        fn is_quorum_synced(&self, _: &QuorumMaj) -> bool {
+            false
+        }
+        fn propose_reconfig(&self, _: i64, _: &Arc<Vec<u8>>, _: QuorumMaj) -> Result<(), ProposeError> {
+            Err(ProposeError::NotEstablished)
         }
     }
 
