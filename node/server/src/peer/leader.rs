@@ -182,7 +182,7 @@ impl LeaderRuntime {
                 Later::Activate(view, designated) => {
                     let server = self.server();
                     let next = (designated != self.info.myid).then_some(designated);
-                    super::activate_config(&self.config, &self.info, server.as_deref(), &view, next);
+                    super::activate::activate_config(&self.config, &self.info, server.as_deref(), &view, next);
                 }
                 Later::PrepareSync { conn, read_log_from } => self.prepare_sync(conn, read_log_from),
                 Later::CommitUpTo(z) => {

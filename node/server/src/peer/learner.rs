@@ -426,7 +426,7 @@ impl Term<'_> {
                         "a configuration is in force"
                     );
                     let next = designated.filter(|_| leave);
-                    super::activate_config(config, self.peer, self.server.as_deref(), &view, next);
+                    super::activate::activate_config(config, self.peer, self.server.as_deref(), &view, next);
                     if leave {
                         return Err(PeerError::Reconfigured { designated });
                     }

@@ -34,9 +34,11 @@
 //! - [`leader`]: the leader engine's driver on the quorum port.
 //! - [`learner`]: the learner engine's driver (`Follower` / `Observer`).
 //! - [`wire`]: QuorumPacket and SNAP stream framing.
+//! - [`activate`]: a configuration coming into force on this member.
 //! - [`stop`]: the one stop signal every part of a member wakes on.
 //! - [`error`]: why a term ended.
 
+pub mod activate;
 pub mod election;
 pub mod error;
 pub mod leader;
@@ -147,27 +149,6 @@ pub async fn run_quorum(
     Ok(())
 }
 
-/// A configuration activates on this member (`QuorumPeer.processReconfig`): its dynamic
-/// configuration files (`zoo.cfg.dynamic.<version>`, zoo.cfg rewritten), `/zookeeper/config`
-/// in the term's server when there is one, and the configuration later terms run with.
-pub(crate) fn activate_config(
-    config: &ServerConfig,
-    info: &PeerInfo,
-    server: Option<&ZooKeeperServer>,
-    view: &Arc<zab_quorum::verifier::QuorumMaj>,
-    designated_next: Option<u64>,
-) {
-    let current =
-        info.config_in_force().map_or_else(|| config.quorum.as_ref().map_or(0, |q| q.view.version), |v| v.version);
-    if let Err(e) = crate::config::dynamic::activate(config, info.myid, view, current, view.version) {
-        error!(error = %e, version = format_args!("0x{:x}", view.version), "cannot write the dynamic configuration; it is in force in memory only");
-    }
-    if let Some(s) = server {
-        s.set_config_node(view);
-    }
-    info.set_config_in_force(view.clone(), designated_next);
-}
-
 /// Runs terms until `stop` or the decider gives up.
 pub async fn run_member(
     config: ServerConfig,
@@ -248,7 +229,7 @@ pub async fn run_member(
                 Some(Decided::Role(state, leader)) => (state, leader),
                 Some(Decided::NewerConfig(view)) => {
                     let view = Arc::new(view);
-                    activate_config(&config, &info, None, &view, None);
+                    activate::activate_config(&config, &info, None, &view, None);
                     decide.set_view(&view);
                     carried = Some(db);
                     continue;

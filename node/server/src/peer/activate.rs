@@ -1,0 +1,31 @@
+//! A configuration comes into force on this member (`QuorumPeer.processReconfig`'s disk
+//! and tree side): the drivers of both engines and the member loop call it.
+
+use std::sync::Arc;
+
+use tracing::error;
+
+use crate::config::ServerConfig;
+use crate::peer_state::PeerInfo;
+use crate::zk_server::ZooKeeperServer;
+
+/// A configuration activates on this member (`QuorumPeer.processReconfig`): its dynamic
+/// configuration files (`zoo.cfg.dynamic.<version>`, zoo.cfg rewritten), `/zookeeper/config`
+/// in the term's server when there is one, and the configuration later terms run with.
+pub fn activate_config(
+    config: &ServerConfig,
+    info: &PeerInfo,
+    server: Option<&ZooKeeperServer>,
+    view: &Arc<zab_quorum::verifier::QuorumMaj>,
+    designated_next: Option<u64>,
+) {
+    let current =
+        info.config_in_force().map_or_else(|| config.quorum.as_ref().map_or(0, |q| q.view.version), |v| v.version);
+    if let Err(e) = crate::config::dynamic::activate(config, info.myid, view, current, view.version) {
+        error!(error = %e, version = format_args!("0x{:x}", view.version), "cannot write the dynamic configuration; it is in force in memory only");
+    }
+    if let Some(s) = server {
+        s.set_config_node(view);
+    }
+    info.set_config_in_force(view.clone(), designated_next);
+}
