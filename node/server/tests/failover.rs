@@ -10,11 +10,11 @@
 
 mod common;
 
-use common::free_port;
+use common::{free_port, spawn_zab_node, wait_for};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,15 +39,7 @@ struct Node {
 
 impl Node {
     fn start(&mut self) {
-        let log = std::fs::File::create(self.dir.join("zab.log")).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_zab-node"))
-            .arg(self.dir.join("zoo.cfg"))
-            .env("ZAB_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start zab-node");
-        self.child = Some(child);
+        self.child = Some(spawn_zab_node(&self.dir));
     }
 
     fn kill9(&mut self) {
@@ -134,17 +126,6 @@ fn ensemble_from(root: &Path, n: u64, timing: &str, ports: &[(u16, u16, u16)], s
             Node { id, dir, client, admin, child: None }
         })
         .collect()
-}
-
-fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn leader_of(nodes: &[Node]) -> Option<usize> {

@@ -15,12 +15,12 @@
 
 mod common;
 
-use common::free_port;
+use common::{free_port, spawn_zab_node, wait_for};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command, Output};
+use std::time::Duration;
 
 use zab_node::client::Client;
 
@@ -36,15 +36,7 @@ struct Node {
 
 impl Node {
     fn start(&mut self) {
-        let log = std::fs::File::create(self.dir.join("zab.log")).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_zab-node"))
-            .arg(self.dir.join("zoo.cfg"))
-            .env("ZAB_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start zab-node");
-        self.child = Some(child);
+        self.child = Some(spawn_zab_node(&self.dir));
     }
 
     fn mode(&self) -> Option<String> {
@@ -103,17 +95,6 @@ fn ensemble(root: &Path) -> Vec<Node> {
             Node { id, dir, client: ports[id as usize - 1].0, child: None }
         })
         .collect()
-}
-
-fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// `zab-node reconfig --server <node> ARGS`.

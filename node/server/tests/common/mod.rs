@@ -207,3 +207,28 @@ pub fn free_port() -> u16 {
     }
     panic!("no free port between 20000 and 32000")
 }
+
+/// Starts the zab-node binary on `dir/zoo.cfg`, its log in `dir/zab.log` (the process
+/// tests stop it by its pid).
+pub fn spawn_zab_node(dir: &std::path::Path) -> std::process::Child {
+    let log = std::fs::File::create(dir.join("zab.log")).expect("log file");
+    std::process::Command::new(env!("CARGO_BIN_EXE_zab-node"))
+        .arg(dir.join("zoo.cfg"))
+        .env("ZAB_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start zab-node")
+}
+
+/// Polls `f` until it gives a value, failing after `limit` (for blocking tests).
+pub fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
