@@ -9,7 +9,9 @@
 # the member's output to $out/TARGET.peerN.log (appended across restarts).
 #
 # State, indexed by member id: E_PORT (client port), E_PID (pid while running, empty after
-# ens_kill9 / ens_stop), E_DIR (member directory); E_TARGET names the kind. Every start goes
+# ens_kill9 / ens_stop), E_DIR (member directory), E_ADMIN (zab-node's admin port when
+# ENS_ZAB_ADMIN=1, for POST /commands/handover; ZooKeeper's AdminServer stays off); E_TARGET
+# names the kind. Every start goes
 # through lib.sh's launch (so the pid is in PIDS and stopped at exit); a pid this file stops or
 # kills is taken out of PIDS at once, so the exit trap never signals a recycled pid.
 
@@ -19,6 +21,7 @@ E_TARGET=""
 E_PORT=()
 E_PID=()
 E_DIR=()
+E_ADMIN=()
 
 # forget_pid PID: removes PID from PIDS (it has been stopped and reaped).
 forget_pid() {
@@ -43,6 +46,11 @@ ens_create() {
         sed -i "s/^tickTime=.*/tickTime=$ENS_TICK/; s/^initLimit=.*/initLimit=10/; s/^syncLimit=.*/syncLimit=5/" \
             "${E_DIR[i]}/zoo.cfg"
         printf '%s\n' "${servers[@]}" >>"${E_DIR[i]}/zoo.cfg"
+        if [ "${ENS_ZAB_ADMIN:-0}" = 1 ] && [ "$target" = zab ]; then
+            E_ADMIN[i]=$(free_port)
+            sed -i "s/^admin.enableServer=.*/admin.enableServer=true/" "${E_DIR[i]}/zoo.cfg"
+            printf 'admin.serverAddress=127.0.0.1\nadmin.serverPort=%s\n' "${E_ADMIN[i]}" >>"${E_DIR[i]}/zoo.cfg"
+        fi
         echo "$i" >"${E_DIR[i]}/data/myid"
         cp "${E_DIR[i]}/zoo.cfg" "$out/$target.peer$i.zoo.cfg"
         : >"$out/$target.peer$i.log"
@@ -104,15 +112,34 @@ now_ns() { echo "${EPOCHREALTIME//[.,]/}000"; }
 # ens_kill9 I: kill -9 member I and reap it; KILL_NS is the time just before the signal, DEAD_NS
 # just after the process was reaped (its sockets are closed by then). The two can be
 # milliseconds apart on a busy machine, and the member may still answer in between.
-ens_kill9() {
+ens_kill9() { ens_signal "$1" KILL; }
+
+# ens_term I: SIGTERM member I (a graceful stop) and reap it; KILL_NS and DEAD_NS as ens_kill9.
+ens_term() { ens_signal "$1" TERM; }
+
+# ens_signal I SIG: sends SIG to member I, waits until it exited; sets KILL_NS and DEAD_NS.
+ens_signal() {
     local i=$1 pid=${E_PID[$1]}
     KILL_NS=$(now_ns)
-    kill -KILL "$pid" 2>/dev/null || true
+    kill "-$2" "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
     DEAD_NS=$(now_ns)
     forget_pid "$pid"
     E_PID[i]=""
-    echo "=== killed (SIGKILL) $(date '+%F %T.%N')" >>"$out/$E_TARGET.peer$i.log"
+    echo "=== signalled (SIG$2) $(date '+%F %T.%N')" >>"$out/$E_TARGET.peer$i.log"
+}
+
+# ens_handover I: zab-node only: POST /commands/handover to member I (the leader); KILL_NS and
+# DEAD_NS both just before the request (writes issued from then on count), HANDED_TO the
+# member that leads next. Status 1 if it was refused.
+ens_handover() {
+    local i=$1 answer
+    KILL_NS=$(now_ns)
+    DEAD_NS=$KILL_NS
+    answer=$(curl -s -m 60 -X POST "http://127.0.0.1:${E_ADMIN[i]}/commands/handover")
+    echo "=== handover $(date '+%F %T.%N'): $answer" >>"$out/$E_TARGET.peer$i.log"
+    HANDED_TO=$("$PY" -c 'import json, sys; print(json.loads(sys.argv[1]).get("to") or "")' "$answer" 2>/dev/null)
+    [ -n "$HANDED_TO" ] || { echo "[$E_TARGET] hand-over refused: $answer" >&2; return 1; }
 }
 
 # ens_stop: stops every running member by its pid (lib.sh's stop_pid).

@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# failover.sh — how long writes stop when the leader of a 3-member ensemble is killed, Apache
-# ZooKeeper 3.8 against zab-node, one ensemble at a time.
+# failover.sh — how long writes stop when the leader of a 3-member ensemble is killed (or
+# stopped, or hands its role over), Apache ZooKeeper 3.8 against zab-node, one ensemble at a
+# time.
 #
 #   failover.sh [--zab-bin PATH] [--rounds N] [--tick MS] [--settle S] [--round-secs S]
-#               [--session-timeout S] [--only zk|zab] [--out DIR] [--keep]
+#               [--session-timeout S] [--only zk|zab] [--how kill|stop|handover] [--out DIR] [--keep]
 #
+#   --how kill|stop|handover   how the leader goes: kill -9 (default), SIGTERM (a graceful stop;
+#                          the member is started again as after a kill), or zab-node's
+#                          POST /commands/handover (zab only: ZooKeeper has none; the member
+#                          keeps running and follows)
 #   --zab-bin PATH         zab-node (default: target/release/zab-node)
 #   --rounds N             leader kills per ensemble (default 20)
 #   --tick MS              tickTime of both ensembles (default 2000; initLimit=10, syncLimit=5)
@@ -26,7 +31,7 @@
 # writes for a few ms after kill(2) returns on a busy machine); then the killed member is started
 # again on its dataDir and the round ends when all three serve again (that time is printed too).
 # Prints one line per round (with the zxid of that write and the epochs before and after),
-# then per server the median, min and max failover time and the ratios zab/zk. Kept in --out: members' zoo.cfg and logs (TARGET.peerN.log, with a "=== killed"
+# then per server the median, min and max failover time and the ratios zab/zk. Kept in --out: members' zoo.cfg and logs (TARGET.peerN.log, with a "=== signalled"
 # line at each kill), the writer's lines (TARGET.writer.log) and the rounds (TARGET.rounds).
 # Waits while cargo/rustc or a busy java/zab-node of someone else runs (BUILD_WAIT_SECS). Every
 # process started here is stopped by its pid at exit; the scratch dir is removed unless --keep.
@@ -47,6 +52,7 @@ settle=2
 round_secs=120
 session_timeout=10
 only=""
+how="kill"
 out=""
 keep=0
 while [ $# -gt 0 ]; do
@@ -58,6 +64,7 @@ while [ $# -gt 0 ]; do
         --round-secs) round_secs=${2:?}; shift 2 ;;
         --session-timeout) session_timeout=${2:?}; shift 2 ;;
         --only) only=${2:?}; shift 2 ;;
+        --how) how=${2:?}; shift 2 ;;
         --out) out=${2:?}; shift 2 ;;
         --keep) keep=1; shift ;;
         -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
@@ -65,6 +72,11 @@ while [ $# -gt 0 ]; do
     esac
 done
 case $only in ""|zk|zab) ;; *) echo "failover.sh: --only zk|zab" >&2; exit 2 ;; esac
+case $how in
+    kill|stop) ;;
+    handover) only=zab; ENS_ZAB_ADMIN=1; command -v curl >/dev/null || { echo "failover.sh: --how handover needs curl" >&2; exit 2; } ;;
+    *) echo "failover.sh: --how kill|stop|handover" >&2; exit 2 ;;
+esac
 require_tools java
 require_jars "apt-get install zookeeper" zookeeper.jar zookeeper-jute.jar slf4j-simple.jar
 "$PY" -c 'import kazoo' 2>/dev/null || { log "no kazoo for $PY (apt-get install -y python3-kazoo)"; exit 2; }
@@ -131,7 +143,11 @@ run_rounds() {
         offset=$(stat -c %s "$wlog")
         # the zxid of the last write acknowledged before the kill (a create or setData)
         prev_zxid=$(tail -n 20 "$wlog" | awk '$3 == "ok" && $5 ~ /^0x/ { z = $5 } END { print z }')
-        ens_kill9 "$killed"
+        case $how in
+            kill) ens_kill9 "$killed" ;;
+            stop) ens_term "$killed" ;;
+            handover) ens_handover "$killed" || return 1 ;;
+        esac
         # "issued after the kill": after the killed process was reaped (DEAD_NS); the failover
         # time runs from the signal (KILL_NS)
         zxid=-
@@ -142,7 +158,7 @@ run_rounds() {
             ms=-
         fi
         restart_ns=$(now_ns)
-        ens_launch "$killed"
+        [ "$how" = handover ] || ens_launch "$killed"
         if ! ens_wait_serving "$round_secs"; then
             echo "$r $killed $ms - -" >>"$out/$t.rounds"
             echo "[$t] round $r: killed leader member $killed; first write acknowledged after ${ms} ms; not all serving ${round_secs}s after its restart (modes: $ENS_MODES); giving up"
@@ -168,7 +184,7 @@ run_rounds() {
 
 targets=(zk zab)
 [ -n "$only" ] && targets=("$only")
-echo "tickTime=$tick initLimit=10 syncLimit=5, $rounds rounds, writer session timeout ${session_timeout}s"
+echo "tickTime=$tick initLimit=10 syncLimit=5, $rounds rounds (the leader goes by: $how), writer session timeout ${session_timeout}s"
 bench_wait_quiet
 noise_watch
 status=0
@@ -183,7 +199,7 @@ for t in "${targets[@]}"; do
     ens_stop
 done
 
-"$PY" - "$out" "${targets[@]}" <<'EOF'
+FAILOVER_HOW=$how "$PY" - "$out" "${targets[@]}" <<'EOF'
 import os, statistics, sys
 out, targets = sys.argv[1], sys.argv[2:]
 res = {}
@@ -200,7 +216,10 @@ for t in targets:
         pass
     res[t] = (ms, failed)
 print()
-print("failover: kill -9 of the leader -> first acknowledged write issued after the kill, ms")
+how = os.environ.get("FAILOVER_HOW", "kill")
+what = {"kill": "kill -9 of the leader", "stop": "graceful stop (SIGTERM) of the leader",
+        "handover": "hand-over of the leadership (POST /commands/handover)"}[how]
+print("failover: %s -> first acknowledged write issued after it, ms" % what)
 for t in targets:
     ms, failed = res[t]
     print("%-4s %s%s" % (t, " ".join(str(m) for m in ms) or "-", "  (+%d rounds without a write)" % failed if failed else ""))

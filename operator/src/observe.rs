@@ -257,6 +257,7 @@ mod tests {
                     .map(|sid| Member { sid, member_type: "participant".into(), address: format!("zk-{}", sid - 1) })
                     .collect(),
             },
+            reconfig_in_flight: false,
             client_connections: 0,
             outstanding_requests: 0,
             uptime_ms: 1,

@@ -26,6 +26,7 @@ fn report() -> MemberStatus {
         digest: None,
         synced: true,
         quorum: Quorum { config_version: Zxid::new(0), members: vec![] },
+        reconfig_in_flight: false,
         client_connections: 0,
         outstanding_requests: 0,
         uptime_ms: 1000,

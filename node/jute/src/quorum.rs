@@ -28,6 +28,10 @@ pub mod packet {
     pub const LEADERINFO: i32 = 17;
     pub const ACKEPOCH: i32 = 18;
     pub const INFORMANDACTIVATE: i32 = 19;
+    /// zab's own, not ZooKeeper's: the leader hands its role over (the data: the next
+    /// leader's sid, 8 bytes big-endian; the zxid: the last committed txn). ZooKeeper's
+    /// learners log it as an unknown packet and ignore it.
+    pub const HANDOVER: i32 = 100;
 }
 
 jute_record! {

@@ -202,6 +202,16 @@ impl FastLeaderElection {
         self.current.peer_epoch = new_epoch;
     }
 
+    /// A role a reconfiguration or a hand-over designated, taken without an election
+    /// (`QuorumPeer.updateVote`, then `updateServerState`): the vote answered to others
+    /// names `leader` from now on; its peer epoch comes with the term
+    /// ([`update_election_vote`](Self::update_election_vote)).
+    pub fn designated(&mut self, state: PeerState, leader: u64, zxid: i64) {
+        self.state = state;
+        self.current = Vote { leader, zxid, election_epoch: -1, peer_epoch: -1 };
+        self.finalize_at = None;
+    }
+
     pub fn state(&self) -> PeerState {
         self.state
     }

@@ -145,6 +145,10 @@ pub enum LearnerAction {
     /// dynamic configuration; `designated` leads it (None: whoever leads). When `leave`,
     /// the member's role or leader changes: the term ends once this is carried out.
     Activate { zxid: i64, view: Arc<QuorumMaj>, designated: Option<u64>, leave: bool },
+    /// The leader handed its role over to `to` (HANDOVER, zab's own): the term ends once
+    /// this is carried out, and the next one follows `to` without an election (leads, when
+    /// `to` is this member).
+    HandedOver { to: u64 },
 }
 
 /// The ACKs of txns the server's log made durable: from the sync thread, beside the term.
@@ -517,6 +521,10 @@ impl Learner {
         match p.packet_type {
             packet::PING => return Ok(vec![LearnerAction::AnswerPing(p)]),
             packet::SYNC => return Ok(vec![LearnerAction::SyncDone]),
+            packet::HANDOVER => {
+                let to = p.data.as_deref().and_then(|d| <[u8; 8]>::try_from(d).ok()).map(u64::from_be_bytes);
+                return Ok(to.map(|to| vec![LearnerAction::HandedOver { to }]).unwrap_or_default());
+            }
             packet::REVALIDATE => {
                 // An answer too short to read is ignored (the client's wait times out).
                 let data = p.data.unwrap_or_default();
@@ -615,6 +623,15 @@ mod tests {
     }
 
     /// A follower through DIFF, NEWLEADER and UPTODATE, in broadcast.
+    #[test]
+    fn handover_ends_the_term_for_the_named_leader() {
+        let mut l = following(settings(false));
+        let p = QuorumPacket::new(packet::HANDOVER, E6, Some(1u64.to_be_bytes().to_vec()));
+        assert_eq!(l.on_packet(p, 1).unwrap(), vec![LearnerAction::HandedOver { to: 1 }]);
+        let bad = QuorumPacket::new(packet::HANDOVER, E6, Some(vec![1]));
+        assert_eq!(l.on_packet(bad, 2).unwrap(), vec![], "a body that is not a sid is ignored");
+    }
+
     fn following(settings: LearnerSettings) -> Learner {
         let (mut l, _) = Learner::start(settings, 5, 5, E5, 0);
         l.on_packet(leader_info(6), 0).unwrap();

@@ -10,7 +10,7 @@ use crate::verifier::{LearnerType, QuorumMaj};
 
 /// A term that lasted less than this is followed by [`PAUSE_MS`] before the next election,
 /// so a member that cannot serve (a leader without a quorum, a learner that found no
-/// leader) does not spin through elections.
+/// leader) does not spin through elections. Not before a designated role.
 pub const SHORT_TERM_MS: i64 = 500;
 pub const PAUSE_MS: i64 = 200;
 
@@ -71,7 +71,20 @@ impl QuorumPeer {
         self.view = Some(view);
     }
 
-    /// The role a reconfiguration designated for the next term, once.
+    /// The leader handed its role over to `to` (HANDOVER): the next term follows `to`
+    /// without an election, as an observer when this member observes, or leads when `to`
+    /// is this member.
+    pub fn handed_over(&mut self, myid: u64, to: u64, observer: bool) {
+        self.designated = Some(if to == myid {
+            NextRole::Lead
+        } else if observer {
+            NextRole::Observe(to)
+        } else {
+            NextRole::Follow(to)
+        });
+    }
+
+    /// The role a reconfiguration or a hand-over designated for the next term, once.
     pub fn take_designated(&mut self) -> Option<NextRole> {
         self.designated.take()
     }
@@ -87,7 +100,9 @@ impl QuorumPeer {
         if truncation_short {
             self.truncation_safe = false;
         }
-        if now - self.term_started < SHORT_TERM_MS {
+        // A designated next role (a hand-over, a reconfiguration) is taken at once: no
+        // election follows, so there is nothing to spin through.
+        if now - self.term_started < SHORT_TERM_MS && self.designated.is_none() {
             PAUSE_MS
         } else {
             0
@@ -135,11 +150,26 @@ mod tests {
     }
 
     #[test]
+    fn a_hand_over_gives_the_next_role_once() {
+        let mut p = QuorumPeer::new();
+        p.handed_over(2, 2, false);
+        assert_eq!(p.take_designated(), Some(NextRole::Lead));
+        p.handed_over(1, 2, false);
+        assert_eq!(p.take_designated(), Some(NextRole::Follow(2)));
+        p.handed_over(4, 2, true);
+        assert_eq!(p.take_designated(), Some(NextRole::Observe(2)));
+        assert_eq!(p.take_designated(), None);
+    }
+
+    #[test]
     fn a_short_term_is_followed_by_a_pause() {
         let mut p = QuorumPeer::new();
         p.term_started(1_000);
         assert_eq!(p.term_ended(1_499, false), PAUSE_MS);
         p.term_started(2_000);
         assert_eq!(p.term_ended(2_500, false), 0);
+        p.term_started(3_000);
+        p.handed_over(1, 2, false);
+        assert_eq!(p.term_ended(3_001, false), 0, "a designated role is taken at once");
     }
 }

@@ -56,4 +56,7 @@ pub enum ProposeError {
     /// A reconfig while another is in flight (prep refuses it first: not expected).
     #[error("a reconfiguration to version 0x{0:x} is in flight")]
     ReconfigInProgress(i64),
+    /// The leadership is being handed over: the client retries on the next leader.
+    #[error("the leadership is being handed over to {0}; reconnect and retry")]
+    HandingOver(u64),
 }

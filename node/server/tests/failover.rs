@@ -1,9 +1,12 @@
 //! Real zab-node processes on loopback: a 3-member (and a 5-member) ensemble elects a leader, serves a
 //! pipelined write load through every member, survives `kill -9` of its leader again and
 //! again (a new leader is elected and serving, the killed member restarts and catches up),
-//! loses no acknowledged write, and ends with equal digests on every member.
+//! loses no acknowledged write, and ends with equal digests on every member. The same under
+//! a graceful stop (SIGTERM) of the leader, and under hand-overs of the leadership
+//! (`POST /commands/handover`), each printing how long writes paused.
 //!
-//! `ZAB_FAILOVER_ROUNDS` sets the number of kills (default 3).
+//! `ZAB_FAILOVER_ROUNDS` sets the number of kills (default 3), `ZAB_HANDOVER_ROUNDS` the
+//! hand-overs and graceful stops (default 3 and 2).
 
 // Test code: a failed unwrap/expect is a failed test (the workspace denies them elsewhere).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -60,13 +63,20 @@ impl Node {
 
     /// `GET /status` of the admin endpoint.
     fn status(&self) -> Option<serde_json::Value> {
+        self.http("GET", "/status", Duration::from_secs(2)).map(|(_, body)| body)
+    }
+
+    /// One request to the admin endpoint: the status code and the JSON body.
+    fn http(&self, method: &str, path: &str, timeout: Duration) -> Option<(u16, serde_json::Value)> {
         let mut s = TcpStream::connect(("127.0.0.1", self.admin)).ok()?;
-        s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-        s.write_all(b"GET /status HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+        s.set_read_timeout(Some(timeout)).ok()?;
+        s.write_all(format!("{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n").as_bytes())
+            .ok()?;
         let mut out = String::new();
         s.read_to_string(&mut out).ok()?;
-        let body = out.split_once("\r\n\r\n")?.1;
-        serde_json::from_str(body).ok()
+        let (head, body) = out.split_once("\r\n\r\n")?;
+        let code = head.split_whitespace().nth(1)?.parse().ok()?;
+        Some((code, serde_json::from_str(body).ok()?))
     }
 
     fn pid(&self) -> Option<u32> {
@@ -139,23 +149,79 @@ fn leader_of(nodes: &[Node]) -> Option<usize> {
     (leaders.len() == 1 && serving * 2 > nodes.len()).then(|| leaders[0])
 }
 
+/// How the leader goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LeaderChange {
+    /// `kill -9`, then a restart.
+    Kill,
+    /// SIGTERM (a graceful stop), then a restart.
+    Stop,
+    /// `POST /commands/handover`: the process keeps running, as a follower.
+    HandOver,
+}
+
+fn rounds_from(var: &str, default: usize) -> usize {
+    std::env::var(var).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
 #[test]
 fn kill_the_leader_under_load_and_lose_nothing() {
-    let rounds: usize = std::env::var("ZAB_FAILOVER_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
-    kill_leaders(3, rounds);
+    change_leaders(3, rounds_from("ZAB_FAILOVER_ROUNDS", 3), LeaderChange::Kill);
 }
 
 /// The same with five members (a quorum of three): `ZAB_FAILOVER_ROUNDS_5` kills (default 2).
 #[test]
 fn five_members_kill_the_leader_under_load_and_lose_nothing() {
-    let rounds: usize = std::env::var("ZAB_FAILOVER_ROUNDS_5").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
-    kill_leaders(5, rounds);
+    change_leaders(5, rounds_from("ZAB_FAILOVER_ROUNDS_5", 2), LeaderChange::Kill);
 }
 
-/// `rounds` times: kill -9 the leader of `members` processes under 8 writers, wait for a new
-/// leader and a write issued after the kill to be acknowledged, restart the killed member.
-/// Then every member has every acknowledged write, and all digests are equal.
-fn kill_leaders(members: u64, rounds: usize) {
+/// Hand-overs of the leadership: the follower the leader names leads next, nothing is lost.
+#[test]
+fn hand_the_leadership_over_under_load_and_lose_nothing() {
+    change_leaders(3, rounds_from("ZAB_HANDOVER_ROUNDS", 3), LeaderChange::HandOver);
+}
+
+/// For comparison with the hand-over: the leader stopped gracefully (SIGTERM).
+#[test]
+fn stop_the_leader_under_load_and_lose_nothing() {
+    change_leaders(3, rounds_from("ZAB_HANDOVER_ROUNDS", 2).min(2), LeaderChange::Stop);
+}
+
+/// A hand-over is refused by name where it cannot be done: on a follower, to itself, to
+/// a member that is not there, with a bad `to`, and by GET.
+#[test]
+fn a_hand_over_is_refused_where_it_cannot_be_done() {
+    let _one = one_at_a_time();
+    let root = tempfile::tempdir().expect("temp dir");
+    let mut nodes = ensemble(root.path(), 3);
+    for n in nodes.iter_mut() {
+        n.start();
+    }
+    let leader = wait_for(Duration::from_secs(30), "a leader and a serving quorum", || leader_of(&nodes));
+    let follower = (leader + 1) % 3;
+    let t = Duration::from_secs(10);
+    let refusal = |node: usize, method: &str, path: &str| {
+        let (code, body) = nodes[node].http(method, path, t).expect("an answer");
+        (code, body["error"].as_str().unwrap_or("").to_owned())
+    };
+    let (code, why) = refusal(follower, "POST", "/commands/handover");
+    assert_eq!(code, 409);
+    assert!(why.contains("not the leader"), "{why}");
+    let (code, why) = refusal(leader, "POST", &format!("/commands/handover?to={}", leader + 1));
+    assert!(code == 409 && why.contains("it is this leader"), "{code} {why}");
+    let (code, why) = refusal(leader, "POST", "/commands/handover?to=9");
+    assert!(code == 409 && why.contains("not a voting participant"), "{code} {why}");
+    let (code, why) = refusal(leader, "POST", "/commands/handover?to=one");
+    assert!(code == 400 && why.contains("not a server id"), "{code} {why}");
+    let (code, _) = refusal(leader, "GET", "/commands/handover");
+    assert_eq!(code, 405);
+    assert_eq!(leader_of(&nodes), Some(leader), "still the leader");
+}
+
+/// `rounds` times: the leader of `members` processes goes (`how`) under 8 writers; wait for
+/// a new leader and a write issued after it went to be acknowledged, restart it if it
+/// stopped. Then every member has every acknowledged write, and all digests are equal.
+fn change_leaders(members: u64, rounds: usize, how: LeaderChange) {
     let _one = one_at_a_time();
     let root = tempfile::tempdir().expect("temp dir");
     // ZAB_KEEP_DIR=1 keeps the members' data and logs for a look after a failure.
@@ -221,18 +287,45 @@ fn kill_leaders(members: u64, rounds: usize) {
             (acked.lock().len() > (round + 1) * 200).then_some(())
         });
         let leader = wait_for(Duration::from_secs(30), "one leader", || leader_of(&nodes));
+        // Every member synced with it, so a hand-over has a follower to go to.
+        wait_for(Duration::from_secs(30), "every member synced", || {
+            nodes.iter().all(|n| n.status().is_some_and(|s| s["synced"] == true)).then_some(())
+        });
         let killed_at = started.elapsed().as_millis() as u64;
-        nodes[leader].kill9();
+        let mut named = None;
+        match how {
+            LeaderChange::Kill => nodes[leader].kill9(),
+            LeaderChange::Stop => {
+                let pid = nodes[leader].pid().expect("the leader runs");
+                signal(pid, "TERM");
+                if let Some(mut c) = nodes[leader].child.take() {
+                    let _ = c.wait();
+                }
+            }
+            LeaderChange::HandOver => {
+                let (code, body) = nodes[leader]
+                    .http("POST", "/commands/handover", Duration::from_secs(30))
+                    .expect("an answer to the hand-over");
+                assert_eq!(code, 200, "hand-over refused: {body}");
+                assert_eq!(body["from"].as_u64(), Some(nodes[leader].id));
+                named = body["to"].as_u64();
+            }
+        }
         let new_leader = wait_for(Duration::from_secs(30), "a new leader", || leader_of(&nodes));
         assert_ne!(new_leader, leader);
+        if let Some(to) = named {
+            assert_eq!(nodes[new_leader].id, to, "the member the hand-over named leads");
+        }
         // The first write issued after the kill and acknowledged: the new leader serves.
         let first_ack = wait_for(Duration::from_secs(30), "a write issued after the kill acknowledged", || {
             let (issued, acked) = *last_ack.lock();
             (issued > killed_at).then_some(acked)
         });
         failovers.push(first_ack - killed_at);
-        nodes[leader].start();
-        wait_for(Duration::from_secs(30), "the killed member serving again", || nodes[leader].mode());
+        if how != LeaderChange::HandOver {
+            nodes[leader].start();
+        }
+        wait_for(Duration::from_secs(30), "the old leader serving again", || nodes[leader].mode());
     }
     stop.store(true, Ordering::Release);
     rt.block_on(async { tokio::time::timeout(Duration::from_secs(30), load).await }).ok();
@@ -272,11 +365,17 @@ fn kill_leaders(members: u64, rounds: usize) {
     }
     let mut sorted = failovers.clone();
     sorted.sort_unstable();
+    let what = match how {
+        LeaderChange::Kill => "leader kills",
+        LeaderChange::Stop => "graceful leader stops",
+        LeaderChange::HandOver => "leader hand-overs",
+    };
     println!(
-        "failover: {members} members, {rounds} leader kills, {} acknowledged writes, none lost; digest {digest}; \
-         kill to first acknowledged write (ms): {failovers:?}, median {}",
+        "failover: {members} members, {rounds} {what}, {} acknowledged writes, none lost; digest {digest}; \
+         leader gone to first acknowledged write (ms): {failovers:?}, median {}, longest {}",
         acked.len(),
-        sorted[sorted.len() / 2]
+        sorted[sorted.len() / 2],
+        sorted[sorted.len() - 1]
     );
 }
 

@@ -118,6 +118,10 @@ pub struct MemberStatus {
     /// a standalone server, which is in sync with itself).
     pub synced: bool,
     pub quorum: Quorum,
+    /// The leader has proposed a reconfiguration that has not committed yet (always false
+    /// on other roles). Absent in reports of older versions: false.
+    #[serde(default)]
+    pub reconfig_in_flight: bool,
     pub client_connections: u64,
     pub outstanding_requests: u64,
     pub uptime_ms: u64,

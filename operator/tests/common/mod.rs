@@ -203,6 +203,7 @@ pub fn report(myid: u64, role: Role, epoch: i64, leader: Option<u64>, synced: bo
         digest: None,
         synced,
         quorum: Quorum { config_version: Zxid::new(0), members: vec![] },
+        reconfig_in_flight: false,
         client_connections: 0,
         outstanding_requests: 0,
         uptime_ms: 1,

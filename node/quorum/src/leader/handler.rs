@@ -28,6 +28,7 @@ impl Leader {
     pub fn on_closed(&mut self, conn: ConnId) -> Vec<LeaderAction> {
         let mut out = Vec::new();
         self.end_handler(conn, &mut out);
+        self.advance_hand_over(self.clock, &mut out);
         out
     }
 
@@ -47,6 +48,7 @@ impl Leader {
     /// A packet from the learner on `conn`.
     pub fn on_packet(&mut self, conn: ConnId, p: QuorumPacket, now: i64) -> Vec<LeaderAction> {
         let mut out = Vec::new();
+        self.clock = self.clock.max(now);
         let Some(h) = self.handlers.get_mut(&conn) else { return out };
         h.last_read = now;
         match h.stage {
@@ -55,6 +57,7 @@ impl Leader {
             Stage::WaitServer { .. } | Stage::Preparing => {}
             Stage::Broadcast => self.on_learner_packet(conn, p, now, &mut out),
         }
+        self.advance_hand_over(now, &mut out);
         out
     }
 
@@ -78,7 +81,15 @@ impl Leader {
             self.handlers.remove(&old.conn);
             out.push(LeaderAction::Close { conn: old.conn });
         }
-        let entry = Entry { conn, last_heard: now, in_broadcast: false, sync_mode: None, last_acked: -1, observer };
+        let entry = Entry {
+            conn,
+            last_heard: now,
+            in_broadcast: false,
+            sync_mode: None,
+            last_acked: -1,
+            observer,
+            protocol_version: info.protocol_version,
+        };
         self.learners.insert(sid, entry);
         if let Some(h) = self.handlers.get_mut(&conn) {
             h.sid = Some(sid);

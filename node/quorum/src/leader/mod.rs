@@ -42,6 +42,7 @@ use crate::verifier::QuorumMaj;
 use crate::zxid;
 
 mod handler;
+mod handover;
 mod sync;
 #[cfg(test)]
 mod tests;
@@ -67,7 +68,12 @@ pub enum LeaderError {
     NotEstablished,
     #[error("the term has ended: {0}")]
     Ended(String),
+    /// A hand-over is under way: no proposal until it ends.
+    #[error("the leadership is being handed over to {0}; retry on the next leader")]
+    HandingOver(u64),
 }
+
+pub use handover::HandOverError;
 
 /// What one term of a leader needs to know.
 #[derive(Debug, Clone)]
@@ -137,6 +143,13 @@ pub enum LeaderAction {
     /// A learner forwarded a client's write (`REQUEST`); the answer reaches the client
     /// through the learner, when it applies the txn.
     Forwarded { sid: u64, packet: QuorumPacket },
+    /// The hand-over to `to` failed (why): proposing resumes, the term goes on.
+    HandOverFailed { to: u64, reason: String },
+    /// HANDOVER went out to every learner, after `zxid`, the last txn, which `to` holds.
+    HandOverSent { to: u64, zxid: i64 },
+    /// The learners have left (or the wait for them ended): the term ends, and the next
+    /// one follows `to` without an election.
+    HandOverComplete { to: u64 },
     /// A learner asks whether a client's session may move to it; answer with REVALIDATE
     /// on `conn`.
     Revalidate { conn: ConnId, sid: u64, session_id: i64, timeout: i32 },
@@ -178,6 +191,8 @@ struct Entry {
     sync_mode: Option<SyncMode>,
     last_acked: i64,
     observer: bool,
+    /// The protocol version its FOLLOWERINFO / OBSERVERINFO announced.
+    protocol_version: i32,
 }
 
 /// A learner as `/status` and the admin commands show it.
@@ -221,6 +236,10 @@ pub struct Leader {
     /// The initial configuration with the NEWLEADER zxid as its version, to activate once
     /// NEWLEADER has its quorum (reconfigEnabled only).
     bumped: Option<Arc<QuorumMaj>>,
+    /// A hand-over of the leadership under way.
+    hand_over: Option<handover::HandOver>,
+    /// The latest time a call gave (for what a call without one decides).
+    clock: i64,
 }
 
 impl Leader {
@@ -258,6 +277,8 @@ impl Leader {
             failure: None,
             ended: false,
             bumped: None,
+            hand_over: None,
+            clock: now,
         };
         let mut out = Vec::new();
         leader.discovery_actions(actions, &mut out);
@@ -419,6 +440,7 @@ impl Leader {
     /// quorum check. An error ends the term.
     pub fn on_tick(&mut self, now: i64) -> Result<Vec<LeaderAction>, LeaderError> {
         let mut out = Vec::new();
+        self.clock = self.clock.max(now);
         let expired: Vec<ConnId> = self
             .handlers
             .iter()
@@ -444,7 +466,12 @@ impl Leader {
                     return Err(self.fail(e.into()));
                 }
             }
+            LeaderPhase::Broadcast if self.hand_over.as_ref().is_some_and(|h| h.sent) => {
+                // The learners leave for the next leader: no quorum is expected any more.
+                self.advance_hand_over(now, &mut out);
+            }
             LeaderPhase::Broadcast => {
+                self.advance_hand_over(now, &mut out);
                 let last = self.last_committed().unwrap_or(0);
                 let mut synced = BTreeSet::new();
                 synced.insert(self.settings.myid);
@@ -484,9 +511,7 @@ impl Leader {
     /// A client's write, prepared at `zxid` (in order): PROPOSAL to the followers. The
     /// leader's own ACK follows its fsync ([`Leader::logged`]).
     pub fn propose(&mut self, zxid: i64, payload: Payload) -> Result<Vec<LeaderAction>, LeaderError> {
-        if self.ended {
-            return Err(LeaderError::Ended("the term is over".into()));
-        }
+        self.may_propose()?;
         let b = self.bcast.as_mut().ok_or(LeaderError::NotEstablished)?;
         #[allow(unused_mut)] // changed only by a planted bug
         let mut actions = match b.propose(zxid, payload.to_vec()) {
@@ -511,9 +536,7 @@ impl Leader {
         payload: Payload,
         view: QuorumMaj,
     ) -> Result<Vec<LeaderAction>, LeaderError> {
-        if self.ended {
-            return Err(LeaderError::Ended("the term is over".into()));
-        }
+        self.may_propose()?;
         let b = self.bcast.as_mut().ok_or(LeaderError::NotEstablished)?;
         let actions = match b.propose_reconfig(zxid, payload.to_vec(), view) {
             Ok(a) => a,
@@ -526,6 +549,17 @@ impl Leader {
         Ok(out)
     }
 
+    /// Whether a client's write may be proposed now.
+    fn may_propose(&self) -> Result<(), LeaderError> {
+        if self.ended {
+            return Err(LeaderError::Ended("the term is over".into()));
+        }
+        match &self.hand_over {
+            Some(h) => Err(LeaderError::HandingOver(h.to)),
+            None => Ok(()),
+        }
+    }
+
     /// The leader's log made these txns durable: its own ACKs.
     pub fn logged(&mut self, zxids: &[i64]) -> Vec<LeaderAction> {
         let mut actions = Vec::new();
@@ -536,6 +570,7 @@ impl Leader {
         }
         let mut out = Vec::new();
         self.exec(actions, &mut out);
+        self.advance_hand_over(self.clock, &mut out);
         out
     }
 

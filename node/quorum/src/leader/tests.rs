@@ -115,8 +115,21 @@ fn view(ids: &[u64], version: i64) -> QuorumMaj {
 
 /// Member `sid` joins on `conn` (discovery and sync) while the leader serves.
 fn join(l: &mut Leader, conn: ConnId, sid: u64, now: i64) {
+    join_with(l, conn, hello(sid), now)
+}
+
+/// A zab member's FOLLOWERINFO (it understands HANDOVER).
+fn zab_hello(sid: u64) -> QuorumPacket {
+    LearnerDiscovery { myid: sid, accepted_epoch: 0, current_epoch: 0, last_logged_zxid: 0 }.hello_as(
+        false,
+        0,
+        ZAB_PROTOCOL_VERSION,
+    )
+}
+
+fn join_with(l: &mut Leader, conn: ConnId, hello: QuorumPacket, now: i64) {
     l.on_accept(conn, now);
-    let out = l.on_packet(conn, hello(sid), now);
+    let out = l.on_packet(conn, hello, now);
     assert_eq!(sends(&out), vec![(conn, packet::LEADERINFO, E1)]);
     let ack_epoch = QuorumPacket::new(packet::ACKEPOCH, 0, Some(0i32.to_be_bytes().to_vec()));
     let out = l.on_packet(conn, ack_epoch, now);
@@ -194,4 +207,74 @@ fn without_reconfig_newleader_carries_the_bumped_version_but_nothing_activates()
     let out = l.on_packet(10, QuorumPacket::new(packet::ACK, E1, None), 4);
     assert_eq!(out[0], LeaderAction::StartServing);
     assert_eq!(l.config().version, 0);
+}
+
+fn ack(l: &mut Leader, conn: ConnId, z: i64, now: i64) -> Vec<LeaderAction> {
+    l.on_packet(conn, QuorumPacket::new(packet::ACK, z, None), now)
+}
+
+#[test]
+fn a_hand_over_waits_for_the_follower_to_hold_everything_then_sends_handover() {
+    let mut l = established();
+    join_with(&mut l, 12, zab_hello(2), 10);
+    let z = l.next_zxid().unwrap();
+    l.propose(z, Arc::new(vec![1])).unwrap();
+    let (to, out) = l.hand_over(None, 11).unwrap();
+    assert_eq!(to, 2, "1 announced ZooKeeper's protocol version: only 2 understands HANDOVER");
+    assert!(out.is_empty(), "0x100000001 is outstanding");
+    assert_eq!(l.handing_over(), Some(2));
+    assert_eq!(l.propose(z + 1, Arc::new(vec![2])), Err(LeaderError::HandingOver(2)), "no proposal meanwhile");
+    assert!(matches!(l.hand_over(Some(2), 11), Err(HandOverError::AlreadyHandingOver(2))));
+    l.logged(&[z]);
+    let out = ack(&mut l, 10, z, 12);
+    assert!(out.contains(&LeaderAction::CommitUpTo(z)), "3 and 1 commit it");
+    assert!(!sends(&out).iter().any(|s| s.1 == packet::HANDOVER), "2 has not acknowledged it yet");
+    let out = ack(&mut l, 12, z, 13);
+    assert_eq!(sends(&out), vec![(10, packet::HANDOVER, z), (12, packet::HANDOVER, z)]);
+    let LeaderAction::Send { packet: h, .. } = &out[0] else { panic!("{out:?}") };
+    assert_eq!(h.data.as_deref(), Some(&2u64.to_be_bytes()[..]));
+    assert_eq!(out.last(), Some(&LeaderAction::HandOverSent { to: 2, zxid: z }));
+    assert_eq!(l.on_closed(12), vec![LeaderAction::Close { conn: 12 }], "1 is still connected");
+    assert_eq!(l.on_tick(14).unwrap(), vec![], "no PING, no quorum check: the learners are leaving");
+    assert_eq!(l.on_closed(10), vec![LeaderAction::Close { conn: 10 }, LeaderAction::HandOverComplete { to: 2 }]);
+    assert!(matches!(l.propose(z + 1, Arc::new(vec![2])), Err(LeaderError::Ended(_))));
+}
+
+#[test]
+fn a_hand_over_that_the_follower_cannot_complete_fails_and_proposing_resumes() {
+    let mut l = established();
+    join_with(&mut l, 12, zab_hello(2), 10);
+    assert!(matches!(l.hand_over(Some(1), 10), Err(HandOverError::NotEligible { sid: 1, .. })));
+    assert!(matches!(l.hand_over(Some(3), 10), Err(HandOverError::NotEligible { sid: 3, .. })), "itself");
+    assert!(matches!(l.hand_over(Some(7), 10), Err(HandOverError::NotEligible { sid: 7, .. })));
+    let z = l.next_zxid().unwrap();
+    l.propose(z, Arc::new(vec![1])).unwrap();
+    l.hand_over(Some(2), 10).unwrap();
+    let out = l.on_tick(400).unwrap();
+    assert!(!out.iter().any(|a| matches!(a, LeaderAction::HandOverFailed { .. })), "within syncLimit");
+    ack(&mut l, 10, 0, 500);
+    ack(&mut l, 12, 0, 500);
+    let out = l.on_tick(510).unwrap();
+    assert!(
+        out.iter().any(|a| matches!(a, LeaderAction::HandOverFailed { to: 2, reason } if reason.contains("syncLimit"))),
+        "{out:?}"
+    );
+    assert_eq!(l.handing_over(), None);
+    assert!(l.propose(z + 1, Arc::new(vec![2])).is_ok(), "proposing resumes");
+    // The chosen follower leaving fails the hand-over at once.
+    let z = l.next_zxid().unwrap();
+    l.propose(z, Arc::new(vec![3])).unwrap();
+    l.hand_over(Some(2), 520).unwrap();
+    let out = l.on_closed(12);
+    assert!(out.iter().any(|a| matches!(a, LeaderAction::HandOverFailed { to: 2, .. })), "{out:?}");
+}
+
+#[test]
+fn no_hand_over_without_an_eligible_follower_or_during_a_reconfig() {
+    let mut l = established();
+    assert!(matches!(l.hand_over(None, 10), Err(HandOverError::NoCandidate(why)) if why.contains("1: it announced")));
+    join_with(&mut l, 12, zab_hello(2), 10);
+    let z = l.next_zxid().unwrap();
+    l.propose_reconfig(z, Arc::new(vec![9]), view(&[1, 2, 3, 4], z)).unwrap();
+    assert!(matches!(l.hand_over(None, 11), Err(HandOverError::ReconfigInFlight(v)) if v == z));
 }

@@ -190,6 +190,12 @@ impl LeaderTerm {
             }
             // Sessions and forwarded requests are not in the model.
             LeaderAction::TouchSessions { .. } | LeaderAction::Forwarded { .. } | LeaderAction::Revalidate { .. } => {}
+            LeaderAction::HandOverFailed { .. } | LeaderAction::HandOverSent { .. } => {}
+            LeaderAction::HandOverComplete { to } => {
+                // The next term follows `to` without an election, as after a designation.
+                ctx.designated_next = Some((std::sync::Arc::new(self.engine.config().clone()), to));
+                return Err(End::Term(format!("handed the leadership over to {to}")));
+            }
         }
         Ok(Vec::new())
     }

@@ -271,6 +271,13 @@ impl LearnerTerm {
                         return Err(End::Term("a reconfiguration changed this member's role or leader".into()));
                     }
                 }
+                LearnerAction::HandedOver { to } => {
+                    let view = self.engine.as_ref().map(|e| e.config().clone());
+                    if let Some(view) = view {
+                        ctx.designated_next = Some((view, to));
+                    }
+                    return Err(End::Term(format!("the leader handed its role over to {to}")));
+                }
             }
         }
         let Some(engine) = self.engine.as_ref() else { return Ok(()) };
@@ -389,6 +396,7 @@ fn label(a: &LearnerAction) -> Option<&'static str> {
         LearnerAction::Send(_) => "learner: before Send",
         LearnerAction::StartServing => "learner: before StartServing",
         LearnerAction::Activate { .. } => "learner: before activating a configuration",
+        LearnerAction::HandedOver { .. } => "learner: before following the member a hand-over named",
         LearnerAction::InitConfigNode
         | LearnerAction::AnswerPing(_)
         | LearnerAction::SyncDone

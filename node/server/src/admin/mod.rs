@@ -7,11 +7,14 @@
 //!   503 otherwise, with the status as the body.
 //! - `GET /metrics` — Prometheus text format.
 //! - `GET /commands/<name>` — ZooKeeper AdminServer commands, same names and JSON keys.
+//! - `POST /commands/handover[?to=<sid>]` — zab's own, on this port only (no four-letter
+//!   word): the leader hands its role over to a synced follower ([`handover`]).
 //!
 //! Handlers read snapshots of state (atomics, short read locks); they never wait on the
 //! request pipeline.
 
 pub mod commands;
+pub mod handover;
 pub mod metrics;
 pub mod quorum;
 pub mod status;
@@ -21,7 +24,7 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use tokio::net::TcpListener;
 use tracing::info;
@@ -74,6 +77,7 @@ pub fn router(server: Shared, command_url: &str) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready_handler))
         .route("/metrics", get(metrics_handler))
+        .route(&format!("{base}/handover"), post(handover::handler).get(handover::not_get))
         .route(&format!("{base}/{{name}}"), get(command_handler))
         .route(&base, get(command_list))
         .route(&format!("{base}/"), get(command_list))

@@ -56,6 +56,7 @@ pub fn member_status(server: Option<&ZooKeeperServer>, peer: Option<&PeerInfo>, 
         digest: None,
         synced: true,
         quorum: Quorum { config_version: Zxid::new(0), members: Vec::new() },
+        reconfig_in_flight: false,
         client_connections: 0,
         outstanding_requests: 0,
         uptime_ms: peer.map_or(0, |p| p.started.elapsed().as_millis() as u64),
@@ -74,6 +75,7 @@ pub fn member_status(server: Option<&ZooKeeperServer>, peer: Option<&PeerInfo>, 
         st.last_processed_zxid = Zxid::new(zxid);
         st.digest = server.config.digest_enabled.then(|| TreeDigest { zxid: Zxid::new(zxid), digest });
         st.client_connections = server.cnxns().len() as u64;
+        st.reconfig_in_flight = server.reconfig_in_flight();
         st.outstanding_requests = server.outstanding_changes() as u64;
         st.uptime_ms = server.started.elapsed().as_millis() as u64;
         let last = server.prepared_zxid();

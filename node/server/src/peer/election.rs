@@ -198,6 +198,11 @@ impl Election {
         self.machine.lock().fle.update_election_vote(new_epoch);
     }
 
+    /// A designated role, taken without an election: the vote others are answered with.
+    pub fn designated(&self, state: PeerState, leader: u64, zxid: i64) {
+        self.machine.lock().fle.designated(state, leader, zxid);
+    }
+
     pub fn state(&self) -> PeerState {
         self.machine.lock().fle.state()
     }

@@ -56,6 +56,10 @@ pub enum PeerError {
     /// (`processReconfig`'s major change), to follow `designated` when one was named.
     #[error("a reconfiguration changed this member's role or leader (designated leader {designated:?}); starting a new term")]
     Reconfigured { designated: Option<u64> },
+    /// The leader handed its role over (HANDOVER): the next term follows `to` without an
+    /// election (leads, when `to` is this member).
+    #[error("the leadership was handed over to {to}; the next term follows it without an election")]
+    HandedOver { to: u64 },
     /// The term's server could not start on the database.
     #[error("starting the term's server: {0}")]
     Start(#[source] crate::zk_server::StartError),

@@ -37,7 +37,9 @@ use super::stop::StopSignal;
 use super::wire::{Out, Outbox, PacketReader, QUORUM_PACKET_SLACK, SNAP_SIGNATURE};
 use crate::config::ServerConfig;
 pub use crate::peer_state::LearnerView;
-use crate::zk_server::{Broadcast, Database, ProposeError, QuorumConfigs, SkipError, Upstream, ZooKeeperServer};
+use crate::zk_server::{
+    Broadcast, Database, HandOverWait, ProposeError, QuorumConfigs, SkipError, Upstream, ZooKeeperServer,
+};
 
 /// What the term's thread must do, sent by whichever thread carried out the action.
 enum TermEvent {
@@ -76,6 +78,8 @@ pub struct LeaderRuntime {
     events: Mutex<mpsc::Sender<TermEvent>>,
     stopping: AtomicBool,
     next_conn: AtomicU64,
+    /// Who waits for the hand-over under way (the admin command).
+    hand_over_waiters: Mutex<Vec<mpsc::Sender<Result<u64, String>>>>,
 }
 
 impl LeaderRuntime {
@@ -171,6 +175,18 @@ impl LeaderRuntime {
                 LeaderAction::Revalidate { conn, sid, session_id, timeout } => {
                     later.push(Later::Revalidate { conn, sid, session_id, timeout })
                 }
+                LeaderAction::HandOverFailed { to, reason } => {
+                    warn!(to, %reason, "the hand-over failed; proposing resumes");
+                    self.answer_hand_over(Err(format!("member {to} cannot take over: {reason}")));
+                }
+                LeaderAction::HandOverSent { to, zxid } => {
+                    info!(to, zxid = format_args!("0x{zxid:x}"), "HANDOVER sent: the learners leave for {to}");
+                }
+                LeaderAction::HandOverComplete { to } => {
+                    info!(to, "handed the leadership over; this term ends");
+                    self.answer_hand_over(Ok(to));
+                    self.event(TermEvent::Failed(PeerError::HandedOver { to }));
+                }
             }
         }
         later
@@ -216,6 +232,12 @@ impl LeaderRuntime {
                     self.send(conn, Out::Packet(QuorumPacket::new(packet::REVALIDATE, -1, Some(out))));
                 }
             }
+        }
+    }
+
+    fn answer_hand_over(&self, outcome: Result<u64, String>) {
+        for w in self.hand_over_waiters.lock().drain(..) {
+            let _ = w.send(outcome.clone());
         }
     }
 
@@ -284,11 +306,22 @@ impl Broadcast for LeaderRuntime {
                 Ok(())
             }
             Err(LeaderError::NotEstablished) => Err(ProposeError::NotEstablished),
+            Err(LeaderError::HandingOver(to)) => Err(ProposeError::HandingOver(to)),
             Err(e) => {
                 warn!(reason = %e, "leader giving up");
                 Err(ProposeError::SteppingDown(e.to_string()))
             }
         }
+    }
+
+    fn hand_over(&self, to: Option<u64>) -> Result<HandOverWait, String> {
+        let mut st = self.engine.lock();
+        let (chosen, actions) = st.hand_over(to, self.now()).map_err(|e| e.to_string())?;
+        info!(to = chosen, "handing the leadership over: no proposal until the follower holds everything");
+        let (tx, rx) = mpsc::channel();
+        self.hand_over_waiters.lock().push(tx);
+        self.run(st, actions);
+        Ok(rx)
     }
 
     fn propose_reconfig(&self, zxid: i64, payload: &Arc<Vec<u8>>, view: QuorumMaj) -> Result<(), ProposeError> {
@@ -303,6 +336,7 @@ impl Broadcast for LeaderRuntime {
                 Err(ProposeError::ReconfigInProgress(v))
             }
             Err(LeaderError::NotEstablished) => Err(ProposeError::NotEstablished),
+            Err(LeaderError::HandingOver(to)) => Err(ProposeError::HandingOver(to)),
             Err(e) => {
                 warn!(reason = %e, "leader giving up");
                 Err(ProposeError::SteppingDown(e.to_string()))
@@ -419,6 +453,7 @@ fn lead_term(
         events: Mutex::new(events_tx),
         stopping: AtomicBool::new(false),
         next_conn: AtomicU64::new(1),
+        hand_over_waiters: Mutex::new(Vec::new()),
     });
     info!(myid = q.myid, accepted, current, last_zxid = format_args!("0x{last_zxid:x}"), "leading");
     rt.run(rt.engine.lock(), actions);
@@ -431,6 +466,7 @@ fn lead_term(
         std::thread::Builder::new().name("leader-accept".into()).spawn(move || accept_loop(rt, listener))
     };
     let reason = run_term(&rt, config, db_slot, &events, info, on_serving);
+    rt.answer_hand_over(Err(format!("the leader's term ended first: {reason}")));
     // Stop: every learner connection closes, the acceptor wakes and ends, the server stops.
     rt.stopping.store(true, Ordering::Release);
     {

@@ -431,6 +431,10 @@ impl Term<'_> {
                         return Err(PeerError::Reconfigured { designated });
                     }
                 }
+                LearnerAction::HandedOver { to } => {
+                    info!(to, "the leader handed its role over; following it without an election");
+                    return Err(PeerError::HandedOver { to });
+                }
                 LearnerAction::Revalidated { session_id, valid } => {
                     if let Some(tx) = self.link.revalidations.lock().as_mut().and_then(|w| w.remove(&session_id)) {
                         let _ = tx.send(valid);

@@ -87,6 +87,9 @@ pub trait Decide: Send + Sync {
 
     /// A configuration activated: elect with it from now on.
     fn set_view(&self, _view: &zab_quorum::verifier::QuorumMaj) {}
+
+    /// The next term takes a designated role without an election: answer others with it.
+    fn designated(&self, _state: PeerState, _leader: u64, _zxid: i64) {}
 }
 
 use election::Election;
@@ -107,6 +110,10 @@ impl Decide for Election {
 
     fn set_view(&self, view: &zab_quorum::verifier::QuorumMaj) {
         Election::set_view(self, view);
+    }
+
+    fn designated(&self, state: PeerState, leader: u64, zxid: i64) {
+        Election::designated(self, state, leader, zxid);
     }
 }
 
@@ -219,11 +226,19 @@ pub async fn run_member(
         info.looking();
         let electing = Instant::now();
         let myid = config.quorum.as_ref().map_or(0, |q| q.myid);
-        let (state, leader) = match member.take_designated() {
-            // A reconfiguration designated the leader: no election (`updateServerState`).
-            Some(NextRole::Lead) => (PeerState::Leading, myid),
-            Some(NextRole::Follow(l)) => (PeerState::Following, l),
-            Some(NextRole::Observe(l)) => (PeerState::Observing, l),
+        let designated = match member.take_designated() {
+            // A reconfiguration or a hand-over designated the leader: no election
+            // (`updateServerState`); the vote answered to others names it (`updateVote`).
+            Some(NextRole::Lead) => Some((PeerState::Leading, myid)),
+            Some(NextRole::Follow(l)) => Some((PeerState::Following, l)),
+            Some(NextRole::Observe(l)) => Some((PeerState::Observing, l)),
+            None => None,
+        };
+        if let Some((state, leader)) = designated {
+            decide.designated(state, leader, db.last_zxid());
+        }
+        let (state, leader) = match designated {
+            Some(role) => role,
             None => match decide.decide(db.last_zxid(), current_epoch).await {
                 None => return,
                 Some(Decided::Role(state, leader)) => (state, leader),
@@ -291,6 +306,9 @@ pub async fn run_member(
             if let Some(d) = info.take_designated_next() {
                 member.reconfigured(myid, view, Some(d));
             }
+        }
+        if let error::PeerError::HandedOver { to } = reason {
+            member.handed_over(myid, to, matches!(state, PeerState::Observing));
         }
         let truncation_short = matches!(&reason, error::PeerError::Learner(e) if e.makes_truncation_unsafe());
         let pause = member.term_ended(now_ms(), truncation_short);

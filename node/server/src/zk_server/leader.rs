@@ -71,6 +71,27 @@ impl ZooKeeperServer {
         ok
     }
 
+    /// Hands the leadership over (the admin command `handover`): refused with why, or the
+    /// receiver of its outcome. Only the leader can.
+    pub fn hand_over(&self, to: Option<u64>) -> Result<super::HandOverWait, String> {
+        match &self.upstream {
+            Upstream::Leader(broadcast) => broadcast.hand_over(to),
+            other => Err(format!("this member is not the leader (it is {}); ask the leader", other.role().name())),
+        }
+    }
+
+    /// Whether a reconfiguration is proposed and not committed yet (the leader knows; a
+    /// learner answers false).
+    pub fn reconfig_in_flight(&self) -> bool {
+        match &self.upstream {
+            Upstream::Leader(broadcast) => {
+                let c = broadcast.configs();
+                c.current.version != c.last_seen.version
+            }
+            Upstream::Standalone | Upstream::Follower(_) | Upstream::Observer(_) => false,
+        }
+    }
+
     /// Its learners (sid, sync mode, last ACK, ...); none elsewhere.
     pub fn learners(&self) -> Vec<LearnerView> {
         match &self.upstream {

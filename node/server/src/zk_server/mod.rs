@@ -80,7 +80,7 @@ use awaiting::{AwaitingCommit, LearnerWaiting};
 pub use cnxn_handle::{CnxnHandle, CnxnMsg};
 pub use database::Database;
 pub use error::{SkipError, StartError, TxnError};
-pub use role::{Broadcast, LeaderLink, QuorumConfigs, Role, Upstream};
+pub use role::{Broadcast, HandOverWait, LeaderLink, QuorumConfigs, Role, Upstream};
 
 struct Core {
     sessions: SessionTracker,

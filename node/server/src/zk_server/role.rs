@@ -60,7 +60,14 @@ pub trait Broadcast: Send + Sync {
     /// [`propose`](Self::propose) for a reconfig txn: it activates `view` once a quorum
     /// of the current configuration and of `view` have logged it.
     fn propose_reconfig(&self, zxid: i64, payload: &Arc<Vec<u8>>, view: QuorumMaj) -> Result<(), ProposeError>;
+    /// Hands the leadership over to `to` (None: the most up-to-date eligible follower):
+    /// refused at once with why, or the receiver gets the new leader's sid once this
+    /// leader's term has ended, or why the hand-over failed.
+    fn hand_over(&self, to: Option<u64>) -> Result<HandOverWait, String>;
 }
+
+/// The outcome of a hand-over that started: the next leader's sid, or why it failed.
+pub type HandOverWait = std::sync::mpsc::Receiver<Result<u64, String>>;
 
 /// The leader's configuration state, as its engine holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]

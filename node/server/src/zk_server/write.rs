@@ -272,6 +272,9 @@ mod tests {
         fn propose_reconfig(&self, _: i64, _: &Arc<Vec<u8>>, _: QuorumMaj) -> Result<(), ProposeError> {
             Err(ProposeError::NotEstablished)
         }
+        fn hand_over(&self, _: Option<u64>) -> Result<crate::zk_server::HandOverWait, String> {
+            Err("not established".into())
+        }
     }
 
     #[test]
