@@ -199,6 +199,7 @@ fn a_hand_over_is_refused_where_it_cannot_be_done() {
     }
     let leader = wait_for(Duration::from_secs(30), "a leader and a serving quorum", || leader_of(&nodes));
     let follower = (leader + 1) % 3;
+    wait_for(Duration::from_secs(30), "the follower serving", || nodes[follower].mode());
     let t = Duration::from_secs(10);
     let refusal = |node: usize, method: &str, path: &str| {
         let (code, body) = nodes[node].http(method, path, t).expect("an answer");
