@@ -31,37 +31,10 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck disable=SC2034 # read by reconfig-lib.sh
 ROOT=$(cd "$HERE/../.." && pwd)
-ZAB_BIN="$ROOT/target/release/zab-node"
-KEEP=0
-
-usage() { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; }
-
-# shellcheck disable=SC2034 # KEEP is read at exit, by on_exit's command
-while [[ $# -gt 0 ]]; do
-    case "$1" in
-        --zab-bin) ZAB_BIN=${2:?--zab-bin needs a path}; shift 2 ;;
-        --zab-bin=*) ZAB_BIN=${1#*=}; shift ;;
-        --keep) KEEP=1; shift ;;
-        -h|--help) usage; exit 0 ;;
-        *) echo "reconfig.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
-    esac
-done
-
-# shellcheck source=../lib.sh
-. "$HERE/../lib.sh"
-require_tools java "$PY"
-require_jars "apt-get install zookeeper" zookeeper.jar zookeeper-jute.jar slf4j-simple.jar
-"$PY" -c 'import kazoo' 2>/dev/null || { log "python3-kazoo missing (apt-get install python3-kazoo)"; exit 2; }
-need_zab_bin 0
-# shellcheck disable=SC2034 # read by lib.sh's poll_ready: up once srvr shows a Zxid
-READY_ZXID=1
-WORK=$(mktemp -d /tmp/reconfig.XXXXXX)
-# shellcheck disable=SC2016 # expanded at exit
-on_exit 'remove_work $((KEEP + FAILED))'
-
-SUPER_PASSWORD=reconfig-secret
-SUPER_DIGEST=$("$PY" -c 'import base64, hashlib, sys; print("super:" + base64.b64encode(hashlib.sha1(("super:" + sys.argv[1]).encode()).digest()).decode())' "$SUPER_PASSWORD")
+# shellcheck source=reconfig-lib.sh
+. "$HERE/reconfig-lib.sh"
 
 # $WORK/drive.py MODE PORT1 PORT2 PORT3 [REMOVE JOIN_PORTS...]: the sequence through kazoo, one
 # result line per step (the exception's class, or ok with the data and Stat).

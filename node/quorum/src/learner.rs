@@ -413,18 +413,24 @@ impl Learner {
 
     fn on_sync_packet(&mut self, p: &QuorumPacket) -> Result<Vec<LearnerAction>, LearnerError> {
         let Some(sync) = self.sync.as_mut() else { return Ok(Vec::new()) };
-        // A reconfig's commit during synchronisation: a COMMIT, then the activation.
-        let activates = (p.packet_type == packet::COMMITANDACTIVATE).then(|| {
+        // A reconfig's commit during synchronisation: a COMMIT (an INFORM for an observer,
+        // with the txn after the designated leader), then the activation.
+        let activates = matches!(p.packet_type, packet::COMMITANDACTIVATE | packet::INFORMANDACTIVATE).then(|| {
             let d = p.data.as_deref().and_then(|d| d.get(..8)).and_then(|b| <[u8; 8]>::try_from(b).ok());
             (p.zxid, d.map(u64::from_be_bytes))
         });
         let commit;
-        let p = match activates {
-            Some(_) => {
+        let p = match (activates, p.packet_type) {
+            (Some(_), packet::INFORMANDACTIVATE) => {
+                let txn = p.data.as_deref().and_then(|d| d.get(8..)).map(<[u8]>::to_vec);
+                commit = QuorumPacket::new(packet::INFORM, p.zxid, txn);
+                &commit
+            }
+            (Some(_), _) => {
                 commit = QuorumPacket::new(packet::COMMIT, p.zxid, None);
                 &commit
             }
-            None => p,
+            (None, _) => p,
         };
         #[allow(unused_mut)] // changed only by a planted bug
         let mut actions = sync.on_packet(p)?;

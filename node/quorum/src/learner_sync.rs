@@ -151,6 +151,21 @@ impl LearnerSync {
                     Ok(vec![SyncAction::LogAndSync(vec![(p.zxid, data)]), ack(p.zxid)])
                 }
             }
+            // An observer's txn and its commit at once (`syncWithLeader`'s INFORM): the leader
+            // informs an observer of what commits while it synchronises.
+            (Phase::Collecting | Phase::AfterNewLeader, packet::INFORM) => {
+                self.check_contiguous(p.zxid)?;
+                self.last_zxid = p.zxid;
+                let data = p.data.clone().unwrap_or_default();
+                if self.phase == Phase::Collecting {
+                    self.proposals.push_back((p.zxid, data));
+                    self.committed.push(p.zxid);
+                    Ok(Vec::new())
+                } else {
+                    self.committed_after_newleader.push(p.zxid);
+                    Ok(vec![SyncAction::LogAndSync(vec![(p.zxid, data)])])
+                }
+            }
             (Phase::Collecting, packet::COMMIT) => {
                 if !self.proposals.iter().any(|(z, _)| *z == p.zxid) {
                     return Err(SyncError::UnknownCommit(p.zxid));
@@ -192,6 +207,22 @@ impl LearnerSync {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_observer_takes_informs_during_synchronisation() {
+        let inform = |z: i64| QuorumPacket::new(packet::INFORM, z, Some(vec![z as u8]));
+        let mut s = LearnerSync::new(E5 | 2, 6);
+        s.on_packet(&QuorumPacket::new(packet::DIFF, E5 | 2, None)).unwrap();
+        assert!(s.on_packet(&inform(E5 | 3)).unwrap().is_empty(), "collected until NEWLEADER");
+        assert!(matches!(s.on_packet(&inform(E5 | 5)), Err(SyncError::NotContiguous { .. })));
+        let out = s.on_packet(&QuorumPacket::new(packet::NEWLEADER, E6, None)).unwrap();
+        assert_eq!(out[0], SyncAction::LogAndSync(vec![(E5 | 3, vec![3])]));
+        assert_eq!(out[1], SyncAction::Apply(E5 | 3), "an INFORM is committed");
+        let out = s.on_packet(&inform(E6 | 1)).unwrap();
+        assert_eq!(out, vec![SyncAction::LogAndSync(vec![(E6 | 1, vec![1])])], "no ACK: observers never acknowledge");
+        let out = s.on_packet(&QuorumPacket::new(packet::UPTODATE, -1, None)).unwrap();
+        assert_eq!(out.last(), Some(&SyncAction::Apply(E6 | 1)), "applied once serving");
+    }
 
     const E5: i64 = 5 << 32;
     const E6: i64 = 6 << 32;
