@@ -114,13 +114,11 @@ pub fn designated_leader(
 /// `roleChange || leaderChange`): true when it must leave the term (its learner type
 /// changes, or it follows another leader from now on).
 pub fn major_change(myid: u64, old: &QuorumMaj, new: &QuorumMaj, current_leader: u64, designated: Option<u64>) -> bool {
-    let kind = |q: &QuorumMaj| q.servers.get(&myid).map(|s| s.learner_type);
-    let role_change = match (kind(old), kind(new)) {
-        (a, b) if a == b => false,
-        // Not in the new view: a non-voting participant (as before, if it was one).
-        (Some(LearnerType::Participant), None) => false,
-        _ => true,
-    };
+    // `updateLearnerType`: a member absent from a view runs as a non-voting participant
+    // there (a joiner before its `reconfig -add`, a removed member after), so joining as
+    // a voter, or leaving one, is no change of learner type; only observer <-> participant is.
+    let kind = |q: &QuorumMaj| q.servers.get(&myid).map_or(LearnerType::Participant, |s| s.learner_type);
+    let role_change = kind(old) != kind(new);
     let leader_change = match designated {
         Some(d) => d != current_leader,
         None => {
@@ -168,6 +166,18 @@ mod tests {
         assert_eq!(designated_leader(3, &old, &new, &[1, 2, 3].into(), &[]), 1);
         assert!(major_change(1, &old, &new, 3, Some(2)), "1 follows 2 from now on");
         assert!(major_change(3, &old, &new, 3, Some(2)), "3 is out: it follows 2 as a non-voter");
+    }
+
+    #[test]
+    fn a_joiner_added_as_a_voter_keeps_its_term() {
+        // 4 followed 3 as a non-voting participant (absent from the view); `reconfig -add`
+        // makes it a voter with 3 still leading: no role change (`updateLearnerType`).
+        let old = view(&["server.1=h1:1:2", "server.2=h2:1:2", "server.3=h3:1:2"], 1);
+        let new = view(&["server.1=h1:1:2", "server.2=h2:1:2", "server.3=h3:1:2", "server.4=h4:1:2"], 2);
+        assert!(!major_change(4, &old, &new, 3, Some(3)));
+        let observer = view(&["server.1=h1:1:2", "server.2=h2:1:2", "server.3=h3:1:2", "server.4=h4:1:2:observer"], 2);
+        assert!(major_change(4, &old, &observer, 3, Some(3)), "added as an observer: it must observe");
+        assert!(major_change(4, &observer, &old, 3, Some(3)), "an observer removed: a non-voting participant");
     }
 
     #[test]
