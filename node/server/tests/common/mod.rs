@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod ensemble;
+pub mod member;
 
 use std::future::Future;
 use std::net::SocketAddr;
