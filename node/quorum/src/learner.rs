@@ -703,6 +703,23 @@ mod tests {
         );
     }
 
+    #[test]
+    fn an_observer_takes_a_reconfig_as_informandactivate_during_its_sync() {
+        // Promoted while it syncs: the observer logs the reconfig, then leaves its term.
+        let mut s = settings(true);
+        s.view = Arc::new(view(&["server.1=h1:1:2", "server.2=h2:1:2:observer", "server.3=h3:1:2"], 0x100000000));
+        let (mut l, _) = Learner::start(s, 5, 5, E5, 0);
+        l.on_packet(leader_info(6), 0).unwrap();
+        l.on_packet(pkt(packet::DIFF, E5), 0).unwrap();
+        l.on_packet(pkt(packet::NEWLEADER, E6), 0).unwrap();
+        let next = view(&["server.1=h1:1:2", "server.2=h2:1:2", "server.3=h3:1:2"], E6 | 1);
+        let mut data = 3u64.to_be_bytes().to_vec();
+        data.extend(reconfig_txn(E6 | 1, &next));
+        let out = l.on_packet(QuorumPacket::new(packet::INFORMANDACTIVATE, E6 | 1, Some(data)), 0).unwrap();
+        assert!(matches!(&out[0], LearnerAction::Log { zxid, .. } if *zxid == E6 | 1), "{out:?}");
+        assert!(matches!(out[1], LearnerAction::Activate { designated: Some(3), leave: true, .. }), "{out:?}");
+    }
+
     fn leader_info(epoch: i64) -> QuorumPacket {
         QuorumPacket::new(packet::LEADERINFO, epoch << 32, Some(PROTOCOL_VERSION.to_be_bytes().to_vec()))
     }
