@@ -122,6 +122,16 @@ impl Ballot {
     }
 }
 
+/// This member's learner type in `qv` (`QuorumPeer.updateLearnerType`): OBSERVER only when
+/// listed as one; a member absent from it (a joiner before its `reconfig -add`, a removed
+/// member) is a non-voting PARTICIPANT, which follows (FOLLOWING) as the runtime does.
+fn learner_type_in(qv: &QuorumMaj, myid: u64) -> LearnerType {
+    match qv.servers.get(&myid) {
+        Some(s) if s.learner_type == LearnerType::Observer => LearnerType::Observer,
+        _ => LearnerType::Participant,
+    }
+}
+
 /// The initial vote of a non-voter: `Long.MIN_VALUE` as leader, zxid and peer epoch.
 pub const NO_VOTE: i64 = i64::MIN;
 
@@ -152,7 +162,7 @@ impl FastLeaderElection {
     /// logged zxid and current epoch (`QuorumPeer.startLeaderElection`).
     pub fn new(myid: u64, qv: QuorumMaj, own_zxid: i64, own_epoch: i64, cfg: ElectionConfig) -> FastLeaderElection {
         let current = Vote { leader: myid, zxid: own_zxid, election_epoch: -1, peer_epoch: own_epoch };
-        let learner_type = if qv.is_voter(myid) { LearnerType::Participant } else { LearnerType::Observer };
+        let learner_type = learner_type_in(&qv, myid);
         let mut fle = FastLeaderElection {
             myid,
             learner_type,
@@ -312,7 +322,7 @@ impl FastLeaderElection {
     /// Elects with `qv` from now on (a reconfiguration activated): the member's learner
     /// type follows it, and an election in progress starts over (`restartLeaderElection`).
     pub fn set_view(&mut self, qv: QuorumMaj, now: i64) -> Vec<Action> {
-        self.learner_type = if qv.is_voter(self.myid) { LearnerType::Participant } else { LearnerType::Observer };
+        self.learner_type = learner_type_in(&qv, self.myid);
         self.qv = qv;
         if self.state == PeerState::Looking {
             return self.start(self.own_zxid, self.own_epoch, now);
@@ -493,6 +503,26 @@ mod tests {
             .iter()
             .filter_map(|a| if let Action::Send { to, n } = a { Some((*to, n.clone())) } else { None })
             .collect()
+    }
+
+    #[test]
+    fn a_member_absent_from_the_view_follows_as_a_non_voting_participant() {
+        // A joiner (5) before its `reconfig -add`: it proposes no one, but once the
+        // established ensemble answers it FOLLOWS (`learningState` of a PARTICIPANT), and
+        // stays FOLLOWING, answering as a voter would, once a reconfig adds it.
+        let mut j = fle(5, 0);
+        assert_eq!(j.learner_type(), LearnerType::Participant);
+        j.start(0, 0, 0);
+        let established = |s| note(s, 3, 0x100000003, 1, 1);
+        j.on_notification(1, &established(PeerState::Following), 1);
+        let out = j.on_notification(3, &established(PeerState::Leading), 2);
+        assert!(out.iter().any(|a| matches!(a, Action::Decided { state: PeerState::Following, .. })), "{out:?}");
+        let mut added = view();
+        added.version = 0x100000009;
+        added.servers.insert(5, QuorumServer::parse(5, "127.0.0.5:2888:3888").unwrap());
+        j.set_view(added, 3);
+        let out = sends(&j.on_notification(2, &note(PeerState::Looking, 2, 0x100000002, 2, 1), 4));
+        assert_eq!(out.first().map(|(to, n)| (*to, n.state, n.leader)), Some((2, peer_state::FOLLOWING, 3)));
     }
 
     fn note(state: PeerState, leader: i64, zxid: i64, election_epoch: i64, peer_epoch: i64) -> Notification {
