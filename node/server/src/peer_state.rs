@@ -31,6 +31,11 @@ pub struct PeerView {
     pub synced: bool,
 }
 
+/// What a member does when a configuration comes into force during a term: its election
+/// elects with it at once (`processReconfig`'s `restartLeaderElection`), so the votes it
+/// answers carry the new configuration to members that missed the reconfig.
+pub type ActivationListener = Arc<dyn Fn(&zab_quorum::verifier::QuorumMaj) + Send + Sync>;
+
 /// The member's identity and live [`PeerView`].
 pub struct PeerInfo {
     pub myid: u64,
@@ -49,6 +54,8 @@ pub struct PeerInfo {
     /// The leader an activation designated when it changed this member's leader: the next
     /// term follows (or is) it without an election.
     designated_next: Mutex<Option<u64>>,
+    /// Set by the member loop; called by [`crate::peer::activate::activate_config`].
+    on_activation: Mutex<Option<ActivationListener>>,
 }
 
 impl PeerInfo {
@@ -71,6 +78,7 @@ impl PeerInfo {
             sync_started: Mutex::new(None),
             config_in_force: Mutex::new(None),
             designated_next: Mutex::new(None),
+            on_activation: Mutex::new(None),
         }
     }
 
@@ -100,6 +108,15 @@ impl PeerInfo {
         if designated_next.is_some() {
             *self.designated_next.lock() = designated_next;
         }
+    }
+
+    /// What to do when a configuration comes into force (the member loop sets it).
+    pub fn set_on_activation(&self, listener: ActivationListener) {
+        *self.on_activation.lock() = Some(listener);
+    }
+
+    pub fn on_activation(&self) -> Option<ActivationListener> {
+        self.on_activation.lock().clone()
     }
 
     /// The designated leader of the last activation that changed this member's leader, once.

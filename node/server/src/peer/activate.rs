@@ -11,7 +11,8 @@ use crate::zk_server::ZooKeeperServer;
 
 /// A configuration activates on this member (`QuorumPeer.processReconfig`): its dynamic
 /// configuration files (`zoo.cfg.dynamic.<version>`, zoo.cfg rewritten), `/zookeeper/config`
-/// in the term's server when there is one, and the configuration later terms run with.
+/// in the term's server when there is one, the configuration later terms run with, and the
+/// one the election answers with from now on (the member loop's listener).
 pub fn activate_config(
     config: &ServerConfig,
     info: &PeerInfo,
@@ -28,4 +29,7 @@ pub fn activate_config(
         s.set_config_node(view);
     }
     info.set_config_in_force(view.clone(), designated_next);
+    if let Some(listener) = info.on_activation() {
+        listener(view);
+    }
 }

@@ -171,6 +171,10 @@ pub async fn run_member(
     let born = Instant::now();
     let now_ms = move || born.elapsed().as_millis() as i64;
     info.set_metrics(config.metrics.clone());
+    // A configuration activated during a term is the election's at once, not only after
+    // the term: a member that missed the reconfig learns it from the votes it is answered.
+    let elector = decide.clone();
+    info.set_on_activation(Arc::new(move |view| elector.set_view(view)));
     while !stop.is_stopped() {
         // The configuration in force: the one a reconfiguration activated, if one did.
         let mut config = config.clone();
