@@ -289,9 +289,10 @@ fn three_to_five_to_three_under_pipelined_writes() {
         let mode = wait_for(Duration::from_secs(30), "a joiner serving", || m.mode());
         println!("member {} joined as a non-voting {mode}", m.id);
     }
-    let (five, add_pause) = change(&writer, "3 -> 5 (add 4 and 5)", &[&nodes[0], &nodes[1], &nodes[2], &m4, &m5], || {
-        reconfig(&nodes[0], &["--add", &m4.line("participant"), "--add", &m5.line("participant")])
-    });
+    let (five, add_pause) =
+        change(&writer, "3 -> 5 (add 4 and 5)", &[&nodes[0], &nodes[1], &nodes[2], &m4, &m5], || {
+            reconfig(&nodes[0], &["--add", &m4.line("participant"), "--add", &m5.line("participant")])
+        });
     assert_eq!(five.lines().filter(|l| l.contains(":participant;")).count(), 5, "{five}");
     let all = [&nodes[0], &nodes[1], &nodes[2], &m4, &m5];
     let leader = wait_for(Duration::from_secs(30), "one leader among the five", || leader_of(&all));
@@ -322,5 +323,146 @@ fn three_to_five_to_three_under_pipelined_writes() {
         "3 -> 5 -> 3: {acked} writes acknowledged; longest pause: add {} ms, remove {} ms",
         add_pause.as_millis(),
         remove_pause.as_millis()
+    );
+}
+
+/// How many elections this member has started (its log's "new election" lines).
+fn elections(m: &Member) -> usize {
+    m.log().matches("new election").count()
+}
+
+#[test]
+fn replace_a_member() {
+    let _one = one_at_a_time();
+    let (_root, root) = root();
+    let mut nodes = ensemble(&root, 3);
+    let mut m4 = Member::new(&root, 4);
+    let leader = wait_for(Duration::from_secs(30), "a leader and two followers", || leader_of(&refs(&nodes)));
+    let writer = Writer::start(connect_string(&refs(&nodes)));
+    // The member replaced is a follower (the leader's removal is `remove_the_leader`).
+    let (gone, kept) = ((leader + 1) % 3, (leader + 2) % 3);
+    let gone_id = nodes[gone].id.to_string();
+
+    // 4 joins on the configuration in force plus itself, then replaces `gone` in one
+    // reconfig (a quorum of the old and of the new configuration commits it) while the
+    // other follower is down.
+    join(&mut m4, &nodes[leader].config().expect("the configuration in force"), "participant");
+    wait_for(Duration::from_secs(30), "4 serving as a non-voting follower", || m4.mode());
+    nodes[kept].stop();
+    let (config, pause) = change(&writer, &format!("replace {gone_id} by 4"), &[&nodes[leader], &m4], || {
+        reconfig(&nodes[leader], &["--remove", &gone_id, "--add", &m4.line("participant")])
+    });
+    assert!(!config.contains(&format!("server.{gone_id}=")) && config.contains("server.4="), "{config}");
+
+    // 4 votes: with `gone` stopped too, the leader and 4 commit.
+    nodes[gone].stop();
+    writer.wait_for_more(200, "writes acknowledged by the leader and 4");
+
+    // The follower that missed the reconfig comes back into the new configuration (its
+    // dynamic file), and votes in it: with 4 stopped, the leader and it commit.
+    nodes[kept].start();
+    serving_config(&[&nodes[kept]], &config);
+    let dynamic = nodes[kept].dir.join(format!("zoo.cfg.dynamic.{:x}", version_of(&config)));
+    wait_for(Duration::from_secs(30), "the new dynamic file on the returning follower", || {
+        std::fs::metadata(&dynamic).ok()
+    });
+    m4.stop();
+    writer.wait_for_more(200, "writes acknowledged by the leader and the returning follower");
+    m4.start();
+    wait_for(Duration::from_secs(30), "4 back", || m4.mode());
+    let acked = check_nothing_lost(writer, &[&nodes[leader], &nodes[kept], &m4]);
+    println!("replace {gone_id} by 4: {acked} writes acknowledged; longest pause {} ms", pause.as_millis());
+}
+
+#[test]
+fn remove_the_leader() {
+    let _one = one_at_a_time();
+    let (_root, root) = root();
+    let mut nodes = ensemble(&root, 3);
+    let leader = wait_for(Duration::from_secs(30), "a leader and two followers", || leader_of(&refs(&nodes)));
+    let writer = Writer::start(connect_string(&refs(&nodes)));
+    let rest: Vec<usize> = (0..3).filter(|i| *i != leader).collect();
+    let leader_id = nodes[leader].id.to_string();
+    let before: Vec<usize> = nodes.iter().map(elections).collect();
+
+    let (config, pause) =
+        change(&writer, &format!("remove the leader {leader_id}"), &[&nodes[rest[0]], &nodes[rest[1]]], || {
+            reconfig(&nodes[rest[0]], &["--remove", &leader_id])
+        });
+    assert!(!config.contains(&format!("server.{leader_id}=")), "{config}");
+    let new = wait_for(Duration::from_secs(30), "a leader among the other two", || {
+        leader_of(&[&nodes[rest[0]], &nodes[rest[1]]]).map(|i| rest[i])
+    });
+    // The designated leader took over without an election (`updateServerState`), and the
+    // removed leader follows it as a non-voting participant.
+    let after: Vec<usize> = nodes.iter().map(elections).collect();
+    assert_eq!(after, before, "elections started by members 1..3 around the reconfig");
+    let mode = wait_for(Duration::from_secs(30), "the removed leader serving", || nodes[leader].mode());
+    assert_eq!(mode, "follower", "the removed leader follows the new one");
+
+    // It no longer votes: with the other voter stopped, the new leader has no quorum (the
+    // removed leader's ACKs and votes do not count) and steps down.
+    let other = rest.iter().copied().find(|i| *i != new).unwrap();
+    nodes[other].stop();
+    wait_for(Duration::from_secs(30), "the new leader stepping down without its quorum", || {
+        (nodes[new].mode().as_deref() != Some("leader")).then_some(())
+    });
+    nodes[other].start();
+    wait_for(Duration::from_secs(30), "a leader among the two voters again", || {
+        leader_of(&[&nodes[rest[0]], &nodes[rest[1]]])
+    });
+    writer.wait_for_more(200, "writes acknowledged again");
+    let acked = check_nothing_lost(writer, &[&nodes[rest[0]], &nodes[rest[1]], &nodes[leader]]);
+    println!("remove the leader {leader_id}: {acked} writes acknowledged; longest pause {} ms", pause.as_millis());
+}
+
+#[test]
+fn add_an_observer_promote_it_and_demote_a_participant() {
+    let _one = one_at_a_time();
+    let (_root, root) = root();
+    let mut nodes = ensemble(&root, 3);
+    let mut m4 = Member::new(&root, 4);
+    let leader = wait_for(Duration::from_secs(30), "a leader and two followers", || leader_of(&refs(&nodes)));
+    let writer = Writer::start(connect_string(&refs(&nodes)));
+    join(&mut m4, &nodes[leader].config().expect("the configuration in force"), "observer");
+    wait_for(Duration::from_secs(30), "4 serving", || m4.mode());
+
+    let (config, add) = change(&writer, "add 4 as an observer", &[&nodes[0], &nodes[1], &nodes[2], &m4], || {
+        reconfig(&nodes[leader], &["--add", &m4.line("observer")])
+    });
+    assert!(config.contains(&m4.line("observer")), "{config}");
+    wait_for(Duration::from_secs(30), "4 observing", || (m4.mode().as_deref() == Some("observer")).then_some(()));
+
+    let (config, promote) =
+        change(&writer, "promote 4 to participant", &[&nodes[0], &nodes[1], &nodes[2], &m4], || {
+            reconfig(&nodes[leader], &["--add", &m4.line("participant")])
+        });
+    assert!(config.contains(&m4.line("participant")), "{config}");
+    wait_for(Duration::from_secs(30), "4 following", || (m4.mode().as_deref() == Some("follower")).then_some(()));
+
+    // A follower demoted to observer.
+    let demoted = (leader + 1) % 3;
+    let (config, demote) =
+        change(&writer, "demote a follower to observer", &[&nodes[0], &nodes[1], &nodes[2], &m4], || {
+            reconfig(&nodes[leader], &["--add", &nodes[demoted].line("observer")])
+        });
+    assert!(config.contains(&nodes[demoted].line("observer")), "{config}");
+    wait_for(Duration::from_secs(30), "the demoted member observing", || {
+        (nodes[demoted].mode().as_deref() == Some("observer")).then_some(())
+    });
+
+    // The voters now: the leader, the other follower and 4. With the other follower
+    // stopped, the leader and 4 commit.
+    let other = (leader + 2) % 3;
+    nodes[other].stop();
+    writer.wait_for_more(200, "writes acknowledged by the leader and 4");
+    nodes[other].start();
+    wait_for(Duration::from_secs(30), "the stopped follower back", || nodes[other].mode());
+    let acked = check_nothing_lost(writer, &[&nodes[0], &nodes[1], &nodes[2], &m4]);
+    println!(
+        "observer: {acked} writes acknowledged; longest pause: add {} ms, promote {} ms, demote {} ms",
+        add.as_millis(),
+        promote.as_millis(),
+        demote.as_millis()
     );
 }
