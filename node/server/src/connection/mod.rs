@@ -241,7 +241,15 @@ async fn run(mut cnxn: ConnectionState, stream: TcpStream, mut inbuf: BytesMut) 
                 debug!(session = format_args!("0x{session:x}"), error = %e, "read failed");
                 break;
             }
-            Woke::Msg(Some(m)) => cnxn.on_msg(m),
+            Woke::Msg(Some(m)) => {
+                // The writes already finished are answered first: a member leaving its term
+                // (a reconfig gave it another leader) applies what was committed, the
+                // reconfig itself included, and only then closes its connections.
+                if matches!(m, crate::zk_server::CnxnMsg::Close(_)) {
+                    cnxn.complete_ready();
+                }
+                cnxn.on_msg(m)
+            }
             Woke::Msg(None) => break,
             Woke::Write(w) => {
                 cnxn.write_done(w);
