@@ -139,31 +139,25 @@ impl LearnerSync {
                 Ok(vec![SyncAction::LoadSnapshot(p.zxid)])
             }
             (Phase::Start, t) => Err(SyncError::BadStart(t)),
-            (Phase::Collecting | Phase::AfterNewLeader, packet::PROPOSAL) => {
+            // An observer's txn and its commit at once (`syncWithLeader`'s INFORM): the leader
+            // informs an observer of what commits while it synchronises; never ACKed.
+            (Phase::Collecting | Phase::AfterNewLeader, t @ (packet::PROPOSAL | packet::INFORM)) => {
                 self.check_contiguous(p.zxid)?;
                 self.last_zxid = p.zxid;
                 let data = p.data.clone().unwrap_or_default();
+                let inform = t == packet::INFORM;
                 if self.phase == Phase::Collecting {
                     // ZOOKEEPER-4685: no ACK for a proposal before NEWLEADER is acknowledged.
                     self.proposals.push_back((p.zxid, data));
+                    if inform {
+                        self.committed.push(p.zxid);
+                    }
                     Ok(Vec::new())
-                } else {
-                    Ok(vec![SyncAction::LogAndSync(vec![(p.zxid, data)]), ack(p.zxid)])
-                }
-            }
-            // An observer's txn and its commit at once (`syncWithLeader`'s INFORM): the leader
-            // informs an observer of what commits while it synchronises.
-            (Phase::Collecting | Phase::AfterNewLeader, packet::INFORM) => {
-                self.check_contiguous(p.zxid)?;
-                self.last_zxid = p.zxid;
-                let data = p.data.clone().unwrap_or_default();
-                if self.phase == Phase::Collecting {
-                    self.proposals.push_back((p.zxid, data));
-                    self.committed.push(p.zxid);
-                    Ok(Vec::new())
-                } else {
+                } else if inform {
                     self.committed_after_newleader.push(p.zxid);
                     Ok(vec![SyncAction::LogAndSync(vec![(p.zxid, data)])])
+                } else {
+                    Ok(vec![SyncAction::LogAndSync(vec![(p.zxid, data)]), ack(p.zxid)])
                 }
             }
             (Phase::Collecting, packet::COMMIT) => {

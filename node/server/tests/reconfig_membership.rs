@@ -274,12 +274,8 @@ fn check_nothing_lost(mut writer: Writer, kept: &[&Member]) -> usize {
 
 #[test]
 fn three_to_five_to_three_under_pipelined_writes() {
-    let _one = one_at_a_time();
-    let (_root, root) = root();
-    let mut nodes = ensemble(&root, 3);
+    let Running { _one, _dir, root, mut nodes, writer, .. } = three_under_writes();
     let (mut m4, mut m5) = (Member::new(&root, 4), Member::new(&root, 5));
-    wait_for(Duration::from_secs(30), "a leader and two followers", || leader_of(&refs(&nodes)));
-    let writer = Writer::start(connect_string(&refs(&nodes)));
 
     // 4 and 5 start on the configuration in force plus themselves: non-voting followers.
     let current = nodes[0].config().expect("the configuration in force");
@@ -331,14 +327,29 @@ fn elections(m: &Member) -> usize {
     m.log().matches("new election").count()
 }
 
-#[test]
-fn replace_a_member() {
+/// Three members serving with a leader, and the writer on them.
+struct Running {
+    _one: std::sync::MutexGuard<'static, ()>,
+    _dir: Option<tempfile::TempDir>,
+    root: std::path::PathBuf,
+    nodes: Vec<Member>,
+    leader: usize,
+    writer: Writer,
+}
+
+fn three_under_writes() -> Running {
     let _one = one_at_a_time();
-    let (_root, root) = root();
-    let mut nodes = ensemble(&root, 3);
-    let mut m4 = Member::new(&root, 4);
+    let (_dir, root) = root();
+    let nodes = ensemble(&root, 3);
     let leader = wait_for(Duration::from_secs(30), "a leader and two followers", || leader_of(&refs(&nodes)));
     let writer = Writer::start(connect_string(&refs(&nodes)));
+    Running { _one, _dir, root, nodes, leader, writer }
+}
+
+#[test]
+fn replace_a_member() {
+    let Running { _one, _dir, root, mut nodes, leader, writer } = three_under_writes();
+    let mut m4 = Member::new(&root, 4);
     // The member replaced is a follower (the leader's removal is `remove_the_leader`).
     let (gone, kept) = ((leader + 1) % 3, (leader + 2) % 3);
     let gone_id = nodes[gone].id.to_string();
@@ -376,11 +387,7 @@ fn replace_a_member() {
 
 #[test]
 fn remove_the_leader() {
-    let _one = one_at_a_time();
-    let (_root, root) = root();
-    let mut nodes = ensemble(&root, 3);
-    let leader = wait_for(Duration::from_secs(30), "a leader and two followers", || leader_of(&refs(&nodes)));
-    let writer = Writer::start(connect_string(&refs(&nodes)));
+    let Running { _one, _dir, mut nodes, leader, writer, .. } = three_under_writes();
     let rest: Vec<usize> = (0..3).filter(|i| *i != leader).collect();
     let leader_id = nodes[leader].id.to_string();
     let before: Vec<usize> = nodes.iter().map(elections).collect();
@@ -418,12 +425,8 @@ fn remove_the_leader() {
 
 #[test]
 fn add_an_observer_promote_it_and_demote_a_participant() {
-    let _one = one_at_a_time();
-    let (_root, root) = root();
-    let mut nodes = ensemble(&root, 3);
+    let Running { _one, _dir, root, mut nodes, leader, writer } = three_under_writes();
     let mut m4 = Member::new(&root, 4);
-    let leader = wait_for(Duration::from_secs(30), "a leader and two followers", || leader_of(&refs(&nodes)));
-    let writer = Writer::start(connect_string(&refs(&nodes)));
     join(&mut m4, &nodes[leader].config().expect("the configuration in force"), "observer");
     wait_for(Duration::from_secs(30), "4 serving", || m4.mode());
 
