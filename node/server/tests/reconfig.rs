@@ -6,9 +6,9 @@
 //! configuration in `/zookeeper/config`, wrote `zoo.cfg.dynamic.<version>` and names it in
 //! zoo.cfg, and writes keep being acknowledged.
 //!
-//! Not here yet (the election changes they need are in progress): adding a member that
-//! runs, removing the leader. ReconfigInProgress is left out: a second reconfig would have to
-//! land between a proposal and its commit.
+//! Membership changes of a running ensemble under load (joining, replacing, removing the
+//! leader, observers) are in `reconfig_membership.rs`. ReconfigInProgress is left out: a
+//! second reconfig would have to land between a proposal and its commit.
 
 // Test code: a failed unwrap/expect is a failed test (the workspace denies them elsewhere).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
