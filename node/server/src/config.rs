@@ -15,6 +15,7 @@
 
 pub mod dynamic;
 pub mod java_properties;
+pub mod seed;
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;

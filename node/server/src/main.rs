@@ -40,6 +40,11 @@ struct Cli {
     /// written to dataDir/myid when absent; refuses to start when that file names another id.
     #[arg(long)]
     myid_from_hostname: bool,
+    /// A read-only zoo.cfg to start from (a Kubernetes ConfigMap): copied to --config when
+    /// that does not exist; when --config names a dynamic configuration newer than this
+    /// file's (left by a reconfig), that one is kept and every other setting taken from here.
+    #[arg(long, requires = "config")]
+    seed_config: Option<PathBuf>,
     /// Any setting, as ZooKeeper's JVM system properties: -Dzookeeper.extendedTypesEnabled=true
     #[arg(short = 'D', value_name = "KEY=VALUE")]
     define: Vec<String>,
@@ -213,6 +218,11 @@ fn main() -> anyhow::Result<()> {
     let mut b = ConfigBuilder::default();
     let file = cli.config.or(cli.config_positional);
     let mut defaults = ServerConfig::default();
+    if let (Some(seed), Some(path)) = (&cli.seed_config, &file) {
+        let seeded = zab_node::config::seed::from_seed(seed, path)
+            .with_context(|| format!("making {} from --seed-config {}", path.display(), seed.display()))?;
+        info!(seed = %seed.display(), config = %path.display(), ?seeded, "zoo.cfg made from the seed");
+    }
     match &file {
         Some(path) => {
             b.load_file(path).with_context(|| format!("reading {}", path.display()))?;
