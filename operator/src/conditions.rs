@@ -68,7 +68,8 @@ pub fn evaluate(s: &Summary) -> [(&'static str, bool, String, String); 3] {
                 ((true, r.to_owned(), why.clone()), ok())
             }
             Some(Action::Wait { reason, message }) => ((true, (*reason).to_owned(), message.clone()), ok()),
-            Some(Action::Scale(step)) => ((true, "Scaling".to_owned(), format!("{step:?}")), ok()),
+            Some(Action::HandOver { why, .. }) => ((true, "HandingOverLeadership".to_owned(), why.clone()), ok()),
+            Some(Action::Scale(step)) => ((true, "Scaling".to_owned(), step.describe()), ok()),
             Some(Action::Degraded { reason, message }) | Some(Action::Refuse { reason, message }) => {
                 ((false, (*reason).to_owned(), message.clone()), (true, (*reason).to_owned(), message.clone()))
             }

@@ -10,6 +10,7 @@
 //!   property-tested); [`conditions`]: Available / Progressing / Degraded (pure).
 //! - [`controller`]: the kube-rs Controller and the reconcile pipeline, server-side apply,
 //!   execution of the planner's action, events.
+//! - [`member_admin`]: the leader hand-over and the reconfig op on members (behind a trait).
 //! - [`leader`]: Lease-based leader election; [`metrics`], [`health`]: /metrics, /healthz,
 //!   /readyz; [`rbac`]: the one table of API permissions; [`cli`]: flags and environment.
 //!
@@ -24,6 +25,7 @@ pub mod controller;
 pub mod crd;
 pub mod health;
 pub mod leader;
+pub mod member_admin;
 pub mod metrics;
 pub mod observe;
 pub mod planner;

@@ -79,16 +79,19 @@ pub struct Observed {
     pub out_of_ensemble: Vec<String>,
 }
 
-/// Observes members 0..membership.total() from their pods and reports (by pod name).
+/// Observes members 0..count (the StatefulSet's replicas) from their pods and reports (by
+/// pod name). Who votes comes from the leader's configuration when there is a leader (during
+/// a scale it differs from the recorded membership), else from `membership`.
 pub fn observe(
     names: &Names,
     membership: Membership,
+    count: u32,
     pods: &[PodFacts],
     reports: &BTreeMap<String, MemberStatus>,
     target: &Target,
 ) -> Observed {
     let by_name: BTreeMap<&str, &PodFacts> = pods.iter().map(|p| (p.name.as_str(), p)).collect();
-    let views: Vec<MemberView> = (0..membership.total())
+    let mut views: Vec<MemberView> = (0..count)
         .map(|ordinal| {
             let name = names.pod(ordinal);
             let pod = by_name.get(name.as_str());
@@ -113,19 +116,29 @@ pub fn observe(
             }
         })
         .collect();
-    let probe_input = planner::PlanInput {
-        desired: membership,
-        current: membership,
-        replicas: membership.total(),
-        members: &views,
-        in_flight: None,
-        repaired: &[],
-        paused: false,
-        reconfig_supported: false,
-        config: None,
-        limits: planner::Limits::default(),
+    let leader_of = |views: &[MemberView]| {
+        planner::leader(&planner::PlanInput {
+            desired: membership,
+            current: membership,
+            replicas: count,
+            members: views,
+            in_flight: None,
+            repaired: &[],
+            paused: false,
+            reconfig_supported: false,
+            config: None,
+            limits: planner::Limits::default(),
+        })
     };
-    let leader = planner::leader(&probe_input);
+    let mut leader = leader_of(&views);
+    if let Some(cfg) = leader.and_then(|(o, _)| reports.get(&names.pod(o))).map(|l| config_view(l, reports)) {
+        if !cfg.participants.is_empty() {
+            for v in views.iter_mut() {
+                v.participant = cfg.participants.contains(&v.myid());
+            }
+            leader = leader_of(&views).or(leader);
+        }
+    }
     let leader_report = leader.and_then(|(o, _)| reports.get(&names.pod(o)));
     let lag_of = |myid: u64| leader_report.and_then(|l| l.learners.iter().find(|x| x.sid == myid)).map(|x| x.lag);
     let states = views.iter().map(|v| member_state(v, reports.get(&v.name), lag_of(v.myid()))).collect();
@@ -140,11 +153,12 @@ pub fn observe(
     };
     let hashes: BTreeSet<Option<&String>> = pods.iter().map(|p| p.config_hash.as_ref()).collect();
     let common_hash = match (hashes.len(), hashes.into_iter().next()) {
-        (1, Some(Some(h))) if pods.len() as u32 == membership.total() => Some(h.clone()),
+        (1, Some(Some(h))) if pods.len() as u32 == count => Some(h.clone()),
         _ => None,
     };
     Observed {
-        config: leader_report.map(|l| config_view(l, reports)),
+        // A leader that lists no members (an older zab-node) reports no configuration.
+        config: leader_report.map(|l| config_view(l, reports)).filter(|c| !c.participants.is_empty()),
         leader_pod: leader.map(|(o, _)| names.pod(o)),
         zxid: leader_report.map(|l| l.last_logged_zxid.hex.clone()),
         config_version: leader_report.map(|l| l.quorum.config_version.hex.clone()),
@@ -187,11 +201,16 @@ fn member_state(v: &MemberView, r: Option<&MemberStatus>, lag: Option<i64>) -> M
 fn config_view(leader: &MemberStatus, reports: &BTreeMap<String, MemberStatus>) -> ConfigView {
     let of = |t: &str| leader.quorum.members.iter().filter(|m| m.member_type == t).map(|m| m.sid).collect();
     let version = leader.quorum.config_version.value;
+    let in_config: BTreeSet<u64> = leader.quorum.members.iter().map(|m| m.sid).collect();
     ConfigView {
         version,
         participants: of("participant"),
         observers: of("observer"),
-        committed_on_all: reports.values().all(|r| r.quorum.config_version.value == version),
+        // Members a reconfig removed keep their old configuration: only those that stay count.
+        committed_on_all: reports
+            .values()
+            .filter(|r| in_config.contains(&r.myid))
+            .all(|r| r.quorum.config_version.value == version),
     }
 }
 
@@ -287,7 +306,7 @@ mod tests {
             ("zk-2".to_owned(), report(3, Role::Looking, 2, false)),
         ]);
         let target = Target { config_hash: "h".into(), image: "img".into(), revision: Some("r1".into()) };
-        let o = observe(&names(), Membership { members: 3, observers: 0 }, &pods, &reports, &target);
+        let o = observe(&names(), Membership { members: 3, observers: 0 }, 3, &pods, &reports, &target);
         assert_eq!(o.leader_pod.as_deref(), Some("zk-1"));
         assert_eq!(o.zxid.as_deref(), Some("0x200000004"));
         assert_eq!(o.ready, 2);
@@ -309,7 +328,7 @@ mod tests {
         r.leader_sid = None;
         let reports = BTreeMap::from([("zk-0".to_owned(), r)]);
         let target = Target { config_hash: "h".into(), image: "img".into(), revision: None };
-        let o = observe(&names(), Membership { members: 1, observers: 0 }, &[pod(0, "h")], &reports, &target);
+        let o = observe(&names(), Membership { members: 1, observers: 0 }, 1, &[pod(0, "h")], &reports, &target);
         assert_eq!(o.leader_pod.as_deref(), Some("zk-0"));
         assert_eq!(o.ready, 1);
         assert!(o.out_of_ensemble.is_empty());
@@ -319,7 +338,7 @@ mod tests {
     fn a_missing_or_silent_member_is_reported_as_such() {
         let pods = [pod(0, "h")];
         let target = Target { config_hash: "h".into(), image: "img".into(), revision: None };
-        let o = observe(&names(), Membership { members: 3, observers: 0 }, &pods, &BTreeMap::new(), &target);
+        let o = observe(&names(), Membership { members: 3, observers: 0 }, 3, &pods, &BTreeMap::new(), &target);
         assert_eq!(o.states[0].phase, "unreachable");
         assert_eq!(o.states[1].phase, "missing");
         assert_eq!(o.leader_pod, None);

@@ -13,6 +13,8 @@ const RULES: &[(&str, &[&str], &[&str])] = &[
     ("apps", &["statefulsets"], &["get", "list", "watch", "create", "patch", "update", "delete"]),
     ("", &["services", "configmaps"], &["get", "list", "watch", "create", "patch", "update", "delete"]),
     ("policy", &["poddisruptionbudgets"], &["get", "list", "watch", "create", "patch", "update", "delete"]),
+    // The super user's Secret (reconfig credentials): read its password, create it once.
+    ("", &["secrets"], &["get", "create"]),
     // Members' pods: read (IPs, template hashes); delete one at a time for a restart.
     ("", &["pods"], &["get", "list", "watch", "delete"]),
     // Events for every decision (kube::runtime::events::Recorder writes events.k8s.io/v1).

@@ -34,6 +34,8 @@ const MANAGED: &[&str] = &[
     "standaloneEnabled",
     "dynamicConfigFile",
     "reconfigEnabled",
+    // The operator's super user (a Secret it creates) runs the reconfigs of a scale.
+    "DigestAuthenticationProvider.superDigest",
 ];
 
 /// zoo.cfg keys with a typed field in `spec.config`.

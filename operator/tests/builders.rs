@@ -7,7 +7,9 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use zab_operator::build::{build_all, configmap, BuildError, Built, Membership, CONFIG_HASH_ANNOTATION};
+use zab_operator::build::{
+    build_all, build_layout, configmap, BuildError, Built, Layout, Membership, Names, CONFIG_HASH_ANNOTATION,
+};
 use zab_operator::crd::ZabEnsemble;
 
 fn fixture(name: &str) -> ZabEnsemble {
@@ -65,7 +67,23 @@ fn minimal_statefulset_is_ondelete_parallel_non_root() {
     let c = &pod.containers[0];
     assert_eq!(c.image.as_deref(), Some("localhost/zab-node:e2e"));
     assert_eq!(c.image_pull_policy.as_deref(), Some("IfNotPresent"));
-    assert_eq!(c.args.as_ref().unwrap(), &["--config", "/etc/zab/zoo.cfg", "--myid-from-hostname"]);
+    assert_eq!(
+        c.args.as_ref().unwrap(),
+        &[
+            "--config",
+            "/data/conf/zoo.cfg",
+            "--seed-config",
+            "/etc/zab/zoo.cfg",
+            "--myid-from-hostname",
+            "-Dzookeeper.DigestAuthenticationProvider.superDigest=$(ZAB_SUPER_DIGEST)"
+        ]
+    );
+    let env = &c.env.as_ref().unwrap()[0];
+    let secret = env.value_from.as_ref().unwrap().secret_key_ref.as_ref().unwrap();
+    assert_eq!(
+        (env.name.as_str(), secret.name.as_str(), secret.key.as_str()),
+        ("ZAB_SUPER_DIGEST", "zk-super", "digest")
+    );
     let ports: Vec<(String, i32)> =
         c.ports.as_ref().unwrap().iter().map(|p| (p.name.clone().unwrap(), p.container_port)).collect();
     assert_eq!(
@@ -108,6 +126,7 @@ fn minimal_zoo_cfg_lists_every_member_by_dns() {
         ("clientPort", "2181"),
         ("admin.serverPort", "8080"),
         ("quorumListenOnAllIPs", "true"),
+        ("reconfigEnabled", "true"),
         ("4lw.commands.whitelist", "*"),
         ("snapCount", "100000"),
         ("autopurge.snapRetainCount", "3"),
@@ -236,6 +255,37 @@ fn config_hash_follows_zoo_cfg_only() {
     assert_ne!(b1.config_hash, b3.config_hash);
     let again = build_all(&ens, m, false).unwrap();
     assert_eq!(b3.config_hash, again.config_hash, "builds are deterministic");
+}
+
+#[test]
+fn a_scale_changes_the_server_list_and_replicas_but_not_the_hash() {
+    let ens = fixture("minimal.yaml");
+    let m = Membership { members: 3, observers: 0 };
+    let steady = build_all(&ens, m, false).unwrap();
+    // Growing 3 -> 5: the StatefulSet at 5 pods, the two new members listed as observers.
+    let growing = build_layout(&ens, Layout { membership: m, replicas: 5, joining: 2 }, false).unwrap();
+    assert_eq!(growing.statefulset.spec.replicas, Some(5));
+    assert_eq!(growing.statefulset.metadata.annotations.as_ref().unwrap()["zab.io/members"], "3");
+    let cfg = zoo_cfg(&growing);
+    assert_eq!(cfg["server.3"], "zk-2.zk-headless.prod.svc.cluster.local:2888:3888:participant");
+    assert_eq!(cfg["server.4"], "zk-3.zk-headless.prod.svc.cluster.local:2888:3888:observer");
+    assert_eq!(cfg["server.5"], "zk-4.zk-headless.prod.svc.cluster.local:2888:3888:observer");
+    assert_eq!(growing.config_hash, steady.config_hash, "a scale restarts nobody");
+    let done = build_all(&ens, Membership { members: 5, observers: 0 }, false).unwrap();
+    assert_eq!(done.config_hash, steady.config_hash);
+    assert_eq!(zoo_cfg(&done)["server.5"], "zk-4.zk-headless.prod.svc.cluster.local:2888:3888:participant");
+}
+
+#[test]
+fn the_super_users_secret_holds_the_password_and_its_digest() {
+    let ens = fixture("minimal.yaml");
+    let names = Names::of(&ens).unwrap();
+    let s = zab_operator::build::secret::build(&ens, &names, "secret").unwrap();
+    assert_eq!(s.metadata.name.as_deref(), Some("zk-super"));
+    assert_eq!(s.metadata.owner_references.as_ref().unwrap()[0].uid, "4c1a6a55-0000-4000-8000-000000000001");
+    let d = s.string_data.unwrap();
+    assert_eq!(d["password"], "secret");
+    assert_eq!(d["digest"], "super:lK75jTNcA+U9vtVEw5vB51mj/w4=");
 }
 
 #[test]

@@ -1,72 +1,22 @@
 //! The restart / scale planner, property-tested over member-status combinations: every
 //! mix of present / up-to-date / terminating pods and ready / synced / leading reports, a
-//! member that never returns, a leader that changes mid-roll (issue 12).
+//! member that never returns, a leader that changes mid-roll, the hand-over before the
+//! leader's restart (issue 12). The scale steps: tests/planner_scale.rs.
 
 // Test helpers outside #[test] functions unwrap too: a failed fixture is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::time::Duration;
 
+use common::views::{healthy, input, mem, member, set_leader, EPOCH};
 use proptest::prelude::*;
-use zab_operator::build::Membership;
 use zab_operator::planner::{
-    leader, majority, plan, synced_participants_without, Action, ConfigView, InFlight, Limits, MemberView, Plan,
-    PlanInput, PodView, Report, RestartReason, ScaleStep,
+    leader, majority, plan, synced_participants_without, Action, InFlight, MemberView, Plan, PodView, Report,
+    RestartReason,
 };
 use zab_status::Role;
-
-const EPOCH: i64 = 7;
-
-fn member(ordinal: u32, participant: bool, role: Role, leader_sid: u64) -> MemberView {
-    MemberView {
-        ordinal,
-        name: format!("zk-{ordinal}"),
-        participant,
-        pod: Some(PodView { uid: format!("uid-{ordinal}-0"), up_to_date: true, terminating: false, ready: true }),
-        report: Some(Report { role, synced: true, current_epoch: EPOCH, leader_sid: Some(leader_sid) }),
-        out_for: None,
-    }
-}
-
-/// A healthy ensemble of `members` participants and `observers` observers led by `leader`.
-fn healthy(members: u32, observers: u32, leader: u32) -> Vec<MemberView> {
-    (0..members + observers)
-        .map(|o| {
-            let role = if o == leader {
-                Role::Leading
-            } else if o < members {
-                Role::Following
-            } else {
-                Role::Observing
-            };
-            member(o, o < members, role, u64::from(leader) + 1)
-        })
-        .collect()
-}
-
-fn input<'a>(
-    m: Membership,
-    members: &'a [MemberView],
-    in_flight: Option<&'a InFlight>,
-    repaired: &'a [String],
-) -> PlanInput<'a> {
-    PlanInput {
-        desired: m,
-        current: m,
-        replicas: m.total(),
-        members,
-        in_flight,
-        repaired,
-        paused: false,
-        reconfig_supported: false,
-        config: None,
-        limits: Limits { restart_timeout: Duration::from_secs(300), repair_after: Duration::from_secs(120) },
-    }
-}
-
-fn mem(members: u32, observers: u32) -> Membership {
-    Membership { members, observers }
-}
 
 /// A random member state: (pod present, up to date, terminating, report present, role,
 /// synced, same epoch, leader sid).
@@ -190,8 +140,10 @@ proptest! {
         let m = mem(members, observers);
         let mut views = healthy(members, observers, first_leader % members);
         for v in views.iter_mut() { v.pod.as_mut().unwrap().up_to_date = false; }
+        let moves_len = moves.len() as u32;
         let mut moves = moves.into_iter();
         let mut restarts = 0;
+        let mut handovers = 0u32;
         let mut leader_now = first_leader % members;
         for _step in 0..200 {
             // The leader may move to another participant between passes (an election).
@@ -204,13 +156,17 @@ proptest! {
             let inp = input(m, &views, None, &[]);
             match plan(&inp).action {
                 Action::Steady => break,
+                Action::HandOver { leader: from, to, .. } => {
+                    prop_assert_eq!(from, u64::from(leader_now) + 1);
+                    prop_assert!(to != from && to <= u64::from(members));
+                    prop_assert!(views.iter().filter(|v| v.ordinal != leader_now).all(|v| v.pod.as_ref().unwrap().up_to_date));
+                    handovers += 1;
+                    leader_now = (to - 1) as u32;
+                    set_leader(&mut views, members, leader_now);
+                }
                 Action::Restart { ordinal, .. } => {
                     restarts += 1;
-                    if ordinal == leader_now {
-                        prop_assert!(views.iter().filter(|v| v.ordinal != ordinal).all(|v| v.pod.as_ref().unwrap().up_to_date));
-                        // The leader goes; another participant wins the election.
-                        leader_now = (ordinal + 1) % members;
-                    }
+                    prop_assert!(ordinal != leader_now, "the leader is never restarted while it leads");
                     // The pod comes back up to date and syncs with the current leader.
                     let v = &mut views[ordinal as usize];
                     v.pod = Some(PodView { uid: format!("new-{ordinal}-{restarts}"), up_to_date: true, terminating: false, ready: true });
@@ -220,6 +176,8 @@ proptest! {
             }
         }
         prop_assert_eq!(restarts, members + observers);
+        // A leader that moved to a restarted member needs no hand-over; one that did not has one.
+        prop_assert!(handovers <= 1 + moves_len, "{} hand-overs", handovers);
         prop_assert!(views.iter().all(|v| v.pod.as_ref().unwrap().up_to_date));
     }
 }
@@ -227,6 +185,18 @@ proptest! {
 fn check_restart_safety(members: u32, observers: u32, views: &[MemberView]) -> Result<(), TestCaseError> {
     let inp = input(mem(members, observers), views, None, &[]);
     let Plan { action, .. } = plan(&inp);
+    if let Action::HandOver { leader: from, to, .. } = &action {
+        let l = leader(&inp).expect("a hand-over needs a leader");
+        prop_assert_eq!(*from, u64::from(l.0) + 1);
+        let target = &views[(*to - 1) as usize];
+        prop_assert!(target.participant && *to != *from);
+        prop_assert!(zab_operator::planner::synced_with(target, *from, l.1), "the target is a synced follower");
+        prop_assert!(
+            views.iter().filter(|v| v.ordinal != l.0).all(|v| v.pod.as_ref().unwrap().up_to_date),
+            "the leader is handed over only when it is the last one out of date"
+        );
+        prop_assert!(views.iter().all(|v| zab_operator::planner::synced_with(v, *from, l.1)));
+    }
     if let Action::Restart { ordinal, reason, .. } = action {
         prop_assert_eq!(reason, RestartReason::Rollout);
         let l = leader(&inp).expect("a restart needs a leader");
@@ -237,12 +207,7 @@ fn check_restart_safety(members: u32, observers: u32, views: &[MemberView]) -> R
         if members > 1 || !target.participant {
             prop_assert!(synced_participants_without(&inp, l, ordinal) >= majority(members));
         }
-        if ordinal == l.0 {
-            prop_assert!(
-                views.iter().filter(|v| v.ordinal != l.0).all(|v| v.pod.as_ref().unwrap().up_to_date),
-                "the leader is restarted last"
-            );
-        }
+        prop_assert!(ordinal != l.0 || members == 1, "a leader with followers hands over before its restart");
         if target.participant {
             prop_assert!(
                 views.iter().filter(|v| !v.participant).all(|v| v.pod.as_ref().unwrap().up_to_date),
@@ -251,20 +216,6 @@ fn check_restart_safety(members: u32, observers: u32, views: &[MemberView]) -> R
         }
     }
     Ok(())
-}
-
-fn set_leader(views: &mut [MemberView], members: u32, leader: u32) {
-    for v in views.iter_mut() {
-        let role = if v.ordinal == leader {
-            Role::Leading
-        } else if v.ordinal < members {
-            Role::Following
-        } else {
-            Role::Observing
-        };
-        v.report =
-            Some(Report { role, synced: true, current_epoch: EPOCH + 1, leader_sid: Some(u64::from(leader) + 1) });
-    }
 }
 
 /// The generators reach restarts (so the safety properties are not vacuous).
@@ -416,71 +367,25 @@ fn paused_does_nothing() {
 }
 
 #[test]
-fn scaling_is_refused_while_zab_node_has_no_reconfig() {
-    let views = healthy(3, 0, 0);
-    let mut inp = input(mem(3, 0), &views, None, &[]);
-    inp.desired = mem(5, 0);
-    match plan(&inp).action {
-        Action::Refuse { reason, message } => {
-            assert_eq!(reason, "ReconfigurationUnavailable");
-            assert!(message.contains("set spec.members back to 3"), "{message}");
+fn the_leader_last_hands_over_to_the_lowest_synced_follower_then_restarts() {
+    let m = mem(3, 0);
+    let mut views = healthy(3, 0, 2);
+    views[2].pod.as_mut().unwrap().up_to_date = false;
+    match plan(&input(m, &views, None, &[])).action {
+        Action::HandOver { leader: 3, to: 1, why } => {
+            assert_eq!(why, "hand over leadership from 3 to 1 before restarting it (zk-2 runs an old template)")
         }
         other => panic!("{other:?}"),
     }
-}
-
-fn config(participants: &[u64], observers: &[u64], committed: bool) -> ConfigView {
-    ConfigView {
-        version: 0x100000003,
-        participants: participants.iter().copied().collect(),
-        observers: observers.iter().copied().collect(),
-        committed_on_all: committed,
+    // A member not synced: no hand-over (every member must be synced first).
+    views[0].report.as_mut().unwrap().synced = false;
+    assert!(matches!(plan(&input(m, &views, None, &[])).action, Action::Wait { reason: "MembersNotSynced", .. }));
+    views[0].report.as_mut().unwrap().synced = true;
+    // zk-0 leads now: the former leader is a follower and restarts.
+    set_leader(&mut views, 3, 0);
+    views[2].pod.as_mut().unwrap().up_to_date = false;
+    match plan(&input(m, &views, None, &[])).action {
+        Action::Restart { ordinal: 2, why, .. } => assert!(why.contains("a follower"), "{why}"),
+        other => panic!("{other:?}"),
     }
-}
-
-#[test]
-fn scale_up_steps_with_reconfig() {
-    let views3 = healthy(3, 0, 0);
-    let cfg = config(&[1, 2, 3], &[], true);
-    let mut inp = input(mem(3, 0), &views3, None, &[]);
-    inp.desired = mem(5, 0);
-    inp.reconfig_supported = true;
-    inp.config = Some(&cfg);
-    assert_eq!(plan(&inp).action, Action::Scale(ScaleStep::AddPods { replicas: 5 }));
-    // The two new pods joined as observers and are synced.
-    let views5 = healthy(3, 2, 0);
-    let cfg = config(&[1, 2, 3], &[4, 5], true);
-    inp.members = &views5;
-    inp.replicas = 5;
-    inp.config = Some(&cfg);
-    assert_eq!(
-        plan(&inp).action,
-        Action::Scale(ScaleStep::Reconfigure { add_participants: vec![4, 5], add_observers: vec![], remove: vec![] })
-    );
-    let cfg = config(&[1, 2, 3, 4, 5], &[], true);
-    inp.config = Some(&cfg);
-    assert_eq!(plan(&inp).action, Action::Scale(ScaleStep::Record(mem(5, 0))));
-}
-
-#[test]
-fn scale_down_hands_leadership_over_removes_then_shrinks() {
-    let views = healthy(5, 0, 4);
-    let cfg = config(&[1, 2, 3, 4, 5], &[], true);
-    let mut inp = input(mem(5, 0), &views, None, &[]);
-    inp.desired = mem(3, 0);
-    inp.reconfig_supported = true;
-    inp.config = Some(&cfg);
-    assert_eq!(plan(&inp).action, Action::Scale(ScaleStep::HandOverLeadership { leader: 5 }));
-    let views = healthy(5, 0, 1);
-    inp.members = &views;
-    assert_eq!(
-        plan(&inp).action,
-        Action::Scale(ScaleStep::Reconfigure { add_participants: vec![], add_observers: vec![], remove: vec![4, 5] })
-    );
-    let cfg = config(&[1, 2, 3], &[], false);
-    inp.config = Some(&cfg);
-    assert!(matches!(plan(&inp).action, Action::Wait { reason: "ConfigurationNotCommitted", .. }));
-    let cfg = config(&[1, 2, 3], &[], true);
-    inp.config = Some(&cfg);
-    assert_eq!(plan(&inp).action, Action::Scale(ScaleStep::RemovePods { replicas: 3 }));
 }

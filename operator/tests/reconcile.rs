@@ -1,7 +1,9 @@
 //! Reconcile scenarios against a fake API server (tower-test mock service, tests/common):
-//! create, a rolling restart step by step (followers first, the leader last, one at a time,
-//! each only after the previous member is synced in the leader's epoch), an invalid spec,
-//! a refused scale, an API conflict, deletion, and no status write when nothing changed.
+//! create, a rolling restart step by step (followers first, then the leader's leadership
+//! handed over, then the former leader; one at a time, each only after the previous member
+//! is synced in the leader's epoch), scale up 3 -> 5 and down 5 -> 3 with the leader among
+//! the removed (tests/scale.rs), an invalid spec, refused scales, an API conflict, deletion,
+//! and no status write when nothing changed.
 
 // Test helpers outside #[test] functions unwrap too: a failed fixture is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -11,116 +13,12 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{report, FakeApi, FakeMembers, TestClock};
+use common::report;
+use common::world::{minimal, world, ENS, PDB, STS};
 use kube::runtime::controller::Action as Requeue;
-use serde_json::{json, Value};
-use zab_operator::build::{build_all, Membership};
-use zab_operator::controller::{error_policy, reconcile, Context, Error};
-use zab_operator::crd::ZabEnsemble;
-use zab_operator::metrics::Metrics;
-use zab_operator::planner::Limits;
+use serde_json::json;
+use zab_operator::controller::{error_policy, reconcile};
 use zab_status::Role;
-
-const ENS: &str = "/apis/zab.io/v1alpha1/namespaces/prod/zabensembles/zk";
-const STS: &str = "/apis/apps/v1/namespaces/prod/statefulsets/zk";
-const PODS: &str = "/api/v1/namespaces/prod/pods";
-const PDB: &str = "/apis/policy/v1/namespaces/prod/poddisruptionbudgets/zk";
-
-struct World {
-    api: Arc<FakeApi>,
-    members: Arc<FakeMembers>,
-    clock: TestClock,
-    ctx: Arc<Context>,
-    metrics: Arc<Metrics>,
-}
-
-fn world(spec: Value) -> World {
-    let api = Arc::new(FakeApi::default());
-    api.put(
-        ENS,
-        json!({
-            "apiVersion": "zab.io/v1alpha1", "kind": "ZabEnsemble",
-            "metadata": {"name": "zk", "namespace": "prod", "uid": "ens-uid", "generation": 1},
-            "spec": spec,
-        }),
-    );
-    let members = Arc::new(FakeMembers::default());
-    let clock = TestClock::new(1_000_000);
-    let metrics = Arc::new(Metrics::new());
-    let client = common::client(api.clone());
-    let ctx = Arc::new(Context::new(client, members.clone(), metrics.clone(), Limits::default(), clock.clock()));
-    World { api, members, clock, ctx, metrics }
-}
-
-impl World {
-    fn ens(&self) -> ZabEnsemble {
-        serde_json::from_value(self.api.get(ENS).unwrap()).unwrap()
-    }
-    async fn reconcile(&self) -> Result<Requeue, Error> {
-        reconcile(Arc::new(self.ens()), self.ctx.clone()).await
-    }
-    fn status(&self) -> Value {
-        self.api.get(ENS).unwrap()["status"].clone()
-    }
-    fn condition(&self, type_: &str) -> (String, String) {
-        let st = self.status();
-        let c = st["conditions"].as_array().unwrap().iter().find(|c| c["type"] == type_).unwrap().clone();
-        (c["status"].as_str().unwrap().to_owned(), c["reason"].as_str().unwrap().to_owned())
-    }
-    fn target_hash(&self) -> String {
-        build_all(&self.ens(), Membership { members: 3, observers: 0 }, false).unwrap().config_hash
-    }
-    /// A running pod of ordinal `o`.
-    fn pod(&self, o: u32, uid: &str, hash: &str, rev: &str) {
-        self.pod_ready(o, uid, hash, rev, true)
-    }
-    fn pod_ready(&self, o: u32, uid: &str, hash: &str, rev: &str, ready: bool) {
-        self.api.put(
-            &format!("{PODS}/zk-{o}"),
-            json!({
-                "apiVersion": "v1", "kind": "Pod",
-                "metadata": {"name": format!("zk-{o}"), "namespace": "prod", "uid": uid,
-                    "labels": {"app.kubernetes.io/name": "zab-node", "app.kubernetes.io/instance": "zk", "controller-revision-hash": rev},
-                    "annotations": {"zab.io/config-hash": hash}},
-                "spec": {"containers": [{"name": "zab-node", "image": "localhost/zab-node:e2e"}]},
-                "status": {"phase": "Running", "podIP": format!("10.0.0.{o}"),
-                    "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]},
-            }),
-        );
-    }
-    /// Every member reports; `leader` is the leader's ordinal.
-    fn members_synced(&self, leader: u32, epoch: i64) {
-        for o in 0..3u32 {
-            let role = if o == leader { Role::Leading } else { Role::Following };
-            self.members
-                .set(&format!("10.0.0.{o}"), report(u64::from(o) + 1, role, epoch, Some(u64::from(leader) + 1), true));
-        }
-    }
-    /// After a first pass: the StatefulSet observed at `rev`, three running pods with config
-    /// hash `hash` (None: the current target) at revision `pod_rev`, all synced under
-    /// `leader`.
-    async fn running(&self, rev: &str, hash: Option<&str>, pod_rev: &str, leader: u32, epoch: i64) {
-        self.reconcile().await.unwrap();
-        self.sts_observed(rev);
-        let h = hash.map(str::to_owned).unwrap_or_else(|| self.target_hash());
-        for o in 0..3 {
-            self.pod(o, &format!("old{o}"), &h, pod_rev);
-        }
-        self.members_synced(leader, epoch);
-    }
-    fn sts_observed(&self, rev: &str) {
-        let mut sts = self.api.get(STS).unwrap();
-        sts["status"] = json!({"observedGeneration": 1, "updateRevision": rev, "replicas": 3});
-        self.api.put(STS, sts);
-    }
-    fn deletes(&self, log: &[(String, String)]) -> Vec<String> {
-        log.iter().filter(|(m, _)| m == "DELETE").map(|(_, p)| p.rsplit('/').next().unwrap().to_owned()).collect()
-    }
-}
-
-fn minimal() -> Value {
-    json!({"members": 3, "image": "localhost/zab-node:e2e"})
-}
 
 #[tokio::test]
 async fn create_applies_every_object_and_reports_progress() {
@@ -228,26 +126,40 @@ async fn a_rolling_restart_goes_one_member_at_a_time_with_the_leader_last() {
     order.extend(d);
     w.pod(2, "new2", &h, "rev-2");
 
-    // Then the leader, last.
+    // Then the leader, last: first its leadership goes to a synced follower (zk-0, sid 1),
+    // no pod deleted.
     w.clock.set(1_000_030);
+    w.reconcile().await.unwrap();
+    assert!(w.deletes(&w.api.take_log()).is_empty(), "the leader is not restarted while it leads");
+    assert_eq!(w.admin.handovers(), [("10.0.0.1".to_owned(), Some(1))]);
+    assert_eq!(w.condition("Progressing"), ("True".into(), "HandingOverLeadership".into()));
+    let ev = w.api.events();
+    let ho = ev.iter().find(|e| e.1 == "HandingOverLeadership").unwrap();
+    assert!(ho.2.starts_with("hand over leadership from 2 to 1 before restarting it"), "{}", ho.2);
+
+    // zk-0 leads (epoch 6): the former leader, now a follower, restarts.
+    w.members_synced(0, 6);
+    w.clock.set(1_000_035);
     w.reconcile().await.unwrap();
     let d = w.deletes(&w.api.take_log());
     assert_eq!(d, ["zk-1"]);
     order.extend(d);
     assert_eq!(w.status()["restart"]["pod"], "zk-1");
+    assert_eq!(w.admin.handovers().len(), 1, "one hand-over");
 
-    // zk-1 comes back; zk-2 won the election meanwhile (epoch 6).
+    // zk-1 comes back and syncs with zk-0.
     w.pod(1, "new1", &h, "rev-2");
-    w.members_synced(2, 6);
+    w.members_synced(0, 6);
     w.clock.set(1_000_040);
     w.reconcile().await.unwrap();
     assert!(w.deletes(&w.api.take_log()).is_empty());
     assert_eq!(order, ["zk-0", "zk-2", "zk-1"]);
     assert_eq!(w.condition("Progressing"), ("False".into(), "Stable".into()));
     assert!(w.status().get("restart").is_none_or(|r| r.is_null()));
-    assert_eq!(w.status()["leader"], "zk-2");
+    assert_eq!(w.status()["leader"], "zk-0");
     let reasons: Vec<String> = w.api.events().into_iter().map(|e| e.1).collect();
     assert_eq!(reasons.iter().filter(|r| *r == "RestartingMember").count(), 3);
+    assert_eq!(reasons.iter().filter(|r| *r == "HandingOverLeadership").count(), 1);
     assert_eq!(reasons.iter().filter(|r| *r == "MemberRestarted").count(), 3);
     assert!(w.metrics.render().contains("zab_operator_member_restarts_total{reason=\"rollout\"} 3"));
 }
@@ -275,45 +187,31 @@ async fn an_invalid_spec_is_reported_and_never_applied() {
 }
 
 #[tokio::test]
-async fn scaling_up_and_down_is_refused_and_the_server_list_is_kept() {
+async fn a_scale_to_or_from_one_member_is_refused_and_the_server_list_is_kept() {
     let w = world(minimal());
     w.running("rev-1", None, "rev-1", 0, 3).await;
     let mut ens = w.api.get(ENS).unwrap();
-    ens["spec"]["members"] = json!(5);
+    ens["spec"]["members"] = json!(1);
     ens["metadata"]["generation"] = json!(2);
     w.api.put(ENS, ens);
     let action = w.reconcile().await.unwrap();
     assert_eq!(action, Requeue::requeue(Duration::from_secs(30)));
     assert!(w.deletes(&w.api.take_log()).is_empty());
-    let sts = w.api.get(STS).unwrap();
-    assert_eq!(sts["spec"]["replicas"], 3, "the StatefulSet keeps its size");
+    assert_eq!(w.api.get(STS).unwrap()["spec"]["replicas"], 3, "the StatefulSet keeps its size");
     let cm = w.api.get("/api/v1/namespaces/prod/configmaps/zk-config").unwrap();
     let cfg = cm["data"]["zoo.cfg"].as_str().unwrap();
     assert!(cfg.contains("server.3=") && !cfg.contains("server.4="), "the server list is not rewritten:\n{cfg}");
-    assert_eq!(w.condition("Degraded"), ("True".into(), "ReconfigurationUnavailable".into()));
-    assert_eq!(w.condition("Progressing"), ("False".into(), "ReconfigurationUnavailable".into()));
+    assert_eq!(w.condition("Degraded"), ("True".into(), "SingleMemberReconfiguration".into()));
+    assert_eq!(w.condition("Progressing"), ("False".into(), "SingleMemberReconfiguration".into()));
     assert_eq!(w.condition("Available"), ("True".into(), "QuorumServing".into()));
     let ev = w.api.events();
-    let refusal = ev.iter().find(|e| e.1 == "ReconfigurationUnavailable").unwrap();
+    let refusal = ev.iter().find(|e| e.1 == "SingleMemberReconfiguration").unwrap();
     assert_eq!(refusal.0, "Warning");
-    assert!(refusal.2.contains("zab-node does not support"), "{}", refusal.2);
-
-    // Scaling down (3 -> 1) is refused the same way: no pod deleted, the list kept.
-    let mut ens = w.api.get(ENS).unwrap();
-    ens["spec"]["members"] = json!(1);
-    ens["metadata"]["generation"] = json!(3);
-    w.api.put(ENS, ens);
+    assert!(refusal.2.contains("set spec.members back to 3"), "{}", refusal.2);
+    assert!(w.admin.reconfigs().is_empty() && w.admin.handovers().is_empty());
+    // The same refusal again: no second event.
     w.reconcile().await.unwrap();
-    assert!(w.deletes(&w.api.take_log()).is_empty());
-    assert_eq!(w.api.get(STS).unwrap()["spec"]["replicas"], 3);
-    let msg = w.status()["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "Degraded").unwrap()["message"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert!(
-        msg.contains("from 3 members") && msg.contains("to 1 members") && msg.contains("set spec.members back to 3"),
-        "{msg}"
-    );
+    assert_eq!(w.api.events().iter().filter(|e| e.1 == "SingleMemberReconfiguration").count(), 1);
 }
 
 #[tokio::test]

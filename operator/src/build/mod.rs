@@ -7,6 +7,7 @@ pub mod client_service;
 pub mod configmap;
 pub mod headless_service;
 pub mod pdb;
+pub mod secret;
 pub mod service_monitor;
 pub mod statefulset;
 
@@ -85,6 +86,10 @@ impl Names {
     pub fn pdb(&self) -> String {
         self.ensemble.clone()
     }
+    /// The Secret with the super user's password and digest (reconfig credentials).
+    pub fn super_secret(&self) -> String {
+        format!("{}-super", self.ensemble)
+    }
     pub fn pod(&self, ordinal: u32) -> String {
         format!("{}-{ordinal}", self.ensemble)
     }
@@ -145,15 +150,40 @@ pub struct Built {
     pub config_hash: String,
 }
 
+/// What the objects are built for: the recorded membership, the StatefulSet's replicas
+/// (during a scale they differ from the membership's total: only the planner's scale steps
+/// change them) and the members a scale adds (listed in the seed zoo.cfg as observers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    pub membership: Membership,
+    pub replicas: u32,
+    pub joining: u32,
+}
+
+impl Layout {
+    /// No scale in progress.
+    pub fn steady(membership: Membership) -> Layout {
+        Layout { membership, replicas: membership.total(), joining: 0 }
+    }
+}
+
 /// Builds all objects for `membership`. `service_monitor_crd` says whether the cluster has
 /// the ServiceMonitor CRD (the caller looked).
 pub fn build_all(ens: &ZabEnsemble, membership: Membership, service_monitor_crd: bool) -> Result<Built, BuildError> {
+    build_layout(ens, Layout::steady(membership), service_monitor_crd)
+}
+
+/// Builds all objects for a layout (see [`Layout`]).
+pub fn build_layout(ens: &ZabEnsemble, layout: Layout, service_monitor_crd: bool) -> Result<Built, BuildError> {
     let names = Names::of(ens)?;
-    let (configmap, config_hash) = configmap::build(ens, &names, membership)?;
+    let membership = layout.membership;
+    let (configmap, config_hash) = configmap::build(ens, &names, membership, layout.joining)?;
+    let mut statefulset = statefulset::build(ens, &names, membership, &config_hash)?;
+    statefulset.spec.replicas = Some(layout.replicas as i32);
     Ok(Built {
         headless: headless_service::build(ens, &names)?,
         client: client_service::build(ens, &names)?,
-        statefulset: statefulset::build(ens, &names, membership, &config_hash)?,
+        statefulset,
         pdb: pdb::build(ens, &names)?,
         service_monitor: if service_monitor_crd { service_monitor::build(ens, &names)? } else { None },
         configmap,

@@ -12,15 +12,17 @@ use k8s_openapi::api::apps::v1::{
     StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy, StatefulSetSpec, StatefulSetUpdateStrategy,
 };
 use k8s_openapi::api::core::v1::{
-    Affinity, Capabilities, ConfigMapVolumeSource, Container, ContainerPort, HTTPGetAction, PersistentVolumeClaim,
-    PersistentVolumeClaimSpec, PodAffinityTerm, PodAntiAffinity, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
-    SeccompProfile, SecurityContext, Volume, VolumeMount, VolumeResourceRequirements, WeightedPodAffinityTerm,
+    Affinity, Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction,
+    PersistentVolumeClaim, PersistentVolumeClaimSpec, PodAffinityTerm, PodAntiAffinity, PodSecurityContext, PodSpec,
+    PodTemplateSpec, Probe, SeccompProfile, SecretKeySelector, SecurityContext, Volume, VolumeMount,
+    VolumeResourceRequirements, WeightedPodAffinityTerm,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::configmap::{CONFIG_DIR, DATA_DIR, ZOO_CFG};
+use super::configmap::{CONFIG_DIR, DATA_DIR, RUN_CONFIG, ZOO_CFG};
+use super::secret::DIGEST_KEY;
 use super::{
     labels, owned_meta, selector_labels, BuildError, Membership, Names, ADMIN_PORT, CLIENT_PORT,
     CONFIG_HASH_ANNOTATION, ELECTION_PORT, MEMBERS_ANNOTATION, OBSERVERS_ANNOTATION, QUORUM_PORT,
@@ -33,6 +35,8 @@ pub const RUN_AS: i64 = 65532;
 pub const CONTAINER: &str = "zab-node";
 pub const DATA_VOLUME: &str = "data";
 pub const CONFIG_VOLUME: &str = "config";
+/// The environment variable carrying the super user's digest.
+pub const SUPER_DIGEST_ENV: &str = "ZAB_SUPER_DIGEST";
 
 pub fn build(
     ens: &ZabEnsemble,
@@ -110,7 +114,7 @@ fn pod_template(ens: &ZabEnsemble, names: &Names, config_hash: &str) -> PodTempl
             topology_spread_constraints: (!o.topology_spread_constraints.is_empty())
                 .then(|| o.topology_spread_constraints.clone()),
             priority_class_name: o.priority_class_name.clone(),
-            containers: vec![container(ens)],
+            containers: vec![container(ens, names)],
             volumes: Some(vec![Volume {
                 name: CONFIG_VOLUME.to_owned(),
                 config_map: Some(ConfigMapVolumeSource { name: names.configmap(), ..ConfigMapVolumeSource::default() }),
@@ -121,7 +125,7 @@ fn pod_template(ens: &ZabEnsemble, names: &Names, config_hash: &str) -> PodTempl
     }
 }
 
-fn container(ens: &ZabEnsemble) -> Container {
+fn container(ens: &ZabEnsemble, names: &Names) -> Container {
     let port = |name: &str, n: i32| ContainerPort {
         name: Some(name.to_owned()),
         container_port: n,
@@ -144,7 +148,28 @@ fn container(ens: &ZabEnsemble) -> Container {
         image: Some(ens.spec.image.clone()),
         image_pull_policy: Some(ens.spec.image_pull_policy.as_str().to_owned()),
         command: Some(vec!["/usr/local/bin/zab-node".to_owned()]),
-        args: Some(vec!["--config".to_owned(), format!("{CONFIG_DIR}/{ZOO_CFG}"), "--myid-from-hostname".to_owned()]),
+        // The member's own zoo.cfg on its volume, made from the ConfigMap's at each start
+        // (a reconfig rewrites it); the super user's digest from the ensemble's Secret.
+        args: Some(vec![
+            "--config".to_owned(),
+            RUN_CONFIG.to_owned(),
+            "--seed-config".to_owned(),
+            format!("{CONFIG_DIR}/{ZOO_CFG}"),
+            "--myid-from-hostname".to_owned(),
+            format!("-Dzookeeper.DigestAuthenticationProvider.superDigest=$({SUPER_DIGEST_ENV})"),
+        ]),
+        env: Some(vec![EnvVar {
+            name: SUPER_DIGEST_ENV.to_owned(),
+            value_from: Some(EnvVarSource {
+                secret_key_ref: Some(SecretKeySelector {
+                    name: names.super_secret(),
+                    key: DIGEST_KEY.to_owned(),
+                    optional: None,
+                }),
+                ..EnvVarSource::default()
+            }),
+            ..EnvVar::default()
+        }]),
         ports: Some(vec![
             port("client", CLIENT_PORT),
             port("quorum", QUORUM_PORT),

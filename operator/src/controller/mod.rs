@@ -33,6 +33,7 @@ use crate::cli::RunArgs;
 use crate::crd::ZabEnsemble;
 use crate::health::{self, Health};
 use crate::leader::{LeaseLock, LeaseTiming};
+use crate::member_admin::{MemberAdmin, NodeAdmin};
 use crate::metrics::Metrics;
 use crate::planner::Limits;
 use crate::probe::{HttpProber, StatusSource};
@@ -49,6 +50,8 @@ pub enum Error {
     Build(#[from] BuildError),
     #[error("encoding {what}: {source}")]
     Encode { what: &'static str, source: serde_json::Error },
+    #[error("no random bytes for the super user's password: {0}")]
+    Random(String),
 }
 
 impl Error {
@@ -60,6 +63,7 @@ impl Error {
             Error::Kube(_) => "client",
             Error::Build(_) => "build",
             Error::Encode { .. } => "encode",
+            Error::Random(_) => "random",
         }
     }
 }
@@ -72,6 +76,8 @@ pub struct Context {
     pub client: Client,
     pub recorder: Recorder,
     pub prober: Arc<dyn StatusSource>,
+    /// Hand-overs and reconfigs on members.
+    pub admin: Arc<dyn MemberAdmin>,
     pub metrics: Arc<Metrics>,
     pub limits: Limits,
     pub clock: Clock,
@@ -92,11 +98,24 @@ impl Context {
             recorder: Recorder::new(client.clone(), reporter),
             client,
             prober,
+            admin: Arc::new(NodeAdmin::new(
+                crate::build::ADMIN_PORT as u16,
+                crate::build::CLIENT_PORT as u16,
+                Duration::from_secs(30),
+            )),
             metrics,
             limits,
             clock,
             out_since: std::sync::Mutex::new(HashMap::new()),
         }
+    }
+}
+
+impl Context {
+    /// The same context with another member admin (tests use a fake).
+    pub fn with_admin(mut self, admin: Arc<dyn MemberAdmin>) -> Context {
+        self.admin = admin;
+        self
     }
 }
 

@@ -22,10 +22,11 @@ use serde_json::json;
 use tracing::{debug, info_span, Instrument};
 use zab_status::MemberStatus;
 
-use super::execute::{announce, execute, Outcome};
+use super::execute::{announce, execute, Outcome, Scene};
 use super::{apply, Context, Error, FIELD_MANAGER};
 use crate::build::{
-    build_all, selector_string, service_monitor, Membership, Names, MEMBERS_ANNOTATION, OBSERVERS_ANNOTATION,
+    build_layout, secret, selector_string, service_monitor, Layout, Membership, Names, MEMBERS_ANNOTATION,
+    OBSERVERS_ANNOTATION,
 };
 use crate::conditions::{conditions, Summary};
 use crate::crd::{ZabEnsemble, ZabEnsembleStatus};
@@ -86,6 +87,12 @@ async fn reconcile_inner(ens: &ZabEnsemble, ctx: &Context) -> Result<Requeue, Er
     let pods = Api::<Pod>::namespaced(client.clone(), &names.namespace)
         .list(&ListParams::default().labels(&selector_string(&names.ensemble)))
         .await?;
+    // The super user's Secret (reconfig credentials): made once, before any pod needs it.
+    let password = if validate(&ens.spec).is_empty() && !ens.spec.paused {
+        apply::super_secret(client, &names, || Ok(secret::build(ens, &names, &random_password()?)?)).await?
+    } else {
+        None
+    };
     let sm_crd = if ens.spec.metrics.service_monitor.enabled {
         Api::<CustomResourceDefinition>::all(client.clone()).get_opt(service_monitor::CRD_NAME).await?.is_some()
     } else {
@@ -99,9 +106,12 @@ async fn reconcile_inner(ens: &ZabEnsemble, ctx: &Context) -> Result<Requeue, Er
     let desired = Membership { members: ens.spec.members.max(0) as u32, observers: ens.spec.observers.max(0) as u32 };
     let current = sts.as_ref().and_then(membership_of).unwrap_or(desired);
 
-    // build (with the membership that runs: a refused scale changes no server list)
+    // build (with the membership that runs: only the planner's scale steps change the
+    // StatefulSet's replicas and the recorded membership)
     let t = Instant::now();
-    let built = timed(ctx, "build", t, build_all(ens, current, sm_crd))?;
+    let replicas = sts.as_ref().and_then(|s| s.spec.replicas).map(|r| r.max(0) as u32).unwrap_or(current.total());
+    let layout = Layout { membership: current, replicas, joining: desired.total().saturating_sub(current.total()) };
+    let built = timed(ctx, "build", t, build_layout(ens, layout, sm_crd))?;
 
     // apply
     let mut sts = sts;
@@ -132,7 +142,7 @@ async fn reconcile_inner(ens: &ZabEnsemble, ctx: &Context) -> Result<Requeue, Er
         // Nothing new is applied: the pods are measured against what runs.
         running_target(sts.as_ref())
     };
-    let mut observed = observe(&names, current, &facts, &reports, &target);
+    let mut observed = observe(&names, current, replicas, &facts, &reports, &target);
     let key = format!("{}/{}", names.namespace, names.ensemble);
     fill_out_for(ctx, &key, &facts, &mut observed.views, &observed.out_of_ensemble, now);
 
@@ -154,7 +164,6 @@ async fn reconcile_inner(ens: &ZabEnsemble, ctx: &Context) -> Result<Requeue, Er
     let synced_now: BTreeSet<&str> = observed.states.iter().filter(|s| s.synced).map(|s| s.pod.as_str()).collect();
     let mut repaired: Vec<String> =
         prev.repaired.iter().filter(|p| !synced_now.contains(p.as_str())).cloned().collect();
-    let replicas = sts.as_ref().and_then(|s| s.spec.replicas).map(|r| r.max(0) as u32).unwrap_or(current.total());
     let decision = invalid.is_empty().then(|| {
         let p = plan(&PlanInput {
             desired,
@@ -164,11 +173,11 @@ async fn reconcile_inner(ens: &ZabEnsemble, ctx: &Context) -> Result<Requeue, Er
             in_flight: in_flight.as_ref(),
             repaired: &repaired,
             paused: ens.spec.paused,
-            reconfig_supported: false,
+            reconfig_supported: password.is_some(),
             config: observed.config.as_ref(),
             limits: ctx.limits,
         });
-        if matches!(p.action, Action::Restart { .. }) && !sts_observed {
+        if matches!(p.action, Action::Restart { .. } | Action::HandOver { .. }) && !sts_observed {
             let wait = Action::Wait {
                 reason: "StatefulSetNotObserved",
                 message: "the StatefulSet controller has not seen the current template yet".into(),
@@ -182,7 +191,21 @@ async fn reconcile_inner(ens: &ZabEnsemble, ctx: &Context) -> Result<Requeue, Er
     // execute
     let t = Instant::now();
     let outcome = match &decision {
-        Some(p) => execute(ctx, ens, &names, &facts, p, &prev, now, generation).await?,
+        Some(p) => {
+            let scene = Scene {
+                ens,
+                names: &names,
+                facts: &facts,
+                built: &built,
+                prev: &prev,
+                password: password.as_deref(),
+                config: observed.config.as_ref(),
+                leader_pod: observed.leader_pod.as_deref(),
+                now,
+                generation,
+            };
+            execute(ctx, &scene, p).await?
+        }
         None => Outcome::default(),
     };
     if let Some(d) = &decision {
@@ -259,6 +282,16 @@ async fn reconcile_inner(ens: &ZabEnsemble, ctx: &Context) -> Result<Requeue, Er
         Some(Action::Degraded { .. }) | Some(Action::Refuse { .. }) => Requeue::requeue(STOPPED),
         Some(_) => Requeue::requeue(SOON),
     })
+}
+
+/// 24 random bytes from the kernel, hex: the super user's password.
+fn random_password() -> Result<String, Error> {
+    use std::io::Read;
+    let mut b = [0u8; 24];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .map_err(|e| Error::Random(e.to_string()))?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
 }
 
 fn elapsed(now: Timestamp, since: &Time) -> Duration {

@@ -8,9 +8,10 @@
 //! of synced participants; observers first, then followers, the leader last; after a
 //! restart wait until the member is synced in the leader's epoch again; a member that does
 //! not come back in time stops the roll with Degraded. A member stuck out of the ensemble
-//! is restarted once, then reported Degraded. Scaling goes through dynamic reconfiguration
-//! only (never by rewriting the static server list, which allows two disjoint quorums); while
-//! zab-node has no reconfig, a scale request is refused.
+//! is restarted once, then reported Degraded. Before the leader's own restart its leadership
+//! is handed over to a synced follower (`POST /commands/handover`), so the ensemble never
+//! waits for an election. Scaling goes through dynamic reconfiguration only (never by
+//! rewriting the static server list, which allows two disjoint quorums): `scale.rs`.
 
 mod restart;
 mod scale;
@@ -125,7 +126,8 @@ pub struct PlanInput<'a> {
     /// Pods already restarted once by repair.
     pub repaired: &'a [String],
     pub paused: bool,
-    /// zab-node supports dynamic reconfiguration (not yet: issue 15).
+    /// zab-node supports dynamic reconfiguration (the pods run with reconfigEnabled=true and
+    /// the operator holds the super user's password); without it a scale is refused.
     pub reconfig_supported: bool,
     /// The quorum configuration the leader reports, if any.
     pub config: Option<&'a ConfigView>,
@@ -147,6 +149,9 @@ pub enum Action {
     Degraded { reason: &'static str, message: String },
     /// The spec asks for something that cannot be done safely.
     Refuse { reason: &'static str, message: String },
+    /// The leader (sid) is the next member to restart: hand its leadership over to the
+    /// synced follower `to` (sid) first; the restart follows once the new leader serves.
+    HandOver { leader: u64, to: u64, why: String },
     /// A step of a reconfiguration-based scale.
     Scale(ScaleStep),
 }
@@ -171,7 +176,7 @@ pub fn plan(input: &PlanInput) -> Plan {
             None => in_flight_done = true,
         }
     }
-    let action = if input.desired != input.current { scale::plan(input) } else { restart::plan(input) };
+    let action = if scale::scaling(input) { scale::plan(input) } else { restart::plan(input) };
     Plan { action, in_flight_done }
 }
 
@@ -189,7 +194,7 @@ pub fn leader(input: &PlanInput) -> Option<(u32, i64)> {
     }
     let epoch = l.report.as_ref()?.current_epoch;
     let backing = input.members.iter().filter(|m| m.participant && synced_with(m, l.myid(), epoch)).count();
-    (backing >= majority(input.current.members)).then_some((l.ordinal, epoch))
+    (backing >= majority(participants(input))).then_some((l.ordinal, epoch))
 }
 
 /// Synced in the epoch of the leader `leader_sid` (the leader itself counts).
@@ -208,6 +213,12 @@ pub fn synced_with(m: &MemberView, leader_sid: u64, epoch: i64) -> bool {
 /// leader).
 fn leads(role: Role) -> bool {
     matches!(role, Role::Leading | Role::Standalone)
+}
+
+/// Voting participants of the running configuration (the members marked so; during a
+/// scale the configuration, not the spec, says who votes).
+pub fn participants(input: &PlanInput) -> u32 {
+    input.members.iter().filter(|m| m.participant).count() as u32
 }
 
 /// Votes needed for a quorum of `participants`.

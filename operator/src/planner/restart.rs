@@ -90,6 +90,25 @@ pub(super) fn plan(input: &PlanInput) -> Action {
             message: format!("restarting {pod} would leave {left} synced participants, {need} are needed; waiting"),
         };
     }
+    if next.ordinal == ldr.0 && !single {
+        // Hand the leadership over first (to the lowest synced participant), so the ensemble
+        // does not wait for an election while the leader restarts.
+        let to = input
+            .members
+            .iter()
+            .filter(|m| m.participant && m.ordinal != ldr.0 && synced_with(m, leader_sid, ldr.1))
+            .map(|m| m.myid())
+            .min();
+        if let Some(to) = to {
+            return Action::HandOver {
+                leader: leader_sid,
+                to,
+                why: format!(
+                    "hand over leadership from {leader_sid} to {to} before restarting it ({pod} runs an old template)"
+                ),
+            };
+        }
+    }
     let role = if next.ordinal == ldr.0 {
         "the leader; every other member is up to date"
     } else if next.participant {

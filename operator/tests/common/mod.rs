@@ -9,6 +9,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(dead_code)]
 
+pub mod views;
+pub mod world;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -18,8 +21,9 @@ use jiff::Timestamp;
 use kube::client::Body;
 use kube::Client;
 use serde_json::{json, Value};
+use zab_operator::member_admin::{AdminError, HandOver, MemberAdmin, Reconfig};
 use zab_operator::probe::{ProbeError, StatusSource};
-use zab_status::{MemberStatus, Phase, Quorum, Role, Zxid};
+use zab_status::{Member, MemberStatus, Phase, Quorum, Role, Zxid};
 
 #[derive(Default)]
 pub struct FakeApi {
@@ -210,6 +214,67 @@ pub fn report(myid: u64, role: Role, epoch: i64, leader: Option<u64>, synced: bo
         version: "0.1.0".into(),
         zookeeper_version: "3.8.4".into(),
         learners: vec![],
+    }
+}
+
+/// The configuration a member reports: `participants` (sids) at `version`, members by
+/// the DNS names of ensemble `zk` in namespace `prod`.
+pub fn with_config(mut s: MemberStatus, participants: &[u64], version: i64) -> MemberStatus {
+    s.quorum = Quorum {
+        config_version: Zxid::new(version),
+        members: participants
+            .iter()
+            .map(|sid| Member {
+                sid: *sid,
+                member_type: "participant".into(),
+                address: format!("zk-{}.zk-headless.prod.svc.cluster.local:2888:3888", sid - 1),
+            })
+            .collect(),
+    };
+    s
+}
+
+/// A member admin that records every call and answers as told (by default: success).
+#[derive(Default)]
+pub struct FakeAdmin {
+    /// (pod IP, to) of every hand-over asked.
+    pub handovers: Mutex<Vec<(String, Option<u64>)>>,
+    /// (pod IP, password, change) of every reconfig asked.
+    pub reconfigs: Mutex<Vec<(String, String, Reconfig)>>,
+    /// The next hand-over's answer (taken once), else success.
+    pub handover_answer: Mutex<Option<AdminError>>,
+}
+
+impl FakeAdmin {
+    pub fn handovers(&self) -> Vec<(String, Option<u64>)> {
+        self.handovers.lock().unwrap().clone()
+    }
+    pub fn reconfigs(&self) -> Vec<(String, String, Reconfig)> {
+        self.reconfigs.lock().unwrap().clone()
+    }
+}
+
+impl MemberAdmin for FakeAdmin {
+    fn handover(&self, pod_ip: &str, to: Option<u64>) -> BoxFuture<'static, Result<HandOver, AdminError>> {
+        self.handovers.lock().unwrap().push((pod_ip.to_owned(), to));
+        let answer = self.handover_answer.lock().unwrap().take();
+        // 10.0.0.N is ordinal N: sid N+1.
+        let from = pod_ip.rsplit('.').next().and_then(|o| o.parse::<u64>().ok()).unwrap_or(0) + 1;
+        Box::pin(async move {
+            match answer {
+                Some(e) => Err(e),
+                None => Ok(HandOver { from, to: to.unwrap_or(1) }),
+            }
+        })
+    }
+    fn reconfig(
+        &self,
+        pod_ip: &str,
+        password: &str,
+        change: Reconfig,
+    ) -> BoxFuture<'static, Result<String, AdminError>> {
+        self.reconfigs.lock().unwrap().push((pod_ip.to_owned(), password.to_owned(), change));
+        Box::pin(async move { Ok("version=200000001".to_owned()) })
     }
 }
 
