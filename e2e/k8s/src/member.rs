@@ -1,6 +1,7 @@
 //! A member's admin endpoint, read straight from its pod IP (the host reaches the pod network):
-//! `GET /status` as `zab_status::MemberStatus`, and the ensemble check every scenario uses —
-//! exactly one leader, every other voter following it, all in broadcast and synced.
+//! `GET /status` as `zab_status::MemberStatus`, `POST` for admin commands (the hand-over), and
+//! the ensemble check every scenario uses — exactly one leader, every other voter following it,
+//! all in broadcast and synced.
 //! Never: trust the answer's size (bodies are bounded) or wait on a member without a timeout.
 
 use std::time::Duration;
@@ -19,22 +20,36 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `GET http://ip:8080{path}`: the status code and the body as text.
 pub async fn get(ip: &str, path: &str) -> Result<(u16, String)> {
+    call(hyper::Method::GET, ip, path, REQUEST_TIMEOUT).await
+}
+
+/// `POST http://ip:8080{path}` with an empty body: the status code and the body as text. A
+/// hand-over answers once the target has every proposal: it may take longer than a GET.
+pub async fn post(ip: &str, path: &str) -> Result<(u16, String)> {
+    call(hyper::Method::POST, ip, path, REQUEST_TIMEOUT * 6).await
+}
+
+async fn call(method: hyper::Method, ip: &str, path: &str, timeout: Duration) -> Result<(u16, String)> {
     let url = format!("http://{ip}:{ADMIN_PORT}{path}");
     let client = HttpClient::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
-    let uri: hyper::Uri = url.parse().with_context(|| format!("bad URL {url}"))?;
+    let req = hyper::Request::builder()
+        .method(method.clone())
+        .uri(&url)
+        .body(Empty::<Bytes>::new())
+        .with_context(|| format!("bad URL {url}"))?;
     let answer = async {
-        let res = client.get(uri).await.with_context(|| format!("GET {url}"))?;
+        let res = client.request(req).await.with_context(|| format!("{method} {url}"))?;
         let code = res.status().as_u16();
         let body = Limited::new(res.into_body(), MAX_BODY)
             .collect()
             .await
-            .map_err(|e| anyhow!("GET {url}: reading the body: {e}"))?
+            .map_err(|e| anyhow!("{method} {url}: reading the body: {e}"))?
             .to_bytes();
         Ok::<_, anyhow::Error>((code, String::from_utf8_lossy(&body).into_owned()))
     };
-    tokio::time::timeout(REQUEST_TIMEOUT, answer)
+    tokio::time::timeout(timeout, answer)
         .await
-        .map_err(|_| anyhow!("GET {url}: no answer within {}s", REQUEST_TIMEOUT.as_secs()))?
+        .map_err(|_| anyhow!("{method} {url}: no answer within {}s", timeout.as_secs()))?
 }
 
 /// A member's `/status`.

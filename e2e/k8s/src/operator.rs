@@ -240,7 +240,12 @@ pub async fn member_statuses(ctx: &Ctx, name: &str) -> Result<Vec<crate::member:
 
 /// The spec of the scenarios' 3-member ensemble `zk`.
 pub fn three_members(image: &str, tick_time: i32) -> Value {
-    json!({"members": 3, "image": image, "config": {"tickTime": tick_time}})
+    members(3, image, tick_time)
+}
+
+/// The spec of an ensemble `zk` of `n` members.
+pub fn members(n: i32, image: &str, tick_time: i32) -> Value {
+    json!({"members": n, "image": image, "config": {"tickTime": tick_time}})
 }
 
 /// Installs the operator, creates `zk` (`three_members(tick_time)`), waits until it
@@ -250,9 +255,19 @@ pub async fn settled_with_writer(
     tick_time: i32,
     path: &str,
 ) -> Result<(ZabEnsemble, crate::writer::Writer)> {
+    settled_n_with_writer(ctx, 3, tick_time, path).await
+}
+
+/// The same with `n` members.
+pub async fn settled_n_with_writer(
+    ctx: &Ctx,
+    n: i32,
+    tick_time: i32,
+    path: &str,
+) -> Result<(ZabEnsemble, crate::writer::Writer)> {
     install(ctx).await?;
-    apply_ensemble(ctx, "zk", three_members(&ctx.node_image, tick_time)).await?;
-    let e = wait_settled(ctx, "zk", 3, Duration::from_secs(300)).await?;
+    apply_ensemble(ctx, "zk", members(n, &ctx.node_image, tick_time)).await?;
+    let e = wait_settled(ctx, "zk", n, Duration::from_secs(300)).await?;
     let addr = crate::zk::service_address(&ctx.client, &ctx.ns, "zk", crate::zk::CLIENT_PORT).await?;
     let writer = crate::writer::Writer::start(&addr, path).await?;
     Ok((e, writer))
@@ -326,5 +341,83 @@ impl Unavailability {
     pub async fn finish(self) -> Result<usize> {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         self.task.await.context("sampler task")?
+    }
+}
+
+/// Checks the end of a roll of three members: the leader was handed over once (a
+/// HandingOverLeadership event) before the last RestartingMember, which restarted the member
+/// that had been the leader; nobody else was restarted while leading.
+pub fn leader_last_after_handover(evs: &[(String, String)]) -> Result<()> {
+    let restarts: Vec<(usize, &String)> =
+        evs.iter().enumerate().filter(|(_, (r, _))| r == "RestartingMember").map(|(i, (_, n))| (i, n)).collect();
+    let handovers: Vec<(usize, &String)> =
+        evs.iter().enumerate().filter(|(_, (r, _))| r == "HandingOverLeadership").map(|(i, (_, n))| (i, n)).collect();
+    anyhow::ensure!(restarts.len() == 3, "expected 3 RestartingMember events: {evs:?}");
+    anyhow::ensure!(handovers.len() == 1, "expected one HandingOverLeadership event: {evs:?}");
+    let (h_at, h_note) = handovers[0];
+    let (last_at, last_note) = restarts[2];
+    anyhow::ensure!(
+        restarts[1].0 < h_at && h_at < last_at,
+        "the hand-over must come just before the last restart: {evs:?}"
+    );
+    // "hand over leadership from 3 to 1 before restarting it (zk-2 runs an old template)"
+    let old_leader_pod = h_note.split('(').nth(1).and_then(|t| t.split_whitespace().next()).unwrap_or_default();
+    anyhow::ensure!(
+        !old_leader_pod.is_empty() && last_note.starts_with(old_leader_pod),
+        "the last restart must be the former leader {old_leader_pod:?}: {last_note}"
+    );
+    anyhow::ensure!(
+        restarts.iter().all(|(_, n)| !n.contains("the leader;")),
+        "a leader restarted while leading: {evs:?}"
+    );
+    Ok(())
+}
+
+/// Samples the ensemble's status while something changes, recording each distinct
+/// (Progressing reason and message, leader, configuration version, recorded members, ready)
+/// in order: the sequence of statuses the operator produced. Bounded like the others.
+pub struct StatusTrail {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<Result<Vec<String>>>,
+}
+
+impl StatusTrail {
+    pub fn start(ctx: &Ctx, name: &str) -> StatusTrail {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let api = Api::<ZabEnsemble>::namespaced(ctx.client.clone(), &ctx.ns);
+        let (s, name) = (stop.clone(), name.to_owned());
+        let task = tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let mut trail: Vec<String> = Vec::new();
+            while !s.load(Ordering::Relaxed) && started.elapsed() < Duration::from_secs(900) {
+                if let Ok(e) = api.get(&name).await {
+                    let st = e.status.clone().unwrap_or_default();
+                    let prog = st.conditions.iter().find(|c| c.type_ == "Progressing");
+                    let line = format!(
+                        "progressing={} {}: {} | leader={} config={} members={} ready={}",
+                        prog.map(|c| c.status.as_str()).unwrap_or("?"),
+                        prog.map(|c| c.reason.as_str()).unwrap_or("?"),
+                        prog.map(|c| c.message.as_str()).unwrap_or(""),
+                        st.leader.as_deref().unwrap_or("-"),
+                        st.configuration_version.as_deref().unwrap_or("-"),
+                        st.current_members.unwrap_or(0),
+                        st.ready_members
+                    );
+                    if trail.last() != Some(&line) {
+                        trail.push(line);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Ok(trail)
+        });
+        StatusTrail { stop, task }
+    }
+
+    /// Stops sampling; the distinct statuses in order.
+    pub async fn finish(self) -> Result<Vec<String>> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.task.await.context("status trail task")?
     }
 }

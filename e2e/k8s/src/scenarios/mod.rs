@@ -12,6 +12,8 @@ use crate::cluster::Ctx;
 
 pub mod t00_statefulset_smoke;
 pub mod t10_operator_create;
+pub mod t20_operator_scale_up;
+pub mod t30_operator_scale_down;
 pub mod t40_operator_rolling_restart;
 pub mod t41_statefulset_rolling_update;
 pub mod t50_operator_image_change;
@@ -41,6 +43,16 @@ pub const ALL: &[Scenario] = &[Scenario {
     about: "zab-operator creates a 3-member ensemble from a ZabEnsemble; it reports Available and serves through its client Service",
     timeout: Duration::from_secs(600),
     run: |ctx| Box::pin(t10_operator_create::run(ctx)),
+}, Scenario {
+    name: "t20_operator_scale_up",
+    about: "members 3 -> 5 under a continuous writer: new members join as observers and one reconfig promotes them; nobody restarts, no write lost",
+    timeout: Duration::from_secs(1200),
+    run: |ctx| Box::pin(t20_operator_scale_up::run(ctx)),
+}, Scenario {
+    name: "t30_operator_scale_down",
+    about: "members 5 -> 3 with the leader among the removed, under a continuous writer: hand-over, reconfig, then the StatefulSet shrinks; no write lost",
+    timeout: Duration::from_secs(1200),
+    run: |ctx| Box::pin(t30_operator_scale_down::run(ctx)),
 }, Scenario {
     name: "t40_operator_rolling_restart",
     about: "a zoo.cfg change rolls one member at a time, the leader last, under a continuous writer: no acknowledged write lost",

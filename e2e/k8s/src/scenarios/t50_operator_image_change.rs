@@ -1,5 +1,5 @@
 //! t50 (issue 12): an image change rolls the ensemble like a config change: one member at a
-//! time (never two replaced at once), the leader last, under a continuous writer; every
+//! time (never two replaced at once), the leader last after a hand-over, under a continuous writer; every
 //! member ends on the new image. The second image is the same zab-node under another tag
 //! (`e2e/cluster/images.sh e2e e2e-b` imports both).
 //! Never: start the roll when the second image is not on the node (it cannot be pulled here).
@@ -44,9 +44,7 @@ pub async fn run(ctx: Ctx) -> Result<()> {
     let st = after.status.clone().unwrap_or_default();
     ensure!(st.current_image.as_deref() == Some(image_b.as_str()), "members run {:?}, not {image_b}", st.current_image);
     let evs = operator::events(&ctx.client, &ctx.ns, "zk").await?;
-    let restarts: Vec<&(String, String)> = evs.iter().filter(|(r, _)| r == "RestartingMember").collect();
-    ensure!(restarts.len() == 3, "expected 3 RestartingMember events: {evs:?}");
-    ensure!(restarts[2].1.contains("the leader"), "the leader must go last: {restarts:?}");
+    operator::leader_last_after_handover(&evs)?;
     ensure!(worst <= 1, "{worst} members were being replaced at once");
     ensure!(report.lost == 0 && report.session_expired == 0, "writer: {report}");
     println!("t50 image change: {report}; at most {worst} member replaced at once");
