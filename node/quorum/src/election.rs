@@ -343,8 +343,16 @@ impl FastLeaderElection {
             }
         }
         // WorkerReceiver: a non-voter (an observer, a sid outside the view) is answered at
-        // once with the current vote and never counted.
+        // once with the current vote and never counted. Never this member itself: its own
+        // notification, sent while it was a voter and received after a reconfiguration made
+        // it a non-voter, would be answered to itself, and that answer again, forever at
+        // the same instant. ZooKeeper never sees one: a non-voter notifies only the voters
+        // (sendNotifications), and adopting a newer configuration restarts the election
+        // with a new QuorumCnxManager, whose receive queue starts empty.
         if !self.qv.is_voter(from) {
+            if from == self.myid {
+                return Vec::new();
+            }
             return vec![Action::Send { to: from, n: self.answer_non_voter() }];
         }
         let Some(sender_state) = PeerState::from_wire(n.state) else {
@@ -498,6 +506,26 @@ mod tests {
         assert!(on.on_notification(2, &n, 3).iter().all(|a| !matches!(a, Action::NewerConfig(_))), "not newer now");
     }
 
+    #[test]
+    fn a_member_removed_by_a_reconfiguration_does_not_answer_its_own_stale_notification() {
+        // cluster_sim seed 0 with reconfigurations: member 2 looks as a voter (notifying
+        // itself too), adopts a newer configuration without it, then receives its own
+        // notification of the old round. Answering it would send one more to itself, and so
+        // on, without end.
+        let cfg = ElectionConfig { reconfig_enabled: true, ..Default::default() };
+        let mut m = FastLeaderElection::new(2, view(), 0x100000003, 1, cfg);
+        let out = sends(&m.start(0x100000003, 1, 0));
+        let (_, own) = out.iter().find(|(to, _)| *to == 2).cloned().expect("a voter notifies itself");
+        let mut without_2 = view();
+        without_2.servers.remove(&2);
+        without_2.version = 0x20000000d;
+        let restarted = sends(&m.set_view(without_2, 1));
+        assert!(restarted.iter().all(|(to, _)| *to != 2), "a non-voter notifies the voters only");
+        assert!(m.on_notification(2, &own, 2).is_empty(), "its own old notification is not answered");
+        // Another non-voter is still answered at once.
+        assert_eq!(sends(&m.on_notification(4, &own, 3)).len(), 1);
+    }
+
     fn sends(actions: &[Action]) -> Vec<(u64, Notification)> {
         actions
             .iter()
@@ -627,6 +655,43 @@ mod tests {
         w.start(0x100000001, 1, 0);
         let out = sends(&w.on_notification(2, &note(PeerState::Looking, 2, 0x100000000, 1, 1), 1));
         assert_eq!(out.first().map(|(to, n)| (*to, n.election_epoch, n.leader)), Some((2, 2, 1)));
+    }
+
+    #[test]
+    fn a_designated_role_is_what_the_member_answers_with() {
+        // cluster_sim seed 1094 with reconfigurations: 1 and 2 followed 3; a reconfig
+        // removing 3 designated 1, and both took their roles without an election. 3, now
+        // outside the configuration, looks for the ensemble: it must hear "1 leads", not
+        // the votes for 3 of the election before.
+        let mut one = fle(1, 0x100000001f);
+        let mut two = fle(2, 0x100000001f);
+        for m in [&mut one, &mut two] {
+            m.start(0x100000001f, 2, 0);
+            for sid in [1, 2, 3] {
+                m.on_notification(sid, &note(PeerState::Looking, 3, 0x100000001f, 1, 2), 1);
+            }
+            assert!(m.on_tick(1_000).iter().any(|a| matches!(a, Action::Decided { .. })));
+            assert_eq!(m.current_vote().leader, 3);
+        }
+        one.designated(PeerState::Leading, 1, 0x200000025);
+        two.designated(PeerState::Following, 1, 0x200000025);
+        one.update_election_vote(3);
+        two.update_election_vote(3);
+        let looking = note(PeerState::Looking, i64::MIN, i64::MIN, 4, i64::MIN);
+        let a1 = sends(&one.on_notification(2, &looking, 2_000));
+        let a2 = sends(&two.on_notification(1, &looking, 2_000));
+        assert_eq!(
+            a1.first().map(|(_, n)| (n.state, n.leader, n.zxid, n.peer_epoch)),
+            Some((peer_state::LEADING, 1, 0x200000025, 3))
+        );
+        assert_eq!(a2.first().map(|(_, n)| (n.state, n.leader, n.peer_epoch)), Some((peer_state::FOLLOWING, 1, 3)));
+        // A member looking for the ensemble decides on 1 from their answers.
+        let mut three = fle(3, 0x200000026);
+        three.start(0x200000026, 2, 2_000);
+        three.on_notification(2, &a2[0].1, 2_001);
+        let out = three.on_notification(1, &a1[0].1, 2_002);
+        let decided = out.iter().find_map(|a| if let Action::Decided { vote, .. } = a { Some(vote.leader) } else { None });
+        assert_eq!(decided, Some(1));
     }
 
     #[test]
