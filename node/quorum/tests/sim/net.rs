@@ -5,6 +5,10 @@
 //!   (capacity one) and goes out once a connection is up again (a restart, a heal). A
 //!   connection that breaks loses what was in flight and re-sends the last message when it
 //!   comes back (so: a delay, sometimes a duplicate); a few notifications are simply lost.
+//!   A notification queued for a member in the same millisecond as the one before it
+//!   replaces it (the send queue holds one): a burst of answers goes out as the last one,
+//!   so two members answering each other (a looking voter and a non-voter that has
+//!   decided do, as in ZooKeeper) do not multiply their exchanges with every duplicate.
 //! - Quorum port: one TCP connection per learner term. Within it packets arrive in order,
 //!   whole, once. A partition stalls it (TCP retransmits): what was sent arrives after the
 //!   heal, unless a read timeout closed the connection first. Closing one side delivers a
@@ -97,6 +101,14 @@ pub struct Net {
     /// QuorumCnxManager's send queue (capacity one) per (from, to) while `to` is down or
     /// cut off: the newest notification, sent once a connection is up again.
     pub elec_pending: BTreeMap<(Sid, Sid), zab_jute::quorum::Notification>,
+    /// The send queue (capacity one) while the link is up: per (from, to), the virtual
+    /// millisecond the last notification was queued at and its token. A member that
+    /// queues another for the same member in the same millisecond replaces it (QCM's
+    /// `send`, ZooKeeper's `addToSendQueue`): the sender had not written the first one yet.
+    pub elec_queued: BTreeMap<(Sid, Sid), (i64, u64)>,
+    /// The notification that replaced a queued one, by token, taken when it is delivered.
+    pub elec_newer: BTreeMap<u64, zab_jute::quorum::Notification>,
+    pub elec_tokens: u64,
 }
 
 fn pair(a: Sid, b: Sid) -> (Sid, Sid) {

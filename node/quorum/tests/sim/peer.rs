@@ -273,6 +273,9 @@ impl Peer {
                 NextRole::Observe(l) => (PeerState::Observing, l),
             };
             ctx.log(|| format!("designated: {state:?}, leader {leader}"));
+            // Its election answers with the designated vote from now on (`updateVote`), as
+            // the runtime's member loop does (`Decide::designated`).
+            proc.fle.designated(state, leader, db.tree.zxid);
             proc.role = Role::Looking(db);
             self.decided(state, leader, ctx);
             return;

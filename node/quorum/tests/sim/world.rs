@@ -19,7 +19,9 @@ use super::{hex, Config, Sid, TxnId};
 pub enum Ev {
     Boot(Sid),
     Tick(Sid),
-    Elec { from: Sid, to: Sid, n: Box<Notification> },
+    /// `token`: the send-queue slot the notification left from (0: none); a newer one
+    /// queued in the same millisecond goes instead (`Net::elec_newer`).
+    Elec { from: Sid, to: Sid, n: Box<Notification>, token: u64 },
     Deliver { conn: ConnId, to_leader: bool, gen: u64 },
     Fsync { sid: Sid, inc: u64, term: u64 },
     Wake { sid: Sid, inc: u64, term: u64 },
@@ -92,7 +94,21 @@ pub struct World {
     pub touched: Vec<Sid>,
     /// Writes submitted: txn -> (leader, zxid).
     pub submitted: BTreeMap<TxnId, (Sid, i64)>,
+    /// The most events a run may take ([`EVENT_BUDGET`]): a run that exhausts it made no
+    /// progress (a livelock) and fails with a violation instead of running forever.
+    pub event_budget: u64,
+    /// The most events at one virtual millisecond ([`INSTANT_BUDGET`]): more is a loop of
+    /// zero-delay events (a member notifying itself, say) that time never ends.
+    pub instant_budget: u64,
+    /// Events so far at the current virtual millisecond.
+    instant_events: u64,
 }
+
+/// A run's default event budget: two orders of magnitude above the busiest seeds of the
+/// random runs (a few thousand events each).
+pub const EVENT_BUDGET: u64 = 1_000_000;
+/// The default most events at one virtual millisecond.
+pub const INSTANT_BUDGET: u64 = 20_000;
 
 impl World {
     pub fn new(cfg: Config, seed: u64, disks: Vec<Disk>, trace: bool) -> World {
@@ -118,6 +134,9 @@ impl World {
             tap: None,
             touched: Vec::new(),
             submitted: BTreeMap::new(),
+            event_budget: EVENT_BUDGET,
+            instant_budget: INSTANT_BUDGET,
+            instant_events: 0,
         }
     }
 
@@ -156,12 +175,28 @@ impl World {
         }
     }
 
-    /// Runs events up to time `t`; false once an invariant is violated.
+    /// Runs events up to time `t`; false once an invariant is violated or the run is out of
+    /// its event budget (a violation too: a livelock).
     pub fn run_until(&mut self, t: i64) -> bool {
         while self.heap.peek().is_some_and(|s| s.at <= t) {
             let Some(s) = self.heap.pop() else { break };
+            self.instant_events = if s.at == self.now { self.instant_events + 1 } else { 1 };
             self.now = s.at;
             self.events += 1;
+            if self.events > self.event_budget || self.instant_events > self.instant_budget {
+                let what = if self.instant_events > self.instant_budget {
+                    format!("{} events at this one virtual millisecond", self.instant_events - 1)
+                } else {
+                    format!("{} events in {} virtual ms", self.events - 1, self.now)
+                };
+                let last = format!("{:?}", s.ev);
+                let last: String = last.chars().take(300).collect();
+                self.hist.violation(
+                    self.now,
+                    format!("no progress (livelock): out of the event budget after {what}; next event: {last}"),
+                );
+                return false;
+            }
             self.dispatch(s.ev);
             self.check();
             self.touched.clear();
@@ -202,7 +237,10 @@ impl World {
                     self.with_peer(sid, |p, ctx| p.tick(ctx));
                 }
             }
-            Ev::Elec { from, to, n } => {
+            Ev::Elec { from, to, mut n, token } => {
+                if let Some(newer) = self.net.elec_newer.remove(&token) {
+                    *n = newer;
+                }
                 if std::env::var("ZAB_SIM_TRACE_ELECTION").is_ok() {
                     self.note(format!(
                         "elec {from}->{to} state {} leader {} zxid {} round {} epoch {}",
@@ -338,7 +376,7 @@ impl World {
 
     fn send_elec(&mut self, from: Sid, to: Sid, n: Notification) {
         if to == from {
-            self.schedule(self.now, Ev::Elec { from, to, n: Box::new(n) });
+            self.schedule(self.now, Ev::Elec { from, to, n: Box::new(n), token: 0 });
             return;
         }
         if to == 0 || to > self.peers.len() as u64 {
@@ -349,6 +387,12 @@ impl World {
             return;
         }
         self.net.elec_pending.remove(&(from, to));
+        if let Some((_, token)) = self.net.elec_queued.get(&(from, to)).filter(|(at, _)| *at == self.now) {
+            // Queued in this same millisecond behind one not written yet: it replaces it.
+            self.net.elec_newer.insert(*token, n);
+            self.hist.count("election notification replaced in the send queue");
+            return;
+        }
         let mut extra = 0;
         if self.rng.per_mille(self.cfg.elec_drop_permille) {
             // The connection broke with it in flight: lost, or re-sent as the last message
@@ -359,11 +403,16 @@ impl World {
             extra = self.rng.range(100, 1_000);
         }
         let copies = if self.rng.per_mille(self.cfg.elec_dup_permille) { 2 } else { 1 };
-        for _ in 0..copies {
+        self.net.elec_tokens += 1;
+        let token = self.net.elec_tokens;
+        self.net.elec_queued.insert((from, to), (self.now, token));
+        for copy in 0..copies {
+            // A duplicate is the connection's re-send of what it carried: not replaced.
+            let token = if copy == 0 { token } else { 0 };
             let last = self.net.elec_last.get(&(from, to)).copied().unwrap_or(0);
             let at = (self.now + extra + self.rng.range(self.cfg.net_delay.0, self.cfg.net_delay.1)).max(last);
             self.net.elec_last.insert((from, to), at);
-            self.schedule(at, Ev::Elec { from, to, n: Box::new(n.clone()) });
+            self.schedule(at, Ev::Elec { from, to, n: Box::new(n.clone()), token });
         }
     }
 
