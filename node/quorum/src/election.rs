@@ -690,7 +690,8 @@ mod tests {
         three.start(0x200000026, 2, 2_000);
         three.on_notification(2, &a2[0].1, 2_001);
         let out = three.on_notification(1, &a1[0].1, 2_002);
-        let decided = out.iter().find_map(|a| if let Action::Decided { vote, .. } = a { Some(vote.leader) } else { None });
+        let decided =
+            out.iter().find_map(|a| if let Action::Decided { vote, .. } = a { Some(vote.leader) } else { None });
         assert_eq!(decided, Some(1));
     }
 

@@ -19,12 +19,16 @@
 //!   the runtime, which by default works around two bugs this simulator found there
 //!   (`sim::Fixes`; ZOOKEEPER-1653 in `cluster_scenarios.rs`). `ZAB_SIM_STRICT=1` turns
 //!   both off; `ZAB_SIM_UNFIX=epoch_from_zxid` or `ZAB_SIM_UNFIX=snapshot_on_first_load`
-//!   only the named one, to see one bug alone.
+//!   only the named one, to see one bug alone. Likewise invariant 7 (`sim/check.rs`) counts
+//!   its failures as a known issue (`sim::Config::tolerate_unactivated_configs`) unless
+//!   `ZAB_SIM_STRICT=1` or `ZAB_SIM_UNFIX=unactivated_configs`.
 //! - `--features broken-engine`: `broken_engines_are_caught` plants each bug of
 //!   `zab_quorum::mutant` in the engines in turn and names the first seed that catches it.
-//! - `ZAB_SIM_RECONFIG=1`: half the seeds run with reconfigEnabled (ZOOKEEPER-1783's first
-//!   version, and now and then a reconfig removing one member or restoring all). Opt-in
-//!   for now: the first run with it did not end (a seed that loops, not diagnosed yet).
+//! - Half the seeds run with reconfigEnabled (ZOOKEEPER-1783's first version, and now and
+//!   then a reconfig removing one member, the leader too, or restoring all) under the same
+//!   faults; `ZAB_SIM_RECONFIG=0` runs none.
+//! - A run that takes more than `sim::world::EVENT_BUDGET` events (or 20,000 at one virtual
+//!   millisecond) fails as a livelock, naming its seed, instead of running forever.
 //! - `ZAB_SIM_TRACE_ELECTION=1`: with `ZAB_SIM_SEED`, also trace every notification.
 //!
 //! A failure prints its seed and the command that replays it.
@@ -52,16 +56,26 @@ fn config(seed: u64, members: u64) -> Config {
     c.elec_dup_permille = [0, 30][r.below(2) as usize];
     c.crash_point_permille = [0, 2, 8, 20][r.below(4) as usize];
     c.cross_epoch_trunc = r.below(3) == 0;
-    c.reconfig = std::env::var("ZAB_SIM_RECONFIG").is_ok_and(|v| v == "1") && r.below(2) == 0;
+    c.reconfig = reconfig_seeds() && r.below(2) == 0;
     if std::env::var("ZAB_SIM_STRICT").is_ok_and(|v| v == "1") {
         c.fixes = sim::Fixes::none();
+        c.tolerate_unactivated_configs = false;
     }
     if let Ok(names) = std::env::var("ZAB_SIM_UNFIX") {
-        for name in names.split(',') {
-            c.fixes.unset(name.trim());
+        for name in names.split(',').map(str::trim) {
+            if name == "unactivated_configs" {
+                c.tolerate_unactivated_configs = false;
+            } else {
+                c.fixes.unset(name);
+            }
         }
     }
     c
+}
+
+/// Whether half the seeds run with reconfigEnabled (`ZAB_SIM_RECONFIG=0`: none).
+fn reconfig_seeds() -> bool {
+    std::env::var("ZAB_SIM_RECONFIG").map_or(true, |v| v != "0")
 }
 
 const CHAOS_MS: i64 = 3_000;
@@ -150,6 +164,11 @@ struct Totals {
     submitted: u64,
     acked: u64,
     epochs: u64,
+    most_events: u64,
+    reconfig_seeds: u64,
+    reconfigs_proposed: u64,
+    reconfigs_committed: u64,
+    checked_after_reconfig: u64,
     anomalies: BTreeMap<String, u64>,
     known: BTreeMap<String, u64>,
     stats: BTreeMap<String, u64>,
@@ -171,6 +190,11 @@ fn many(members: u64, first_seed: u64) {
         totals.submitted += w.hist.submitted;
         totals.acked += w.hist.acked.len() as u64;
         totals.epochs += w.hist.established.len() as u64;
+        totals.most_events = totals.most_events.max(w.events);
+        totals.reconfig_seeds += u64::from(w.cfg.reconfig);
+        totals.reconfigs_proposed += w.hist.stats.get("reconfig proposed").copied().unwrap_or(0);
+        totals.reconfigs_committed += w.hist.configs.len() as u64;
+        totals.checked_after_reconfig += w.hist.checked_after_reconfig;
         for (k, v) in &w.hist.anomalies {
             *totals.anomalies.entry(k.clone()).or_insert(0) += v;
         }
@@ -207,6 +231,16 @@ fn many(members: u64, first_seed: u64) {
         totals.acked,
         totals.epochs,
         started.elapsed().as_secs_f64()
+    );
+    eprintln!(
+        "  reconfigEnabled in {} seeds: {} reconfigs proposed, {} committed, {} leader crashes with one in \
+         flight, {} commits checked against a configuration a reconfig put in force; at most {} events in one seed",
+        totals.reconfig_seeds,
+        totals.reconfigs_proposed,
+        totals.reconfigs_committed,
+        totals.stats.get("leader crashed with a reconfig in flight").copied().unwrap_or(0),
+        totals.checked_after_reconfig,
+        totals.most_events
     );
     eprintln!("  anomalies (protocol errors that ended a term): {:?}", totals.anomalies);
     eprintln!("  known issues worked around: {:?}", totals.known);

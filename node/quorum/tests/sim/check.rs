@@ -21,12 +21,23 @@
 //!    last zxid the leader sent (`sim/learner.rs`);
 //! 6. a leader commits a proposal only once a quorum of voters' disks hold it (the leader
 //!    counted among them): checked when its engine's `Committed` is carried out, against
-//!    every member's log (`sim/leader.rs`, `world.rs`).
+//!    every member's log (`sim/leader.rs`, `world.rs`);
+//! 7. with dynamic reconfiguration, independently of what the engine believes: a commit of
+//!    zxid z is held by a quorum of the configuration in force at z by the committed
+//!    history `C` (the last reconfig txn of `C` before z, else the initial one), and a
+//!    reconfig txn also by a quorum of the configuration it activates. So two quorums that
+//!    share no member never both commit: not across a reconfiguration either (what a
+//!    leader that activated a configuration early, or counted the new one alone, would do).
+//!    By default its failures are counted as a known issue (`Config::tolerate_unactivated_configs`:
+//!    the engines do not keep a proposed configuration across restarts yet).
 //!
 //! Protocol errors that only end a term (a learner refusing a packet, say) are not safety
 //! violations but should not happen either: they are counted as anomalies.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use zab_quorum::verifier::QuorumMaj;
 
 use super::disk::{prefix_hash, Tree};
 use super::rng::mix;
@@ -42,6 +53,12 @@ pub struct History {
     /// How many txns of `committed` it takes to hold every acknowledged write.
     pub acked_len: usize,
     pub established: BTreeMap<i64, Sid>,
+    /// The reconfig txns of `committed`: (zxid, the configuration it activates).
+    pub configs: Vec<(i64, Arc<QuorumMaj>)>,
+    /// How many commits invariant 7 checked against a configuration a reconfig put in
+    /// force, and how many reconfig txns it checked against both configurations.
+    pub checked_after_reconfig: u64,
+    pub checked_reconfigs: u64,
     pub violations: Vec<String>,
     pub anomalies: BTreeMap<String, u64>,
     /// Known issues that the run worked around (kind -> count).
@@ -58,6 +75,9 @@ impl History {
     }
 
     fn push(&mut self, z: i64, t: TxnId) {
+        if let Some(view) = super::reconfig_view(t) {
+            self.configs.push((z, Arc::new(view)));
+        }
         let h = mix(*self.prefix.last().unwrap_or(&0), z, t);
         self.committed.push((z, t));
         self.prefix.push(h);
@@ -148,6 +168,54 @@ impl History {
                 format!("leader {sid} committed {} while only the disks of {holders:?} hold it", hex(z)),
             );
         }
+    }
+
+    /// Invariant 7: leader `sid` committed `z`, which the disks of `holders` hold;
+    /// `initial` is the configuration every member started with.
+    pub fn check_commit_configs(
+        &mut self,
+        now: i64,
+        sid: Sid,
+        z: i64,
+        holders: &BTreeSet<Sid>,
+        initial: &QuorumMaj,
+        tolerate: bool,
+    ) {
+        let before = self.configs.partition_point(|(c, _)| *c < z);
+        let mut needed: Vec<(&str, &QuorumMaj)> = Vec::new();
+        match before.checked_sub(1).and_then(|i| self.configs.get(i)) {
+            Some((_, v)) => {
+                self.checked_after_reconfig += 1;
+                needed.push(("in force", v));
+            }
+            None => needed.push(("in force", initial)),
+        }
+        if let Some((_, v)) = self.configs.get(before).filter(|(c, _)| *c == z) {
+            self.checked_reconfigs += 1;
+            needed.push(("it activates", v));
+        }
+        let missing: Vec<String> = needed
+            .iter()
+            .filter(|(_, v)| !v.contains_quorum(holders))
+            .map(|(what, v)| {
+                format!("the configuration {what} ({}: voters {:?})", hex(v.version), v.voters().collect::<Vec<_>>())
+            })
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        if tolerate {
+            self.known_issue("a commit without a quorum of the configuration a committed reconfig put in force (no lastSeenQuorumVerifier across restarts)");
+            return;
+        }
+        self.violation(
+            now,
+            format!(
+                "leader {sid} committed {} while only the disks of {holders:?} hold it: no quorum of {}",
+                hex(z),
+                missing.join(", nor of ")
+            ),
+        );
     }
 
     /// The leader applied (z, t) and answered its client.
