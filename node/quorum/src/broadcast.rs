@@ -267,6 +267,16 @@ impl LeaderBroadcast {
         }
     }
 
+    /// A reconfig an earlier term left in flight is in force from the start of this one
+    /// (NEWLEADER had both quorums, ZOOKEEPER-1324); when `designated` is another member this
+    /// leader commits nothing.
+    pub fn complete_reconfig(&mut self, view: Arc<QuorumMaj>, designated: u64) {
+        self.qv = view;
+        if designated != self.myid {
+            self.allowed_to_commit = false;
+        }
+    }
+
     pub fn outstanding(&self) -> usize {
         self.outstanding.len()
     }

@@ -34,6 +34,8 @@ pub enum NewLeaderAction {
 pub struct NewLeaderPhase {
     myid: u64,
     qv: QuorumMaj,
+    /// A configuration a reconfig left in flight, which NEWLEADER completes (ZOOKEEPER-1324).
+    next: Option<QuorumMaj>,
     zxid: i64,
     config: Vec<u8>,
     acks: BTreeSet<u64>,
@@ -50,12 +52,33 @@ impl NewLeaderPhase {
         NewLeaderPhase {
             myid,
             qv,
+            next: None,
             zxid: zxid::make(new_epoch, 0),
             config,
             acks,
             formed: false,
             deadline: now + init_limit_ms,
         }
+    }
+
+    /// A reconfig was logged but not activated before this term (`lastSeenQuorumVerifier`
+    /// newer than the configuration in force): NEWLEADER carries `next`, and needs a quorum
+    /// of it too (`newLeaderProposal.addQuorumVerifier`), so that the term completes it
+    /// (ZOOKEEPER-1324, `Leader.startZkServer`).
+    pub fn with_next(mut self, next: QuorumMaj) -> NewLeaderPhase {
+        self.config = next.to_text().into_bytes();
+        self.next = Some(next);
+        self
+    }
+
+    /// The members that acknowledged NEWLEADER so far, this leader included.
+    pub fn acks(&self) -> &BTreeSet<u64> {
+        &self.acks
+    }
+
+    fn has_quorum(&self, qv: &QuorumMaj) -> bool {
+        let voters: BTreeSet<u64> = self.acks.iter().copied().filter(|s| qv.is_voter(*s)).collect();
+        qv.contains_quorum(&voters)
     }
 
     /// NEWLEADER for a learner whose sync packets have been queued.
@@ -73,8 +96,7 @@ impl NewLeaderPhase {
         }
         // Observers wait for the quorum like everyone else, but do not count towards it.
         self.acks.insert(sid);
-        let voters: BTreeSet<u64> = self.acks.iter().copied().filter(|s| self.qv.is_voter(*s)).collect();
-        if !self.qv.contains_quorum(&voters) {
+        if !self.has_quorum(&self.qv) || !self.next.as_ref().is_none_or(|n| self.has_quorum(n)) {
             return Ok(Vec::new());
         }
         self.formed = true;
@@ -103,6 +125,20 @@ mod tests {
 
     fn qv3() -> QuorumMaj {
         QuorumMaj::new((1..=3).map(|i| QuorumServer::parse(i, "h:1:2").unwrap()), 0)
+    }
+
+    #[test]
+    fn a_reconfig_left_in_flight_needs_both_quorums_and_goes_out_in_newleader() {
+        // {1,2,3} -> {1,4,5,6}: 1 and 2 are a quorum of the old configuration only.
+        let next = QuorumMaj::new([1, 4, 5, 6].map(|i| QuorumServer::parse(i, "h:1:2").unwrap()), 0x500000009);
+        let mut nl = NewLeaderPhase::new(1, qv3(), 6, 0, 10_000).with_next(next.clone());
+        let NewLeaderAction::Send { packet: p, .. } = nl.newleader_for(2) else { panic!() };
+        assert_eq!(p.data, Some(next.to_text().into_bytes()), "NEWLEADER carries the configuration to complete");
+        assert!(nl.on_ack(2, 6 << 32).unwrap().is_empty());
+        assert!(nl.on_ack(4, 6 << 32).unwrap().is_empty(), "1 and 4 are no quorum of {{1,4,5,6}}");
+        let out = nl.on_ack(5, 6 << 32).unwrap();
+        assert_eq!(out[0], NewLeaderAction::StartServing);
+        assert_eq!(nl.acks().len(), 4);
     }
 
     #[test]

@@ -179,6 +179,7 @@ impl Leader {
                         let designated = self.settings.myid;
                         out.push(LeaderAction::Activated { zxid, view, designated });
                     }
+                    self.complete_pending_reconfig(out);
                     out.push(LeaderAction::StartServing);
                 }
             }
@@ -186,6 +187,20 @@ impl Leader {
         if let Some(e) = self.learners.get_mut(&sid) {
             e.in_broadcast = true;
         }
+    }
+
+    /// NEWLEADER had a quorum of the configuration in force and of the one a reconfig left
+    /// in flight: that one is in force from now on, led by its designated leader
+    /// (`getDesignatedLeader` over NEWLEADER's ACKs); this leader commits nothing when that
+    /// is another member.
+    fn complete_pending_reconfig(&mut self, out: &mut Vec<LeaderAction>) {
+        let Some(view) = self.pending.take() else { return };
+        let acked = self.newleader.as_ref().map(|n| n.acks().clone()).unwrap_or_default();
+        let designated = crate::reconfig::designated_leader(self.settings.myid, self.config(), &view, &acked, &[]);
+        if let Some(b) = self.bcast.as_mut() {
+            b.complete_reconfig(view.clone(), designated);
+        }
+        out.push(LeaderAction::Activated { zxid: view.version, view, designated });
     }
 
     /// A learner forwarded a client's request: `sync` is answered here once everything

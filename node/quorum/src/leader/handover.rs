@@ -106,8 +106,7 @@ impl Leader {
                             .keys()
                             .filter_map(|sid| self.ineligible(*sid).map(|w| format!("{sid}: {w}")))
                             .collect::<Vec<_>>();
-                        let why =
-                            if why.is_empty() { "no follower is connected".to_owned() } else { why.join("; ") };
+                        let why = if why.is_empty() { "no follower is connected".to_owned() } else { why.join("; ") };
                         return Err(HandOverError::NoCandidate(why));
                     }
                 }
@@ -133,10 +132,9 @@ impl Leader {
         }
         let failed = match self.ineligible(h.to) {
             Some(why) => Some(why),
-            None if now >= h.until => Some(format!(
-                "it did not acknowledge every proposal within syncLimit ({} ms)",
-                self.settings.sync_ms
-            )),
+            None if now >= h.until => {
+                Some(format!("it did not acknowledge every proposal within syncLimit ({} ms)", self.settings.sync_ms))
+            }
             None => None,
         };
         if let Some(reason) = failed {

@@ -236,6 +236,9 @@ pub struct Leader {
     /// The initial configuration with the NEWLEADER zxid as its version, to activate once
     /// NEWLEADER has its quorum (reconfigEnabled only).
     bumped: Option<Arc<QuorumMaj>>,
+    /// A configuration a reconfig logged here but never activated (the runtime's
+    /// `lastSeenQuorumVerifier`): this term's NEWLEADER completes it (ZOOKEEPER-1324).
+    pending: Option<Arc<QuorumMaj>>,
     /// A hand-over of the leadership under way.
     hand_over: Option<handover::HandOver>,
     /// The latest time a call gave (for what a call without one decides).
@@ -277,6 +280,7 @@ impl Leader {
             failure: None,
             ended: false,
             bumped: None,
+            pending: None,
             hand_over: None,
             clock: now,
         };
@@ -319,6 +323,16 @@ impl Leader {
         match &self.bcast {
             Some(b) => b.config(),
             None => &self.settings.view,
+        }
+    }
+
+    /// A reconfig this member logged but never saw activate (`lastSeenQuorumVerifier`),
+    /// given before the term's server starts: when newer than the configuration in force,
+    /// NEWLEADER carries it and needs a quorum of it too, and it is in force once NEWLEADER
+    /// has both quorums (`Leader.startZkServer`, ZOOKEEPER-1324).
+    pub fn set_last_seen(&mut self, view: QuorumMaj) {
+        if self.settings.reconfig_enabled && self.bcast.is_none() && view.version > self.settings.view.version {
+            self.pending = Some(Arc::new(view));
         }
     }
 

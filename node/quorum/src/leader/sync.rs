@@ -13,7 +13,7 @@ impl Leader {
         // ZOOKEEPER-1783: an initial configuration (version 0, none given) takes the
         // NEWLEADER zxid as its version once established, so it outranks the partial views
         // of joining members. NEWLEADER carries it; it activates with NEWLEADER's quorum.
-        if view.version == 0 {
+        if view.version == 0 && self.pending.is_none() {
             view.version = start;
             if self.settings.reconfig_enabled {
                 self.bumped = Some(Arc::new(view.clone()));
@@ -21,7 +21,11 @@ impl Leader {
         }
         let in_force = if self.settings.reconfig_enabled { view.clone() } else { self.settings.view.clone() };
         self.bcast = Some(LeaderBroadcast::new(myid, in_force, start));
-        self.newleader = Some(NewLeaderPhase::new(myid, view, epoch, now, self.settings.init_ms));
+        let phase = NewLeaderPhase::new(myid, view, epoch, now, self.settings.init_ms);
+        self.newleader = Some(match &self.pending {
+            Some(next) => phase.with_next(next.as_ref().clone()),
+            None => phase,
+        });
         self.phase = LeaderPhase::Sync;
         let waiting: Vec<ConnId> = self
             .handlers

@@ -278,3 +278,40 @@ fn no_hand_over_without_an_eligible_follower_or_during_a_reconfig() {
     l.propose_reconfig(z, Arc::new(vec![9]), view(&[1, 2, 3, 4], z)).unwrap();
     assert!(matches!(l.hand_over(None, 11), Err(HandOverError::ReconfigInFlight(v)) if v == z));
 }
+
+/// ZOOKEEPER-1324: a reconfig {1,2,3} -> {2,3,4} logged here but left in flight by the
+/// last leader. NEWLEADER carries it and needs a quorum of both configurations; once it has
+/// them the new configuration is in force, led by this leader (a voter there).
+#[test]
+fn a_reconfig_left_in_flight_is_completed_by_newleader() {
+    let mut s = settings();
+    s.view.version = E1;
+    let next =
+        crate::reconfig::parse_config("server.2=h:1:2\nserver.3=h:1:2\nserver.4=h:1:2\nversion=100000007").unwrap();
+    let (mut l, _) = Leader::start(s, 1, 1, E1 | 7, VecDeque::new(), 0);
+    l.set_last_seen(next.clone());
+    for (conn, sid) in [(10, 1), (11, 4)] {
+        l.on_accept(conn, 0);
+        let hello = LearnerDiscovery { myid: sid, accepted_epoch: 1, current_epoch: 1, last_logged_zxid: E1 | 7 };
+        l.on_packet(conn, hello.hello(false, 0), 1);
+        l.on_packet(conn, QuorumPacket::new(packet::ACKEPOCH, E1 | 7, Some(1i32.to_be_bytes().to_vec())), 2);
+    }
+    l.server_started(3);
+    let e2 = 2i64 << 32;
+    for conn in [10, 11] {
+        let out = l.sync_learner(conn, E1 | 7, None);
+        let data = out.iter().find_map(|a| match a {
+            LeaderAction::Send { packet, .. } if packet.packet_type == packet::NEWLEADER => packet.data.clone(),
+            _ => None,
+        });
+        assert_eq!(data, Some(next.to_text().into_bytes()), "NEWLEADER carries the configuration to complete");
+    }
+    // 3 and 1 are a quorum of {1,2,3}, not of {2,3,4}.
+    assert!(!ack(&mut l, 10, e2, 4).contains(&LeaderAction::StartServing));
+    let out = ack(&mut l, 11, e2, 5);
+    let at = out.iter().position(|a| *a == LeaderAction::StartServing).expect("serving with both quorums");
+    assert!(
+        matches!(&out[at - 1], LeaderAction::Activated { designated: 3, view, .. } if view.version == next.version)
+    );
+    assert_eq!(l.config().version, next.version);
+}
