@@ -56,6 +56,9 @@ pub struct PeerInfo {
     designated_next: Mutex<Option<u64>>,
     /// Set by the member loop; called by [`crate::peer::activate::activate_config`].
     on_activation: Mutex<Option<ActivationListener>>,
+    /// The newest configuration a reconfig proposal logged here carried
+    /// (`lastSeenQuorumVerifier`), activated or not.
+    last_seen: Mutex<Option<Arc<zab_quorum::verifier::QuorumMaj>>>,
 }
 
 impl PeerInfo {
@@ -79,6 +82,7 @@ impl PeerInfo {
             config_in_force: Mutex::new(None),
             designated_next: Mutex::new(None),
             on_activation: Mutex::new(None),
+            last_seen: Mutex::new(None),
         }
     }
 
@@ -108,6 +112,27 @@ impl PeerInfo {
         if designated_next.is_some() {
             *self.designated_next.lock() = designated_next;
         }
+    }
+
+    /// A reconfig proposal logged here carried `view`.
+    pub fn saw_config(&self, view: Arc<zab_quorum::verifier::QuorumMaj>) {
+        let mut last = self.last_seen.lock();
+        if last.as_ref().is_none_or(|v| v.version < view.version) {
+            *last = Some(view);
+        }
+    }
+
+    /// The log past `zxid` is gone (a TRUNC, a SNAP): so is a reconfig proposal there.
+    pub fn forget_configs_after(&self, zxid: i64) {
+        let mut last = self.last_seen.lock();
+        if last.as_ref().is_some_and(|v| v.version > zxid) {
+            *last = None;
+        }
+    }
+
+    /// The newest configuration a reconfig proposal logged here carried.
+    pub fn last_seen(&self) -> Option<Arc<zab_quorum::verifier::QuorumMaj>> {
+        self.last_seen.lock().clone()
     }
 
     /// What to do when a configuration comes into force (the member loop sets it).

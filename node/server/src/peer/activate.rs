@@ -1,5 +1,7 @@
 //! A configuration comes into force on this member (`QuorumPeer.processReconfig`'s disk
-//! and tree side): the drivers of both engines and the member loop call it.
+//! and tree side): the drivers of both engines and the member loop call it. And a learner
+//! logging a reconfig proposal remembers its configuration (`setLastSeenQuorumVerifier`),
+//! which the member's next term as leader completes if it never activated.
 
 use std::sync::Arc;
 
@@ -32,4 +34,18 @@ pub fn activate_config(
     if let Some(listener) = info.on_activation() {
         listener(view);
     }
+}
+
+/// A txn this learner logs: when it is a reconfig, its configuration is the last seen
+/// (`Follower.processPacket`'s `setLastSeenQuorumVerifier(qv, true)`): `<cfg>.dynamic.next`
+/// on disk, and what this member's next term as leader completes (ZOOKEEPER-1324).
+pub fn saw_reconfig(config: &ServerConfig, info: &PeerInfo, txn: &[u8]) {
+    if !config.reconfig_enabled {
+        return;
+    }
+    let Some(Ok(view)) = zab_quorum::reconfig::config_of_txn(txn) else { return };
+    if let Err(e) = crate::config::dynamic::write_last_seen(config, &view) {
+        error!(error = %e, version = format_args!("0x{:x}", view.version), "cannot write the last seen configuration");
+    }
+    info.saw_config(Arc::new(view));
 }

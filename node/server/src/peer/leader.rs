@@ -42,7 +42,6 @@ use crate::zk_server::{
     Broadcast, Database, HandOverWait, ProposeError, QuorumConfigs, SkipError, Upstream, ZooKeeperServer,
 };
 
-
 /// The learners' connections: acceptor, handler threads, SNAP stream.
 mod handler;
 use handler::{accept_loop, learner_request, snapshot_stream};
@@ -424,7 +423,11 @@ fn lead_term(
         reconfig_enabled: config.reconfig_enabled,
     };
     let committed_log: VecDeque<(i64, Arc<Vec<u8>>)> = db.committed_log.clone();
-    let (engine, actions) = Leader::start(settings, accepted, current, last_zxid, committed_log, 0);
+    let (mut engine, actions) = Leader::start(settings, accepted, current, last_zxid, committed_log, 0);
+    // A reconfig logged here but never activated: this term completes it (ZOOKEEPER-1324).
+    if let Some(view) = info.last_seen() {
+        engine.set_last_seen(view.as_ref().clone());
+    }
     let (events_tx, events) = mpsc::channel();
     // `stop` wakes the term's thread at once.
     let _wake = {

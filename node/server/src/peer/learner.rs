@@ -327,6 +327,7 @@ impl Term<'_> {
                 }
                 LearnerAction::Truncate(z) => {
                     truncate(config, z)?;
+                    self.peer.forget_configs_after(z);
                     *self.db = None;
                     let loaded =
                         Database::load(config).map_err(|e| PeerError::disk("loading the truncated database", e))?;
@@ -335,6 +336,7 @@ impl Term<'_> {
                     queue.extend(learner.truncated(now_at)?);
                 }
                 LearnerAction::LoadSnapshot(z) => {
+                    self.peer.forget_configs_after(z);
                     let bytes = reader.read_snapshot_stream().map_err(|e| PeerError::io("reading the snapshot", e))?;
                     let tree_config =
                         TreeConfig { extended_types: config.extended_types, digest_enabled: config.digest_enabled };
@@ -369,6 +371,9 @@ impl Term<'_> {
                         w.append(*z, d);
                     }
                     w.commit().map_err(|e| PeerError::disk("writing the transaction log", e))?;
+                    for (_, d) in &txns {
+                        super::activate::saw_reconfig(config, self.peer, d);
+                    }
                 }
                 LearnerAction::ApplyDirect { data, .. } => {
                     let d = self
@@ -394,6 +399,7 @@ impl Term<'_> {
                     // In broadcast, a lone proposal is written at once; a burst waits for
                     // the reader to drain the socket (`FlushBeforeRead`).
                     let lone = learner.in_broadcast() && !reader.has_buffered();
+                    super::activate::saw_reconfig(config, self.peer, &data);
                     self.server()?.log_txn(data, lone)?;
                 }
                 LearnerAction::CommitUpTo(z) if learner.in_broadcast() => self.server()?.commit_up_to_deferred(z),
