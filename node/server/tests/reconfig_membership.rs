@@ -469,3 +469,66 @@ fn add_an_observer_promote_it_and_demote_a_participant() {
         demote.as_millis()
     );
 }
+
+/// ZOOKEEPER-1324: a reconfig a quorum logged but did not commit when its leader died is
+/// completed by the next leader, whose NEWLEADER needs a quorum of the old and of the new
+/// configuration and then puts the new one in force (`Leader.startZkServer`).
+#[test]
+fn a_reconfig_in_flight_survives_the_leaders_death() {
+    let Running { _one, _dir, root, mut nodes, leader, writer } = three_under_writes();
+    let (mut m4, mut m5) = (Member::new(&root, 4), Member::new(&root, 5));
+    let current = nodes[leader].config().expect("the configuration in force");
+    join(&mut m4, &current, "participant");
+    join(&mut m5, &current, "participant");
+    for m in [&m4, &m5] {
+        wait_for(Duration::from_secs(30), "a joiner serving", || m.mode());
+    }
+    let (kept, gone) = ((leader + 1) % 3, (leader + 2) % 3);
+    let gone_id = nodes[gone].id.to_string();
+    writer.wait_for_more(200, "writes acknowledged before the reconfig");
+
+    // 4 and 5 stopped: the new configuration (the leader, `kept`, 4, 5) has no quorum, so
+    // the reconfig is logged by the old one and cannot commit.
+    m4.signal("STOP");
+    m5.signal("STOP");
+    let args: Vec<String> =
+        [&AUTH[..], &["--remove", &gone_id, "--add", &m4.line("participant"), "--add", &m5.line("participant")]]
+            .concat()
+            .into_iter()
+            .map(str::to_owned)
+            .chain(["--timeout-ms".to_owned(), "3000".to_owned()])
+            .collect();
+    let mut client = std::process::Command::new(env!("CARGO_BIN_EXE_zab-node"))
+        .args(["reconfig", "--server", &nodes[leader].addr()])
+        .args(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("zab-node reconfig");
+    wait_for(Duration::from_secs(10), "the reconfig in flight on the leader", || {
+        (nodes[leader].status()?["reconfig_in_flight"] == true).then_some(())
+    });
+    nodes[leader].stop();
+    let _ = client.wait();
+    m4.signal("CONT");
+    m5.signal("CONT");
+
+    // The next leader completes it: every member of the new configuration runs with it.
+    let alive = [&nodes[kept], &m4, &m5];
+    let config = wait_for(Duration::from_secs(30), "the reconfig's configuration served", || {
+        nodes[kept].config().filter(|c| c.contains("server.5=") && !c.contains(&format!("server.{gone_id}=")))
+    });
+    serving_config(&alive, &config);
+    for m in alive {
+        let dynamic = m.dir.join(format!("zoo.cfg.dynamic.{:x}", version_of(&config)));
+        wait_for(Duration::from_secs(30), &format!("member {} running with the new configuration", m.id), || {
+            std::fs::metadata(&dynamic).ok()
+        });
+    }
+    // `gone` no longer votes, 4 and 5 do: without it and without the dead leader, `kept`, 4
+    // and 5 commit.
+    nodes[gone].stop();
+    writer.wait_for_more(200, "writes acknowledged by the new configuration");
+    let acked = check_nothing_lost(writer, &[&nodes[kept], &m4, &m5]);
+    println!("a reconfig in flight completed by the next leader: {acked} writes acknowledged");
+}

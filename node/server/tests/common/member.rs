@@ -23,6 +23,8 @@ pub struct Member {
     pub client: u16,
     pub quorum: u16,
     pub election: u16,
+    /// The admin server's port (`/status`).
+    pub admin: u16,
     pub child: Option<Child>,
 }
 
@@ -30,7 +32,8 @@ impl Member {
     /// A member with fresh ports and its data directory `root/m<id>` (nothing written yet).
     pub fn new(root: &Path, id: u64) -> Member {
         let dir = root.join(format!("m{id}"));
-        Member { id, dir, client: free_port(), quorum: free_port(), election: free_port(), child: None }
+        let (client, quorum, election, admin) = (free_port(), free_port(), free_port(), free_port());
+        Member { id, dir, client, quorum, election, admin, child: None }
     }
 
     /// Its line in a dynamic configuration: `server.N=127.0.0.1:q:e:<kind>;127.0.0.1:c`.
@@ -45,10 +48,11 @@ impl Member {
         std::fs::write(
             self.dir.join("zoo.cfg"),
             format!(
-                "tickTime=200\ninitLimit=20\nsyncLimit=5\ndataDir={}\nadmin.enableServer=false\n\
-                 4lw.commands.whitelist=*\npreAllocSize=4096\nreconfigEnabled=true\n\
+                "tickTime=200\ninitLimit=20\nsyncLimit=5\ndataDir={}\nadmin.serverAddress=127.0.0.1\n\
+                 admin.serverPort={}\n4lw.commands.whitelist=*\npreAllocSize=4096\nreconfigEnabled=true\n\
                  zookeeper.DigestAuthenticationProvider.superDigest={SUPER_DIGEST}\n{}\n",
                 self.dir.display(),
+                self.admin,
                 servers.join("\n")
             ),
         )
@@ -78,6 +82,23 @@ impl Member {
         let mut out = String::new();
         s.read_to_string(&mut out).ok()?;
         Some(out)
+    }
+
+    /// `GET /status` of the admin server.
+    pub fn status(&self) -> Option<serde_json::Value> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.admin)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+        s.write_all(b"GET /status HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        serde_json::from_str(out.split_once("\r\n\r\n")?.1).ok()
+    }
+
+    /// Sends a signal to the process (`STOP`, `CONT`).
+    pub fn signal(&self, sig: &str) {
+        let pid = self.child.as_ref().expect("a running member").id();
+        let ok = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().is_ok_and(|s| s.success());
+        assert!(ok, "kill -{sig} {pid}");
     }
 
     /// `Mode:` of `srvr` (leader, follower, observer), once it serves.
