@@ -85,8 +85,16 @@ fn starts_with_service_links_and_takes_myid_from_hostname() {
     let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
     assert!(log.contains("service link"), "the ignored ZAB_CLIENT_PORT is logged: {log}");
 
-    let ok = healthcheck(&format!("http://127.0.0.1:{admin}/healthz"));
-    assert!(ok.status.success(), "healthcheck against a serving node: {ok:?}");
+    // The admin endpoint binds beside the client port, not before it: poll it too.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let ok = healthcheck(&format!("http://127.0.0.1:{admin}/healthz"));
+        if ok.status.success() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "healthcheck against a serving node within 20 s: {ok:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let missing = healthcheck(&format!("http://127.0.0.1:{admin}/no-such-endpoint"));
     assert_eq!(missing.status.code(), Some(1), "a 404 is unhealthy: {missing:?}");
     drop(server);
