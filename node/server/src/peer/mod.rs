@@ -175,6 +175,10 @@ pub async fn run_member(
     // the term: a member that missed the reconfig learns it from the votes it is answered.
     let elector = decide.clone();
     info.set_on_activation(Arc::new(move |view| elector.set_view(view)));
+    // `<cfg>.dynamic.next` from before a restart: a reconfig logged here, maybe not activated.
+    if let Some(view) = config.quorum.as_ref().and_then(|q| q.last_seen.clone()) {
+        info.saw_config(Arc::new(view));
+    }
     while !stop.is_stopped() {
         // The configuration in force: the one a reconfiguration activated, if one did.
         let mut config = config.clone();
