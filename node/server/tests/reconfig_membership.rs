@@ -475,6 +475,17 @@ fn add_an_observer_promote_it_and_demote_a_participant() {
 /// configuration and then puts the new one in force (`Leader.startZkServer`).
 #[test]
 fn a_reconfig_in_flight_survives_the_leaders_death() {
+    reconfig_in_flight_and_the_leader_dies(false);
+}
+
+/// The same, with the two members that logged the reconfig restarted before they elect:
+/// the configuration to complete comes from their `zoo.cfg.dynamic.next`.
+#[test]
+fn a_reconfig_in_flight_survives_the_leaders_death_and_restarts() {
+    reconfig_in_flight_and_the_leader_dies(true);
+}
+
+fn reconfig_in_flight_and_the_leader_dies(restart: bool) {
     let Running { _one, _dir, root, mut nodes, leader, writer } = three_under_writes();
     let (mut m4, mut m5) = (Member::new(&root, 4), Member::new(&root, 5));
     let current = nodes[leader].config().expect("the configuration in force");
@@ -510,6 +521,14 @@ fn a_reconfig_in_flight_survives_the_leaders_death() {
     });
     nodes[leader].stop();
     let _ = client.wait();
+    if restart {
+        for i in [kept, gone] {
+            let next = nodes[i].dir.join("zoo.cfg.dynamic.next");
+            wait_for(Duration::from_secs(10), "the last seen configuration on disk", || std::fs::metadata(&next).ok());
+            nodes[i].stop();
+            nodes[i].start();
+        }
+    }
     m4.signal("CONT");
     m5.signal("CONT");
 
@@ -530,5 +549,5 @@ fn a_reconfig_in_flight_survives_the_leaders_death() {
     nodes[gone].stop();
     writer.wait_for_more(200, "writes acknowledged by the new configuration");
     let acked = check_nothing_lost(writer, &[&nodes[kept], &m4, &m5]);
-    println!("a reconfig in flight completed by the next leader: {acked} writes acknowledged");
+    println!("a reconfig in flight completed by the next leader (restarts: {restart}): {acked} writes acknowledged");
 }
