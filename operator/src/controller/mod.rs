@@ -98,10 +98,11 @@ impl Context {
             recorder: Recorder::new(client.clone(), reporter),
             client,
             prober,
+            // A hand-over answers within 2 x syncLimit + 5 s (zab-node's patience).
             admin: Arc::new(NodeAdmin::new(
                 crate::build::ADMIN_PORT as u16,
                 crate::build::CLIENT_PORT as u16,
-                Duration::from_secs(30),
+                Duration::from_secs(90),
             )),
             metrics,
             limits,
