@@ -89,8 +89,8 @@ async fn scale_up_3_to_5_joins_observers_then_promotes_them() {
     assert_eq!(
         r[0].2.joining,
         [
-            "server.4=zk-3.zk-headless.prod.svc.cluster.local:2888:3888:participant",
-            "server.5=zk-4.zk-headless.prod.svc.cluster.local:2888:3888:participant"
+            "server.4=zk-3.zk-headless.prod.svc.cluster.local:2888:3888:participant;2181",
+            "server.5=zk-4.zk-headless.prod.svc.cluster.local:2888:3888:participant;2181"
         ]
     );
     assert!(r[0].2.leaving.is_empty());

@@ -15,7 +15,7 @@ use tracing::{info, warn};
 
 use super::{apply, Context, Error};
 use crate::build::configmap::server_address;
-use crate::build::{Built, Names, MEMBERS_ANNOTATION, OBSERVERS_ANNOTATION};
+use crate::build::{Built, Names, CLIENT_PORT, MEMBERS_ANNOTATION, OBSERVERS_ANNOTATION};
 use crate::conditions::{DEGRADED, PROGRESSING};
 use crate::crd::{RestartInProgress, ZabEnsemble, ZabEnsembleStatus};
 use crate::member_admin::{AdminError, HandOver, Reconfig};
@@ -193,8 +193,10 @@ async fn scale(ctx: &Context, sc: &Scene<'_>, step: &ScaleStep) -> Result<(), Er
             else {
                 return Ok(());
             };
+            // A joiner's line carries its client port, as ZooKeeper's reconfig requires
+            // ("each server should have 3 ports specified").
             let line = |sid: &u64, kind: &str| {
-                format!("server.{sid}={}", server_address(names, sid.saturating_sub(1) as u32, kind))
+                format!("server.{sid}={};{CLIENT_PORT}", server_address(names, sid.saturating_sub(1) as u32, kind))
             };
             let joining = add_participants
                 .iter()
