@@ -108,9 +108,17 @@ impl World {
         if let Some(l) = self.rng.pick(&leaders) {
             // With reconfigEnabled, now and then a reconfig: every member a voter, or one
             // member (at random, the leader too) removed.
-            if self.cfg.reconfig && self.rng.below(25) == 0 {
+            let every = if self.cfg.wide_reconfigs { 6 } else { 25 };
+            if self.cfg.reconfig && self.rng.below(every) == 0 {
                 let mut members: Vec<Sid> = (1..=self.cfg.members).collect();
-                if self.rng.below(2) == 0 {
+                if self.cfg.wide_reconfigs {
+                    let n = self.cfg.members;
+                    let size = self.rng.range((n / 2 + 1) as i64, n as i64) as usize;
+                    while members.len() > size {
+                        let gone = self.rng.below(members.len() as u64) as usize;
+                        members.remove(gone);
+                    }
+                } else if self.rng.below(2) == 0 {
                     let gone = self.rng.range(1, self.cfg.members as i64) as usize;
                     members.remove(gone.min(members.len() - 1));
                 }

@@ -260,6 +260,9 @@ impl LeaderTerm {
         if !self.is_serving() || self.engine.next_config().is_some() {
             return Ok(None);
         }
+        if ctx.cfg.wide_reconfigs && !self.engine.is_quorum_synced(&view) {
+            return Ok(None); // NewConfigNoQuorum
+        }
         let Ok(z) = self.engine.next_zxid() else { return Ok(None) };
         view.version = z;
         let payload = super::reconfig_txn(t, z, &view);

@@ -81,6 +81,11 @@ pub struct Config {
     /// `reconfigEnabled`: configurations activate (ZOOKEEPER-1783's first version, reconfig
     /// txns) and travel in notifications and NEWLEADER.
     pub reconfig: bool,
+    /// With `reconfig`: the random reconfigs pick any set of voters (a majority of the
+    /// members at least), so the old and the new configuration may have quorums that share
+    /// no member ({1,2,3} to {3,4,5}); a reconfig is refused, as ZooKeeper refuses it
+    /// (NewConfigNoQuorum), unless a quorum of the new voters is synchronised with the leader.
+    pub wide_reconfigs: bool,
     /// Invariant 7 (`check.rs`) counts its failures as a known issue instead of a
     /// violation: the engines keep no configuration proposed and not yet activated across
     /// a restart (ZooKeeper's `lastSeenQuorumVerifier`, the `.next` dynamic file written
@@ -156,6 +161,7 @@ impl Config {
             crash_point_permille: 0,
             cross_epoch_trunc: false,
             reconfig: false,
+            wide_reconfigs: false,
             tolerate_unactivated_configs: true,
             fixes: Fixes::all(),
         }
