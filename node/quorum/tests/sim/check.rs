@@ -28,8 +28,6 @@
 //!    reconfig txn also by a quorum of the configuration it activates. So two quorums that
 //!    share no member never both commit: not across a reconfiguration either (what a
 //!    leader that activated a configuration early, or counted the new one alone, would do).
-//!    By default its failures are counted as a known issue (`Config::tolerate_unactivated_configs`:
-//!    the engines do not keep a proposed configuration across restarts yet).
 //!
 //! Protocol errors that only end a term (a learner refusing a packet, say) are not safety
 //! violations but should not happen either: they are counted as anomalies.
@@ -172,15 +170,7 @@ impl History {
 
     /// Invariant 7: leader `sid` committed `z`, which the disks of `holders` hold;
     /// `initial` is the configuration every member started with.
-    pub fn check_commit_configs(
-        &mut self,
-        now: i64,
-        sid: Sid,
-        z: i64,
-        holders: &BTreeSet<Sid>,
-        initial: &QuorumMaj,
-        tolerate: bool,
-    ) {
+    pub fn check_commit_configs(&mut self, now: i64, sid: Sid, z: i64, holders: &BTreeSet<Sid>, initial: &QuorumMaj) {
         let before = self.configs.partition_point(|(c, _)| *c < z);
         let mut needed: Vec<(&str, &QuorumMaj)> = Vec::new();
         match before.checked_sub(1).and_then(|i| self.configs.get(i)) {
@@ -202,10 +192,6 @@ impl History {
             })
             .collect();
         if missing.is_empty() {
-            return;
-        }
-        if tolerate {
-            self.known_issue("a commit without a quorum of the configuration a committed reconfig put in force (no lastSeenQuorumVerifier across restarts)");
             return;
         }
         self.violation(

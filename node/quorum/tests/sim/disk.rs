@@ -74,6 +74,9 @@ pub struct Disk {
     /// The dynamic configuration file (`zoo.cfg.dynamic.<version>`): written when a
     /// configuration activates; None: the initial one.
     pub config: Option<std::sync::Arc<zab_quorum::verifier::QuorumMaj>>,
+    /// `zoo.cfg.dynamic.next`: the configuration of the last reconfig proposal a learner
+    /// logged (`setLastSeenQuorumVerifier(qv, true)`).
+    pub next_config: Option<std::sync::Arc<zab_quorum::verifier::QuorumMaj>>,
 }
 
 impl Disk {

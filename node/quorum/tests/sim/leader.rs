@@ -39,7 +39,13 @@ pub struct LeaderTerm {
 
 impl LeaderTerm {
     /// `lead`: the epoch files, then the engine's discovery, counting this member first.
-    pub fn start(me: Sid, db: Db, disk: &mut Disk, ctx: &mut Ctx) -> Result<Box<LeaderTerm>, (Option<Db>, End)> {
+    pub fn start(
+        me: Sid,
+        db: Db,
+        last_seen: Option<Arc<QuorumMaj>>,
+        disk: &mut Disk,
+        ctx: &mut Ctx,
+    ) -> Result<Box<LeaderTerm>, (Option<Db>, End)> {
         let last = db.tree.zxid;
         let (current, accepted) = match disk.load_epochs(last) {
             Ok(e) => e,
@@ -55,7 +61,12 @@ impl LeaderTerm {
             reconfig_enabled: ctx.cfg.reconfig,
         };
         let window: VecDeque<_> = db.committed_log.iter().map(|(z, t)| (*z, encode(*t))).collect();
-        let (engine, actions) = Leader::start(settings, accepted, current, last, window, ctx.now);
+        let (mut engine, actions) = Leader::start(settings, accepted, current, last, window, ctx.now);
+        // A reconfig logged here but never activated: this term completes it (ZOOKEEPER-1324).
+        if let Some(view) = last_seen.filter(|v| ctx.cfg.reconfig && v.version > ctx.qv.version) {
+            ctx.hist.count("a leader completes a reconfig it logged and never saw activate");
+            engine.set_last_seen((*view).clone());
+        }
         let mut t =
             Box::new(LeaderTerm { me, engine, db: Some(db), server: None, snap: None, quorums: BTreeMap::new() });
         ctx.log(|| format!("leads: accepted {accepted}, current {current}, last {}", hex(last)));
@@ -266,7 +277,13 @@ impl LeaderTerm {
         let Ok(z) = self.engine.next_zxid() else { return Ok(None) };
         view.version = z;
         let payload = super::reconfig_txn(t, z, &view);
+        let proposed = Arc::new(view.clone());
         let Ok(actions) = self.engine.propose_reconfig(z, payload, view) else { return Ok(None) };
+        if ctx.cfg.fixes.leader_sees_own_reconfig {
+            // Leader.propose: setLastSeenQuorumVerifier(request.qv, true).
+            disk.next_config = Some(proposed.clone());
+            ctx.saw_configs.push(proposed);
+        }
         self.note_quorums(z);
         ctx.log(|| format!("proposes reconfig {}", hex(z)));
         self.carry_out(actions, disk, ctx)?;

@@ -182,6 +182,7 @@ impl LearnerTerm {
                 LearnerAction::PersistAcceptedEpoch(e) => disk.accepted_epoch = Some(e),
                 LearnerAction::Truncate(z) => {
                     disk.truncate_with_snapshots(z);
+                    ctx.forget_configs_after = Some(z);
                     self.db = None;
                     let db = disk
                         .restore(ctx.cfg.commit_log_count)
@@ -194,6 +195,7 @@ impl LearnerTerm {
                 LearnerAction::LoadSnapshot(z) => {
                     let mut tree = body.clone().ok_or_else(|| End::Term("reading the snapshot: no stream".into()))?;
                     tree.zxid = z;
+                    ctx.forget_configs_after = Some(z);
                     self.db = None;
                     self.snapped = Some(Db { tree, committed_log: Default::default(), snapshot: None });
                 }
@@ -215,6 +217,9 @@ impl LearnerTerm {
                         return Err(End::Crash(Default::default()));
                     }
                     write_file(disk, &entries);
+                    for (_, t) in &entries {
+                        saw_reconfig(*t, disk, ctx);
+                    }
                 }
                 LearnerAction::ApplyDirect { zxid, data } => {
                     let d = self.db.as_mut().ok_or_else(|| End::Term("no database".into()))?;
@@ -235,6 +240,7 @@ impl LearnerTerm {
                     self.server = Some(s);
                 }
                 LearnerAction::Log { zxid, data } => {
+                    saw_reconfig(decode(&data), disk, ctx);
                     if let Some(s) = self.server.as_mut() {
                         if s.log_txn(zxid, decode(&data)) {
                             ctx.fx.push(Fx::Fsync);
@@ -363,6 +369,19 @@ fn check_durable_proposal(z: i64, disk: &Disk, ctx: &mut Ctx) {
     if disk.read_from(z).first().is_none_or(|(e, _)| *e != z) {
         let what = format!("member {} ACKs {} before its log holds it", ctx.sid, hex(z));
         ctx.hist.violation(ctx.now, what);
+    }
+}
+
+/// A txn this learner logs: a reconfig's configuration is the last seen (the runtime's
+/// `activate::saw_reconfig`: `.dynamic.next`, and `PeerInfo::last_seen` through the step).
+fn saw_reconfig(t: TxnId, disk: &mut Disk, ctx: &mut Ctx) {
+    if !ctx.cfg.reconfig {
+        return;
+    }
+    if let Some(view) = super::reconfig_view(t) {
+        let view = std::sync::Arc::new(view);
+        disk.next_config = Some(view.clone());
+        ctx.saw_configs.push(view);
     }
 }
 

@@ -86,24 +86,18 @@ pub struct Config {
     /// no member ({1,2,3} to {3,4,5}); a reconfig is refused, as ZooKeeper refuses it
     /// (NewConfigNoQuorum), unless a quorum of the new voters is synchronised with the leader.
     pub wide_reconfigs: bool,
-    /// Invariant 7 (`check.rs`) counts its failures as a known issue instead of a
-    /// violation: the engines keep no configuration proposed and not yet activated across
-    /// a restart (ZooKeeper's `lastSeenQuorumVerifier`, the `.next` dynamic file written
-    /// when a reconfig PROPOSAL is seen; `Leader.lead` then needs NEWLEADER's quorum in it
-    /// too and activates it in `startZkServer`), so a reconfig whose leader fails before
-    /// activating it can be committed by the next leader's NEWLEADER and never come into
-    /// force. `ZAB_SIM_STRICT=1` makes it a violation again.
-    pub tolerate_unactivated_configs: bool,
-    /// Which known bugs of the runtime's member startup the model works around
-    /// (ZooKeeper's behaviour instead), so a run can go on past them. [`Fixes::none`]
-    /// does what the runtime does.
+    /// Which known bugs of the runtime's member loop the model works around (ZooKeeper's
+    /// behaviour instead), so a run can go on past them. [`Fixes::none`] does what the
+    /// runtime does.
     pub fixes: Fixes,
 }
 
-/// Deviations from the runtime's member startup (`peer.rs`), each for a bug the simulator
-/// found (see the scenario tests named after them). Each one counts in `History::known`
-/// when it changes what happens. The leader's and the learner's terms have none: the
-/// simulator runs their engines, and the bugs it found there are fixed in them
+/// Deviations from the runtime's member loop (`peer.rs`: its startup, and what it
+/// remembers across terms), each for a bug the simulator found (see the scenario tests
+/// named after them, and invariant 7 for the last seen configuration). Each one counts in
+/// `History::known` when it changes what happens (`leader_sees_own_reconfig`: in the
+/// stats, as a leader completing a reconfig). The engines themselves have none: the
+/// simulator runs them, and the bugs it found there are fixed in them
 /// (`cluster_sim_findings.rs`).
 #[derive(Debug, Clone, Copy)]
 pub struct Fixes {
@@ -118,11 +112,28 @@ pub struct Fixes {
     /// its first sync's txns and before NEWLEADER's server starts has a log and no
     /// snapshot, and never starts again (`LogsWithoutSnapshot`).
     pub snapshot_on_first_load: bool,
+    /// A restarted member's last seen configuration is read back from `.dynamic.next` (when
+    /// its log still holds that reconfig), as ZooKeeper's `QuorumPeerConfig` does; the
+    /// runtime reads the file into its configuration but starts `PeerInfo::last_seen`
+    /// empty, so a member that logged a reconfig, crashed and leads next forgets it
+    /// (ZOOKEEPER-1324's window reopened by a restart).
+    pub last_seen_from_disk: bool,
+    /// A leader proposing a reconfig remembers its configuration as the last seen (and
+    /// writes `.dynamic.next`), as ZooKeeper's `Leader.propose` does
+    /// (`setLastSeenQuorumVerifier(request.qv, true)`); the runtime remembers the
+    /// configurations its learners log only, so a leader whose term ends with its own
+    /// reconfig in flight and that leads again forgets it.
+    pub leader_sees_own_reconfig: bool,
 }
 
 impl Fixes {
     pub fn all() -> Fixes {
-        Fixes { epoch_from_zxid: true, snapshot_on_first_load: true }
+        Fixes {
+            epoch_from_zxid: true,
+            snapshot_on_first_load: true,
+            last_seen_from_disk: true,
+            leader_sees_own_reconfig: true,
+        }
     }
 
     /// Turns one fix off by its field's name (unknown names are refused loudly).
@@ -130,12 +141,19 @@ impl Fixes {
         match name {
             "epoch_from_zxid" => self.epoch_from_zxid = false,
             "snapshot_on_first_load" => self.snapshot_on_first_load = false,
+            "last_seen_from_disk" => self.last_seen_from_disk = false,
+            "leader_sees_own_reconfig" => self.leader_sees_own_reconfig = false,
             other => panic!("no fix named {other:?}"),
         }
     }
 
     pub fn none() -> Fixes {
-        Fixes { epoch_from_zxid: false, snapshot_on_first_load: false }
+        Fixes {
+            epoch_from_zxid: false,
+            snapshot_on_first_load: false,
+            last_seen_from_disk: false,
+            leader_sees_own_reconfig: false,
+        }
     }
 }
 
@@ -162,7 +180,6 @@ impl Config {
             cross_epoch_trunc: false,
             reconfig: false,
             wide_reconfigs: false,
-            tolerate_unactivated_configs: true,
             fixes: Fixes::all(),
         }
     }

@@ -112,6 +112,10 @@ pub struct Ctx<'a> {
     pub crash_opts: CrashOpts,
     /// The member crashed during this step.
     pub crashed: Option<CrashOpts>,
+    /// Configurations of reconfig proposals the step logged (`saw_reconfig`).
+    pub saw_configs: Vec<std::sync::Arc<QuorumMaj>>,
+    /// The log past this zxid went (a TRUNC, a SNAP): so did a reconfig proposal there.
+    pub forget_configs_after: Option<i64>,
 }
 
 impl Ctx<'_> {
@@ -167,6 +171,10 @@ pub struct Proc {
     pub carried: Option<Db>,
     /// What the member carries across its terms (the runtime's `QuorumPeer`).
     pub member: QuorumPeer,
+    /// The newest configuration a reconfig proposal logged here carried, activated or not
+    /// (the runtime's `PeerInfo::last_seen`, `lastSeenQuorumVerifier`): its next term as
+    /// leader completes it (`Leader::set_last_seen`, ZOOKEEPER-1324).
+    pub last_seen: Option<std::sync::Arc<QuorumMaj>>,
 }
 
 pub struct Peer {
@@ -219,7 +227,15 @@ impl Peer {
     pub fn boot(&mut self, ctx: &mut Ctx) {
         let election = ElectionConfig { reconfig_enabled: ctx.cfg.reconfig, ..ctx.cfg.election };
         let fle = FastLeaderElection::new(self.sid, ctx.qv.clone(), -1, 0, election);
-        self.proc = Some(Proc { fle, role: Role::Paused, term: 0, carried: None, member: QuorumPeer::new() });
+        let last_seen = self.disk.next_config.clone().filter(|v| {
+            ctx.cfg.fixes.last_seen_from_disk
+                && self.disk.read_from(v.version).first().is_some_and(|(z, _)| *z == v.version)
+        });
+        if last_seen.as_ref().is_some_and(|v| v.version > ctx.qv.version) {
+            ctx.hist.known_issue("the last seen configuration read back from .dynamic.next after a restart");
+        }
+        self.proc =
+            Some(Proc { fle, role: Role::Paused, term: 0, carried: None, member: QuorumPeer::new(), last_seen });
         ctx.log(|| "boots".into());
         self.look(ctx);
     }
@@ -323,7 +339,7 @@ impl Peer {
         proc.member.term_started(ctx.now);
         ctx.log(|| format!("decided {state:?}, leader {leader}"));
         let end = match state {
-            PeerState::Leading => match LeaderTerm::start(self.sid, db, &mut self.disk, ctx) {
+            PeerState::Leading => match LeaderTerm::start(self.sid, db, proc.last_seen.clone(), &mut self.disk, ctx) {
                 Ok(t) => {
                     proc.role = Role::Leading(t);
                     None
@@ -390,6 +406,16 @@ impl Peer {
         }
         if let Some((view, leader)) = ctx.designated_next.take() {
             proc.member.reconfigured(self.sid, view, Some(leader));
+        }
+        if let Some(z) = ctx.forget_configs_after.take() {
+            if proc.last_seen.as_ref().is_some_and(|v| v.version > z) {
+                proc.last_seen = None;
+            }
+        }
+        for view in std::mem::take(&mut ctx.saw_configs) {
+            if proc.last_seen.as_ref().is_none_or(|v| v.version < view.version) {
+                proc.last_seen = Some(view);
+            }
         }
         // A configuration activated during the step: the election uses it from now on.
         if let Some(view) = self.disk.config.as_ref().filter(|v| v.version > proc.fle.view().version) {

@@ -327,6 +327,8 @@ impl World {
                 trunc_unsafe: false,
                 designated_next: None,
                 crash_opts: CrashOpts::default(),
+                saw_configs: Vec::new(),
+                forget_configs_after: None,
                 crashed: None,
             };
             f(&mut peers[idx], &mut ctx);
@@ -386,8 +388,7 @@ impl World {
             .collect();
         let quorum = views.iter().all(|v| v.contains_quorum(&holders));
         self.hist.check_commit_durable(self.now, sid, z, &holders, quorum);
-        let tolerate = self.cfg.tolerate_unactivated_configs;
-        self.hist.check_commit_configs(self.now, sid, z, &holders, &self.qv, tolerate);
+        self.hist.check_commit_configs(self.now, sid, z, &holders, &self.qv);
     }
 
     pub(super) fn close(&mut self, conn: ConnId, leader_side: bool, inflight: Option<bool>) {
