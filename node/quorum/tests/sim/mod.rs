@@ -112,12 +112,6 @@ pub struct Fixes {
     /// its first sync's txns and before NEWLEADER's server starts has a log and no
     /// snapshot, and never starts again (`LogsWithoutSnapshot`).
     pub snapshot_on_first_load: bool,
-    /// A restarted member's last seen configuration is read back from `.dynamic.next` (when
-    /// its log still holds that reconfig), as ZooKeeper's `QuorumPeerConfig` does; the
-    /// runtime reads the file into its configuration but starts `PeerInfo::last_seen`
-    /// empty, so a member that logged a reconfig, crashed and leads next forgets it
-    /// (ZOOKEEPER-1324's window reopened by a restart).
-    pub last_seen_from_disk: bool,
     /// A leader proposing a reconfig remembers its configuration as the last seen (and
     /// writes `.dynamic.next`), as ZooKeeper's `Leader.propose` does
     /// (`setLastSeenQuorumVerifier(request.qv, true)`); the runtime remembers the
@@ -128,12 +122,7 @@ pub struct Fixes {
 
 impl Fixes {
     pub fn all() -> Fixes {
-        Fixes {
-            epoch_from_zxid: true,
-            snapshot_on_first_load: true,
-            last_seen_from_disk: true,
-            leader_sees_own_reconfig: true,
-        }
+        Fixes { epoch_from_zxid: true, snapshot_on_first_load: true, leader_sees_own_reconfig: true }
     }
 
     /// Turns one fix off by its field's name (unknown names are refused loudly).
@@ -141,19 +130,13 @@ impl Fixes {
         match name {
             "epoch_from_zxid" => self.epoch_from_zxid = false,
             "snapshot_on_first_load" => self.snapshot_on_first_load = false,
-            "last_seen_from_disk" => self.last_seen_from_disk = false,
             "leader_sees_own_reconfig" => self.leader_sees_own_reconfig = false,
             other => panic!("no fix named {other:?}"),
         }
     }
 
     pub fn none() -> Fixes {
-        Fixes {
-            epoch_from_zxid: false,
-            snapshot_on_first_load: false,
-            last_seen_from_disk: false,
-            leader_sees_own_reconfig: false,
-        }
+        Fixes { epoch_from_zxid: false, snapshot_on_first_load: false, leader_sees_own_reconfig: false }
     }
 }
 

@@ -227,13 +227,8 @@ impl Peer {
     pub fn boot(&mut self, ctx: &mut Ctx) {
         let election = ElectionConfig { reconfig_enabled: ctx.cfg.reconfig, ..ctx.cfg.election };
         let fle = FastLeaderElection::new(self.sid, ctx.qv.clone(), -1, 0, election);
-        let last_seen = self.disk.next_config.clone().filter(|v| {
-            ctx.cfg.fixes.last_seen_from_disk
-                && self.disk.read_from(v.version).first().is_some_and(|(z, _)| *z == v.version)
-        });
-        if last_seen.as_ref().is_some_and(|v| v.version > ctx.qv.version) {
-            ctx.hist.known_issue("the last seen configuration read back from .dynamic.next after a restart");
-        }
+        // `<cfg>.dynamic.next` from before a restart is the member's last seen (run_member).
+        let last_seen = self.disk.next_config.clone();
         self.proc =
             Some(Proc { fle, role: Role::Paused, term: 0, carried: None, member: QuorumPeer::new(), last_seen });
         ctx.log(|| "boots".into());
