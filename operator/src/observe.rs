@@ -207,6 +207,7 @@ fn config_view(leader: &MemberStatus, reports: &BTreeMap<String, MemberStatus>) 
         participants: of("participant"),
         observers: of("observer"),
         // Members a reconfig removed keep their old configuration: only those that stay count.
+        reconfig_in_flight: leader.reconfig_in_flight,
         committed_on_all: reports
             .values()
             .filter(|r| in_config.contains(&r.myid))

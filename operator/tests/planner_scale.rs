@@ -24,6 +24,7 @@ fn config(participants: &[u64], observers: &[u64], committed: bool) -> ConfigVie
         participants: participants.iter().copied().collect(),
         observers: observers.iter().copied().collect(),
         committed_on_all: committed,
+        reconfig_in_flight: false,
     }
 }
 
@@ -108,6 +109,15 @@ fn scale_down_hands_leadership_over_removes_then_shrinks() {
     let views3 = healthy(3, 0, 1);
     let inp = scaling(mem(5, 0), mem(3, 0), &views3, &cfg);
     assert_eq!(plan(&inp).action, Action::Scale(ScaleStep::Record(mem(3, 0))));
+}
+
+#[test]
+fn no_step_while_a_reconfig_is_in_flight() {
+    let views = healthy(5, 0, 4);
+    let mut cfg = config(&[1, 2, 3, 4, 5], &[], true);
+    cfg.reconfig_in_flight = true;
+    let inp = scaling(mem(5, 0), mem(3, 0), &views, &cfg);
+    assert!(matches!(plan(&inp).action, Action::Wait { reason: "ReconfigInFlight", .. }));
 }
 
 #[test]

@@ -161,6 +161,10 @@ async fn scale_down_5_to_3_with_the_leader_among_the_removed() {
     let cfg = w.api.get(CM).unwrap()["data"]["zoo.cfg"].as_str().unwrap().to_owned();
     assert!(cfg.contains("server.3=") && !cfg.contains("server.4="), "{cfg}");
 
+    // The sequence, for the record (cargo test --test scale -- --nocapture).
+    for (t, reason, note) in w.api.events() {
+        println!("event {t} {reason}: {note}");
+    }
     let reasons = event_reasons(&w);
     let at = |r: &str| reasons.iter().position(|x| x == r).unwrap();
     assert!(at("HandingOverLeadership") < at("RemovingMembers"));

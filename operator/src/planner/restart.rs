@@ -90,6 +90,12 @@ pub(super) fn plan(input: &PlanInput) -> Action {
             message: format!("restarting {pod} would leave {left} synced participants, {need} are needed; waiting"),
         };
     }
+    if next.ordinal == ldr.0 && !single && input.config.is_some_and(|c| c.reconfig_in_flight) {
+        return Action::Wait {
+            reason: "ReconfigInFlight",
+            message: format!("{pod} (the leader) hands over once its reconfiguration in flight is committed"),
+        };
+    }
     if next.ordinal == ldr.0 && !single {
         // Hand the leadership over first (to the lowest synced participant), so the ensemble
         // does not wait for an election while the leader restarts.

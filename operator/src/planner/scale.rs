@@ -33,6 +33,8 @@ pub struct ConfigView {
     pub observers: BTreeSet<u64>,
     /// Every reachable member of this configuration reports this version.
     pub committed_on_all: bool,
+    /// The leader has a reconfiguration proposed and not yet committed.
+    pub reconfig_in_flight: bool,
 }
 
 /// One step of a scale.
@@ -161,6 +163,12 @@ pub(super) fn plan(input: &PlanInput) -> Action {
             message: "the leader has not reported its configuration".into(),
         };
     };
+    if cfg.reconfig_in_flight {
+        return Action::Wait {
+            reason: "ReconfigInFlight",
+            message: "the leader has a reconfiguration in flight; the next step waits until it is committed".into(),
+        };
+    }
     let synced = |sid: u64| by_sid(input, sid).is_some_and(|m| synced_with(m, leader_sid, epoch));
     let (want_p, want_o) = wanted(des);
     let add_participants: Vec<u64> = want_p.difference(&cfg.participants).copied().collect();
