@@ -318,6 +318,9 @@ impl Broadcast for LeaderRuntime {
         match st.propose_reconfig(zxid, payload.clone(), view) {
             Ok(actions) => {
                 self.run(st, actions);
+                // `Leader.propose`'s setLastSeenQuorumVerifier: should this term end with the
+                // reconfig in flight, this member's next term as leader completes it.
+                super::activate::saw_reconfig(&self.config, &self.info, payload);
                 Ok(())
             }
             // Refused, the term goes on (prep refuses it first: not expected).
