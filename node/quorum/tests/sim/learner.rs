@@ -153,7 +153,20 @@ impl LearnerTerm {
             Wire::Snap(p, t) => (p, Some(t)),
         };
         let Some(engine) = self.engine.as_mut() else { return Ok(()) };
+        let newleader_config = (p.packet_type == packet::NEWLEADER && ctx.cfg.reconfig)
+            .then(|| p.data.as_deref().and_then(|d| std::str::from_utf8(d).ok()))
+            .flatten()
+            .and_then(|t| zab_quorum::reconfig::parse_config(t).ok());
         let actions = engine.on_packet(p, ctx.now).map_err(|e| ended(e, ctx))?;
+        if let Some(view) =
+            newleader_config.filter(|v| ctx.cfg.fixes.newleader_config_seen && v.version > ctx.qv.version)
+        {
+            // Learner.syncWithLeader, NEWLEADER: setLastSeenQuorumVerifier(qv, true).
+            ctx.hist.count("a learner remembers NEWLEADER's newer configuration as the last seen");
+            let view = std::sync::Arc::new(view);
+            disk.next_config = Some(view.clone());
+            ctx.saw_configs.push(view);
+        }
         self.carry_out(actions, body, disk, ctx)
     }
 

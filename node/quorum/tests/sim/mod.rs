@@ -118,11 +118,22 @@ pub struct Fixes {
     /// configurations its learners log only, so a leader whose term ends with its own
     /// reconfig in flight and that leads again forgets it.
     pub leader_sees_own_reconfig: bool,
+    /// A learner remembers the configuration NEWLEADER carries, when newer than its own, as
+    /// the last seen (and writes `.dynamic.next`), as ZooKeeper's `syncWithLeader` does at
+    /// NEWLEADER; the runtime's learner engine keeps it only until UPTODATE activates it, so
+    /// a member synchronised by SNAP (the reconfig in the snapshot, not in a logged
+    /// proposal) whose term ends before UPTODATE, and that leads next, forgets it.
+    pub newleader_config_seen: bool,
 }
 
 impl Fixes {
     pub fn all() -> Fixes {
-        Fixes { epoch_from_zxid: true, snapshot_on_first_load: true, leader_sees_own_reconfig: true }
+        Fixes {
+            epoch_from_zxid: true,
+            snapshot_on_first_load: true,
+            leader_sees_own_reconfig: true,
+            newleader_config_seen: true,
+        }
     }
 
     /// Turns one fix off by its field's name (unknown names are refused loudly).
@@ -131,12 +142,18 @@ impl Fixes {
             "epoch_from_zxid" => self.epoch_from_zxid = false,
             "snapshot_on_first_load" => self.snapshot_on_first_load = false,
             "leader_sees_own_reconfig" => self.leader_sees_own_reconfig = false,
+            "newleader_config_seen" => self.newleader_config_seen = false,
             other => panic!("no fix named {other:?}"),
         }
     }
 
     pub fn none() -> Fixes {
-        Fixes { epoch_from_zxid: false, snapshot_on_first_load: false, leader_sees_own_reconfig: false }
+        Fixes {
+            epoch_from_zxid: false,
+            snapshot_on_first_load: false,
+            leader_sees_own_reconfig: false,
+            newleader_config_seen: false,
+        }
     }
 }
 
