@@ -53,12 +53,7 @@ impl Node {
     }
 
     fn four(&self, cmd: &str) -> Option<String> {
-        let mut s = TcpStream::connect(("127.0.0.1", self.client)).ok()?;
-        s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-        s.write_all(cmd.as_bytes()).ok()?;
-        let mut out = String::new();
-        s.read_to_string(&mut out).ok()?;
-        Some(out)
+        common::four_letter(self.client, cmd)
     }
 
     /// `GET /status` of the admin endpoint.

@@ -209,7 +209,13 @@ fn join(m: &mut Member, current: &str, kind: &str) {
 fn reconfig(via: &Member, args: &[&str]) -> String {
     let out = via.reconfig(&[&AUTH[..], args].concat());
     assert!(out.status.success(), "reconfig {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().trim_end().to_owned()
+    let config = String::from_utf8(out.stdout).unwrap().trim_end().to_owned();
+    assert!(
+        config.contains("version="),
+        "reconfig {args:?} answered {config:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    config
 }
 
 /// Waits until each of `members` serves the configuration `config` (its version or newer).
@@ -217,7 +223,9 @@ fn serving_config(members: &[&Member], config: &str) {
     let version = version_of(config);
     for m in members {
         let served = wait_for(Duration::from_secs(30), &format!("member {} serving 0x{version:x}", m.id), || {
-            m.config().filter(|c| version_of(c) >= version)
+            let c = m.config()?;
+            assert!(c.contains("version="), "member {} serves a configuration with no version: {c:?}", m.id);
+            (version_of(&c) >= version).then_some(c)
         });
         assert_eq!(served, config, "member {}", m.id);
     }

@@ -222,6 +222,18 @@ pub fn spawn_zab_node(dir: &std::path::Path) -> std::process::Child {
         .expect("start zab-node")
 }
 
+/// A four-letter word to a process on `127.0.0.1:port`: its whole answer, or None when it
+/// does not answer within 2 s.
+pub fn four_letter(port: u16, cmd: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    s.write_all(cmd.as_bytes()).ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
 /// Polls `f` until it gives a value, failing after `limit` (for blocking tests).
 pub fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = std::time::Instant::now() + limit;
