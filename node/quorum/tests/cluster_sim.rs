@@ -19,7 +19,7 @@
 //!   the runtime, which by default works around two bugs this simulator found there
 //!   (`sim::Fixes`; ZOOKEEPER-1653 in `cluster_scenarios.rs`). `ZAB_SIM_STRICT=1` turns
 //!   both off; `ZAB_SIM_UNFIX=epoch_from_zxid` or `ZAB_SIM_UNFIX=snapshot_on_first_load`
-//!   only the named one, to see one bug alone; likewise `leader_sees_own_reconfig`, the
+//!   only the named one, to see one bug alone; likewise `newleader_config_seen`, the
 //!   runtime's gap in remembering a proposed configuration (a committed reconfig that
 //!   never comes into force: invariant 7).
 //! - `--features broken-engine`: `broken_engines_are_caught` plants each bug of

@@ -279,11 +279,9 @@ impl LeaderTerm {
         let payload = super::reconfig_txn(t, z, &view);
         let proposed = Arc::new(view.clone());
         let Ok(actions) = self.engine.propose_reconfig(z, payload, view) else { return Ok(None) };
-        if ctx.cfg.fixes.leader_sees_own_reconfig {
-            // Leader.propose: setLastSeenQuorumVerifier(request.qv, true).
-            disk.next_config = Some(proposed.clone());
-            ctx.saw_configs.push(proposed);
-        }
+        // Leader.propose: setLastSeenQuorumVerifier(request.qv, true), as the driver does.
+        disk.next_config = Some(proposed.clone());
+        ctx.saw_configs.push(proposed);
         self.note_quorums(z);
         ctx.log(|| format!("proposes reconfig {}", hex(z)));
         self.carry_out(actions, disk, ctx)?;

@@ -95,8 +95,7 @@ pub struct Config {
 /// Deviations from the runtime's member loop (`peer.rs`: its startup, and what it
 /// remembers across terms), each for a bug the simulator found (see the scenario tests
 /// named after them, and invariant 7 for the last seen configuration). Each one counts in
-/// `History::known` when it changes what happens (`leader_sees_own_reconfig`: in the
-/// stats, as a leader completing a reconfig). The engines themselves have none: the
+/// `History::known` when it changes what happens (`newleader_config_seen`: in the stats). The engines themselves have none: the
 /// simulator runs them, and the bugs it found there are fixed in them
 /// (`cluster_sim_findings.rs`).
 #[derive(Debug, Clone, Copy)]
@@ -112,12 +111,6 @@ pub struct Fixes {
     /// its first sync's txns and before NEWLEADER's server starts has a log and no
     /// snapshot, and never starts again (`LogsWithoutSnapshot`).
     pub snapshot_on_first_load: bool,
-    /// A leader proposing a reconfig remembers its configuration as the last seen (and
-    /// writes `.dynamic.next`), as ZooKeeper's `Leader.propose` does
-    /// (`setLastSeenQuorumVerifier(request.qv, true)`); the runtime remembers the
-    /// configurations its learners log only, so a leader whose term ends with its own
-    /// reconfig in flight and that leads again forgets it.
-    pub leader_sees_own_reconfig: bool,
     /// A learner remembers the configuration NEWLEADER carries, when newer than its own, as
     /// the last seen (and writes `.dynamic.next`), as ZooKeeper's `syncWithLeader` does at
     /// NEWLEADER; the runtime's learner engine keeps it only until UPTODATE activates it, so
@@ -128,12 +121,7 @@ pub struct Fixes {
 
 impl Fixes {
     pub fn all() -> Fixes {
-        Fixes {
-            epoch_from_zxid: true,
-            snapshot_on_first_load: true,
-            leader_sees_own_reconfig: true,
-            newleader_config_seen: true,
-        }
+        Fixes { epoch_from_zxid: true, snapshot_on_first_load: true, newleader_config_seen: true }
     }
 
     /// Turns one fix off by its field's name (unknown names are refused loudly).
@@ -141,19 +129,13 @@ impl Fixes {
         match name {
             "epoch_from_zxid" => self.epoch_from_zxid = false,
             "snapshot_on_first_load" => self.snapshot_on_first_load = false,
-            "leader_sees_own_reconfig" => self.leader_sees_own_reconfig = false,
             "newleader_config_seen" => self.newleader_config_seen = false,
             other => panic!("no fix named {other:?}"),
         }
     }
 
     pub fn none() -> Fixes {
-        Fixes {
-            epoch_from_zxid: false,
-            snapshot_on_first_load: false,
-            leader_sees_own_reconfig: false,
-            newleader_config_seen: false,
-        }
+        Fixes { epoch_from_zxid: false, snapshot_on_first_load: false, newleader_config_seen: false }
     }
 }
 
