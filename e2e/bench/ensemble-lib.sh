@@ -129,14 +129,15 @@ ens_signal() {
     echo "=== signalled (SIG$2) $(date '+%F %T.%N')" >>"$out/$E_TARGET.peer$i.log"
 }
 
-# ens_handover I: zab-node only: POST /commands/handover to member I (the leader); KILL_NS and
-# DEAD_NS both just before the request (writes issued from then on count), HANDED_TO the
-# member that leads next. Status 1 if it was refused.
+# ens_handover I: zab-node only: POST /commands/handover to member I (the leader); KILL_NS just
+# before the request, DEAD_NS once it answered (the old leader's term has ended: writes issued
+# from then on count, as after a kill once the process is reaped), HANDED_TO the member that
+# leads next. Status 1 if it was refused.
 ens_handover() {
     local i=$1 answer
     KILL_NS=$(now_ns)
-    DEAD_NS=$KILL_NS
     answer=$(curl -s -m 60 -X POST "http://127.0.0.1:${E_ADMIN[i]}/commands/handover")
+    DEAD_NS=$(now_ns)
     echo "=== handover $(date '+%F %T.%N'): $answer" >>"$out/$E_TARGET.peer$i.log"
     HANDED_TO=$("$PY" -c 'import json, sys; print(json.loads(sys.argv[1]).get("to") or "")' "$answer" 2>/dev/null)
     [ -n "$HANDED_TO" ] || { echo "[$E_TARGET] hand-over refused: $answer" >&2; return 1; }

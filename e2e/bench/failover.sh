@@ -120,7 +120,7 @@ errors_between() {
 # run_rounds TARGET: the ensemble, the writer, --rounds kills; lines go to $out/TARGET.rounds
 # ("ROUND KILLED_ID FAILOVER_MS SERVE_AGAIN_S NEW_LEADER" or "ROUND KILLED_ID - ...").
 run_rounds() {
-    local t=$1 r killed offset ack_ns issue_ns errs ms back_s restart_ns prev_zxid zxid notes reap_ms
+    local t=$1 r killed went offset ack_ns issue_ns errs ms back_s restart_ns prev_zxid zxid notes reap_ms
     local wlog=$out/$1.writer.log
     : >"$out/$t.rounds"
     ens_start "$t" || return 1
@@ -144,9 +144,9 @@ run_rounds() {
         # the zxid of the last write acknowledged before the kill (a create or setData)
         prev_zxid=$(tail -n 20 "$wlog" | awk '$3 == "ok" && $5 ~ /^0x/ { z = $5 } END { print z }')
         case $how in
-            kill) ens_kill9 "$killed" ;;
-            stop) ens_term "$killed" ;;
-            handover) ens_handover "$killed" || return 1 ;;
+            kill) ens_kill9 "$killed"; went="killed leader" ;;
+            stop) ens_term "$killed"; went="stopped leader" ;;
+            handover) ens_handover "$killed" || return 1; went="leader handed over by" ;;
         esac
         # "issued after the kill": after the killed process was reaped (DEAD_NS); the failover
         # time runs from the signal (KILL_NS)
@@ -161,7 +161,7 @@ run_rounds() {
         [ "$how" = handover ] || ens_launch "$killed"
         if ! ens_wait_serving "$round_secs"; then
             echo "$r $killed $ms - -" >>"$out/$t.rounds"
-            echo "[$t] round $r: killed leader member $killed; first write acknowledged after ${ms} ms; not all serving ${round_secs}s after its restart (modes: $ENS_MODES); giving up"
+            echo "[$t] round $r: $went member $killed; first write acknowledged after ${ms} ms; not all serving ${round_secs}s after its restart (modes: $ENS_MODES); giving up"
             return 1
         fi
         back_s=$(awk -v a="$(now_ns)" -v b="$restart_ns" 'BEGIN { printf "%.1f", (a - b) / 1e9 }')
@@ -170,7 +170,7 @@ run_rounds() {
         reap_ms=$(((DEAD_NS - KILL_NS) / 1000000))
         [ "$reap_ms" -ge 5 ] && notes+="; the killed process took ${reap_ms} ms to be reaped"
         if [ "$ms" = - ]; then
-            echo "[$t] round $r: killed leader member $killed; NO write acknowledged within ${round_secs}s ($(errors_between "$wlog" "$offset" "$DEAD_NS"))$notes"
+            echo "[$t] round $r: $went member $killed; NO write acknowledged within ${round_secs}s ($(errors_between "$wlog" "$offset" "$DEAD_NS"))$notes"
             continue
         fi
         if [[ $zxid == 0x* && $prev_zxid == 0x* ]]; then
@@ -178,7 +178,7 @@ run_rounds() {
             [ $((prev_zxid >> 32)) -eq $((zxid >> 32)) ] && notes+=" (SAME EPOCH: acknowledged by the killed leader?)"
         fi
         [ "$errs" -gt 0 ] && notes+="; $errs failed before it: $(errors_between "$wlog" "$offset" "$DEAD_NS" "$issue_ns")"
-        echo "[$t] round $r: killed leader member $killed; first write issued after the kill acknowledged after $ms ms$notes; new leader member $ENS_LEADER; all three serve ${back_s}s after the restart"
+        echo "[$t] round $r: $went member $killed; first write issued after the kill acknowledged after $ms ms$notes; new leader member $ENS_LEADER; all three serve ${back_s}s after the restart"
     done
 }
 

@@ -18,28 +18,34 @@
 //! admin port can ask.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use super::Shared;
+use crate::config::ServerConfig;
+use crate::zk_server::ZooKeeperServer;
 
 /// How long the command waits for the outcome: the wait for the follower is bounded by
 /// syncLimit, the one for the learners to leave by syncLimit again.
-fn patience(s: &Shared) -> Duration {
-    let limit = s.config.quorum.as_ref().map_or(5, |q| q.sync_limit as u64);
-    Duration::from_millis(2 * limit * s.config.tick_time as u64 + 5_000)
+fn patience(config: &ServerConfig) -> Duration {
+    let limit = config.quorum.as_ref().map_or(5, |q| q.sync_limit as u64);
+    Duration::from_millis(2 * limit * config.tick_time as u64 + 5_000)
 }
 
 fn refused(code: StatusCode, error: String) -> Response {
     (code, Json(json!({"command": "handover", "error": error}))).into_response()
 }
 
-pub async fn handler(State(s): State<Shared>, Query(query): Query<HashMap<String, String>>) -> Response {
+/// The command on `server` (the current term's, if one serves).
+pub async fn run(
+    server: Option<Arc<ZooKeeperServer>>,
+    config: Arc<ServerConfig>,
+    query: HashMap<String, String>,
+) -> Response {
     let to = match query.get("to").map(|t| t.parse::<u64>()) {
         None => None,
         Some(Ok(sid)) => Some(sid),
@@ -47,15 +53,15 @@ pub async fn handler(State(s): State<Shared>, Query(query): Query<HashMap<String
             return refused(StatusCode::BAD_REQUEST, format!("to={:?} is not a server id", query.get("to")));
         }
     };
-    let Some(server) = s.server() else {
+    let Some(server) = server else {
         return refused(StatusCode::CONFLICT, "this member is not serving: no leader to hand over from".into());
     };
-    let from = s.config.server_id.max(0) as u64;
+    let from = config.server_id.max(0) as u64;
     let wait = match server.hand_over(to) {
         Ok(w) => w,
         Err(e) => return refused(StatusCode::CONFLICT, e),
     };
-    let patience = patience(&s);
+    let patience = patience(&config);
     let outcome = tokio::task::spawn_blocking(move || wait.recv_timeout(patience)).await;
     match outcome {
         Ok(Ok(Ok(to))) => Json(json!({"command": "handover", "error": null, "from": from, "to": to})).into_response(),

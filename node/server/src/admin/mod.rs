@@ -77,7 +77,7 @@ pub fn router(server: Shared, command_url: &str) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready_handler))
         .route("/metrics", get(metrics_handler))
-        .route(&format!("{base}/handover"), post(handover::handler).get(handover::not_get))
+        .route(&format!("{base}/handover"), post(handover_handler).get(handover::not_get))
         .route(&format!("{base}/{{name}}"), get(command_handler))
         .route(&base, get(command_list))
         .route(&format!("{base}/"), get(command_list))
@@ -115,6 +115,13 @@ async fn command_handler(
         Some(server) => Json(commands::run(&server, &name, &query)).into_response(),
         None => Json(serde_json::json!({"command": name, "error": NOT_SERVING})).into_response(),
     }
+}
+
+async fn handover_handler(
+    State(s): State<Shared>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    handover::run(s.server(), s.config.clone(), query).await
 }
 
 async fn command_list() -> Response {
