@@ -228,7 +228,18 @@ impl Peer {
         let election = ElectionConfig { reconfig_enabled: ctx.cfg.reconfig, ..ctx.cfg.election };
         let fle = FastLeaderElection::new(self.sid, ctx.qv.clone(), -1, 0, election);
         // `<cfg>.dynamic.next` from before a restart is the member's last seen (run_member).
-        let last_seen = self.disk.next_config.clone();
+        // Its history reaches the reconfig's zxid (a zxid belongs to one leader's proposal:
+        // the txn there is that reconfig).
+        let last = self.disk.last_logged_zxid().max(self.disk.snaps.keys().next_back().copied().unwrap_or(-1));
+        let logged = |v: &QuorumMaj| v.version <= last;
+        let last_seen = self.disk.next_config.clone().filter(|v| {
+            // Not newer than the configuration in force: no leader would use it anyway.
+            let keep = !ctx.cfg.fixes.last_seen_only_if_logged || v.version <= ctx.qv.version || logged(v);
+            if !keep {
+                ctx.hist.known_issue(".dynamic.next names a reconfig beyond the member's history: not taken");
+            }
+            keep
+        });
         self.proc =
             Some(Proc { fle, role: Role::Paused, term: 0, carried: None, member: QuorumPeer::new(), last_seen });
         ctx.log(|| "boots".into());
