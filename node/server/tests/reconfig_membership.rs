@@ -228,6 +228,23 @@ fn serving_config(members: &[&Member], config: &str) {
             (version_of(&c) >= version).then_some(c)
         });
         assert_eq!(served, config, "member {}", m.id);
+        // /status reports the configuration in force too (the operator scales by it).
+        let sids = wait_for(Duration::from_secs(30), &format!("member {} /status at 0x{version:x}", m.id), || {
+            let st = m.status()?;
+            let q = &st["quorum"];
+            (q["config_version"]["value"].as_i64()? == version).then(|| {
+                let mut sids: Vec<u64> =
+                    q["members"].as_array().into_iter().flatten().filter_map(|x| x["sid"].as_u64()).collect();
+                sids.sort_unstable();
+                sids
+            })
+        });
+        let mut want: Vec<u64> = config
+            .lines()
+            .filter_map(|l| l.strip_prefix("server.")?.split_once('=')?.0.parse().ok())
+            .collect();
+        want.sort_unstable();
+        assert_eq!(sids, want, "member {}: /status lists the members of 0x{version:x}", m.id);
     }
 }
 

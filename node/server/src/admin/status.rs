@@ -12,11 +12,14 @@ use crate::environment::ZK_VERSION;
 use crate::peer_state::PeerInfo;
 use crate::zk_server::ZooKeeperServer;
 
+/// The configuration in force: the one a reconfiguration (or NEWLEADER's version bump)
+/// activated, else the one the member started with.
 fn quorum_of(peer: &PeerInfo) -> Quorum {
+    let activated = peer.config_in_force();
+    let view = activated.as_deref().unwrap_or(&peer.quorum);
     Quorum {
-        config_version: Zxid::new(peer.quorum.version),
-        members: peer
-            .quorum
+        config_version: Zxid::new(view.version),
+        members: view
             .servers
             .values()
             .map(|s| Member {
