@@ -6,8 +6,9 @@
 #   failover.sh [--zab-bin PATH] [--rounds N] [--tick MS] [--settle S] [--round-secs S]
 #               [--session-timeout S] [--only zk|zab] [--how kill|stop|handover] [--out DIR] [--keep]
 #
-#   --how kill|stop|handover   how the leader goes: kill -9 (default), SIGTERM (a graceful stop;
-#                          the member is started again as after a kill), or zab-node's
+#   --how kill|stop|handover   how the leader goes: kill -9 (default), SIGTERM (a graceful stop,
+#                          in which a zab-node leader hands its role over first; the member is
+#                          started again as after a kill), or zab-node's
 #                          POST /commands/handover (zab only: ZooKeeper has none; the member
 #                          keeps running and follows)
 #   --zab-bin PATH         zab-node (default: target/release/zab-node)

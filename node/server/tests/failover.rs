@@ -176,7 +176,7 @@ fn hand_the_leadership_over_under_load_and_lose_nothing() {
     change_leaders(3, rounds_from("ZAB_HANDOVER_ROUNDS", 3), LeaderChange::HandOver);
 }
 
-/// For comparison with the hand-over: the leader stopped gracefully (SIGTERM).
+/// The leader stopped gracefully (SIGTERM): it hands its role over before it exits.
 #[test]
 fn stop_the_leader_under_load_and_lose_nothing() {
     change_leaders(3, rounds_from("ZAB_HANDOVER_ROUNDS", 2).min(2), LeaderChange::Stop);
@@ -297,6 +297,13 @@ fn change_leaders(members: u64, rounds: usize, how: LeaderChange) {
                 if let Some(mut c) = nodes[leader].child.take() {
                     let _ = c.wait();
                 }
+                // A stopping leader hands its role over first (each start begins a new log).
+                let log = std::fs::read_to_string(nodes[leader].dir.join("zab.log")).unwrap_or_default();
+                assert!(
+                    log.contains("handed the leadership over; stopping"),
+                    "member {} stopped without handing its role over",
+                    nodes[leader].id
+                );
             }
             LeaderChange::HandOver => {
                 let (code, body) = nodes[leader]

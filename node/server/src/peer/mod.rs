@@ -139,8 +139,10 @@ pub async fn run_quorum(
             async move { crate::accept_loop(listener, slot, config, async move { stop.stopped().await }).await },
         )
     };
+    let patience = hand_over_patience(&config);
     let member = tokio::spawn(run_member(config, election.clone(), slot.clone(), info, stop.clone()));
     shutdown.await;
+    hand_over_before_stopping(&slot, patience).await;
     info!("shutting down");
     stop.stop();
     let current = slot.read().clone();
@@ -154,6 +156,33 @@ pub async fn run_quorum(
     // A term blocked on the network ends within syncLimit; the process need not wait.
     let _ = tokio::time::timeout(Duration::from_secs(3), member).await;
     Ok(())
+}
+
+/// How long a stopping leader waits for its hand-over: the wait for the follower and the
+/// one for the learners to leave are each bounded by syncLimit.
+fn hand_over_patience(config: &ServerConfig) -> Duration {
+    let sync = config.quorum.as_ref().map_or(5, |q| q.sync_limit as u64) * config.tick_time as u64;
+    Duration::from_millis(2 * sync + 1_000)
+}
+
+/// A leader asked to stop (SIGTERM: a pod deleted, a rolling restart) hands its role over
+/// to its most up-to-date synced follower first, so the ensemble goes on without an
+/// election; without one that can take over it stops at once, as ZooKeeper does.
+async fn hand_over_before_stopping(slot: &ServerSlot, patience: Duration) {
+    let Some(server) = slot.read().clone().filter(|s| s.role() == Role::Leader && s.is_serving()) else {
+        return;
+    };
+    match server.hand_over(None) {
+        Ok(wait) => {
+            info!("stopping: handing the leadership over first");
+            match tokio::task::spawn_blocking(move || wait.recv_timeout(patience)).await {
+                Ok(Ok(Ok(to))) => info!(to, "handed the leadership over; stopping"),
+                Ok(Ok(Err(reason))) => info!(%reason, "the hand-over failed; stopping anyway"),
+                _ => info!("no outcome of the hand-over in time; stopping anyway"),
+            }
+        }
+        Err(reason) => info!(%reason, "stopping without a hand-over"),
+    }
 }
 
 /// Runs terms until `stop` or the decider gives up.
