@@ -239,10 +239,8 @@ fn serving_config(members: &[&Member], config: &str) {
                 sids
             })
         });
-        let mut want: Vec<u64> = config
-            .lines()
-            .filter_map(|l| l.strip_prefix("server.")?.split_once('=')?.0.parse().ok())
-            .collect();
+        let mut want: Vec<u64> =
+            config.lines().filter_map(|l| l.strip_prefix("server.")?.split_once('=')?.0.parse().ok()).collect();
         want.sort_unstable();
         assert_eq!(sids, want, "member {}: /status lists the members of 0x{version:x}", m.id);
     }
