@@ -113,17 +113,20 @@ pub struct Fixes {
     pub snapshot_on_first_load: bool,
     /// A learner remembers the configuration NEWLEADER carries, when newer than its own, as
     /// the last seen (and writes `.dynamic.next`), as ZooKeeper's `syncWithLeader` does at
-    /// NEWLEADER; the runtime's learner engine keeps it only until UPTODATE activates it, so
-    /// a member synchronised by SNAP (the reconfig in the snapshot, not in a logged
-    /// proposal) whose term ends before UPTODATE, and that leads next, forgets it.
+    /// NEWLEADER, and the runtime's learner now too (`peer/activate.rs`
+    /// `saw_newleader_config`). Without it a member synchronised by SNAP (the reconfig in
+    /// the snapshot, not in a logged proposal) whose term ends before UPTODATE, and that
+    /// leads next, forgets it (seeds 2412, 2974, 5864, 3504 with 3 members; 2297, 6577, 9349
+    /// with 5).
     pub newleader_config_seen: bool,
     /// A restarted member takes `.dynamic.next` as its last seen configuration only when its
-    /// history (log or snapshot) reaches that reconfig txn. The file is written when the PROPOSAL is seen, before
-    /// the txn is fsynced (the runtime as ZooKeeper), and the runtime reads it back
-    /// unconditionally, so a member that crashed in between completes, as the next leader,
-    /// a reconfig that is not in its history and was never committed: a configuration in
-    /// force that the committed history does not hold (invariant 7; `ZAB_SIM_RECONFIG=wide`
-    /// seeds 1426 and 3605, 5 members for the latter).
+    /// history (log or snapshot) reaches that reconfig txn, as the runtime's `run_member`
+    /// now does. The file is written when the PROPOSAL is seen, before the txn is fsynced
+    /// (as ZooKeeper does, which reads it back unconditionally): without the check a member
+    /// that crashed in between completes, as the next leader, a reconfig that is not in its
+    /// history and was never committed, a configuration in force that the committed history
+    /// does not hold (invariant 7; `ZAB_SIM_RECONFIG=wide` seeds 1426 and 3605, 5 members for
+    /// the latter).
     pub last_seen_only_if_logged: bool,
 }
 

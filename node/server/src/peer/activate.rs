@@ -36,6 +36,28 @@ pub fn activate_config(
     }
 }
 
+/// NEWLEADER's configuration, when newer than the last seen: the last seen from now on
+/// (`Learner.syncWithLeader`'s `setLastSeenQuorumVerifier(qv, true)` at NEWLEADER), so a
+/// member synchronised by SNAP or DIFF whose term ends before UPTODATE activates it, and
+/// completes it if it leads next.
+pub fn saw_newleader_config(config: &ServerConfig, info: &PeerInfo, data: &[u8]) {
+    if !config.reconfig_enabled {
+        return;
+    }
+    let Some(view) = std::str::from_utf8(data).ok().and_then(|t| zab_quorum::reconfig::parse_config(t).ok()) else {
+        return;
+    };
+    let in_force = info.config_in_force().map(|v| v.version);
+    let known = info.last_seen().map(|v| v.version).max(in_force).unwrap_or(0);
+    if view.version <= known.max(config.quorum.as_ref().map_or(0, |q| q.view.version)) {
+        return;
+    }
+    if let Err(e) = crate::config::dynamic::write_last_seen(config, &view) {
+        error!(error = %e, version = format_args!("0x{:x}", view.version), "cannot write the last seen configuration");
+    }
+    info.saw_config(Arc::new(view));
+}
+
 /// A txn this learner logs: when it is a reconfig, its configuration is the last seen
 /// (`Follower.processPacket`'s `setLastSeenQuorumVerifier(qv, true)`): `<cfg>.dynamic.next`
 /// on disk, and what this member's next term as leader completes (ZOOKEEPER-1324).

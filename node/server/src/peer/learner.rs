@@ -268,6 +268,9 @@ fn term(
         }
         let was_syncing = !learner.in_broadcast();
         let was_discovering = learner.leader_epoch().is_none();
+        if p.packet_type == packet::NEWLEADER {
+            super::activate::saw_newleader_config(config, term.peer, p.data.as_deref().unwrap_or(&[]));
+        }
         let actions = match learner.on_packet(p, now()) {
             Ok(a) => a,
             Err(e) => return Err(PeerError::Learner(e)),

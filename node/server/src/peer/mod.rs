@@ -204,10 +204,9 @@ pub async fn run_member(
     // the term: a member that missed the reconfig learns it from the votes it is answered.
     let elector = decide.clone();
     info.set_on_activation(Arc::new(move |view| elector.set_view(view)));
-    // `<cfg>.dynamic.next` from before a restart: a reconfig logged here, maybe not activated.
-    if let Some(view) = config.quorum.as_ref().and_then(|q| q.last_seen.clone()) {
-        info.saw_config(Arc::new(view));
-    }
+    // `<cfg>.dynamic.next` from before a restart: a reconfig logged here, maybe not activated;
+    // taken once the database shows the history reaches it (below).
+    let mut last_seen_at_start = config.quorum.as_ref().and_then(|q| q.last_seen.clone());
     while !stop.is_stopped() {
         // The configuration in force: the one a reconfiguration activated, if one did.
         let mut config = config.clone();
@@ -240,6 +239,21 @@ pub async fn run_member(
                 return;
             }
         };
+        // The file is written when the PROPOSAL is seen, before its fsync: a member that
+        // crashed in between must not complete, as the next leader, a reconfig its history
+        // does not hold and no quorum may have logged (found by the simulator; ZooKeeper
+        // reads the file back unconditionally).
+        if let Some(view) = last_seen_at_start.take() {
+            if view.version <= db.last_zxid() {
+                info.saw_config(Arc::new(view));
+            } else {
+                info!(
+                    version = format_args!("0x{:x}", view.version),
+                    last_zxid = format_args!("0x{:x}", db.last_zxid()),
+                    "the last seen configuration (.dynamic.next) is beyond this member's history: not taken"
+                );
+            }
+        }
         let snap_dir = zab_persistence::snaplog::SnapLog::new(&config.data_dir, &config.data_log_dir).snap_dir;
         let current_epoch = match zab_persistence::epoch::load_epochs(&snap_dir, db.last_zxid()) {
             Ok((c, _)) => c,
