@@ -267,7 +267,7 @@ impl LeaderBroadcast {
         }
     }
 
-    /// A reconfig an earlier term left in flight is in force from the start of this one
+    /// A reconfig an earlier epoch left in flight is in force from the start of this one
     /// (NEWLEADER had both quorums, ZOOKEEPER-1324); when `designated` is another member this
     /// leader commits nothing.
     pub fn complete_reconfig(&mut self, view: Arc<QuorumMaj>, designated: u64) {

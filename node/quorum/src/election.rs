@@ -214,7 +214,7 @@ impl FastLeaderElection {
 
     /// A role a reconfiguration or a hand-over designated, taken without an election
     /// (`QuorumPeer.updateVote`, then `updateServerState`): the vote answered to others
-    /// names `leader` from now on; its peer epoch comes with the term
+    /// names `leader` from now on; its peer epoch comes once the new epoch is established
     /// ([`update_election_vote`](Self::update_election_vote)).
     pub fn designated(&mut self, state: PeerState, leader: u64, zxid: i64) {
         self.state = state;

@@ -1,4 +1,4 @@
-//! One term as a follower or observer (`Learner`, `Follower`, `Observer`), as one
+//! One epoch as a follower or observer (`Learner`, `Follower`, `Observer`), as one
 //! synchronous state machine: the leader's packets, the outcome of a truncation and the
 //! clock go in; a list of [`LearnerAction`]s comes out, to be carried out in order. The
 //! server (`node/server/src/peer/learner.rs`) carries them out over a socket and a data
@@ -6,12 +6,12 @@
 //! disks. Both run this very code, so what the simulator's seeds find is what the server
 //! does.
 //!
-//! The term composes the phase machines of this crate in turn:
+//! The epoch composes the phase machines of this crate in turn:
 //! 1. discovery ([`LearnerDiscovery`]): FOLLOWERINFO / OBSERVERINFO, then LEADERINFO, whose
 //!    epoch is persisted as acceptedEpoch before ACKEPOCH goes out;
 //! 2. synchronisation ([`LearnerSync`]): DIFF / TRUNC / SNAP, proposals and commits collected
 //!    until NEWLEADER. At NEWLEADER the collected proposals are logged and fsynced and the
-//!    committed ones applied, directly on the database; currentEpoch is written; the term's
+//!    committed ones applied, directly on the database; currentEpoch is written; the epoch's
 //!    server starts, adopting the logged proposals whose COMMIT is still to come; only then
 //!    is NEWLEADER acknowledged. From there on txns go through the server's log, whose sync
 //!    thread ACKs each one once durable ([`Acker`]);
@@ -33,7 +33,7 @@ use crate::reconfig::{config_of_txn, major_change, parse_config};
 use crate::verifier::QuorumMaj;
 use crate::zxid;
 
-/// Why a learner's term ends.
+/// Why a learner's epoch ends.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum LearnerError {
     #[error("discovery: {0}")]
@@ -75,7 +75,7 @@ pub fn protocol_version(truncation_safe: bool) -> i32 {
     }
 }
 
-/// What one term of a learner needs to know.
+/// What one epoch of a learner needs to know.
 #[derive(Debug, Clone)]
 pub struct LearnerSettings {
     pub myid: u64,
@@ -90,7 +90,7 @@ pub struct LearnerSettings {
     pub sync_ms: i64,
     /// `zookeeper.testingonly.initialZxid`: the counter a leader may jump to.
     pub counter_skip: Option<i64>,
-    /// The leader this term follows, and the configuration the member runs with.
+    /// The leader this epoch follows, and the configuration the member runs with.
     pub leader: u64,
     pub view: Arc<QuorumMaj>,
     /// `reconfigEnabled`: without it no configuration ever activates here
@@ -126,7 +126,7 @@ pub enum LearnerAction {
     ApplyDirect { zxid: i64, data: Vec<u8> },
     /// Write currentEpoch (atomically, durably).
     PersistCurrentEpoch(i64),
-    /// Start the term's server on the database; these proposals, already durable, wait in
+    /// Start the epoch's server on the database; these proposals, already durable, wait in
     /// it for their COMMIT.
     StartServer { adopted: Vec<(i64, Vec<u8>)> },
     /// Hand this txn to the server's log; once fsynced, ACK it with [`Acker`].
@@ -143,15 +143,15 @@ pub enum LearnerAction {
     Revalidated { session_id: i64, valid: bool },
     /// A configuration is in force from now on (`processReconfig`): write it as the
     /// dynamic configuration; `designated` leads it (None: whoever leads). When `leave`,
-    /// the member's role or leader changes: the term ends once this is carried out.
+    /// the member's role or leader changes: the epoch ends once this is carried out.
     Activate { zxid: i64, view: Arc<QuorumMaj>, designated: Option<u64>, leave: bool },
-    /// The leader handed its role over to `to` (HANDOVER, zab's own): the term ends once
+    /// The leader handed its role over to `to` (HANDOVER, zab's own): the epoch ends once
     /// this is carried out, and the next one follows `to` without an election (leads, when
     /// `to` is this member).
     HandedOver { to: u64 },
 }
 
-/// The ACKs of txns the server's log made durable: from the sync thread, beside the term.
+/// The ACKs of txns the server's log made durable: from the sync thread, beside the epoch.
 #[derive(Debug, Clone, Copy)]
 pub struct Acker {
     observer: bool,
@@ -197,7 +197,7 @@ impl SyncMode {
     }
 }
 
-/// One term of a follower or observer.
+/// One epoch of a follower or observer.
 pub struct Learner {
     settings: LearnerSettings,
     stage: Stage,
@@ -226,7 +226,7 @@ pub struct Learner {
 }
 
 impl Learner {
-    /// A term begins on a new connection to the leader: FOLLOWERINFO (or OBSERVERINFO)
+    /// An epoch begins on a new connection to the leader: FOLLOWERINFO (or OBSERVERINFO)
     /// goes out. `last_zxid` is the last txn of this member's database.
     pub fn start(
         settings: LearnerSettings,
@@ -302,7 +302,7 @@ impl Learner {
         self.bcast.as_ref().map(|b| b.last_zxid())
     }
 
-    /// The clock: the term ends when the leader has been silent for too long.
+    /// The clock: the epoch ends when the leader has been silent for too long.
     pub fn on_tick(&self, now: i64) -> Result<(), LearnerError> {
         let timeout = self.read_timeout_ms();
         if now - self.last_read > timeout {
@@ -630,7 +630,7 @@ mod tests {
 
     /// A follower through DIFF, NEWLEADER and UPTODATE, in broadcast.
     #[test]
-    fn handover_ends_the_term_for_the_named_leader() {
+    fn handover_ends_the_epoch_for_the_named_leader() {
         let mut l = following(settings(false));
         let p = QuorumPacket::new(packet::HANDOVER, E6, Some(1u64.to_be_bytes().to_vec()));
         assert_eq!(l.on_packet(p, 1).unwrap(), vec![LearnerAction::HandedOver { to: 1 }]);
@@ -648,7 +648,7 @@ mod tests {
     }
 
     #[test]
-    fn a_committed_reconfig_activates_and_ends_the_term_when_the_leader_changes() {
+    fn a_committed_reconfig_activates_and_ends_the_epoch_when_the_leader_changes() {
         let mut l = following(settings(false));
         // 3 (the leader) leaves; 2 is designated.
         let next = view(&["server.1=h1:1:2", "server.2=h2:1:2"], E6 | 1);
@@ -677,7 +677,7 @@ mod tests {
     }
 
     #[test]
-    fn a_reconfig_that_keeps_the_leader_does_not_end_the_term() {
+    fn a_reconfig_that_keeps_the_leader_does_not_end_the_epoch() {
         let mut l = following(settings(false));
         let next = view(&["server.1=h1:1:2", "server.2=h2:1:2", "server.3=h3:1:2", "server.4=h4:1:2"], E6 | 1);
         let proposal = QuorumPacket::new(packet::PROPOSAL, E6 | 1, Some(reconfig_txn(E6 | 1, &next)));
@@ -705,7 +705,7 @@ mod tests {
 
     #[test]
     fn an_observer_takes_a_reconfig_as_informandactivate_during_its_sync() {
-        // Promoted while it syncs: the observer logs the reconfig, then leaves its term.
+        // Promoted while it syncs: the observer logs the reconfig, then leaves its epoch.
         let mut s = settings(true);
         s.view = Arc::new(view(&["server.1=h1:1:2", "server.2=h2:1:2:observer", "server.3=h3:1:2"], 0x100000000));
         let (mut l, _) = Learner::start(s, 5, 5, E5, 0);
@@ -729,7 +729,7 @@ mod tests {
     }
 
     #[test]
-    fn a_diff_term_logs_applies_and_writes_the_epoch_before_acking_newleader() {
+    fn a_diff_sync_logs_applies_and_writes_the_epoch_before_acking_newleader() {
         let (mut l, out) = Learner::start(settings(false), 5, 5, E5 | 3, 0);
         assert!(matches!(&out[..], [LearnerAction::Send(p)] if p.packet_type == packet::FOLLOWERINFO));
         let out = l.on_packet(leader_info(6), 1).unwrap();
@@ -809,7 +809,7 @@ mod tests {
     }
 
     #[test]
-    fn a_silent_leader_ends_the_term() {
+    fn a_silent_leader_ends_the_epoch() {
         let (l, _) = Learner::start(settings(false), 5, 5, E5, 100);
         assert!(l.on_tick(1_100).is_ok());
         assert_eq!(l.on_tick(1_101), Err(LearnerError::Timeout(1_000)));

@@ -9,13 +9,13 @@
 //! - [`vote`]: votes and their total order (`Vote`, `FastLeaderElection.totalOrderPredicate`).
 //! - [`election`]: FastLeaderElection (`lookForLeader`, `WorkerReceiver`).
 //! - [`discovery`]: the new epoch (FOLLOWERINFO, LEADERINFO, ACKEPOCH).
-//! - [`leader`]: one term of a leader with a handler per learner connection, composing
+//! - [`leader`]: one epoch of a leader with a handler per learner connection, composing
 //!   discovery, the sync plan, NEWLEADER and broadcast; run by the server and the simulator.
-//! - [`learner`]: one term of a follower or observer, composing discovery, learner sync and
+//! - [`learner`]: one epoch of a follower or observer, composing discovery, learner sync and
 //!   broadcast; run by the server and by the cluster simulator alike.
 //! - [`reconfig`]: dynamic reconfiguration's pure parts: the configuration text, the
-//!   designated leader, whether an activation ends a member's term.
-//! - [`peer`]: what a member carries from one term to the next (QuorumPeer's loop).
+//!   designated leader, whether an activation ends a member's epoch.
+//! - [`peer`]: what a member carries from one epoch to the next (QuorumPeer's loop).
 //! - [`learner_sync`]: the learner's sync conversation up to UPTODATE (3.9.3 order).
 //! - [`broadcast`]: the leader's proposals, ACK quorums and ordered commits.
 //! - [`follower`]: broadcast on a follower or observer (PROPOSAL/ACK/COMMIT, INFORM).

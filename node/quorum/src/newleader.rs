@@ -61,9 +61,9 @@ impl NewLeaderPhase {
         }
     }
 
-    /// A reconfig was logged but not activated before this term (`lastSeenQuorumVerifier`
+    /// A reconfig was logged but not activated before this epoch (`lastSeenQuorumVerifier`
     /// newer than the configuration in force): NEWLEADER carries `next`, and needs a quorum
-    /// of it too (`newLeaderProposal.addQuorumVerifier`), so that the term completes it
+    /// of it too (`newLeaderProposal.addQuorumVerifier`), so that the epoch completes it
     /// (ZOOKEEPER-1324, `Leader.startZkServer`).
     pub fn with_next(mut self, next: QuorumMaj) -> NewLeaderPhase {
         self.config = next.to_text().into_bytes();

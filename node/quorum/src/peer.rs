@@ -1,20 +1,20 @@
-//! What a member carries from one term to the next (`QuorumPeer.run`'s loop): the protocol
+//! What a member carries from one epoch to the next (`QuorumPeer.run`'s loop): the protocol
 //! version its learner announces, and the pause before it elects again. Owned by the
 //! server's member loop (`node/server/src/peer/mod.rs`) and by the simulator's member
-//! alike; the term engines themselves are [`crate::leader`] and [`crate::learner`].
+//! alike; the epoch engines themselves are [`crate::leader`] and [`crate::learner`].
 
 use std::sync::Arc;
 
 use crate::learner::protocol_version;
 use crate::verifier::{LearnerType, QuorumMaj};
 
-/// A term that lasted less than this is followed by [`PAUSE_MS`] before the next election,
+/// An epoch that lasted less than this is followed by [`PAUSE_MS`] before the next election,
 /// so a member that cannot serve (a leader without a quorum, a learner that found no
 /// leader) does not spin through elections. Not before a designated role.
-pub const SHORT_TERM_MS: i64 = 500;
+pub const SHORT_EPOCH_MS: i64 = 500;
 pub const PAUSE_MS: i64 = 200;
 
-/// The role of the next term when a reconfiguration designated its leader
+/// The role of the next epoch when a reconfiguration designated its leader
 /// (`QuorumPeer.updateServerState` with the reconfig flag set): taken without an election.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NextRole {
@@ -23,13 +23,13 @@ pub enum NextRole {
     Observe(u64),
 }
 
-/// One member's memory across its terms, for as long as it runs.
+/// One member's memory across its epochs, for as long as it runs.
 #[derive(Debug, Clone)]
 pub struct QuorumPeer {
     /// False once a truncation on this member came up short: from then on it announces
     /// ZooKeeper's protocol version, so no leader truncates it across an epoch again.
     truncation_safe: bool,
-    term_started: i64,
+    epoch_started: i64,
     /// The configuration a reconfiguration put in force (None: the one it started with).
     view: Option<Arc<QuorumMaj>>,
     designated: Option<NextRole>,
@@ -43,7 +43,7 @@ impl Default for QuorumPeer {
 
 impl QuorumPeer {
     pub fn new() -> QuorumPeer {
-        QuorumPeer { truncation_safe: true, term_started: 0, view: None, designated: None }
+        QuorumPeer { truncation_safe: true, epoch_started: 0, view: None, designated: None }
     }
 
     /// The protocol version this member's learner announces in FOLLOWERINFO / OBSERVERINFO.
@@ -56,8 +56,8 @@ impl QuorumPeer {
         self.view.as_ref()
     }
 
-    /// A configuration activated during the term (`processReconfig`); `designated` its
-    /// leader, when the reconfig named one: the next term follows it without an election.
+    /// A configuration activated during the epoch (`processReconfig`); `designated` its
+    /// leader, when the reconfig named one: the next epoch follows it without an election.
     pub fn reconfigured(&mut self, myid: u64, view: Arc<QuorumMaj>, designated: Option<u64>) {
         self.designated = designated.map(|d| {
             if d == myid {
@@ -71,7 +71,7 @@ impl QuorumPeer {
         self.view = Some(view);
     }
 
-    /// The leader handed its role over to `to` (HANDOVER): the next term follows `to`
+    /// The leader handed its role over to `to` (HANDOVER): the next epoch follows `to`
     /// without an election, as an observer when this member observes, or leads when `to`
     /// is this member.
     pub fn handed_over(&mut self, myid: u64, to: u64, observer: bool) {
@@ -84,25 +84,25 @@ impl QuorumPeer {
         });
     }
 
-    /// The role a reconfiguration or a hand-over designated for the next term, once.
+    /// The role a reconfiguration or a hand-over designated for the next epoch, once.
     pub fn take_designated(&mut self) -> Option<NextRole> {
         self.designated.take()
     }
 
-    /// The election gave this member a role; its term begins.
-    pub fn term_started(&mut self, now: i64) {
-        self.term_started = now;
+    /// The election gave this member a role; its epoch begins.
+    pub fn epoch_started(&mut self, now: i64) {
+        self.epoch_started = now;
     }
 
-    /// The term ended at `now` (`truncation_short`: a learner's truncation could not reach
+    /// The epoch ended at `now` (`truncation_short`: a learner's truncation could not reach
     /// its zxid); returns how long to wait before the next election.
-    pub fn term_ended(&mut self, now: i64, truncation_short: bool) -> i64 {
+    pub fn epoch_ended(&mut self, now: i64, truncation_short: bool) -> i64 {
         if truncation_short {
             self.truncation_safe = false;
         }
         // A designated next role (a hand-over, a reconfiguration) is taken at once: no
         // election follows, so there is nothing to spin through.
-        if now - self.term_started < SHORT_TERM_MS && self.designated.is_none() {
+        if now - self.epoch_started < SHORT_EPOCH_MS && self.designated.is_none() {
             PAUSE_MS
         } else {
             0
@@ -119,10 +119,10 @@ mod tests {
     fn a_short_truncation_changes_the_announced_version_for_good() {
         let (mut a, b) = (QuorumPeer::new(), QuorumPeer::new());
         assert_eq!(a.protocol_version(), ZAB_PROTOCOL_VERSION);
-        a.term_started(0);
-        a.term_ended(10_000, true);
+        a.epoch_started(0);
+        a.epoch_ended(10_000, true);
         assert_eq!(a.protocol_version(), PROTOCOL_VERSION);
-        a.term_ended(20_000, false);
+        a.epoch_ended(20_000, false);
         assert_eq!(a.protocol_version(), PROTOCOL_VERSION);
         assert_eq!(b.protocol_version(), ZAB_PROTOCOL_VERSION, "only its own member's");
     }
@@ -162,14 +162,14 @@ mod tests {
     }
 
     #[test]
-    fn a_short_term_is_followed_by_a_pause() {
+    fn a_short_epoch_is_followed_by_a_pause() {
         let mut p = QuorumPeer::new();
-        p.term_started(1_000);
-        assert_eq!(p.term_ended(1_499, false), PAUSE_MS);
-        p.term_started(2_000);
-        assert_eq!(p.term_ended(2_500, false), 0);
-        p.term_started(3_000);
+        p.epoch_started(1_000);
+        assert_eq!(p.epoch_ended(1_499, false), PAUSE_MS);
+        p.epoch_started(2_000);
+        assert_eq!(p.epoch_ended(2_500, false), 0);
+        p.epoch_started(3_000);
         p.handed_over(1, 2, false);
-        assert_eq!(p.term_ended(3_001, false), 0, "a designated role is taken at once");
+        assert_eq!(p.epoch_ended(3_001, false), 0, "a designated role is taken at once");
     }
 }

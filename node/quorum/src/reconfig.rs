@@ -1,7 +1,7 @@
 //! Dynamic reconfiguration's pure parts (`QuorumPeer.configFromString`,
 //! `Leader.getDesignatedLeader`, `QuorumPeer.processReconfig`'s decision): the
 //! configuration text a reconfig txn carries, the leader of the next configuration, and
-//! whether a member must leave its term when a new configuration activates.
+//! whether a member must leave its epoch when a new configuration activates.
 
 use std::collections::BTreeSet;
 
@@ -110,8 +110,8 @@ pub fn designated_leader(
     best
 }
 
-/// How a member's term is affected when `new` activates (`processReconfig`'s
-/// `roleChange || leaderChange`): true when it must leave the term (its learner type
+/// How a member's epoch is affected when `new` activates (`processReconfig`'s
+/// `roleChange || leaderChange`): true when it must leave the epoch (its learner type
 /// changes, or it follows another leader from now on).
 pub fn major_change(myid: u64, old: &QuorumMaj, new: &QuorumMaj, current_leader: u64, designated: Option<u64>) -> bool {
     // `updateLearnerType`: a member absent from a view runs as a non-voting participant
@@ -169,7 +169,7 @@ mod tests {
     }
 
     #[test]
-    fn a_joiner_added_as_a_voter_keeps_its_term() {
+    fn a_joiner_added_as_a_voter_keeps_its_epoch() {
         // 4 followed 3 as a non-voting participant (absent from the view); `reconfig -add`
         // makes it a voter with 3 still leading: no role change (`updateLearnerType`).
         let old = view(&["server.1=h1:1:2", "server.2=h2:1:2", "server.3=h3:1:2"], 1);

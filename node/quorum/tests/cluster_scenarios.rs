@@ -174,7 +174,7 @@ fn zookeeper_1653_crash_between_newleader_snapshot_and_current_epoch() {
 }
 
 /// ZOOKEEPER-2845: keeping the database across an election (as zab does since it carries
-/// the last term's database). The old leader logged a txn nobody else got, lost the quorum
+/// the last epoch's database). The old leader logged a txn nobody else got, lost the quorum
 /// without restarting, and rejoins with that txn in its carried database: it must drop it.
 #[test]
 fn zookeeper_2845_old_leader_drops_its_uncommitted_txn_without_restarting() {
@@ -205,7 +205,7 @@ fn zookeeper_2845_old_leader_drops_its_uncommitted_txn_without_restarting() {
 
 /// ZOOKEEPER-3642: the leader dies after sending SNAP and before NEWLEADER. The learner
 /// must not keep the snapshot only in memory and report its zxid to the next leader (which
-/// would DIFF from it): zab's next term loads the database from disk again.
+/// would DIFF from it): zab's next epoch loads the database from disk again.
 #[test]
 fn zookeeper_3642_leader_dies_between_snap_and_newleader() {
     let mut cfg = config(3, Fixes::none());

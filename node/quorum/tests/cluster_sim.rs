@@ -15,7 +15,7 @@
 //! - `ZAB_SIM_FIND=text`: name the seeds whose anomalies, known issues or counters
 //!   mention `text`; `ZAB_SIM_STATS=1`: print the counters (sync modes, crash points).
 //! - Leaders and learners run the runtime's own engines (`zab_quorum::leader::Leader`,
-//!   `zab_quorum::learner::Learner`); only a member's startup between terms is a model of
+//!   `zab_quorum::learner::Learner`); only a member's startup between epochs is a model of
 //!   the runtime, which by default works around two bugs this simulator found there
 //!   (`sim::Fixes`; ZOOKEEPER-1653 in `cluster_scenarios.rs`). `ZAB_SIM_STRICT=1` turns
 //!   both off; `ZAB_SIM_UNFIX=epoch_from_zxid` or `ZAB_SIM_UNFIX=snapshot_on_first_load`
@@ -241,7 +241,7 @@ fn many(members: u64, first_seed: u64) {
         totals.checked_after_reconfig,
         totals.most_events
     );
-    eprintln!("  anomalies (protocol errors that ended a term): {:?}", totals.anomalies);
+    eprintln!("  anomalies (protocol errors that ended an epoch): {:?}", totals.anomalies);
     eprintln!("  known issues worked around: {:?}", totals.known);
     if std::env::var("ZAB_SIM_STATS").is_ok() {
         for (k, v) in &totals.stats {
@@ -378,14 +378,14 @@ fn a_reconfiguration_to_disjoint_voters_binds_the_members_it_did_not_reach() {
         // Both sides take writes if they can; no two leaders may commit apart.
         for _ in 0..5 {
             for s in w.sids() {
-                if w.peer(s).leader_term().is_some_and(|t| t.is_serving()) {
+                if w.peer(s).leader_epoch().is_some_and(|t| t.is_serving()) {
                     w.write_to(s);
                 }
             }
             w.run_for(100);
         }
         let serving: Vec<u64> =
-            w.sids().into_iter().filter(|s| w.peer(*s).leader_term().is_some_and(|t| t.is_serving())).collect();
+            w.sids().into_iter().filter(|s| w.peer(*s).leader_epoch().is_some_and(|t| t.is_serving())).collect();
         sim::script::expect(serving == vec![l], || format!("serving leaders {serving:?}, want only {l}"))?;
         w.heal_all();
         w.run_for(2_000);

@@ -3,7 +3,7 @@
 //! through the simulator (`sim/`). All are fixed (commit eb84a98, and the PING gate before
 //! it), and the orchestration is now the engines themselves: the learner's two (the sync
 //! window, the adopted proposals' ACKs) in `zab_quorum::learner`, the leader's three (the
-//! PING before the sync, the handler outliving its term, the sync from the log on disk)
+//! PING before the sync, the handler outliving its epoch, the sync from the log on disk)
 //! in `zab_quorum::leader`. The simulator runs those engines, so each scenario runs the
 //! engine itself as a regression test; only the member startup's two (`sim::Fixes`) are
 //! still modelled, and none of these scenarios needs them.
@@ -142,8 +142,8 @@ fn leader_discovery_sends_one_leaderinfo_per_learner() {
 }
 
 /// The race the model of `lead`'s shutdown exposed: `lead` shut down only the streams in
-/// `st.learners`, so a handler still reading FOLLOWERINFO when the term ended lived on.
-/// It ran discovery against the ended term, and once its learner's ACKEPOCH came, synced
+/// `st.learners`, so a handler still reading FOLLOWERINFO when the epoch ended lived on.
+/// It ran discovery against the ended epoch, and once its learner's ACKEPOCH came, synced
 /// it from the stopped server — whose tree `take_database` had just emptied — then
 /// answered its NEWLEADER ACK with UPTODATE: member 1 (behind), connecting just before the
 /// leader steps down, got an empty tree plus the last two txns (epoch 2's, so the
@@ -153,7 +153,7 @@ fn leader_discovery_sends_one_leaderinfo_per_learner() {
 /// FOLLOWING: the scenario tries boot times across a PING period, over a few seeds (they
 /// set the members' tick phases).
 #[test]
-fn a_handler_outliving_its_term_does_not_sync_anyone() {
+fn a_handler_outliving_its_epoch_does_not_sync_anyone() {
     let mut raced = 0;
     for seed in 0..4 {
         for offset in (0..60).step_by(3) {
@@ -161,7 +161,7 @@ fn a_handler_outliving_its_term_does_not_sync_anyone() {
             cfg.commit_log_count = 2;
             cfg.net_delay = (8, 8);
             let mut w = World::new(cfg, seed, vec![Disk::default(); 3], true);
-            check(&format!("handler outliving its term (seed {seed}, boot offset {offset})"), &mut w, |w| {
+            check(&format!("handler outliving its epoch (seed {seed}, boot offset {offset})"), &mut w, |w| {
                 w.boot_all();
                 expect(w.wait_converged(5_000)? == 3, || "3 should lead".into())?;
                 w.crash(1, HARD);
@@ -186,10 +186,10 @@ fn a_handler_outliving_its_term_does_not_sync_anyone() {
                 })
             });
             raced +=
-                w.hist.stats.get("a connection still reading FOLLOWERINFO closed with its term").copied().unwrap_or(0);
+                w.hist.stats.get("a connection still reading FOLLOWERINFO closed with its epoch").copied().unwrap_or(0);
         }
     }
-    assert!(raced > 0, "no run had a connection in discovery when the term ended");
+    assert!(raced > 0, "no run had a connection in discovery when the epoch ended");
 }
 
 /// The bug the random runs found in the sync from the log on disk (d062b5a; `cluster_sim`

@@ -223,7 +223,7 @@ pub struct ServerConfig {
     /// Where the settings came from (for `conf` and logs).
     pub source: Option<PathBuf>,
     /// The member's metrics (ZooKeeper's process-wide `ServerMetrics`): one registry per
-    /// configuration built, shared by every clone, so by the servers of all its terms.
+    /// configuration built, shared by every clone, so by the servers of all its epochs.
     pub metrics: std::sync::Arc<crate::metrics::ServerMetrics>,
 }
 

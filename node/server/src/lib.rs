@@ -89,7 +89,7 @@ pub use config::ServerConfig;
 pub use zk_server::ZooKeeperServer;
 
 /// The server clients are handed to: standalone, always the same; in an ensemble, the
-/// member's server of the current term, or none while it is electing or synchronising.
+/// member's server of the current epoch, or none while it is electing or synchronising.
 pub type ServerSlot = Arc<parking_lot::RwLock<Option<Arc<ZooKeeperServer>>>>;
 
 /// Serves clients on `listener` until `shutdown` resolves (standalone).

@@ -16,7 +16,7 @@ use parking_lot::Mutex;
 use crate::config::ServerConfig;
 use crate::metrics::ServerMetrics;
 
-/// What the member is doing, for `/status` while no server of a term is serving (and to
+/// What the member is doing, for `/status` while no server of an epoch is serving (and to
 /// overlay on the serving one's report).
 #[derive(Debug, Clone)]
 pub struct PeerView {
@@ -25,13 +25,13 @@ pub struct PeerView {
     pub leader: Option<u64>,
     pub current_epoch: i64,
     pub accepted_epoch: i64,
-    /// The last logged zxid when the term started.
+    /// The last logged zxid when the epoch started.
     pub last_zxid: i64,
-    /// True from UPTODATE (learner) or a quorum's NEWLEADER ACKs (leader) until the term ends.
+    /// True from UPTODATE (learner) or a quorum's NEWLEADER ACKs (leader) until the epoch ends.
     pub synced: bool,
 }
 
-/// What a member does when a configuration comes into force during a term: its election
+/// What a member does when a configuration comes into force during an epoch: its election
 /// elects with it at once (`processReconfig`'s `restartLeaderElection`), so the votes it
 /// answers carry the new configuration to members that missed the reconfig.
 pub type ActivationListener = Arc<dyn Fn(&zab_quorum::verifier::QuorumMaj) + Send + Sync>;
@@ -52,7 +52,7 @@ pub struct PeerInfo {
     /// force while the member runs; None: the one it started with.
     config_in_force: Mutex<Option<Arc<zab_quorum::verifier::QuorumMaj>>>,
     /// The leader an activation designated when it changed this member's leader: the next
-    /// term follows (or is) it without an election.
+    /// epoch follows (or is) it without an election.
     designated_next: Mutex<Option<u64>>,
     /// Set by the member loop; called by [`crate::peer::activate::activate_config`].
     on_activation: Mutex<Option<ActivationListener>>,
@@ -157,7 +157,7 @@ impl PeerInfo {
         f(&mut self.view.lock());
     }
 
-    /// The next ZAB phase of this term. Reaching broadcast records the synchronisation's
+    /// The next ZAB phase of this epoch. Reaching broadcast records the synchronisation's
     /// duration (`follower_sync_time`, `observer_sync_time`) and how long the member did not
     /// serve (`unavailable_time`, `leader_unavailable_time`), as `QuorumPeer.setZabState`.
     pub fn phase(&self, phase: zab_status::Phase) {

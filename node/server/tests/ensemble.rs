@@ -294,7 +294,7 @@ async fn a_follower_older_than_the_window_is_synced_from_the_log_on_disk() {
 /// ZOOKEEPER-1277: the zxid counter must never wrap. With ZooKeeper's
 /// `zookeeper.testingonly.initialZxid` each new leader starts its counter at 0xfffffff0, so
 /// a few writes reach the end: the leader refuses the write that would take counter
-/// 0xffffffff, gives up its term, and the next term (a new epoch) goes on. Every write a
+/// 0xffffffff, gives up its epoch, and the next one goes on. Every write a
 /// client saw acknowledged is on every member, and no zxid has the counter 0xffffffff.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_zxid_counter_rolls_over_into_a_new_epoch() {

@@ -1,8 +1,8 @@
 //! Leader hand-over, zab's own addition for rolling restarts: the leader stops proposing,
 //! waits until a chosen synced follower has acknowledged everything proposed (so it holds
 //! every committed txn, and no proposal is outstanding), then sends HANDOVER to every
-//! learner and ends its term once they have left. Each zab learner that reads HANDOVER
-//! leaves its term for one that follows the named member without an election (the chosen
+//! learner and ends its epoch once they have left. Each zab learner that reads HANDOVER
+//! leaves its epoch for one that follows the named member without an election (the chosen
 //! one leads), as a designated leader after a reconfiguration does; that member still runs
 //! discovery and synchronisation, so the new epoch is established by a quorum as always.
 //! ZooKeeper's learners ignore HANDOVER, see the leader go, and elect.
@@ -26,7 +26,7 @@ pub(super) struct HandOver {
 /// Why a hand-over cannot start.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum HandOverError {
-    #[error("this leader is not serving yet (or its term is over): nothing to hand over")]
+    #[error("this leader is not serving yet (or its epoch is over): nothing to hand over")]
     NotServing,
     #[error("a reconfiguration (version 0x{0:x}) is in flight; retry once it has committed")]
     ReconfigInFlight(i64),
@@ -119,7 +119,7 @@ impl Leader {
     }
 
     /// Moves a hand-over on: HANDOVER once the follower holds everything and nothing is
-    /// outstanding; the end of the term once the learners have gone; a failure when the
+    /// outstanding; the end of the epoch once the learners have gone; a failure when the
     /// follower can no longer take over or the wait ran out.
     pub(super) fn advance_hand_over(&mut self, now: i64, out: &mut Vec<LeaderAction>) {
         let Some(h) = self.hand_over.clone() else { return };

@@ -1,14 +1,14 @@
-//! One term as leader (`Leader.lead` and one `LearnerHandler` per learner connection), as
+//! One epoch as leader (`Leader.lead` and one `LearnerHandler` per learner connection), as
 //! one synchronous state machine: connections, their packets, the clock, the server's
 //! start, the log's fsyncs and the clients' proposals go in; a list of [`LeaderAction`]s
 //! comes out, to be carried out in order. The server (`node/server/src/peer/leader.rs`)
 //! carries them out over sockets, threads and a data directory; the cluster simulator
 //! (`node/quorum/tests/sim`) over its seeded network and disks. Both run this very code.
 //!
-//! The term composes the phase machines of this crate:
+//! The epoch composes the phase machines of this crate:
 //! 1. discovery ([`LeaderDiscovery`]): each connection's FOLLOWERINFO / OBSERVERINFO, the
 //!    new epoch (acceptedEpoch persisted before LEADERINFO goes out), ACKEPOCH; once a
-//!    quorum acknowledged it, currentEpoch is written and the term's server starts
+//!    quorum acknowledged it, currentEpoch is written and the epoch's server starts
 //!    ([`LeaderAction::StartServer`], then [`Leader::server_started`]);
 //! 2. synchronisation: for each learner, the plan ([`plan_with`]: DIFF, TRUNC or SNAP; from
 //!    the window of recent txns, or from the log on disk past the newest snapshot), the
@@ -53,7 +53,7 @@ pub type ConnId = u64;
 /// A txn as it travels: TxnHeader, txn and digest, serialized.
 pub type Payload = Arc<Vec<u8>>;
 
-/// Why a leader's term ends.
+/// Why a leader's epoch ends.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum LeaderError {
     #[error(transparent)]
@@ -66,7 +66,7 @@ pub enum LeaderError {
     QuorumLost(BTreeSet<u64>),
     #[error("the leader is not established yet: no proposal can be made")]
     NotEstablished,
-    #[error("the term has ended: {0}")]
+    #[error("the epoch has ended: {0}")]
     Ended(String),
     /// A hand-over is under way: no proposal until it ends.
     #[error("the leadership is being handed over to {0}; retry on the next leader")]
@@ -75,7 +75,7 @@ pub enum LeaderError {
 
 pub use handover::HandOverError;
 
-/// What one term of a leader needs to know.
+/// What one epoch of a leader needs to know.
 #[derive(Debug, Clone)]
 pub struct LeaderSettings {
     pub myid: u64,
@@ -120,7 +120,7 @@ pub enum LeaderAction {
     PersistAcceptedEpoch(i64),
     /// A quorum acknowledged the new epoch: write currentEpoch.
     PersistCurrentEpoch(i64),
-    /// Start the term's server on the database, its next zxid after `start_zxid`; then
+    /// Start the epoch's server on the database, its next zxid after `start_zxid`; then
     /// call [`Leader::server_started`].
     StartServer { start_zxid: i64 },
     /// A learner waits for its synchronisation: read what [`Leader::sync_learner`] needs
@@ -132,7 +132,7 @@ pub enum LeaderAction {
     StartServing,
     /// A reconfig committed and its configuration is in force from now on (write it as
     /// the dynamic configuration); `designated` leads it — when that is another member,
-    /// this leader commits nothing more and its term ends once its followers leave.
+    /// this leader commits nothing more and its epoch ends once its followers leave.
     Activated { zxid: i64, view: Arc<QuorumMaj>, designated: u64 },
     /// A proposal is committed: record it; [`LeaderAction::CommitUpTo`] follows.
     Committed { zxid: i64, payload: Option<Payload> },
@@ -143,11 +143,11 @@ pub enum LeaderAction {
     /// A learner forwarded a client's write (`REQUEST`); the answer reaches the client
     /// through the learner, when it applies the txn.
     Forwarded { sid: u64, packet: QuorumPacket },
-    /// The hand-over to `to` failed (why): proposing resumes, the term goes on.
+    /// The hand-over to `to` failed (why): proposing resumes, the epoch goes on.
     HandOverFailed { to: u64, reason: String },
     /// HANDOVER went out to every learner, after `zxid`, the last txn, which `to` holds.
     HandOverSent { to: u64, zxid: i64 },
-    /// The learners have left (or the wait for them ended): the term ends, and the next
+    /// The learners have left (or the wait for them ended): the epoch ends, and the next
     /// one follows `to` without an election.
     HandOverComplete { to: u64 },
     /// A learner asks whether a client's session may move to it; answer with REVALIDATE
@@ -182,7 +182,7 @@ struct Handler {
     cross_epoch: bool,
 }
 
-/// A learner the term knows by sid (`st.learners`): its current connection.
+/// A learner the epoch knows by sid (`st.learners`): its current connection.
 #[derive(Debug, Clone)]
 struct Entry {
     conn: ConnId,
@@ -206,7 +206,7 @@ pub struct LearnerStatus {
     pub in_broadcast: bool,
 }
 
-/// Where the term is.
+/// Where the epoch is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LeaderPhase {
     Discovery,
@@ -215,7 +215,7 @@ pub enum LeaderPhase {
     Broadcast,
 }
 
-/// One term of a leader.
+/// One epoch of a leader.
 pub struct Leader {
     settings: LeaderSettings,
     phase: LeaderPhase,
@@ -237,7 +237,7 @@ pub struct Leader {
     /// NEWLEADER has its quorum (reconfigEnabled only).
     bumped: Option<Arc<QuorumMaj>>,
     /// A configuration a reconfig logged here but never activated (the runtime's
-    /// `lastSeenQuorumVerifier`): this term's NEWLEADER completes it (ZOOKEEPER-1324).
+    /// `lastSeenQuorumVerifier`): this epoch's NEWLEADER completes it (ZOOKEEPER-1324).
     pending: Option<Arc<QuorumMaj>>,
     /// A hand-over of the leadership under way.
     hand_over: Option<handover::HandOver>,
@@ -246,7 +246,7 @@ pub struct Leader {
 }
 
 impl Leader {
-    /// A term begins: discovery counts this member first. `committed_log` is the window of
+    /// An epoch begins: discovery counts this member first. `committed_log` is the window of
     /// recent committed txns the database carries.
     pub fn start(
         settings: LeaderSettings,
@@ -317,7 +317,7 @@ impl Leader {
         self.proposed.get(&zxid)
     }
 
-    /// The configuration in force (the one the term started with, until a reconfig
+    /// The configuration in force (the one the epoch started with, until a reconfig
     /// activates another).
     pub fn config(&self) -> &QuorumMaj {
         match &self.bcast {
@@ -327,7 +327,7 @@ impl Leader {
     }
 
     /// A reconfig this member logged but never saw activate (`lastSeenQuorumVerifier`),
-    /// given before the term's server starts: when newer than the configuration in force,
+    /// given before the epoch's server starts: when newer than the configuration in force,
     /// NEWLEADER carries it and needs a quorum of it too, and it is in force once NEWLEADER
     /// has both quorums (`Leader.startZkServer`, ZOOKEEPER-1324).
     pub fn set_last_seen(&mut self, view: QuorumMaj) {
@@ -358,7 +358,7 @@ impl Leader {
         &self.committed_log
     }
 
-    /// Every learner the term knows, by sid.
+    /// Every learner the epoch knows, by sid.
     pub fn learners(&self) -> Vec<LearnerStatus> {
         self.learners
             .iter()
@@ -451,7 +451,7 @@ impl Leader {
 
     /// The clock: handlers' read timeouts and waits, discovery's and NEWLEADER's
     /// deadlines, and in broadcast a PING to every learner whose sync is queued, and the
-    /// quorum check. An error ends the term.
+    /// quorum check. An error ends the epoch.
     pub fn on_tick(&mut self, now: i64) -> Result<Vec<LeaderAction>, LeaderError> {
         let mut out = Vec::new();
         self.clock = self.clock.max(now);
@@ -510,7 +510,7 @@ impl Leader {
         Ok(out)
     }
 
-    /// The next zxid to propose, or the error that forces a new epoch (the term ends).
+    /// The next zxid to propose, or the error that forces a new epoch (this one ends).
     pub fn next_zxid(&mut self) -> Result<i64, LeaderError> {
         let b = self.bcast.as_ref().ok_or(LeaderError::NotEstablished)?;
         b.next_zxid().map_err(|e| self.fail(e.into()))
@@ -566,7 +566,7 @@ impl Leader {
     /// Whether a client's write may be proposed now.
     fn may_propose(&self) -> Result<(), LeaderError> {
         if self.ended {
-            return Err(LeaderError::Ended("the term is over".into()));
+            return Err(LeaderError::Ended("the epoch is over".into()));
         }
         match &self.hand_over {
             Some(h) => Err(LeaderError::HandingOver(h.to)),
@@ -588,8 +588,8 @@ impl Leader {
         out
     }
 
-    /// The term ends (`Leader.shutdown`): every learner connection is closed, the ones
-    /// still in discovery included, so no handler outlives its term.
+    /// The epoch ends (`Leader.shutdown`): every learner connection is closed, the ones
+    /// still in discovery included, so no handler outlives its epoch.
     pub fn end(&mut self) -> Vec<LeaderAction> {
         self.ended = true;
         let conns: Vec<ConnId> = self.handlers.keys().copied().collect();

@@ -4,7 +4,7 @@
 use super::*;
 
 impl Leader {
-    /// The term's server runs: synchronisation begins, for every learner waiting.
+    /// The epoch's server runs: synchronisation begins, for every learner waiting.
     pub fn server_started(&mut self, now: i64) -> Vec<LeaderAction> {
         let mut out = Vec::new();
         let Some(epoch) = self.discovery.epoch() else { return out };

@@ -73,7 +73,7 @@ fn a_write_commits_once_a_quorum_has_it_durable() {
 }
 
 #[test]
-fn pings_go_to_synced_learners_and_a_lost_quorum_ends_the_term() {
+fn pings_go_to_synced_learners_and_a_lost_quorum_ends_the_epoch() {
     let mut l = established();
     let out = l.on_tick(100).unwrap();
     assert_eq!(sends(&out), vec![(10, packet::PING, E1)]);

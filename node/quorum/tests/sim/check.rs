@@ -29,7 +29,7 @@
 //!    share no member never both commit: not across a reconfiguration either (what a
 //!    leader that activated a configuration early, or counted the new one alone, would do).
 //!
-//! Protocol errors that only end a term (a learner refusing a packet, say) are not safety
+//! Protocol errors that only end an epoch (a learner refusing a packet, say) are not safety
 //! violations but should not happen either: they are counted as anomalies.
 
 use std::collections::{BTreeMap, BTreeSet};

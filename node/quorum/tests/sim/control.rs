@@ -91,7 +91,7 @@ impl World {
     pub fn leader(&self) -> Option<Sid> {
         self.peers
             .iter()
-            .filter_map(|p| p.leader_term().filter(|t| t.is_serving()).map(|t| (t.epoch(), p.sid)))
+            .filter_map(|p| p.leader_epoch().filter(|t| t.is_serving()).map(|t| (t.epoch(), p.sid)))
             .max()
             .map(|(_, s)| s)
     }
@@ -104,7 +104,7 @@ impl World {
         let at = self.now + self.rng.range(ch.write_every.0, ch.write_every.1);
         self.schedule(at, Ev::Client);
         let leaders: Vec<Sid> =
-            self.peers.iter().filter(|p| p.leader_term().is_some_and(|t| t.is_serving())).map(|p| p.sid).collect();
+            self.peers.iter().filter(|p| p.leader_epoch().is_some_and(|t| t.is_serving())).map(|p| p.sid).collect();
         if let Some(l) = self.rng.pick(&leaders) {
             // With reconfigEnabled, now and then a reconfig: every member a voter, or one
             // member (at random, the leader too) removed.
@@ -193,7 +193,7 @@ impl World {
     /// all at the same state.
     pub fn converged(&self) -> Option<Sid> {
         let l = self.leader()?;
-        let lt = self.peer(l).leader_term()?;
+        let lt = self.peer(l).leader_epoch()?;
         let ls = lt.server.as_ref()?;
         if lt.engine.outstanding() > 0 || !ls.queue.is_empty() || !ls.awaiting.is_empty() {
             return None;
@@ -202,7 +202,7 @@ impl World {
             if p.sid == l || !p.alive() {
                 continue;
             }
-            let t = p.learner_term()?;
+            let t = p.learner_epoch()?;
             let s = t.server.as_ref()?;
             if t.leader != l
                 || t.stage != LStage::Broadcast

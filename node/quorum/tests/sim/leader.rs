@@ -1,7 +1,7 @@
-//! One term as leader, as `peer/leader.rs` runs it: the very engine the runtime runs
+//! One epoch as leader, as `peer/leader.rs` runs it: the very engine the runtime runs
 //! (`zab_quorum::leader::Leader`: discovery, one handler per learner connection, the sync
 //! plans, NEWLEADER's quorum, broadcast, the PING loop, the step-down), its actions carried
-//! out in order over the seeded disk and network. This driver owns the term's database
+//! out in order over the seeded disk and network. This driver owns the epoch's database
 //! until the engine asks for the server (`StartServer`), then the server (`server.rs`):
 //! a client's write is proposed to the engine and handed to the server's sync thread,
 //! whose fsync gives the engine the leader's own ACKs (`logged`).
@@ -25,7 +25,7 @@ use super::peer::{Ctx, End, Fx};
 use super::server::Server;
 use super::{decode, encode, hex, Sid, TxnId};
 
-pub struct LeaderTerm {
+pub struct LeaderEpoch {
     pub me: Sid,
     pub engine: Leader,
     /// The database until the server starts on it.
@@ -37,7 +37,7 @@ pub struct LeaderTerm {
     quorums: BTreeMap<i64, Vec<Arc<QuorumMaj>>>,
 }
 
-impl LeaderTerm {
+impl LeaderEpoch {
     /// `lead`: the epoch files, then the engine's discovery, counting this member first.
     pub fn start(
         me: Sid,
@@ -45,11 +45,11 @@ impl LeaderTerm {
         last_seen: Option<Arc<QuorumMaj>>,
         disk: &mut Disk,
         ctx: &mut Ctx,
-    ) -> Result<Box<LeaderTerm>, (Option<Db>, End)> {
+    ) -> Result<Box<LeaderEpoch>, (Option<Db>, End)> {
         let last = db.tree.zxid;
         let (current, accepted) = match disk.load_epochs(last) {
             Ok(e) => e,
-            Err(e) => return Err((Some(db), End::Term(format!("reading the epoch files: {e}")))),
+            Err(e) => return Err((Some(db), End::Epoch(format!("reading the epoch files: {e}")))),
         };
         let settings = LeaderSettings {
             myid: me,
@@ -62,13 +62,13 @@ impl LeaderTerm {
         };
         let window: VecDeque<_> = db.committed_log.iter().map(|(z, t)| (*z, encode(*t))).collect();
         let (mut engine, actions) = Leader::start(settings, accepted, current, last, window, ctx.now);
-        // A reconfig logged here but never activated: this term completes it (ZOOKEEPER-1324).
+        // A reconfig logged here but never activated: this epoch completes it (ZOOKEEPER-1324).
         if let Some(view) = last_seen.filter(|v| ctx.cfg.reconfig && v.version > ctx.qv.version) {
             ctx.hist.count("a leader completes a reconfig it logged and never saw activate");
             engine.set_last_seen((*view).clone());
         }
         let mut t =
-            Box::new(LeaderTerm { me, engine, db: Some(db), server: None, snap: None, quorums: BTreeMap::new() });
+            Box::new(LeaderEpoch { me, engine, db: Some(db), server: None, snap: None, quorums: BTreeMap::new() });
         ctx.log(|| format!("leads: accepted {accepted}, current {current}, last {}", hex(last)));
         match t.carry_out(actions, disk, ctx) {
             Ok(()) => Ok(t),
@@ -136,17 +136,17 @@ impl LeaderTerm {
                 disk.current_epoch = Some(e);
             }
             LeaderAction::StartServer { start_zxid } => {
-                let db = self.db.take().ok_or_else(|| End::Term("no database".into()))?;
+                let db = self.db.take().ok_or_else(|| End::Epoch("no database".into()))?;
                 let server =
                     Server::from_db(db, Some(start_zxid), disk, ctx.cfg.commit_log_count, ctx.cfg.snap_count, ctx.rng)
-                        .map_err(|e| End::Term(format!("starting the leader's server: {e}")))?;
+                        .map_err(|e| End::Epoch(format!("starting the leader's server: {e}")))?;
                 self.server = Some(server);
                 let epoch = self.engine.epoch().unwrap_or(-1);
                 ctx.log(|| format!("epoch {epoch} acknowledged by a quorum; synchronising learners"));
                 return Ok(self.engine.server_started(ctx.now));
             }
             LeaderAction::PrepareSync { conn, read_log_from } => {
-                let Some(server) = self.server.as_ref() else { return Err(End::Term("no server".into())) };
+                let Some(server) = self.server.as_ref() else { return Err(End::Epoch("no server".into())) };
                 let log = read_log_from.map(|from| LogExtract {
                     newest_snapshot: disk.snaps.keys().next_back().copied().unwrap_or(0),
                     // Every txn of the model weighs 8 bytes: "more than a third of the
@@ -176,7 +176,7 @@ impl LeaderTerm {
             }
             LeaderAction::StartServing => {
                 let epoch = self.engine.epoch().unwrap_or(-1);
-                let Some(server) = self.server.as_mut() else { return Err(End::Term("no server".into())) };
+                let Some(server) = self.server.as_mut() else { return Err(End::Epoch("no server".into())) };
                 server.serving = true;
                 ctx.update_vote = Some(server.epoch);
                 ctx.log(|| format!("established epoch {epoch} at {}: serving", hex(server.tree.zxid)));
@@ -203,9 +203,9 @@ impl LeaderTerm {
             LeaderAction::TouchSessions { .. } | LeaderAction::Forwarded { .. } | LeaderAction::Revalidate { .. } => {}
             LeaderAction::HandOverFailed { .. } | LeaderAction::HandOverSent { .. } => {}
             LeaderAction::HandOverComplete { to } => {
-                // The next term follows `to` without an election, as after a designation.
+                // The next epoch follows `to` without an election, as after a designation.
                 ctx.designated_next = Some((std::sync::Arc::new(self.engine.config().clone()), to));
-                return Err(End::Term(format!("handed the leadership over to {to}")));
+                return Err(End::Epoch(format!("handed the leadership over to {to}")));
             }
         }
         Ok(Vec::new())
@@ -223,7 +223,7 @@ impl LeaderTerm {
 
     /// Every half tick: the engine's timeouts, PINGs and quorum check.
     pub fn tick(&mut self, disk: &mut Disk, ctx: &mut Ctx) -> Result<(), End> {
-        let actions = self.engine.on_tick(ctx.now).map_err(|e| End::Term(e.to_string()))?;
+        let actions = self.engine.on_tick(ctx.now).map_err(|e| End::Epoch(e.to_string()))?;
         self.carry_out(actions, disk, ctx)
     }
 
@@ -249,7 +249,7 @@ impl LeaderTerm {
         if !self.is_serving() {
             return Ok(None);
         }
-        // A refusal is kept by the engine and ends the term at its next tick.
+        // A refusal is kept by the engine and ends the epoch at its next tick.
         let Ok(z) = self.engine.next_zxid() else { return Ok(None) };
         let Ok(actions) = self.engine.propose(z, encode(t)) else { return Ok(None) };
         self.note_quorums(z);
@@ -326,13 +326,13 @@ impl LeaderTerm {
     }
 
     /// The end of `lead`: the engine closes every learner connection, the server stops
-    /// (its sync thread logs what it has), and the database goes to the next term.
+    /// (its sync thread logs what it has), and the database goes to the next epoch.
     pub fn shutdown(&mut self, disk: &mut Disk, ctx: &mut Ctx) -> Option<Db> {
         let learners: Vec<ConnId> = self.engine.learners().iter().map(|l| l.conn).collect();
         for a in self.engine.end() {
             if let LeaderAction::Close { conn } = a {
                 if !learners.contains(&conn) {
-                    ctx.hist.count("a connection still reading FOLLOWERINFO closed with its term");
+                    ctx.hist.count("a connection still reading FOLLOWERINFO closed with its epoch");
                 }
                 ctx.fx.push(Fx::Close { conn, leader_side: true });
             }

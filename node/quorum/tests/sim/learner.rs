@@ -1,4 +1,4 @@
-//! One term as follower, as `peer/learner.rs` runs it: connect (retrying every 10 ms for
+//! One epoch as follower, as `peer/learner.rs` runs it: connect (retrying every 10 ms for
 //! the first 200 ms, then every 100 ms, within initLimit), then the very engine the runtime
 //! runs (`zab_quorum::learner::Learner`), its actions carried out in order over the seeded
 //! disk and network: TRUNC reloads the database from disk; SNAP holds the streamed tree
@@ -32,7 +32,7 @@ pub enum Stage {
     Broadcast,
 }
 
-pub struct LearnerTerm {
+pub struct LearnerEpoch {
     pub me: Sid,
     pub leader: Sid,
     pub stage: Stage,
@@ -40,7 +40,7 @@ pub struct LearnerTerm {
     /// The engine, once connected.
     pub engine: Option<Learner>,
     pub last_zxid: i64,
-    /// The database (None after SNAP until TakeSnapshot: the next term then loads it from
+    /// The database (None after SNAP until TakeSnapshot: the next epoch then loads it from
     /// disk) and the streamed one.
     pub db: Option<Db>,
     pub snapped: Option<Db>,
@@ -50,7 +50,7 @@ pub struct LearnerTerm {
 }
 
 /// What a learner-side failure is: anomalies are protocol errors that a correct ensemble
-/// should not produce (they only end the term, so they are counted, not failed on).
+/// should not produce (they only end the epoch, so they are counted, not failed on).
 pub fn classify(reason: &str) -> Option<String> {
     if !(reason.starts_with("sync:") || reason.starts_with("broadcast:") || reason.starts_with("discovery:")) {
         return None;
@@ -64,14 +64,14 @@ fn ended(e: LearnerError, ctx: &mut Ctx) -> End {
     if e.makes_truncation_unsafe() {
         ctx.trunc_unsafe = true;
     }
-    End::Term(e.to_string())
+    End::Epoch(e.to_string())
 }
 
-impl LearnerTerm {
-    pub fn start(me: Sid, leader: Sid, db: Db, ctx: &mut Ctx) -> Box<LearnerTerm> {
+impl LearnerEpoch {
+    pub fn start(me: Sid, leader: Sid, db: Db, ctx: &mut Ctx) -> Box<LearnerEpoch> {
         let deadline = ctx.now + ctx.cfg.init_ms().max(1000);
         ctx.fx.push(Fx::Connect { leader });
-        Box::new(LearnerTerm {
+        Box::new(LearnerEpoch {
             me,
             leader,
             stage: Stage::Connecting { deadline, tries: 1 },
@@ -102,16 +102,16 @@ impl LearnerTerm {
             let pause = if tries < 20 { 10 } else { 100 };
             let next_try = ctx.now + if unreachable { 1000 } else { 0 } + pause;
             if next_try >= deadline {
-                return Err(End::Term(format!("cannot connect to the leader {} within initLimit", self.leader)));
+                return Err(End::Epoch(format!("cannot connect to the leader {} within initLimit", self.leader)));
             }
             self.stage = Stage::Connecting { deadline, tries: tries + 1 };
             ctx.fx.push(Fx::ConnectAt { leader: self.leader, at: next_try });
             return Ok(());
         };
         self.conn = Some(conn);
-        // term(): the epoch files, then the engine's FOLLOWERINFO.
+        // run_epoch(): the epoch files, then the engine's FOLLOWERINFO.
         let (current, accepted) =
-            disk.load_epochs(self.last_zxid).map_err(|e| End::Term(format!("epoch files: {e}")))?;
+            disk.load_epochs(self.last_zxid).map_err(|e| End::Epoch(format!("epoch files: {e}")))?;
         let settings = LearnerSettings {
             myid: self.me,
             observer: false,
@@ -139,7 +139,7 @@ impl LearnerTerm {
     pub fn tick(&mut self, ctx: &mut Ctx) -> Result<(), End> {
         match (self.stage, self.engine.as_ref()) {
             (Stage::Connecting { deadline, .. }, _) if ctx.now >= deadline => {
-                Err(End::Term(format!("cannot connect to the leader {} within initLimit", self.leader)))
+                Err(End::Epoch(format!("cannot connect to the leader {} within initLimit", self.leader)))
             }
             (_, Some(engine)) => engine.on_tick(ctx.now).map_err(|e| ended(e, ctx)),
             _ => Ok(()),
@@ -148,7 +148,7 @@ impl LearnerTerm {
 
     pub fn on_wire(&mut self, w: Wire, disk: &mut Disk, ctx: &mut Ctx) -> Result<(), End> {
         let (p, body) = match w {
-            Wire::Closed => return Err(End::Term("reading from the leader: end of stream".into())),
+            Wire::Closed => return Err(End::Epoch("reading from the leader: end of stream".into())),
             Wire::Pkt(p) => (p, None),
             Wire::Snap(p, t) => (p, Some(t)),
         };
@@ -199,14 +199,14 @@ impl LearnerTerm {
                     self.db = None;
                     let db = disk
                         .restore(ctx.cfg.commit_log_count)
-                        .map_err(|e| End::Term(format!("loading after TRUNC: {e}")))?;
+                        .map_err(|e| End::Epoch(format!("loading after TRUNC: {e}")))?;
                     let now_at = db.tree.zxid;
                     self.db = Some(db);
-                    let engine = self.engine.as_mut().ok_or_else(|| End::Term("no engine".into()))?;
+                    let engine = self.engine.as_mut().ok_or_else(|| End::Epoch("no engine".into()))?;
                     queue.extend(engine.truncated(now_at).map_err(|e| ended(e, ctx))?);
                 }
                 LearnerAction::LoadSnapshot(z) => {
-                    let mut tree = body.clone().ok_or_else(|| End::Term("reading the snapshot: no stream".into()))?;
+                    let mut tree = body.clone().ok_or_else(|| End::Epoch("reading the snapshot: no stream".into()))?;
                     tree.zxid = z;
                     ctx.forget_configs_after = Some(z);
                     self.db = None;
@@ -217,7 +217,7 @@ impl LearnerTerm {
                     if let Some(fresh) = self.snapped.take() {
                         self.db = Some(fresh);
                     }
-                    let d = self.db.as_ref().ok_or_else(|| End::Term("no database to snapshot".into()))?;
+                    let d = self.db.as_ref().ok_or_else(|| End::Epoch("no database to snapshot".into()))?;
                     disk.snapshot(&d.tree);
                     ctx.crash_point("learner: after TakeSnapshot")?;
                 }
@@ -235,7 +235,7 @@ impl LearnerTerm {
                     }
                 }
                 LearnerAction::ApplyDirect { zxid, data } => {
-                    let d = self.db.as_mut().ok_or_else(|| End::Term("no database".into()))?;
+                    let d = self.db.as_mut().ok_or_else(|| End::Epoch("no database".into()))?;
                     let t = decode(&data);
                     d.tree.apply(zxid, t);
                     d.committed_log.push_back((zxid, t));
@@ -245,9 +245,9 @@ impl LearnerTerm {
                 }
                 LearnerAction::PersistCurrentEpoch(e) => disk.current_epoch = Some(e),
                 LearnerAction::StartServer { adopted } => {
-                    let d = self.db.take().ok_or_else(|| End::Term("no database".into()))?;
+                    let d = self.db.take().ok_or_else(|| End::Epoch("no database".into()))?;
                     let mut s = Server::from_db(d, None, disk, ctx.cfg.commit_log_count, ctx.cfg.snap_count, ctx.rng)
-                        .map_err(End::Term)?;
+                        .map_err(End::Epoch)?;
                     let adopted: Vec<(i64, TxnId)> = adopted.iter().map(|(z, d)| (*z, decode(d))).collect();
                     s.adopt(&adopted);
                     self.server = Some(s);
@@ -269,7 +269,7 @@ impl LearnerTerm {
                     }
                 }
                 LearnerAction::StartServing => {
-                    let s = self.server.as_mut().ok_or_else(|| End::Term("UPTODATE before NEWLEADER".into()))?;
+                    let s = self.server.as_mut().ok_or_else(|| End::Epoch("UPTODATE before NEWLEADER".into()))?;
                     s.serving = true;
                     ctx.update_vote = Some(s.epoch);
                     let mode = self.engine.as_ref().map_or("?", |e| e.sync_mode().as_str());
@@ -287,7 +287,7 @@ impl LearnerTerm {
                         if let Some(d) = designated {
                             ctx.designated_next = Some((view, d));
                         }
-                        return Err(End::Term("a reconfiguration changed this member's role or leader".into()));
+                        return Err(End::Epoch("a reconfiguration changed this member's role or leader".into()));
                     }
                 }
                 LearnerAction::HandedOver { to } => {
@@ -295,7 +295,7 @@ impl LearnerTerm {
                     if let Some(view) = view {
                         ctx.designated_next = Some((view, to));
                     }
-                    return Err(End::Term(format!("the leader handed its role over to {to}")));
+                    return Err(End::Epoch(format!("the leader handed its role over to {to}")));
                 }
             }
         }
@@ -358,7 +358,7 @@ impl LearnerTerm {
     }
 
     /// The end of `follow`: the stream shut down, the server stopped, and the database for
-    /// the next term (None: load it from disk).
+    /// the next epoch (None: load it from disk).
     pub fn shutdown(&mut self, disk: &mut Disk, ctx: &mut Ctx) -> Option<Db> {
         if let Some(conn) = self.conn.take() {
             ctx.fx.push(Fx::Close { conn, leader_side: false });

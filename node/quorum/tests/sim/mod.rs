@@ -19,7 +19,7 @@
 //!   per accepted connection, NEWLEADER quorum, broadcast, PING loop) over the server.
 //! - [`learner`]: `Follower`: connects, then drives the learner engine (discovery,
 //!   `syncWithLeader`, broadcast) over the server.
-//! - [`peer`]: one member's life: election, terms, pauses, crash and restart.
+//! - [`peer`]: one member's life: election, epochs, pauses, crash and restart.
 //! - [`check`]: the invariants, checked after every step.
 //! - [`world`]: the event loop: events, effects, the network's plumbing, crashes.
 //! - [`control`]: what tests do and ask: partitions, broken connections, clients'
@@ -93,7 +93,7 @@ pub struct Config {
 }
 
 /// Deviations from the runtime's member loop (`peer.rs`: its startup, and what it
-/// remembers across terms), each for a bug the simulator found (see the scenario tests
+/// remembers across epochs), each for a bug the simulator found (see the scenario tests
 /// named after them, and invariant 7 for the last seen configuration). Each one counts in
 /// `History::known` when it changes what happens (`newleader_config_seen`: in the stats). The engines themselves have none: the
 /// simulator runs them, and the bugs it found there are fixed in them
@@ -115,7 +115,7 @@ pub struct Fixes {
     /// the last seen (and writes `.dynamic.next`), as ZooKeeper's `syncWithLeader` does at
     /// NEWLEADER, and the runtime's learner now too (`peer/activate.rs`
     /// `saw_newleader_config`). Without it a member synchronised by SNAP (the reconfig in
-    /// the snapshot, not in a logged proposal) whose term ends before UPTODATE, and that
+    /// the snapshot, not in a logged proposal) whose epoch ends before UPTODATE, and that
     /// leads next, forgets it (seeds 2412, 2974, 5864, 3504 with 3 members; 2297, 6577, 9349
     /// with 5).
     pub newleader_config_seen: bool,

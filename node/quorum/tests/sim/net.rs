@@ -9,7 +9,7 @@
 //!   replaces it (the send queue holds one): a burst of answers goes out as the last one,
 //!   so two members answering each other (a looking voter and a non-voter that has
 //!   decided do, as in ZooKeeper) do not multiply their exchanges with every duplicate.
-//! - Quorum port: one TCP connection per learner term. Within it packets arrive in order,
+//! - Quorum port: one TCP connection per learner epoch. Within it packets arrive in order,
 //!   whole, once. A partition stalls it (TCP retransmits): what was sent arrives after the
 //!   heal, unless a read timeout closed the connection first. Closing one side delivers a
 //!   random prefix of what that side had sent, then end-of-stream, to the other; what was

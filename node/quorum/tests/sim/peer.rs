@@ -1,7 +1,7 @@
 //! One member's life, as `peer/mod.rs` (`run_member`) and the election driver run it:
-//! FastLeaderElection answers notifications for the life of the process; each term starts
-//! from the last term's database (or the disk's, after a crash or when the term left none),
-//! elects with (last zxid, currentEpoch), leads or follows, and — when the term lasted less
+//! FastLeaderElection answers notifications for the life of the process; each epoch starts
+//! from the last epoch's database (or the disk's, after a crash or when the epoch left none),
+//! elects with (last zxid, currentEpoch), leads or follows, and — when the epoch lasted less
 //! than 500 ms — pauses 200 ms before electing again.
 //!
 //! The state machines' effects on the world (packets, connections, timers) are collected in
@@ -14,8 +14,8 @@ use zab_quorum::verifier::QuorumMaj;
 
 use super::check::History;
 use super::disk::{Db, Disk};
-use super::leader::LeaderTerm;
-use super::learner::{classify, LearnerTerm};
+use super::leader::LeaderEpoch;
+use super::learner::{classify, LearnerEpoch};
 use super::net::{ConnId, Wire};
 use super::rng::Rng;
 use super::{hex, Config, Sid, TxnId};
@@ -34,8 +34,8 @@ pub struct CrashOpts {
 pub enum End {
     /// The process dies here.
     Crash(CrashOpts),
-    /// The term ends with this reason.
-    Term(String),
+    /// The epoch ends with this reason.
+    Epoch(String),
 }
 
 /// What a member asks of the world.
@@ -48,7 +48,7 @@ pub enum Fx {
     Connect {
         leader: Sid,
     },
-    /// Try to connect again at this time (if the term still wants to).
+    /// Try to connect again at this time (if the epoch still wants to).
     ConnectAt {
         leader: Sid,
         at: i64,
@@ -107,7 +107,7 @@ pub struct Ctx<'a> {
     pub update_vote: Option<i64>,
     /// A truncation could not reach its zxid (the runtime's `MemberMemory::truncation_failed`).
     pub trunc_unsafe: bool,
-    /// An activation changed this member's leader: the next term follows (or is) this one.
+    /// An activation changed this member's leader: the next epoch follows (or is) this one.
     pub designated_next: Option<(std::sync::Arc<QuorumMaj>, Sid)>,
     pub crash_opts: CrashOpts,
     /// The member crashed during this step.
@@ -155,24 +155,24 @@ impl Ctx<'_> {
 }
 
 pub enum Role {
-    /// Between terms (or before the first one).
+    /// Between epochs (or before the first one).
     Paused,
     Looking(Db),
-    Leading(Box<LeaderTerm>),
-    Following(Box<LearnerTerm>),
+    Leading(Box<LeaderEpoch>),
+    Following(Box<LearnerEpoch>),
 }
 
 pub struct Proc {
     pub fle: FastLeaderElection,
     pub role: Role,
-    /// Counts terms (and pauses), so stale timers are ignored.
-    pub term: u64,
-    /// The last term's database.
+    /// Counts periods (epochs and pauses), so stale timers are ignored.
+    pub period: u64,
+    /// The last epoch's database.
     pub carried: Option<Db>,
-    /// What the member carries across its terms (the runtime's `QuorumPeer`).
+    /// What the member carries across its epochs (the runtime's `QuorumPeer`).
     pub member: QuorumPeer,
     /// The newest configuration a reconfig proposal logged here carried, activated or not
-    /// (the runtime's `PeerInfo::last_seen`, `lastSeenQuorumVerifier`): its next term as
+    /// (the runtime's `PeerInfo::last_seen`, `lastSeenQuorumVerifier`): its next epoch as
     /// leader completes it (`Leader::set_last_seen`, ZOOKEEPER-1324).
     pub last_seen: Option<std::sync::Arc<QuorumMaj>>,
 }
@@ -200,14 +200,14 @@ impl Peer {
         self.proc.as_ref().map(|p| &p.role)
     }
 
-    pub fn leader_term(&self) -> Option<&LeaderTerm> {
+    pub fn leader_epoch(&self) -> Option<&LeaderEpoch> {
         match self.role() {
             Some(Role::Leading(t)) => Some(t),
             _ => None,
         }
     }
 
-    pub fn learner_term(&self) -> Option<&LearnerTerm> {
+    pub fn learner_epoch(&self) -> Option<&LearnerEpoch> {
         match self.role() {
             Some(Role::Following(t)) => Some(t),
             _ => None,
@@ -241,7 +241,7 @@ impl Peer {
             keep
         });
         self.proc =
-            Some(Proc { fle, role: Role::Paused, term: 0, carried: None, member: QuorumPeer::new(), last_seen });
+            Some(Proc { fle, role: Role::Paused, period: 0, carried: None, member: QuorumPeer::new(), last_seen });
         ctx.log(|| "boots".into());
         self.look(ctx);
     }
@@ -287,7 +287,7 @@ impl Peer {
             }
         };
         let Some(proc) = self.proc.as_mut() else { return };
-        // An activation designated this term's leader: no election (`updateServerState`).
+        // An activation designated this epoch's leader: no election (`updateServerState`).
         if let Some(role) = proc.member.take_designated() {
             let (state, leader) = match role {
                 NextRole::Lead => (PeerState::Leading, self.sid),
@@ -341,11 +341,11 @@ impl Peer {
         let Some(proc) = self.proc.as_mut() else { return };
         let Role::Looking(_) = proc.role else { return };
         let Role::Looking(db) = std::mem::replace(&mut proc.role, Role::Paused) else { return };
-        proc.term += 1;
-        proc.member.term_started(ctx.now);
+        proc.period += 1;
+        proc.member.epoch_started(ctx.now);
         ctx.log(|| format!("decided {state:?}, leader {leader}"));
         let end = match state {
-            PeerState::Leading => match LeaderTerm::start(self.sid, db, proc.last_seen.clone(), &mut self.disk, ctx) {
+            PeerState::Leading => match LeaderEpoch::start(self.sid, db, proc.last_seen.clone(), &mut self.disk, ctx) {
                 Ok(t) => {
                     proc.role = Role::Leading(t);
                     None
@@ -356,12 +356,12 @@ impl Peer {
                 }
             },
             PeerState::Following | PeerState::Observing => {
-                proc.role = Role::Following(LearnerTerm::start(self.sid, leader, db, ctx));
+                proc.role = Role::Following(LearnerEpoch::start(self.sid, leader, db, ctx));
                 None
             }
             PeerState::Looking => {
                 proc.carried = Some(db);
-                Some(End::Term("the election ended still looking".into()))
+                Some(End::Epoch("the election ended still looking".into()))
             }
         };
         if let Some(end) = end {
@@ -369,16 +369,16 @@ impl Peer {
         }
     }
 
-    /// A step stopped short: a crash (the world carries it out) or the end of the term.
+    /// A step stopped short: a crash (the world carries it out) or the end of the epoch.
     fn handle_end(&mut self, end: End, ctx: &mut Ctx) {
         match end {
             End::Crash(opts) => ctx.crashed = Some(opts),
-            End::Term(reason) => self.end_term(reason, ctx),
+            End::Epoch(reason) => self.end_epoch(reason, ctx),
         }
     }
 
-    /// The term's thread returned: shut it down, keep its database, pause if it was short.
-    fn end_term(&mut self, reason: String, ctx: &mut Ctx) {
+    /// The epoch's thread returned: shut it down, keep its database, pause if it was short.
+    fn end_epoch(&mut self, reason: String, ctx: &mut Ctx) {
         let Some(proc) = self.proc.as_mut() else { return };
         let role = std::mem::replace(&mut proc.role, Role::Paused);
         let db = match role {
@@ -397,13 +397,13 @@ impl Peer {
         if let Some(kind) = classify(&reason) {
             ctx.hist.anomaly(&kind);
         }
-        ctx.log(|| format!("term ended: {reason}"));
-        proc.term += 1;
-        let pause = proc.member.term_ended(ctx.now, ctx.trunc_unsafe);
+        ctx.log(|| format!("epoch ended: {reason}"));
+        proc.period += 1;
+        let pause = proc.member.epoch_ended(ctx.now, ctx.trunc_unsafe);
         ctx.fx.push(Fx::Wake { at: ctx.now + pause });
     }
 
-    /// Runs a term's step and deals with how it stopped.
+    /// Runs an epoch's step and deals with how it stopped.
     fn step(&mut self, ctx: &mut Ctx, f: impl FnOnce(&mut Role, &mut Disk, &mut Ctx, i32) -> Result<(), End>) {
         let Some(proc) = self.proc.as_mut() else { return };
         let r = f(&mut proc.role, &mut self.disk, ctx, proc.member.protocol_version());
@@ -433,14 +433,14 @@ impl Peer {
         }
     }
 
-    pub fn wake(&mut self, term: u64, ctx: &mut Ctx) {
-        if self.proc.as_ref().is_some_and(|p| p.term == term && matches!(p.role, Role::Paused)) {
+    pub fn wake(&mut self, period: u64, ctx: &mut Ctx) {
+        if self.proc.as_ref().is_some_and(|p| p.period == period && matches!(p.role, Role::Paused)) {
             self.look(ctx);
         }
     }
 
-    pub fn term(&self) -> u64 {
-        self.proc.as_ref().map_or(0, |p| p.term)
+    pub fn period(&self) -> u64 {
+        self.proc.as_ref().map_or(0, |p| p.period)
     }
 
     pub fn on_notification(&mut self, from: Sid, n: &Notification, ctx: &mut Ctx) {
@@ -467,9 +467,9 @@ impl Peer {
         });
     }
 
-    /// A scheduled connection retry of term `term`.
-    pub fn retry_connect(&mut self, term: u64, ctx: &mut Ctx) {
-        if self.term() != term {
+    /// A scheduled connection retry of period `period`.
+    pub fn retry_connect(&mut self, period: u64, ctx: &mut Ctx) {
+        if self.period() != period {
             return;
         }
         if let Some(Role::Following(t)) = self.proc.as_ref().map(|p| &p.role) {
@@ -495,8 +495,8 @@ impl Peer {
         });
     }
 
-    pub fn on_fsync(&mut self, term: u64, ctx: &mut Ctx) {
-        if self.term() != term {
+    pub fn on_fsync(&mut self, period: u64, ctx: &mut Ctx) {
+        if self.period() != period {
             return;
         }
         self.step(ctx, |role, disk, ctx, _| match role {
@@ -513,8 +513,8 @@ impl Peer {
     pub fn client_write(&mut self, t: TxnId, ctx: &mut Ctx) -> Option<i64> {
         let mut z = None;
         self.step(ctx, |role, disk, ctx, _| match role {
-            Role::Leading(term) => {
-                z = term.client_write(t, disk, ctx)?;
+            Role::Leading(leader) => {
+                z = leader.client_write(t, disk, ctx)?;
                 Ok(())
             }
             _ => Ok(()),
@@ -526,8 +526,8 @@ impl Peer {
     pub fn client_reconfig(&mut self, t: TxnId, view: QuorumMaj, ctx: &mut Ctx) -> Option<i64> {
         let mut z = None;
         self.step(ctx, |role, disk, ctx, _| match role {
-            Role::Leading(term) => {
-                z = term.client_reconfig(t, view, disk, ctx)?;
+            Role::Leading(leader) => {
+                z = leader.client_reconfig(t, view, disk, ctx)?;
                 Ok(())
             }
             _ => Ok(()),

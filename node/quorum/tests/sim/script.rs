@@ -38,7 +38,7 @@ pub fn expect(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {
 }
 
 pub fn epoch_of(w: &World, sid: Sid) -> Option<i64> {
-    w.peer(sid).leader_term().and_then(|t| t.epoch())
+    w.peer(sid).leader_epoch().and_then(|t| t.epoch())
 }
 
 pub fn tree(w: &World, sid: Sid) -> Result<Tree, String> {

@@ -9,7 +9,7 @@
 //!   applied tree is written;
 //! - `stop_serving` lets the sync thread log what it has; a crash keeps a random prefix of
 //!   what was handed to it but not yet fsynced (written to the page cache, or not);
-//! - `take_database` is the next term's database: the applied tree fast-forwarded through
+//! - `take_database` is the next epoch's database: the applied tree fast-forwarded through
 //!   the logged-but-uncommitted txns, the recent txns, the last snapshot.
 
 use std::collections::VecDeque;

@@ -35,17 +35,17 @@ pub enum Ev {
     Fsync {
         sid: Sid,
         inc: u64,
-        term: u64,
+        period: u64,
     },
     Wake {
         sid: Sid,
         inc: u64,
-        term: u64,
+        period: u64,
     },
     Retry {
         sid: Sid,
         inc: u64,
-        term: u64,
+        period: u64,
     },
     Client,
     Fault,
@@ -277,19 +277,19 @@ impl World {
                 }
             }
             Ev::Deliver { conn, to_leader, gen } => self.deliver(conn, to_leader, gen),
-            Ev::Fsync { sid, inc, term } => {
+            Ev::Fsync { sid, inc, period } => {
                 if self.peer(sid).inc == inc {
-                    self.with_peer(sid, |p, ctx| p.on_fsync(term, ctx));
+                    self.with_peer(sid, |p, ctx| p.on_fsync(period, ctx));
                 }
             }
-            Ev::Wake { sid, inc, term } => {
+            Ev::Wake { sid, inc, period } => {
                 if self.peer(sid).inc == inc {
-                    self.with_peer(sid, |p, ctx| p.wake(term, ctx));
+                    self.with_peer(sid, |p, ctx| p.wake(period, ctx));
                 }
             }
-            Ev::Retry { sid, inc, term } => {
+            Ev::Retry { sid, inc, period } => {
                 if self.peer(sid).inc == inc {
-                    self.with_peer(sid, |p, ctx| p.retry_connect(term, ctx));
+                    self.with_peer(sid, |p, ctx| p.retry_connect(period, ctx));
                 }
             }
             Ev::Client => self.client(),
@@ -334,19 +334,19 @@ impl World {
             f(&mut peers[idx], &mut ctx);
             (ctx.fx, ctx.crashed)
         };
-        let (inc, term) = (self.peer(sid).inc, self.peer(sid).term());
-        self.apply_fx(sid, inc, term, fx);
+        let (inc, period) = (self.peer(sid).inc, self.peer(sid).period());
+        self.apply_fx(sid, inc, period, fx);
         if let Some(opts) = crashed {
             self.crash(sid, opts);
         }
     }
 
-    fn apply_fx(&mut self, sid: Sid, inc: u64, term: u64, fx: Vec<Fx>) {
+    fn apply_fx(&mut self, sid: Sid, inc: u64, period: u64, fx: Vec<Fx>) {
         for f in fx {
             match f {
                 Fx::Elec { to, n } => self.send_elec(sid, to, n),
                 Fx::Connect { leader } => self.connect(sid, leader),
-                Fx::ConnectAt { at, .. } => self.schedule(at, Ev::Retry { sid, inc, term }),
+                Fx::ConnectAt { at, .. } => self.schedule(at, Ev::Retry { sid, inc, period }),
                 Fx::Send { conn, from_leader, wire } => {
                     let d = self.cfg.net_delay;
                     if let Some((at, gen)) = self.net.push(conn, from_leader, wire, self.now, &mut self.rng, d) {
@@ -356,9 +356,9 @@ impl World {
                 Fx::Close { conn, leader_side } => self.close(conn, leader_side, None),
                 Fx::Fsync => {
                     let at = self.now + self.rng.range(self.cfg.fsync_delay.0, self.cfg.fsync_delay.1);
-                    self.schedule(at, Ev::Fsync { sid, inc, term });
+                    self.schedule(at, Ev::Fsync { sid, inc, period });
                 }
-                Fx::Wake { at } => self.schedule(at, Ev::Wake { sid, inc, term }),
+                Fx::Wake { at } => self.schedule(at, Ev::Wake { sid, inc, period }),
                 Fx::SyncPlanned { conn, needed } => {
                     if let Some(c) = self.net.conns.get_mut(&conn) {
                         c.needed = needed;
@@ -366,7 +366,7 @@ impl World {
                 }
                 Fx::Synced { conn } => {
                     let needed = self.net.conns.get(&conn).map_or(0, |c| c.needed);
-                    let tree = self.peer(sid).learner_term().and_then(|t| t.server.as_ref()).map(|s| s.tree.clone());
+                    let tree = self.peer(sid).learner_epoch().and_then(|t| t.server.as_ref()).map(|s| s.tree.clone());
                     if let Some(tree) = tree {
                         self.hist.check_synced(self.now, sid, &tree, needed);
                     }
@@ -459,7 +459,7 @@ impl World {
     /// `connect`: a connection when the leader's quorum port listens and is reachable.
     fn connect(&mut self, learner: Sid, leader: Sid) {
         let cut = self.net.is_cut(learner, leader);
-        let listening = self.peer(leader).leader_term().is_some();
+        let listening = self.peer(leader).leader_epoch().is_some();
         if !cut && listening {
             let conn = self.net.open_conn(learner, leader);
             self.note(format!("{learner} connects to {leader} (conn {conn})"));
@@ -548,7 +548,7 @@ impl World {
             return;
         }
         self.note(format!("CRASH {sid} ({opts:?})"));
-        if self.peer(sid).leader_term().is_some_and(|t| t.engine.next_config().is_some()) {
+        if self.peer(sid).leader_epoch().is_some_and(|t| t.engine.next_config().is_some()) {
             self.hist.count("leader crashed with a reconfig in flight");
         }
         let idx = (sid - 1) as usize;

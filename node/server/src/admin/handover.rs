@@ -2,13 +2,13 @@
 //! operator restarts the leader last, after handing its role over). The leader stops
 //! proposing, waits until the chosen follower (or, without `to`, the most up-to-date
 //! synced one that speaks zab's protocol) has acknowledged everything proposed, sends it
-//! and every other learner HANDOVER, and ends its term; the follower then leads the next
+//! and every other learner HANDOVER, and ends its epoch; the follower then leads the next
 //! epoch without an election. Writes that arrive meanwhile are refused and their
 //! connections closed, as when a leader steps down: clients reconnect and retry.
 //!
 //! Answers:
 //! - 200 `{"command":"handover","error":null,"from":<old>,"to":<new>}` once the old
-//!   leader's term has ended (poll `/status` for the new leader serving);
+//!   leader's epoch has ended (poll `/status` for the new leader serving);
 //! - 409 with `error` when this member is not a serving leader, a reconfiguration is in
 //!   flight, the follower cannot take over, or it did not catch up within syncLimit (the
 //!   leader then goes on leading);
@@ -40,7 +40,7 @@ fn refused(code: StatusCode, error: String) -> Response {
     (code, Json(json!({"command": "handover", "error": error}))).into_response()
 }
 
-/// The command on `server` (the current term's, if one serves).
+/// The command on `server` (the current epoch's, if one serves).
 pub async fn run(
     server: Option<Arc<ZooKeeperServer>>,
     config: Arc<ServerConfig>,

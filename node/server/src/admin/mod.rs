@@ -35,7 +35,7 @@ use crate::zk_server::ZooKeeperServer;
 use crate::ServerSlot;
 
 /// What the endpoint reports on: the server clients are handed to (always the same one
-/// standalone; in an ensemble the current term's, or none while electing), and in an
+/// standalone; in an ensemble the current epoch's, or none while electing), and in an
 /// ensemble the member's [`PeerInfo`].
 #[derive(Clone)]
 pub struct AdminState {
@@ -54,7 +54,7 @@ impl AdminState {
         AdminState { slot, peer: Some(peer), config: Arc::new(config) }
     }
 
-    /// The current term's server, if one is serving.
+    /// The current epoch's server, if one is serving.
     fn server(&self) -> Option<Arc<ZooKeeperServer>> {
         self.slot.read().clone().filter(|s| s.is_serving())
     }

@@ -94,7 +94,7 @@ pub async fn serve(server: Arc<ZooKeeperServer>, mut stream: TcpStream, remote: 
             match server.revalidate_remote(req.session_id, timeout).await {
                 Some(valid) => Some(valid),
                 None => {
-                    // No answer (this member's term ended): the session is not known to be
+                    // No answer (this member's epoch ended): the session is not known to be
                     // invalid, so the client must not be told it expired; it reconnects
                     // elsewhere.
                     debug!(%remote, "closing connection: the session could not be revalidated now");
@@ -242,7 +242,7 @@ async fn run(mut cnxn: ConnectionState, stream: TcpStream, mut inbuf: BytesMut) 
                 break;
             }
             Woke::Msg(Some(m)) => {
-                // The writes already finished are answered first: a member leaving its term
+                // The writes already finished are answered first: a member leaving its epoch
                 // (a reconfig gave it another leader) applies what was committed, the
                 // reconfig itself included, and only then closes its connections.
                 if matches!(m, crate::zk_server::CnxnMsg::Close(_)) {

@@ -13,7 +13,7 @@
 //! [`crate::clock`]), so every layer can record into it without an import cycle.
 //!
 //! As in ZooKeeper the registry is process-wide: one per member, shared by the servers of
-//! all its terms (it lives in [`crate::ServerConfig::metrics`]), reset by `srst`. Recording is
+//! all its epochs (it lives in [`crate::ServerConfig::metrics`]), reset by `srst`. Recording is
 //! an atomic add (summaries: a few), never a lock or an allocation on the request path.
 //!
 //! Some metrics name mechanisms zab does not have (a response cache, a request throttler,

@@ -1,7 +1,7 @@
 //! A configuration comes into force on this member (`QuorumPeer.processReconfig`'s disk
 //! and tree side): the drivers of both engines and the member loop call it. And a learner
 //! logging a reconfig proposal remembers its configuration (`setLastSeenQuorumVerifier`),
-//! which the member's next term as leader completes if it never activated.
+//! which the member's next epoch as leader completes if it never activated.
 
 use std::sync::Arc;
 
@@ -13,7 +13,7 @@ use crate::zk_server::ZooKeeperServer;
 
 /// A configuration activates on this member (`QuorumPeer.processReconfig`): its dynamic
 /// configuration files (`zoo.cfg.dynamic.<version>`, zoo.cfg rewritten), `/zookeeper/config`
-/// in the term's server when there is one, the configuration later terms run with, and the
+/// in the epoch's server when there is one, the configuration later epochs run with, and the
 /// one the election answers with from now on (the member loop's listener).
 pub fn activate_config(
     config: &ServerConfig,
@@ -38,7 +38,7 @@ pub fn activate_config(
 
 /// NEWLEADER's configuration, when newer than the last seen: the last seen from now on
 /// (`Learner.syncWithLeader`'s `setLastSeenQuorumVerifier(qv, true)` at NEWLEADER), so a
-/// member synchronised by SNAP or DIFF whose term ends before UPTODATE activates it, and
+/// member synchronised by SNAP or DIFF whose epoch ends before UPTODATE activates it, and
 /// completes it if it leads next.
 pub fn saw_newleader_config(config: &ServerConfig, info: &PeerInfo, data: &[u8]) {
     if !config.reconfig_enabled {
@@ -60,7 +60,7 @@ pub fn saw_newleader_config(config: &ServerConfig, info: &PeerInfo, data: &[u8])
 
 /// A txn this learner logs: when it is a reconfig, its configuration is the last seen
 /// (`Follower.processPacket`'s `setLastSeenQuorumVerifier(qv, true)`): `<cfg>.dynamic.next`
-/// on disk, and what this member's next term as leader completes (ZOOKEEPER-1324).
+/// on disk, and what this member's next epoch as leader completes (ZOOKEEPER-1324).
 pub fn saw_reconfig(config: &ServerConfig, info: &PeerInfo, txn: &[u8]) {
     if !config.reconfig_enabled {
         return;

@@ -1,11 +1,11 @@
-//! Why a term of the peer runtime ended ([`PeerError`]).
+//! Why an epoch of the peer runtime ended ([`PeerError`]).
 //!
-//! The leader's and the learner's terms end with one of these variants; the member's loop
+//! The leader's and the learner's epochs end with one of these variants; the member's loop
 //! (`run_member`) matches the variant, never the text. Every message says what failed and
-//! what happens next. What a member remembers across its terms is
+//! what happens next. What a member remembers across its epochs is
 //! [`zab_quorum::peer::QuorumPeer`], owned by that loop: nothing is process-global.
 
-/// Why a term ended.
+/// Why an epoch ended.
 #[derive(Debug, thiserror::Error)]
 pub enum PeerError {
     /// The member was told to stop (shutdown); not a failure.
@@ -48,27 +48,27 @@ pub enum PeerError {
     /// A packet or stream that cannot be decoded, or one out of place.
     #[error("{0}")]
     Protocol(String),
-    /// The learner's engine ended the term (a packet out of place, a truncation that came
+    /// The learner's engine ended the epoch (a packet out of place, a truncation that came
     /// up short, a silent leader).
     #[error(transparent)]
     Learner(#[from] zab_quorum::learner::LearnerError),
-    /// A reconfiguration changed this member's role or its leader: it leaves the term
+    /// A reconfiguration changed this member's role or its leader: it leaves the epoch
     /// (`processReconfig`'s major change), to follow `designated` when one was named.
-    #[error("a reconfiguration changed this member's role or leader (designated leader {designated:?}); starting a new term")]
+    #[error("a reconfiguration changed this member's role or leader (designated leader {designated:?}); starting a new epoch")]
     Reconfigured { designated: Option<u64> },
-    /// The leader handed its role over (HANDOVER): the next term follows `to` without an
+    /// The leader handed its role over (HANDOVER): the next epoch follows `to` without an
     /// election (leads, when `to` is this member).
-    #[error("the leadership was handed over to {to}; the next term follows it without an election")]
+    #[error("the leadership was handed over to {to}; the next epoch follows it without an election")]
     HandedOver { to: u64 },
-    /// The term's server could not start on the database.
-    #[error("starting the term's server: {0}")]
+    /// The epoch's server could not start on the database.
+    #[error("starting the epoch's server: {0}")]
     Start(#[source] crate::zk_server::StartError),
-    /// The term's server could not take a txn from the leader into its log.
+    /// The epoch's server could not take a txn from the leader into its log.
     #[error("logging a txn from the leader: {0}")]
     Txn(#[from] crate::zk_server::TxnError),
-    /// The term was handed no database (the last term kept it); the next one loads it
+    /// The epoch was handed no database (the last epoch kept it); the next one loads it
     /// from the data directory.
-    #[error("no database to lead with; the next term loads it from the data directory")]
+    #[error("no database to lead with; the next epoch loads it from the data directory")]
     NoDatabase,
     /// The leader gave up: a quorum is no longer in touch, or its broadcast failed.
     #[error("{0}")]
@@ -76,8 +76,8 @@ pub enum PeerError {
     /// The election gave this member no role.
     #[error("the election ended still looking; electing again")]
     StillLooking,
-    /// The thread running the term panicked or was cancelled.
-    #[error("the term's thread failed: {0}")]
+    /// The thread running the epoch panicked or was cancelled.
+    #[error("the epoch's thread failed: {0}")]
     Thread(String),
 }
 

@@ -1,8 +1,8 @@
 //! The leader's runtime: it carries out the actions of the leader engine
 //! ([`zab_quorum::leader::Leader`], which makes every protocol decision) over the quorum
-//! port, the data directory and the term's [`ZooKeeperServer`].
+//! port, the data directory and the epoch's [`ZooKeeperServer`].
 //!
-//! Threads: the term's own thread (`lead`) owns the database until the server starts on
+//! Threads: the epoch's own thread (`lead`) owns the database until the server starts on
 //! it, writes currentEpoch, starts and stops the server and ticks the engine every half
 //! tick; an acceptor thread takes learner connections; one handler thread per connection
 //! reads its packets and feeds them to the engine; packets leave through each connection's
@@ -45,8 +45,8 @@ use crate::zk_server::{
 /// The learners' connections: acceptor, handler threads, SNAP stream.
 mod handler;
 use handler::{accept_loop, learner_request, snapshot_stream};
-/// What the term's thread must do, sent by whichever thread carried out the action.
-enum TermEvent {
+/// What the epoch's thread must do, sent by whichever thread carried out the action.
+enum EpochEvent {
     Stopped,
     PersistCurrentEpoch(i64),
     StartServer(i64),
@@ -71,7 +71,7 @@ enum Later {
     Revalidate { conn: ConnId, sid: u64, session_id: i64, timeout: i32 },
 }
 
-/// The term's shared state: the engine and the connections' I/O.
+/// The epoch's shared state: the engine and the connections' I/O.
 pub struct LeaderRuntime {
     config: ServerConfig,
     info: Arc<crate::peer_state::PeerInfo>,
@@ -79,7 +79,7 @@ pub struct LeaderRuntime {
     engine: Mutex<Leader>,
     conns: Mutex<BTreeMap<ConnId, Conn>>,
     server: OnceLock<std::sync::Weak<ZooKeeperServer>>,
-    events: Mutex<mpsc::Sender<TermEvent>>,
+    events: Mutex<mpsc::Sender<EpochEvent>>,
     stopping: AtomicBool,
     next_conn: AtomicU64,
     /// Who waits for the hand-over under way (the admin command).
@@ -95,7 +95,7 @@ impl LeaderRuntime {
         self.server.get().and_then(|w| w.upgrade())
     }
 
-    fn event(&self, e: TermEvent) {
+    fn event(&self, e: EpochEvent) {
         let _ = self.events.lock().send(e);
     }
 
@@ -115,7 +115,7 @@ impl LeaderRuntime {
     }
 
     /// Carries out `actions` under the engine's lock (sends, closes, the epoch file,
-    /// events for the term's thread, metrics), then releases it and does the rest.
+    /// events for the epoch's thread, metrics), then releases it and does the rest.
     fn run(&self, mut st: MutexGuard<'_, Leader>, actions: Vec<LeaderAction>) {
         let later = self.carry_out(&mut st, actions, None);
         drop(st);
@@ -143,13 +143,13 @@ impl LeaderRuntime {
                 LeaderAction::PersistAcceptedEpoch(e) => {
                     let snap_dir = snap_dir(&self.config);
                     if let Err(err) = zab_persistence::epoch::write_epoch(&snap_dir, "acceptedEpoch", e) {
-                        // Nothing after it may go out (LEADERINFO follows): the term ends.
-                        self.event(TermEvent::Failed(PeerError::disk("writing acceptedEpoch", err)));
+                        // Nothing after it may go out (LEADERINFO follows): the epoch ends.
+                        self.event(EpochEvent::Failed(PeerError::disk("writing acceptedEpoch", err)));
                         break;
                     }
                 }
-                LeaderAction::PersistCurrentEpoch(e) => self.event(TermEvent::PersistCurrentEpoch(e)),
-                LeaderAction::StartServer { start_zxid } => self.event(TermEvent::StartServer(start_zxid)),
+                LeaderAction::PersistCurrentEpoch(e) => self.event(EpochEvent::PersistCurrentEpoch(e)),
+                LeaderAction::StartServer { start_zxid } => self.event(EpochEvent::StartServer(start_zxid)),
                 LeaderAction::PrepareSync { conn, read_log_from } => {
                     later.push(Later::PrepareSync { conn, read_log_from })
                 }
@@ -160,7 +160,7 @@ impl LeaderRuntime {
                     crate::metrics::record::learner_sync(&self.config.metrics, mode.as_str(), st.syncing());
                     info!(sid, mode = mode.as_str(), "synchronising learner");
                 }
-                LeaderAction::StartServing => self.event(TermEvent::StartServing),
+                LeaderAction::StartServing => self.event(EpochEvent::StartServing),
                 LeaderAction::Committed { payload, .. } => {
                     crate::metrics::record::leader_commit(&self.config.metrics, payload.as_ref())
                 }
@@ -187,9 +187,9 @@ impl LeaderRuntime {
                     info!(to, zxid = format_args!("0x{zxid:x}"), "HANDOVER sent: the learners leave for {to}");
                 }
                 LeaderAction::HandOverComplete { to } => {
-                    info!(to, "handed the leadership over; this term ends");
+                    info!(to, "handed the leadership over; this epoch ends");
                     self.answer_hand_over(Ok(to));
-                    self.event(TermEvent::Failed(PeerError::HandedOver { to }));
+                    self.event(EpochEvent::Failed(PeerError::HandedOver { to }));
                 }
             }
         }
@@ -318,12 +318,12 @@ impl Broadcast for LeaderRuntime {
         match st.propose_reconfig(zxid, payload.clone(), view) {
             Ok(actions) => {
                 self.run(st, actions);
-                // `Leader.propose`'s setLastSeenQuorumVerifier: should this term end with the
-                // reconfig in flight, this member's next term as leader completes it.
+                // `Leader.propose`'s setLastSeenQuorumVerifier: should this epoch end with the
+                // reconfig in flight, this member's next epoch as leader completes it.
                 super::activate::saw_reconfig(&self.config, &self.info, payload);
                 Ok(())
             }
-            // Refused, the term goes on (prep refuses it first: not expected).
+            // Refused, the epoch goes on (prep refuses it first: not expected).
             Err(LeaderError::Broadcast(BroadcastError::ReconfigInProgress(v))) => {
                 Err(ProposeError::ReconfigInProgress(v))
             }
@@ -374,8 +374,8 @@ fn snap_dir(config: &ServerConfig) -> std::path::PathBuf {
     zab_persistence::snaplog::SnapLog::new(&config.data_dir, &config.data_log_dir).snap_dir
 }
 
-/// Runs one term as leader: returns when the quorum is lost (or `stop` is set), after
-/// shutting the server down, with why, and the database for the next term (the one given
+/// Runs one epoch as leader: returns when the quorum is lost (or `stop` is set), after
+/// shutting the server down, with why, and the database for the next epoch (the one given
 /// if no server started on it). `on_serving` receives the server once a quorum has synced.
 pub fn lead(
     config: &ServerConfig,
@@ -385,11 +385,11 @@ pub fn lead(
     on_serving: &dyn Fn(Option<Arc<ZooKeeperServer>>),
 ) -> (PeerError, Option<Database>) {
     let mut db = Some(db);
-    let reason = lead_term(config, &mut db, stop, info, on_serving);
+    let reason = lead_epoch(config, &mut db, stop, info, on_serving);
     (reason, db)
 }
 
-fn lead_term(
+fn lead_epoch(
     config: &ServerConfig,
     db_slot: &mut Option<Database>,
     stop: StopSignal,
@@ -427,16 +427,16 @@ fn lead_term(
     };
     let committed_log: VecDeque<(i64, Arc<Vec<u8>>)> = db.committed_log.clone();
     let (mut engine, actions) = Leader::start(settings, accepted, current, last_zxid, committed_log, 0);
-    // A reconfig logged here but never activated: this term completes it (ZOOKEEPER-1324).
+    // A reconfig logged here but never activated: this epoch completes it (ZOOKEEPER-1324).
     if let Some(view) = info.last_seen() {
         engine.set_last_seen(view.as_ref().clone());
     }
     let (events_tx, events) = mpsc::channel();
-    // `stop` wakes the term's thread at once.
+    // `stop` wakes the epoch's thread at once.
     let _wake = {
         let tx = events_tx.clone();
         stop.on_stop(move || {
-            let _ = tx.send(TermEvent::Stopped);
+            let _ = tx.send(EpochEvent::Stopped);
         })
     };
     let rt = Arc::new(LeaderRuntime {
@@ -461,8 +461,8 @@ fn lead_term(
         };
         std::thread::Builder::new().name("leader-accept".into()).spawn(move || accept_loop(rt, listener))
     };
-    let reason = run_term(&rt, config, db_slot, &events, info, on_serving);
-    rt.answer_hand_over(Err(format!("the leader's term ended first: {reason}")));
+    let reason = run_epoch(&rt, config, db_slot, &events, info, on_serving);
+    rt.answer_hand_over(Err(format!("the leader's epoch ended first: {reason}")));
     // Stop: every learner connection closes, the acceptor wakes and ends, the server stops.
     rt.stopping.store(true, Ordering::Release);
     {
@@ -488,12 +488,12 @@ fn lead_term(
     reason
 }
 
-/// The term's thread: the events the engine's actions raise, and a tick every half tick.
-fn run_term(
+/// The epoch's thread: the events the engine's actions raise, and a tick every half tick.
+fn run_epoch(
     rt: &Arc<LeaderRuntime>,
     config: &ServerConfig,
     db: &mut Option<Database>,
-    events: &mpsc::Receiver<TermEvent>,
+    events: &mpsc::Receiver<EpochEvent>,
     info: &crate::peer_state::PeerInfo,
     on_serving: &dyn Fn(Option<Arc<ZooKeeperServer>>),
 ) -> PeerError {
@@ -504,9 +504,9 @@ fn run_term(
     loop {
         let wait = next_tick.saturating_duration_since(Instant::now());
         match events.recv_timeout(wait) {
-            Ok(TermEvent::Stopped) => return PeerError::Stopped,
-            Ok(TermEvent::Failed(e)) => return e,
-            Ok(TermEvent::PersistCurrentEpoch(epoch)) => {
+            Ok(EpochEvent::Stopped) => return PeerError::Stopped,
+            Ok(EpochEvent::Failed(e)) => return e,
+            Ok(EpochEvent::PersistCurrentEpoch(epoch)) => {
                 if let Err(e) = zab_persistence::epoch::write_epoch(&snap_dir(config), "currentEpoch", epoch) {
                     return PeerError::disk("writing currentEpoch", e);
                 }
@@ -516,7 +516,7 @@ fn run_term(
                 });
                 info.phase(zab_status::Phase::Synchronization);
             }
-            Ok(TermEvent::StartServer(start_zxid)) => {
+            Ok(EpochEvent::StartServer(start_zxid)) => {
                 let Some(d) = db.take() else {
                     return PeerError::NoDatabase;
                 };
@@ -532,7 +532,7 @@ fn run_term(
                 let actions = st.server_started(rt.now());
                 rt.run(st, actions);
             }
-            Ok(TermEvent::StartServing) => {
+            Ok(EpochEvent::StartServing) => {
                 let Some(s) = server.clone() else {
                     return PeerError::protocol("a quorum acknowledged NEWLEADER before the server started");
                 };

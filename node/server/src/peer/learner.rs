@@ -37,7 +37,7 @@ use crate::zk_server::{Database, LeaderLink, Upstream, ZooKeeperServer};
 pub struct LearnerLink {
     tx: Arc<Outbox>,
     acks: Acker,
-    /// Sessions waiting for the leader's REVALIDATE answer; `None` once the term is over
+    /// Sessions waiting for the leader's REVALIDATE answer; `None` once the epoch is over
     /// (a reconnecting client then fails at once instead of waiting for a dead leader).
     revalidations: Mutex<Option<HashMap<i64, oneshot::Sender<bool>>>>,
 }
@@ -66,7 +66,7 @@ impl LeaderLink for LearnerLink {
         let (tx, rx) = oneshot::channel();
         match self.revalidations.lock().as_mut() {
             Some(waiting) => waiting.insert(session_id, tx),
-            None => return rx, // the term is over: `tx` is dropped, the session is refused
+            None => return rx, // the epoch is over: `tx` is dropped, the session is refused
         };
         let data = RevalidateRequest { session_id, timeout }.to_bytes();
         self.send(QuorumPacket::new(packet::REVALIDATE, -1, Some(data)));
@@ -99,11 +99,11 @@ fn connect(addr: &str, init_ms: u64, stop: &StopSignal) -> Result<TcpStream, Pee
     Err(PeerError::Connect { addr: addr.to_string(), tries, last })
 }
 
-/// Runs one term as a follower (or observer) of `leader_sid`; returns why it ended, and the
-/// database for the next term when it still matches the disk (otherwise the next term
+/// Runs one epoch as a follower (or observer) of `leader_sid`; returns why it ended, and the
+/// database for the next epoch when it still matches the disk (otherwise the next epoch
 /// loads it again). `protocol_version` is what this member announces
 /// ([`zab_quorum::peer::QuorumPeer::protocol_version`]).
-#[allow(clippy::too_many_arguments)] // one term's configuration, state and hooks, all used
+#[allow(clippy::too_many_arguments)] // one epoch's configuration, state and hooks, all used
 pub fn follow(
     config: &ServerConfig,
     protocol_version: i32,
@@ -114,11 +114,11 @@ pub fn follow(
     on_serving: &dyn Fn(Option<Arc<ZooKeeperServer>>),
 ) -> (PeerError, Option<Database>) {
     let mut db = Some(db);
-    let reason = follow_term(config, protocol_version, &mut db, leader_sid, stop, info, on_serving);
+    let reason = follow_epoch(config, protocol_version, &mut db, leader_sid, stop, info, on_serving);
     (reason, db)
 }
 
-fn follow_term(
+fn follow_epoch(
     config: &ServerConfig,
     protocol_version: i32,
     db: &mut Option<Database>,
@@ -148,7 +148,7 @@ fn follow_term(
     };
     let link =
         Arc::new(LearnerLink { tx, acks: Acker::new(q.observer), revalidations: Mutex::new(Some(HashMap::new())) });
-    // `stop` ends the term: it shuts the connection down, which ends the blocking read.
+    // `stop` ends the epoch: it shuts the connection down, which ends the blocking read.
     let _wake = stream.try_clone().ok().map(|s| {
         stop.on_stop(move || {
             let _ = s.shutdown(Shutdown::Both);
@@ -158,7 +158,7 @@ fn follow_term(
     let reason = match stream.try_clone() {
         Ok(r) => {
             let mut reader = PacketReader::new(r, config.max_buffer + QUORUM_PACKET_SLACK);
-            let outcome = term(
+            let outcome = run_epoch(
                 config,
                 protocol_version,
                 leader_sid,
@@ -207,12 +207,12 @@ fn log_dir(config: &ServerConfig) -> std::path::PathBuf {
     zab_persistence::snaplog::SnapLog::new(&config.data_dir, &config.data_log_dir).log_dir
 }
 
-/// Carries out the learner engine's actions for one term (discovery, synchronisation and
+/// Carries out the learner engine's actions for one epoch (discovery, synchronisation and
 /// broadcast); only ends with an error (the read fails once `stop` closes the connection).
 /// Every protocol decision is the engine's ([`Learner`]); this loop reads packets, touches
-/// the data directory and the term's server, and sends.
-#[allow(clippy::too_many_arguments)] // one term's connection, state and hooks, all used
-fn term(
+/// the data directory and the epoch's server, and sends.
+#[allow(clippy::too_many_arguments)] // one epoch's connection, state and hooks, all used
+fn run_epoch(
     config: &ServerConfig,
     protocol_version: i32,
     leader_sid: u64,
@@ -245,9 +245,9 @@ fn term(
     let started = Instant::now();
     let now = || started.elapsed().as_millis() as i64;
     let (mut learner, hello) = Learner::start(settings, current, accepted, last_zxid, now());
-    let mut term =
-        Term { config, db, snapped: None, server: server_slot, link, peer, on_serving, observer: q.observer };
-    term.carry_out(hello, reader, &mut learner)?;
+    let mut run =
+        LearnerEpoch { config, db, snapped: None, server: server_slot, link, peer, on_serving, observer: q.observer };
+    run.carry_out(hello, reader, &mut learner)?;
     let mut timeout = learner.read_timeout_ms();
     // In broadcast, the COMMITs read in one go are applied together, and the sync thread is
     // woken once for the PROPOSALs (at `FlushBeforeRead`).
@@ -269,13 +269,13 @@ fn term(
         let was_syncing = !learner.in_broadcast();
         let was_discovering = learner.leader_epoch().is_none();
         if p.packet_type == packet::NEWLEADER {
-            super::activate::saw_newleader_config(config, term.peer, p.data.as_deref().unwrap_or(&[]));
+            super::activate::saw_newleader_config(config, run.peer, p.data.as_deref().unwrap_or(&[]));
         }
         let actions = match learner.on_packet(p, now()) {
             Ok(a) => a,
             Err(e) => return Err(PeerError::Learner(e)),
         };
-        term.carry_out(actions, reader, &mut learner)?;
+        run.carry_out(actions, reader, &mut learner)?;
         if let Some(epoch) = learner.leader_epoch().filter(|_| was_discovering) {
             peer.update(|v| v.accepted_epoch = v.accepted_epoch.max(epoch));
             peer.phase(zab_status::Phase::Synchronization);
@@ -292,11 +292,11 @@ fn term(
     }
 }
 
-/// What one learner term's actions are carried out on.
-struct Term<'a> {
+/// What one learner epoch's actions are carried out on.
+struct LearnerEpoch<'a> {
     config: &'a ServerConfig,
     /// The database until the server starts on it (None after a SNAP until TakeSnapshot:
-    /// if the term ends before, the next one loads it from disk again).
+    /// if the epoch ends before, the next one loads it from disk again).
     db: &'a mut Option<Database>,
     /// The streamed database of a SNAP, until TakeSnapshot.
     snapped: Option<Database>,
@@ -307,7 +307,7 @@ struct Term<'a> {
     observer: bool,
 }
 
-impl Term<'_> {
+impl LearnerEpoch<'_> {
     fn server(&self) -> Result<&Arc<ZooKeeperServer>, PeerError> {
         self.server.as_ref().ok_or(PeerError::protocol("a txn for the server before NEWLEADER started it"))
     }
@@ -492,7 +492,7 @@ fn decode_snapshot(bytes: &[u8], config: TreeConfig) -> Result<(DataTree, HashMa
 /// Applies a durable txn to a database that no server runs yet.
 fn apply_direct(db: &mut Database, payload: &[u8], window: usize) -> Result<(), PeerError> {
     let e = zab_persistence::txnlog::unmarshal(payload).map_err(PeerError::Protocol)?;
-    // Into the committed window too (`addCommittedProposal`): a later term's leader DIFFs
+    // Into the committed window too (`addCommittedProposal`): a later epoch's leader DIFFs
     // from it, and a hole there would skip these txns (ZOOKEEPER-4925).
     db.committed_log.push_back((e.hdr.zxid, Arc::new(payload.to_vec())));
     while db.committed_log.len() > window {

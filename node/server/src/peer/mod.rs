@@ -1,6 +1,6 @@
-//! Running as a quorum peer (`QuorumPeer.run`): elect, then lead or learn for one term,
-//! and elect again when the term ends; the client port stays open throughout and hands
-//! clients to the server of the current term.
+//! Running as a quorum peer (`QuorumPeer.run`): elect, then lead or learn for one epoch,
+//! and elect again when the epoch ends; the client port stays open throughout and hands
+//! clients to the server of the current epoch.
 //!
 //! Every protocol decision is made by the engines of `zab-quorum` (FastLeaderElection,
 //! [`zab_quorum::leader::Leader`], [`zab_quorum::learner::Learner`],
@@ -8,14 +8,14 @@
 //! cluster simulator (`node/quorum/tests/sim`) runs the same engines over a seeded world.
 //!
 //! Who owns which thread:
-//! - a tokio task per member runs [`run_member`]: the database between terms, the election
-//!   (an async driver of FastLeaderElection over [`qcm`]), then one blocking thread per term;
-//! - a leader's term: the term thread (epoch file, the server's start and stop, a tick
+//! - a tokio task per member runs [`run_member`]: the database between epochs, the election
+//!   (an async driver of FastLeaderElection over [`qcm`]), then one blocking thread per epoch;
+//! - a leader's epoch: the epoch thread (epoch file, the server's start and stop, a tick
 //!   every half tick), an acceptor thread, a handler thread per learner connection (reads
 //!   packets into the engine), a writer thread per connection (`wire::Outbox`); the
 //!   engine sits under one lock, and what its actions ask of the server (applying, a
 //!   forwarded request, a session check, a learner's sync) runs after the lock is released;
-//! - a learner's term: the term thread reads the leader's packets into the engine and
+//! - a learner's epoch: the epoch thread reads the leader's packets into the engine and
 //!   carries out its actions in order (the data directory before NEWLEADER, the server
 //!   after), a writer thread sends; the server's log thread ACKs what it made durable
 //!   ([`zab_quorum::learner::Acker`]);
@@ -36,7 +36,7 @@
 //! - [`wire`]: QuorumPacket and SNAP stream framing.
 //! - [`activate`]: a configuration coming into force on this member.
 //! - [`stop`]: the one stop signal every part of a member wakes on.
-//! - [`error`]: why a term ended.
+//! - [`error`]: why an epoch ended.
 
 pub mod activate;
 pub mod election;
@@ -66,7 +66,7 @@ pub use stop::StopSignal;
 /// What an election ends with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decided {
-    /// The role for the next term and its leader's sid.
+    /// The role for the next epoch and its leader's sid.
     Role(PeerState, u64),
     /// A newer configuration to adopt before electing again (reconfigEnabled).
     NewerConfig(zab_quorum::verifier::QuorumMaj),
@@ -75,20 +75,20 @@ pub enum Decided {
 /// The outcome of an election, once known.
 pub type Decision<'a> = Pin<Box<dyn Future<Output = Option<Decided>> + Send + 'a>>;
 
-/// How a member learns its role for the next term: the election, or (in tests that
+/// How a member learns its role for the next epoch: the election, or (in tests that
 /// exercise replication alone) a fixed assignment.
 pub trait Decide: Send + Sync {
     /// The role for a member whose last logged zxid and currentEpoch are given; `None`
     /// ends the member.
     fn decide(&self, last_zxid: i64, current_epoch: i64) -> Decision<'_>;
 
-    /// The member serves in a term whose currentEpoch is `epoch` (`updateElectionVote`).
+    /// The member serves in epoch `epoch`, its currentEpoch (`updateElectionVote`).
     fn serving(&self, _epoch: i64) {}
 
     /// A configuration activated: elect with it from now on.
     fn set_view(&self, _view: &zab_quorum::verifier::QuorumMaj) {}
 
-    /// The next term takes a designated role without an election: answer others with it.
+    /// The next epoch takes a designated role without an election: answer others with it.
     fn designated(&self, _state: PeerState, _leader: u64, _zxid: i64) {}
 }
 
@@ -118,7 +118,7 @@ impl Decide for Election {
 }
 
 /// Runs this process as a quorum member until `shutdown`: the election port, the client
-/// port (handing clients to the current term's server) and the terms.
+/// port (handing clients to the current epoch's server) and the epochs.
 pub async fn run_quorum(
     config: ServerConfig,
     listener: tokio::net::TcpListener,
@@ -153,7 +153,7 @@ pub async fn run_quorum(
     }
     election.shutdown().await;
     let _ = accept.await;
-    // A term blocked on the network ends within syncLimit; the process need not wait.
+    // An epoch blocked on the network ends within syncLimit; the process need not wait.
     let _ = tokio::time::timeout(Duration::from_secs(3), member).await;
     Ok(())
 }
@@ -185,7 +185,7 @@ async fn hand_over_before_stopping(slot: &ServerSlot, patience: Duration) {
     }
 }
 
-/// Runs terms until `stop` or the decider gives up.
+/// Runs epochs until `stop` or the decider gives up.
 pub async fn run_member(
     config: ServerConfig,
     decide: Arc<dyn Decide>,
@@ -195,13 +195,13 @@ pub async fn run_member(
 ) {
     let rt = tokio::runtime::Handle::current();
     let mut carried: Option<Database> = None;
-    // This member's own memory across its terms: several members may run in one process.
+    // This member's own memory across its epochs: several members may run in one process.
     let mut member = zab_quorum::peer::QuorumPeer::new();
     let born = Instant::now();
     let now_ms = move || born.elapsed().as_millis() as i64;
     info.set_metrics(config.metrics.clone());
-    // A configuration activated during a term is the election's at once, not only after
-    // the term: a member that missed the reconfig learns it from the votes it is answered.
+    // A configuration activated during an epoch is the election's at once, not only after
+    // the epoch: a member that missed the reconfig learns it from the votes it is answered.
     let elector = decide.clone();
     info.set_on_activation(Arc::new(move |view| elector.set_view(view)));
     // `<cfg>.dynamic.next` from before a restart: a reconfig logged here, maybe not activated;
@@ -218,7 +218,7 @@ pub async fn run_member(
             q.view = (*view).clone();
         }
         let cfg = config.clone();
-        // The last term's database when it has one (ZooKeeper keeps its ZKDatabase across
+        // The last epoch's database when it has one (ZooKeeper keeps its ZKDatabase across
         // elections), else the data directory's.
         let loaded = match carried.take() {
             Some(db) => Ok(Ok(db)),
@@ -323,8 +323,8 @@ pub async fn run_member(
         let info2 = info.clone();
         let decide2 = decide.clone();
         let protocol_version = member.protocol_version();
-        member.term_started(now_ms());
-        let term = tokio::task::spawn_blocking(move || {
+        member.epoch_started(now_ms());
+        let thread = tokio::task::spawn_blocking(move || {
             let tasks: Mutex<Vec<tokio::task::JoinHandle<()>>> = Mutex::new(Vec::new());
             let on_serving = |s: Option<Arc<ZooKeeperServer>>| {
                 for t in tasks.lock().drain(..) {
@@ -348,10 +348,10 @@ pub async fn run_member(
                 PeerState::Looking => (error::PeerError::StillLooking, Some(db)),
             }
         });
-        let (reason, next_db) = term.await.unwrap_or_else(|e| (error::PeerError::Thread(e.to_string()), None));
+        let (reason, next_db) = thread.await.unwrap_or_else(|e| (error::PeerError::Thread(e.to_string()), None));
         carried = next_db;
-        // A configuration activated during the term: the election uses it from now on, and
-        // when it changed this member's leader the next term follows the designated one.
+        // A configuration activated during the epoch: the election uses it from now on, and
+        // when it changed this member's leader the next epoch follows the designated one.
         if let Some(view) = info.config_in_force() {
             decide.set_view(&view);
             if let Some(d) = info.take_designated_next() {
@@ -362,10 +362,10 @@ pub async fn run_member(
             member.handed_over(myid, to, matches!(state, PeerState::Observing));
         }
         let truncation_short = matches!(&reason, error::PeerError::Learner(e) if e.makes_truncation_unsafe());
-        let pause = member.term_ended(now_ms(), truncation_short);
+        let pause = member.epoch_ended(now_ms(), truncation_short);
         match reason {
-            error::PeerError::Stopped => info!(?state, "term ended: this member is stopping"),
-            reason => info!(%reason, ?state, "term ended; looking for a leader"),
+            error::PeerError::Stopped => info!(?state, "epoch ended: this member is stopping"),
+            reason => info!(%reason, ?state, "epoch ended; looking for a leader"),
         }
         if pause > 0 {
             tokio::select! {

@@ -1,5 +1,5 @@
 //! The one way a member is told to stop: a [`StopSignal`]. Whatever blocks registers how to
-//! wake it ([`StopSignal::on_stop`]: shut a socket down, send the term's thread an event),
+//! wake it ([`StopSignal::on_stop`]: shut a socket down, send the epoch's thread an event),
 //! async code awaits [`StopSignal::stopped`]; nothing polls a flag on a timer.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

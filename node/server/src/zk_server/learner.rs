@@ -151,7 +151,7 @@ impl ZooKeeperServer {
 
     /// Learner: asks the leader whether `session` may move here.
     ///
-    /// `None` when there is no answer (not serving, or the term ended while waiting): the
+    /// `None` when there is no answer (not serving, or the epoch ended while waiting): the
     /// session is then not known to be invalid, and its client must not be told it expired.
     /// `None` too on a server that is not a learner: it has no leader to ask.
     pub async fn revalidate_remote(&self, session: i64, timeout: i32) -> Option<bool> {

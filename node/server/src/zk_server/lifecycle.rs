@@ -141,7 +141,7 @@ impl ZooKeeperServer {
         }
     }
 
-    /// Ends this server's term in an ensemble: clients are disconnected (they reconnect
+    /// Ends this server's epoch in an ensemble: clients are disconnected (they reconnect
     /// to a serving member), requests waiting on the leader fail, the log thread stops
     /// after logging what it has.
     /// `/zookeeper/config` becomes `view` (`initConfigInZKDatabase` at an activation).
@@ -159,7 +159,7 @@ impl ZooKeeperServer {
         self.shutdown();
     }
 
-    /// After [`stop_serving`](Self::stop_serving): the database for the next term, as
+    /// After [`stop_serving`](Self::stop_serving): the database for the next epoch, as
     /// ZooKeeper keeps its ZKDatabase across elections (ZOOKEEPER-2678) — the tree, fast-
     /// forwarded through the txns logged here but never committed (as a restart would
     /// replay them), the sessions, and the recent txns.

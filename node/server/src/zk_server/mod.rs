@@ -150,7 +150,7 @@ pub struct ZooKeeperServer {
     /// Clients are served (standalone, or in broadcast after UPTODATE / NEWLEADER quorum).
     pub serving: std::sync::atomic::AtomicBool,
     /// In an ensemble: the last `commitLogCount` applied txns (`ZKDatabase.committedLog`),
-    /// which the next term's leader syncs learners from.
+    /// which the next epoch's leader syncs learners from.
     recent: Mutex<std::collections::VecDeque<(i64, Arc<Vec<u8>>)>>,
     /// In an ensemble: the member this server serves for (ZooKeeper's `self` QuorumPeer),
     /// set before it serves.

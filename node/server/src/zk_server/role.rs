@@ -62,7 +62,7 @@ pub trait Broadcast: Send + Sync {
     fn propose_reconfig(&self, zxid: i64, payload: &Arc<Vec<u8>>, view: QuorumMaj) -> Result<(), ProposeError>;
     /// Hands the leadership over to `to` (None: the most up-to-date eligible follower):
     /// refused at once with why, or the receiver gets the new leader's sid once this
-    /// leader's term has ended, or why the hand-over failed.
+    /// leader's epoch has ended, or why the hand-over failed.
     fn hand_over(&self, to: Option<u64>) -> Result<HandOverWait, String>;
 }
 

@@ -1,6 +1,6 @@
 //! The in-process ensemble harness: members on loopback with the leader fixed (no election),
 //! real quorum connections, polling with a deadline. Used by the ensemble and session tests;
-//! it never sleeps to wait for a result, and a dropped member stops its term.
+//! it never sleeps to wait for a result, and a dropped member stops its epoch.
 
 use super::free_port;
 use std::future::Future;
@@ -69,7 +69,7 @@ pub struct Member {
 }
 
 impl Drop for Member {
-    /// A failing test must not leave terms running (the runtime would wait for them).
+    /// A failing test must not leave epochs running (the runtime would wait for them).
     fn drop(&mut self) {
         self.stop.stop();
     }
@@ -121,9 +121,9 @@ pub async fn start_member(id: u64, leader: u64, dir: &std::path::Path, ports: &[
     };
     let observer = ports[id as usize - 1].observer;
     let info = Arc::new(zab_node::peer::PeerInfo::new(id, cfg.quorum.clone().expect("quorum settings").view));
-    let term =
+    let peer =
         tokio::spawn(run_member(cfg, Arc::new(Fixed { myid: id, leader, observer }), slot.clone(), info, stop.clone()));
-    Member { id, client, slot, stop, tasks: vec![accept, term] }
+    Member { id, client, slot, stop, tasks: vec![accept, peer] }
 }
 
 /// Starts a member for every entry of `ports` (ids from 1, data in `root/m{id}`), all with
