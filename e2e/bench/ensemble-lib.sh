@@ -130,7 +130,7 @@ ens_signal() {
 }
 
 # ens_handover I: zab-node only: POST /commands/handover to member I (the leader); KILL_NS just
-# before the request, DEAD_NS once it answered (the old leader's term has ended: writes issued
+# before the request, DEAD_NS once it answered (the old leader's epoch has ended: writes issued
 # from then on count, as after a kill once the process is reaped), HANDED_TO the member that
 # leads next. Status 1 if it was refused.
 ens_handover() {

@@ -178,7 +178,7 @@ steps() {
     fi
     echo "  [$KIND] the leader, member $l, is ${kinds[l]}" | tee -a "$WORK/leaders"
     step "3 remove the leader"
-    # The asking member's term ends with the leader's: whether its answer or a ConnectionLoss
+    # The asking member's epoch ends with the leader's: whether its answer or a ConnectionLoss
     # comes first is a race, in ZooKeeper as in zab; what it serves afterwards is compared.
     reconfig_via "$a" 3-asked - "$l"
     : >"$RES/3-remove-leader"
