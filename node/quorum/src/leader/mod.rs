@@ -43,6 +43,7 @@ use crate::zxid;
 
 mod handler;
 mod handover;
+mod status;
 mod sync;
 #[cfg(test)]
 mod tests;
@@ -74,6 +75,7 @@ pub enum LeaderError {
 }
 
 pub use handover::HandOverError;
+pub use status::LearnerStatus;
 
 /// What one epoch of a leader needs to know.
 #[derive(Debug, Clone)]
@@ -193,17 +195,6 @@ struct Entry {
     observer: bool,
     /// The protocol version its FOLLOWERINFO / OBSERVERINFO announced.
     protocol_version: i32,
-}
-
-/// A learner as `/status` and the admin commands show it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LearnerStatus {
-    pub sid: u64,
-    pub conn: ConnId,
-    pub observer: bool,
-    pub sync_mode: Option<SyncMode>,
-    pub last_acked: i64,
-    pub in_broadcast: bool,
 }
 
 /// Where the epoch is.
@@ -341,41 +332,9 @@ impl Leader {
         self.bcast.as_ref().and_then(|b| b.next_config()).map(|v| v.as_ref())
     }
 
-    /// Whether a quorum of `view`'s voters are connected and synchronised with this
-    /// leader, itself included when it votes there (`isQuorumSynced`): a reconfig to a
-    /// configuration without one is refused (NEWCONFIGNOQUORUM).
-    pub fn is_quorum_synced(&self, view: &QuorumMaj) -> bool {
-        let mut ids: BTreeSet<u64> =
-            self.learners.iter().filter(|(sid, e)| e.in_broadcast && view.is_voter(**sid)).map(|(s, _)| *s).collect();
-        if view.is_voter(self.settings.myid) {
-            ids.insert(self.settings.myid);
-        }
-        view.contains_quorum(&ids)
-    }
-
     /// The recent committed txns (the DIFF window) as they stand.
     pub fn committed_log(&self) -> &VecDeque<(i64, Payload)> {
         &self.committed_log
-    }
-
-    /// Every learner the epoch knows, by sid.
-    pub fn learners(&self) -> Vec<LearnerStatus> {
-        self.learners
-            .iter()
-            .map(|(sid, e)| LearnerStatus {
-                sid: *sid,
-                conn: e.conn,
-                observer: e.observer,
-                sync_mode: e.sync_mode,
-                last_acked: e.last_acked,
-                in_broadcast: e.in_broadcast,
-            })
-            .collect()
-    }
-
-    /// The connections of learners that are not synchronised yet.
-    pub fn syncing(&self) -> usize {
-        self.learners.values().filter(|e| !e.in_broadcast).count()
     }
 
     /// The sid a connection announced, once it has.
