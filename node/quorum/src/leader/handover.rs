@@ -1,9 +1,10 @@
 //! Leader hand-over, zab's own addition for rolling restarts: the leader stops proposing,
 //! waits until a chosen synced follower has acknowledged everything proposed (so it holds
 //! every committed txn, and no proposal is outstanding), then sends HANDOVER to every
-//! learner and ends its epoch once they have left. Each zab learner that reads HANDOVER
-//! leaves its epoch for one that follows the named member without an election (the chosen
-//! one leads), as a designated leader after a reconfiguration does; that member still runs
+//! learner in broadcast (closing the connections still in discovery or synchronisation,
+//! which could not read it) and ends its epoch once they have left. Each zab learner that
+//! reads HANDOVER leaves its epoch for one that follows the named member without an
+//! election (the chosen one leads), as a designated leader after a reconfiguration does; that member still runs
 //! discovery and synchronisation, so the new epoch is established by a quorum as always.
 //! ZooKeeper's learners ignore HANDOVER, see the leader go, and elect.
 //!
@@ -124,6 +125,8 @@ impl Leader {
     pub(super) fn advance_hand_over(&mut self, now: i64, out: &mut Vec<LeaderAction>) {
         let Some(h) = self.hand_over.clone() else { return };
         if h.sent {
+            // A learner that connected since reads no HANDOVER: it elects (and finds `to`).
+            self.close_unsynced(out);
             if self.learners.is_empty() || now >= h.until {
                 out.push(LeaderAction::HandOverComplete { to: h.to });
                 self.ended = true;
@@ -148,7 +151,11 @@ impl Leader {
             return;
         }
         // Every COMMIT / INFORM went out before this on each connection: the learners
-        // apply everything, then leave.
+        // apply everything, then leave. Only learners in broadcast read HANDOVER; one still
+        // synchronising would take it for a protocol error (its first sync packet must be
+        // DIFF, TRUNC or SNAP), so its connection is closed instead: it elects, and the
+        // election leads it to `to`.
+        self.close_unsynced(out);
         let data = h.to.to_be_bytes().to_vec();
         for e in self.learners.values() {
             out.push(LeaderAction::Send {
@@ -160,6 +167,17 @@ impl Leader {
         self.hand_over = Some(HandOver { to: h.to, until: now + self.settings.sync_ms, sent: true });
         if self.learners.is_empty() {
             self.advance_hand_over(now, out);
+        }
+    }
+
+    /// Closes every connection that is not a learner in broadcast (still in discovery or
+    /// synchronisation) once HANDOVER goes out.
+    fn close_unsynced(&mut self, out: &mut Vec<LeaderAction>) {
+        let in_broadcast: BTreeSet<ConnId> =
+            self.learners.values().filter(|e| e.in_broadcast).map(|e| e.conn).collect();
+        let others: Vec<ConnId> = self.handlers.keys().filter(|c| !in_broadcast.contains(c)).copied().collect();
+        for conn in others {
+            self.end_handler(conn, out);
         }
     }
 }

@@ -240,6 +240,28 @@ fn a_hand_over_waits_for_the_follower_to_hold_everything_then_sends_handover() {
     assert!(matches!(l.propose(z + 1, Arc::new(vec![2])), Err(LeaderError::Ended(_))));
 }
 
+/// Found by the cluster simulator: HANDOVER reached a learner still synchronising (its
+/// first sync packet must be DIFF, TRUNC or SNAP: a protocol error). Such connections are
+/// closed instead, and so are the ones that open once HANDOVER went out.
+#[test]
+fn a_hand_over_closes_the_connections_still_synchronising() {
+    let mut l = established();
+    join_with(&mut l, 12, zab_hello(2), 10);
+    l.on_accept(14, 11);
+    l.on_packet(14, zab_hello(4), 11);
+    let ack_epoch = QuorumPacket::new(packet::ACKEPOCH, 0, Some(0i32.to_be_bytes().to_vec()));
+    assert_eq!(l.on_packet(14, ack_epoch, 11), vec![LeaderAction::PrepareSync { conn: 14, read_log_from: None }]);
+    let (to, out) = l.hand_over(Some(2), 12).unwrap();
+    assert_eq!(to, 2);
+    assert_eq!(sends(&out), vec![(10, packet::HANDOVER, E1), (12, packet::HANDOVER, E1)], "not to 4");
+    assert!(out.contains(&LeaderAction::Close { conn: 14 }), "{out:?}");
+    assert_eq!(out.last(), Some(&LeaderAction::HandOverSent { to: 2, zxid: E1 }));
+    l.on_accept(16, 13);
+    let out = l.on_packet(16, zab_hello(5), 13);
+    assert_eq!(out.last(), Some(&LeaderAction::Close { conn: 16 }), "a connection after HANDOVER is closed");
+    assert!(l.sid_of(16).is_none());
+}
+
 #[test]
 fn a_hand_over_that_the_follower_cannot_complete_fails_and_proposing_resumes() {
     let mut l = established();
