@@ -32,6 +32,12 @@
 //!   is that case scripted.
 //! - A run that takes more than `sim::world::EVENT_BUDGET` events (or 20,000 at one virtual
 //!   millisecond) fails as a livelock, naming its seed, instead of running forever.
+//! - Half the seeds (drawn apart from reconfigEnabled) ask the serving leader now and then
+//!   to hand its role over (`Leader::hand_over`, zab's own; to its best follower or to a
+//!   member at random, sometimes cutting a learner off just then), under the same faults,
+//!   with crash points of their own (the leader after HANDOVER went out, a learner as it
+//!   reads it, the named member before it leads); invariant 8 of `sim/check.rs`.
+//!   `ZAB_SIM_HANDOVER=0` runs none.
 //! - `ZAB_SIM_TRACE_ELECTION=1`: with `ZAB_SIM_SEED`, also trace every notification.
 //!
 //! A failure prints its seed and the command that replays it.
@@ -61,6 +67,7 @@ fn config(seed: u64, members: u64) -> Config {
     c.cross_epoch_trunc = r.below(3) == 0;
     c.reconfig = reconfig_seeds() && r.below(2) == 0;
     c.wide_reconfigs = std::env::var("ZAB_SIM_RECONFIG").is_ok_and(|v| v == "wide");
+    c.handovers = handover_seeds() && r.below(2) == 0;
     if std::env::var("ZAB_SIM_STRICT").is_ok_and(|v| v == "1") {
         c.fixes = sim::Fixes::none();
     }
@@ -75,6 +82,11 @@ fn config(seed: u64, members: u64) -> Config {
 /// Whether half the seeds run with reconfigEnabled (`ZAB_SIM_RECONFIG=0`: none).
 fn reconfig_seeds() -> bool {
     std::env::var("ZAB_SIM_RECONFIG").map_or(true, |v| v != "0")
+}
+
+/// Whether half the seeds ask their leaders to hand over (`ZAB_SIM_HANDOVER=0`: none).
+fn handover_seeds() -> bool {
+    std::env::var("ZAB_SIM_HANDOVER").map_or(true, |v| v != "0")
 }
 
 const CHAOS_MS: i64 = 3_000;
@@ -168,6 +180,8 @@ struct Totals {
     reconfigs_proposed: u64,
     reconfigs_committed: u64,
     checked_after_reconfig: u64,
+    handover_seeds: u64,
+    checked_handovers: u64,
     anomalies: BTreeMap<String, u64>,
     known: BTreeMap<String, u64>,
     stats: BTreeMap<String, u64>,
@@ -194,6 +208,8 @@ fn many(members: u64, first_seed: u64) {
         totals.reconfigs_proposed += w.hist.stats.get("reconfig proposed").copied().unwrap_or(0);
         totals.reconfigs_committed += w.hist.configs.len() as u64;
         totals.checked_after_reconfig += w.hist.checked_after_reconfig;
+        totals.handover_seeds += u64::from(w.cfg.handovers);
+        totals.checked_handovers += w.hist.checked_handovers;
         for (k, v) in &w.hist.anomalies {
             *totals.anomalies.entry(k.clone()).or_insert(0) += v;
         }
@@ -240,6 +256,21 @@ fn many(members: u64, first_seed: u64) {
         totals.stats.get("leader crashed with a reconfig in flight").copied().unwrap_or(0),
         totals.checked_after_reconfig,
         totals.most_events
+    );
+    let stat = |k: &str| totals.stats.get(k).copied().unwrap_or(0);
+    eprintln!(
+        "  hand-overs in {} seeds: {} asked, {} refused, {} started, {} sent ({} checked against the named \
+         member's disk), {} completed, {} failed; HANDOVER read {} times ({} by the member named)",
+        totals.handover_seeds,
+        stat("hand-over started") + stat("hand-over refused"),
+        stat("hand-over refused"),
+        stat("hand-over started"),
+        stat("hand-over sent"),
+        totals.checked_handovers,
+        stat("hand-over complete"),
+        stat("hand-over failed"),
+        stat("HANDOVER read") + stat("HANDOVER read by the member it names"),
+        stat("HANDOVER read by the member it names"),
     );
     eprintln!("  anomalies (protocol errors that ended an epoch): {:?}", totals.anomalies);
     eprintln!("  known issues worked around: {:?}", totals.known);

@@ -28,6 +28,11 @@
 //!    reconfig txn also by a quorum of the configuration it activates. So two quorums that
 //!    share no member never both commit: not across a reconfiguration either (what a
 //!    leader that activated a configuration early, or counted the new one alone, would do).
+//! 8. a leader hand-over (`Leader::hand_over`): HANDOVER goes out only once the member it
+//!    names holds, on its disk, every committed txn up to the zxid HANDOVER carries (checked
+//!    when the engine's `HandOverSent` is carried out, `world.rs`), and the leader commits
+//!    nothing after it (`sim/leader.rs`). That the named member, once it leads, holds every
+//!    acknowledged write is invariant 3 (its established history extends `C`).
 //!
 //! Protocol errors that only end an epoch (a learner refusing a packet, say) are not safety
 //! violations but should not happen either: they are counted as anomalies.
@@ -57,6 +62,8 @@ pub struct History {
     /// force, and how many reconfig txns it checked against both configurations.
     pub checked_after_reconfig: u64,
     pub checked_reconfigs: u64,
+    /// How many HANDOVERs invariant 8 checked against the named member's disk.
+    pub checked_handovers: u64,
     pub violations: Vec<String>,
     pub anomalies: BTreeMap<String, u64>,
     /// Known issues that the run worked around (kind -> count).

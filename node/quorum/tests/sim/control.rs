@@ -87,6 +87,32 @@ impl World {
         Some((t, z))
     }
 
+    /// Asks member `sid` (if it leads and serves) to hand its role over to `to`, or (None)
+    /// to its most up-to-date follower: the member named, or the engine's refusal.
+    pub fn hand_over(&mut self, sid: Sid, to: Option<Sid>) -> Option<Result<Sid, String>> {
+        let mut r = None;
+        self.with_peer(sid, |p, ctx| r = p.hand_over(to, ctx));
+        let r = r?;
+        self.note(format!("HAND-OVER asked of {sid} (to {to:?}): {r:?}"));
+        Some(r)
+    }
+
+    /// A random hand-over: the serving leader to its best follower or to a member at random;
+    /// now and then a learner is cut off just then, so it may never read HANDOVER.
+    fn random_hand_over(&mut self, ch: &Chaos) {
+        let Some(l) = self.leader() else { return };
+        let to = if self.rng.below(2) == 0 { None } else { Some(1 + self.rng.below(self.cfg.members)) };
+        if !matches!(self.hand_over(l, to), Some(Ok(_))) || self.rng.below(3) != 0 {
+            return;
+        }
+        let others: Vec<Sid> = self.sids().into_iter().filter(|s| *s != l).collect();
+        if let Some(cut) = self.rng.pick(&others) {
+            let pairs = self.partition(&[cut]);
+            let at = self.now + self.rng.range(ch.partition_for.0, ch.partition_for.1);
+            self.schedule(at, Ev::Heal(pairs));
+        }
+    }
+
     /// The serving leader of the newest epoch.
     pub fn leader(&self) -> Option<Sid> {
         self.peers
@@ -175,6 +201,7 @@ impl World {
                     self.sever(conn);
                 }
             }
+            80..=99 if self.cfg.handovers => self.random_hand_over(&ch),
             _ => {}
         }
     }
@@ -195,7 +222,11 @@ impl World {
         let l = self.leader()?;
         let lt = self.peer(l).leader_epoch()?;
         let ls = lt.server.as_ref()?;
-        if lt.engine.outstanding() > 0 || !ls.queue.is_empty() || !ls.awaiting.is_empty() {
+        if lt.engine.outstanding() > 0
+            || lt.engine.handing_over().is_some()
+            || !ls.queue.is_empty()
+            || !ls.awaiting.is_empty()
+        {
             return None;
         }
         for p in &self.peers {

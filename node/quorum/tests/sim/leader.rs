@@ -11,6 +11,12 @@
 //! currentEpoch are written, right after a SNAP stream went out, and between a proposal's
 //! PROPOSALs and its hand-over to the log. Every commit is checked against the members'
 //! disks (invariant 6, `Fx::Committed`).
+//!
+//! A leader hand-over (`Leader::hand_over`, asked by `World::hand_over`) is carried out as
+//! `peer/leader.rs` does: the member's next epoch follows the one named
+//! (`QuorumPeer::handed_over`). A crash may strike just after HANDOVER went out; the member
+//! named must hold every committed txn on its disk then, and nothing commits after it
+//! (invariant 8, `Fx::HandOverSent`).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -35,6 +41,8 @@ pub struct LeaderEpoch {
     snap: Option<(ConnId, QuorumPacket)>,
     /// The configurations each proposal needs a quorum of (invariant 6).
     quorums: BTreeMap<i64, Vec<Arc<QuorumMaj>>>,
+    /// HANDOVER went out after this zxid (invariant 8: nothing is committed after it).
+    handover_sent: Option<i64>,
 }
 
 impl LeaderEpoch {
@@ -67,8 +75,15 @@ impl LeaderEpoch {
             ctx.hist.count("a leader completes a reconfig it logged and never saw activate");
             engine.set_last_seen((*view).clone());
         }
-        let mut t =
-            Box::new(LeaderEpoch { me, engine, db: Some(db), server: None, snap: None, quorums: BTreeMap::new() });
+        let mut t = Box::new(LeaderEpoch {
+            me,
+            engine,
+            db: Some(db),
+            server: None,
+            snap: None,
+            quorums: BTreeMap::new(),
+            handover_sent: None,
+        });
         ctx.log(|| format!("leads: accepted {accepted}, current {current}, last {}", hex(last)));
         match t.carry_out(actions, disk, ctx) {
             Ok(()) => Ok(t),
@@ -183,6 +198,15 @@ impl LeaderEpoch {
                 ctx.hist.on_establish(ctx.now, self.me, epoch, &server.tree);
             }
             LeaderAction::Committed { zxid, payload } => {
+                if let Some(sent) = self.handover_sent {
+                    let what = format!(
+                        "leader {} committed {} after HANDOVER went out after {}",
+                        self.me,
+                        hex(zxid),
+                        hex(sent)
+                    );
+                    ctx.hist.violation(ctx.now, what);
+                }
                 if let Some(data) = payload {
                     ctx.hist.on_commit(ctx.now, self.me, zxid, decode(&data));
                 }
@@ -201,10 +225,23 @@ impl LeaderEpoch {
             }
             // Sessions and forwarded requests are not in the model.
             LeaderAction::TouchSessions { .. } | LeaderAction::Forwarded { .. } | LeaderAction::Revalidate { .. } => {}
-            LeaderAction::HandOverFailed { .. } | LeaderAction::HandOverSent { .. } => {}
+            LeaderAction::HandOverFailed { to, reason } => {
+                ctx.hist.count("hand-over failed");
+                ctx.log(|| format!("hand-over to {to} failed: {reason}"));
+            }
+            LeaderAction::HandOverSent { to, zxid } => {
+                ctx.hist.count("hand-over sent");
+                ctx.log(|| format!("HANDOVER to {to} sent after {}", hex(zxid)));
+                self.handover_sent = Some(zxid);
+                ctx.fx.push(Fx::HandOverSent { to, zxid });
+                // The learners may follow `to` while this member is gone.
+                ctx.rare_crash_point("leader: HANDOVER sent, epoch not ended")?;
+            }
             LeaderAction::HandOverComplete { to } => {
-                // The next epoch follows `to` without an election, as after a designation.
-                ctx.designated_next = Some((std::sync::Arc::new(self.engine.config().clone()), to));
+                // The next epoch follows `to` without an election (the runtime's
+                // `QuorumPeer::handed_over`).
+                ctx.hist.count("hand-over complete");
+                ctx.handed_over_to = Some(to);
                 return Err(End::Epoch(format!("handed the leadership over to {to}")));
             }
         }
@@ -256,6 +293,32 @@ impl LeaderEpoch {
         self.carry_out(actions, disk, ctx)?;
         self.hand_to_log(z, t, ctx)?;
         Ok(Some(z))
+    }
+
+    /// `POST /commands/handover`: the engine's `hand_over` and its first actions. None when
+    /// this leader does not serve; the engine's refusal as an error.
+    pub fn hand_over(
+        &mut self,
+        to: Option<Sid>,
+        disk: &mut Disk,
+        ctx: &mut Ctx,
+    ) -> Result<Option<Result<Sid, String>>, End> {
+        if !self.is_serving() {
+            return Ok(None);
+        }
+        match self.engine.hand_over(to, ctx.now) {
+            Ok((to, actions)) => {
+                ctx.hist.count("hand-over started");
+                ctx.log(|| format!("hands its role over to {to}"));
+                self.carry_out(actions, disk, ctx)?;
+                Ok(Some(Ok(to)))
+            }
+            Err(e) => {
+                ctx.hist.count("hand-over refused");
+                ctx.log(|| format!("hand-over refused: {e}"));
+                Ok(Some(Err(e.to_string())))
+            }
+        }
     }
 
     /// A client's reconfig (write `t`) to `members` (the version is its zxid): proposed as a

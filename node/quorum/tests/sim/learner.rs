@@ -291,10 +291,14 @@ impl LearnerEpoch {
                     }
                 }
                 LearnerAction::HandedOver { to } => {
-                    let view = self.engine.as_ref().map(|e| e.config().clone());
-                    if let Some(view) = view {
-                        ctx.designated_next = Some((view, to));
-                    }
+                    // Read in broadcast, where the crash points of synchronisation are off.
+                    ctx.rare_crash_point("learner: HANDOVER read, before following the member it names")?;
+                    ctx.hist.count(if to == self.me {
+                        "HANDOVER read by the member it names"
+                    } else {
+                        "HANDOVER read"
+                    });
+                    ctx.handed_over_to = Some(to);
                     return Err(End::Epoch(format!("the leader handed its role over to {to}")));
                 }
             }
@@ -428,8 +432,8 @@ fn label(a: &LearnerAction) -> Option<&'static str> {
         LearnerAction::Send(_) => "learner: before Send",
         LearnerAction::StartServing => "learner: before StartServing",
         LearnerAction::Activate { .. } => "learner: before activating a configuration",
-        LearnerAction::HandedOver { .. } => "learner: before following the member a hand-over named",
         LearnerAction::InitConfigNode
+        | LearnerAction::HandedOver { .. }
         | LearnerAction::AnswerPing(_)
         | LearnerAction::SyncDone
         | LearnerAction::Revalidated { .. } => return None,

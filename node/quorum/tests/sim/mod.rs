@@ -86,6 +86,10 @@ pub struct Config {
     /// no member ({1,2,3} to {3,4,5}); a reconfig is refused, as ZooKeeper refuses it
     /// (NewConfigNoQuorum), unless a quorum of the new voters is synchronised with the leader.
     pub wide_reconfigs: bool,
+    /// Now and then the serving leader is asked to hand its role over (`Leader::hand_over`,
+    /// to the most up-to-date follower or to a member at random), under the same faults;
+    /// the hand-over's own crash points strike one time in ten when crash points are on.
+    pub handovers: bool,
     /// Which known bugs of the runtime's member loop the model works around (ZooKeeper's
     /// behaviour instead), so a run can go on past them. [`Fixes::none`] does what the
     /// runtime does.
@@ -184,6 +188,7 @@ impl Config {
             cross_epoch_trunc: false,
             reconfig: false,
             wide_reconfigs: false,
+            handovers: false,
             fixes: Fixes::all(),
         }
     }

@@ -81,6 +81,12 @@ pub enum Fx {
         /// The configurations whose quorums the proposal needed.
         views: Vec<std::sync::Arc<QuorumMaj>>,
     },
+    /// The leader sent HANDOVER naming `to` after `zxid` (invariant 8 is checked against
+    /// `to`'s disk).
+    HandOverSent {
+        to: Sid,
+        zxid: i64,
+    },
 }
 
 /// A scripted crash: the `nth` time (1-based) member `sid` reaches point `label`.
@@ -109,6 +115,8 @@ pub struct Ctx<'a> {
     pub trunc_unsafe: bool,
     /// An activation changed this member's leader: the next epoch follows (or is) this one.
     pub designated_next: Option<(std::sync::Arc<QuorumMaj>, Sid)>,
+    /// A hand-over named this member's next leader (`QuorumPeer::handed_over`).
+    pub handed_over_to: Option<Sid>,
     pub crash_opts: CrashOpts,
     /// The member crashed during this step.
     pub crashed: Option<CrashOpts>,
@@ -147,6 +155,21 @@ impl Ctx<'_> {
 
     pub fn crash_point(&mut self, label: &str) -> Result<(), End> {
         if self.crash_now(label) {
+            Err(End::Crash(self.crash_opts))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// A crash point of a rare step (the hand-over's): one time in ten when crash points
+    /// are on at all, so that a few thousand seeds reach each of them.
+    pub fn rare_crash_point(&mut self, label: &str) -> Result<(), End> {
+        let on = self.cfg.crash_point_permille > 0 && self.rng.per_mille(100);
+        if on || self.crash_now(label) {
+            if on {
+                self.hist.count(&format!("crash at '{label}'"));
+                self.log(|| format!("crash point hit: {label}"));
+            }
             Err(End::Crash(self.crash_opts))
         } else {
             Ok(())
@@ -413,6 +436,14 @@ impl Peer {
         if let Some((view, leader)) = ctx.designated_next.take() {
             proc.member.reconfigured(self.sid, view, Some(leader));
         }
+        if let Some(to) = ctx.handed_over_to.take() {
+            // The simulator has no observers.
+            proc.member.handed_over(self.sid, to, false);
+            // The member named crashes before it leads (its epoch ends all the same).
+            if to == self.sid && ctx.rare_crash_point("named by HANDOVER, before leading").is_err() {
+                ctx.crashed = Some(ctx.crash_opts);
+            }
+        }
         if let Some(z) = ctx.forget_configs_after.take() {
             if proc.last_seen.as_ref().is_some_and(|v| v.version > z) {
                 proc.last_seen = None;
@@ -533,6 +564,20 @@ impl Peer {
             _ => Ok(()),
         });
         z
+    }
+
+    /// The runtime's `POST /commands/handover` on this member, if it leads and serves: the
+    /// member the hand-over goes to, or why the engine refused.
+    pub fn hand_over(&mut self, to: Option<Sid>, ctx: &mut Ctx) -> Option<Result<Sid, String>> {
+        let mut r = None;
+        self.step(ctx, |role, disk, ctx, _| match role {
+            Role::Leading(leader) => {
+                r = leader.hand_over(to, disk, ctx)?;
+                Ok(())
+            }
+            _ => Ok(()),
+        });
+        r
     }
 
     /// A crash: the process and everything not durable are gone.

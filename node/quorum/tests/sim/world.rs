@@ -326,6 +326,7 @@ impl World {
                 update_vote: None,
                 trunc_unsafe: false,
                 designated_next: None,
+                handed_over_to: None,
                 crash_opts: CrashOpts::default(),
                 saw_configs: Vec::new(),
                 forget_configs_after: None,
@@ -372,6 +373,7 @@ impl World {
                     }
                 }
                 Fx::Committed { zxid, views } => self.check_commit_durable(sid, zxid, &views),
+                Fx::HandOverSent { to, zxid } => self.check_handover_target(sid, to, zxid),
             }
         }
     }
@@ -389,6 +391,33 @@ impl World {
         let quorum = views.iter().all(|v| v.contains_quorum(&holders));
         self.hist.check_commit_durable(self.now, sid, z, &holders, quorum);
         self.hist.check_commit_configs(self.now, sid, z, &holders, &self.qv);
+    }
+
+    /// Invariant 8: leader `sid` sent HANDOVER naming `to` after `zxid` only once `to`'s
+    /// disk holds every committed txn up to `zxid` (so that, leading next, it holds every
+    /// acknowledged write even if it crashes and restarts first).
+    fn check_handover_target(&mut self, sid: Sid, to: Sid, zxid: i64) {
+        let held = self.peer(to).disk.restore(self.cfg.commit_log_count).map(|db| db.tree);
+        let have: BTreeSet<(i64, super::TxnId)> =
+            held.as_ref().map(|t| t.txns.iter().copied().collect()).unwrap_or_default();
+        let missing: Vec<String> = self
+            .hist
+            .committed
+            .iter()
+            .take_while(|(z, _)| *z <= zxid)
+            .filter(|e| !have.contains(e))
+            .map(|(z, t)| format!("{t}@{}", super::hex(*z)))
+            .collect();
+        if !missing.is_empty() || held.is_err() {
+            let what = format!(
+                "leader {sid} sent HANDOVER to {to} after {} while {to}'s disk lacks committed txns {} ({:?})",
+                super::hex(zxid),
+                missing.join(", "),
+                held.err()
+            );
+            self.hist.violation(self.now, what);
+        }
+        self.hist.checked_handovers += 1;
     }
 
     pub(super) fn close(&mut self, conn: ConnId, leader_side: bool, inflight: Option<bool>) {
