@@ -172,7 +172,18 @@ impl Leader {
         };
         for a in actions {
             match a {
-                NewLeaderAction::Send { to, packet } => self.send_to_sid(to, packet, out),
+                // UPTODATE goes to the members whose current connection acknowledged
+                // NEWLEADER: one that reconnected since its ACK is still in discovery or
+                // synchronisation there, and gets UPTODATE once it acknowledges again (as
+                // each LearnerHandler answers on its own socket). Found by the cluster
+                // simulator (seed 3267, 5 members: "the first sync packet must be DIFF,
+                // TRUNC or SNAP, got type 12").
+                NewLeaderAction::Send { to, packet } => {
+                    let acked_here = self.learners.get(&to).and_then(|e| self.handlers.get(&e.conn));
+                    if acked_here.is_some_and(|h| h.acked_newleader) {
+                        self.send_to_sid(to, packet, out);
+                    }
+                }
                 NewLeaderAction::StartServing => {
                     self.phase = LeaderPhase::Broadcast;
                     if let (Some(view), Some(zxid)) = (self.bumped.take(), self.last_committed()) {

@@ -93,6 +93,38 @@ fn a_reconnecting_learner_replaces_its_older_connection() {
     assert_eq!(l.end(), vec![LeaderAction::Close { conn: 11 }]);
 }
 
+/// Found by the cluster simulator (seed 3267, 5 members): a member that acknowledged
+/// NEWLEADER and then reconnected got UPTODATE on its new connection, before any sync
+/// packet, once NEWLEADER had its quorum. UPTODATE goes only to a connection that
+/// acknowledged NEWLEADER; the new one gets it after its own ACK.
+#[test]
+fn uptodate_goes_only_to_connections_that_acknowledged_newleader() {
+    let mut s = settings();
+    s.view = view(&[1, 2, 3, 4, 5], 0);
+    let (mut l, _) = Leader::start(s, 0, 0, 0, VecDeque::new(), 0);
+    let ack_epoch = || QuorumPacket::new(packet::ACKEPOCH, 0, Some(0i32.to_be_bytes().to_vec()));
+    for (conn, sid) in [(10, 1), (12, 2)] {
+        l.on_accept(conn, 0);
+        l.on_packet(conn, hello(sid), 1);
+        l.on_packet(conn, ack_epoch(), 2);
+    }
+    l.server_started(3);
+    for conn in [10, 12] {
+        l.sync_learner(conn, 0, None);
+    }
+    assert!(ack(&mut l, 10, E1, 4).is_empty(), "3 and 1: no quorum of 5 yet");
+    // 1 reconnects: its new connection is in discovery when the quorum forms.
+    l.on_accept(14, 5);
+    l.on_packet(14, hello(1), 5);
+    let out = ack(&mut l, 12, E1, 6);
+    assert!(out.contains(&LeaderAction::StartServing), "3, 1 and 2 acknowledged NEWLEADER");
+    assert_eq!(sends(&out), vec![(12, packet::UPTODATE, -1)], "nothing on 1's new connection");
+    l.on_packet(14, ack_epoch(), 7);
+    let out = l.sync_learner(14, 0, None);
+    assert_eq!(sends(&out)[0].1, packet::DIFF, "its first sync packet");
+    assert_eq!(sends(&ack(&mut l, 14, E1, 8)), vec![(14, packet::UPTODATE, -1)]);
+}
+
 #[test]
 fn a_learners_sync_is_answered_after_what_was_proposed_before_it() {
     let mut l = established();
