@@ -149,7 +149,15 @@ impl Leader {
         if let Some(b) = self.bcast.as_mut() {
             b.add_learner(sid, kind);
         }
-        if let Some(NewLeaderAction::Send { packet, .. }) = self.newleader.as_ref().map(|n| n.newleader_for(sid)) {
+        if let Some(NewLeaderAction::Send { mut packet, .. }) = self.newleader.as_ref().map(|n| n.newleader_for(sid)) {
+            // A learner synchronised once the epoch serves gets the configuration in force
+            // now (`getQuorumVerifierBytes` at its sync), not the one the epoch started
+            // with: after a reconfig it would otherwise keep the older one, and, led to by
+            // a hand-over (no election to tell it), count its quorums (cluster_sim
+            // `ZAB_SIM_RECONFIG=wide` seed 1839, 5 members).
+            if self.settings.reconfig_enabled && self.phase == LeaderPhase::Broadcast {
+                packet.data = Some(self.config().to_text().into_bytes());
+            }
             send(packet, &mut out);
         }
         if let Some(e) = self.learners.get_mut(&sid) {

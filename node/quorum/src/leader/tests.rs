@@ -196,6 +196,19 @@ fn a_reconfig_commits_with_a_quorum_of_the_old_and_of_the_new_configuration() {
     assert!(out.contains(&LeaderAction::Activated { zxid: z, view: Arc::new(next.clone()), designated: 3 }));
     assert_eq!(l.config(), &next);
     assert!(l.next_config().is_none());
+    // A member synchronised from now on gets the configuration in force in NEWLEADER, not
+    // the one the epoch started with (found by the simulator: led to by a hand-over, such a
+    // member counted the older configuration's quorums).
+    l.on_accept(16, 13);
+    l.on_packet(16, hello(2), 13);
+    let ack_epoch = QuorumPacket::new(packet::ACKEPOCH, 0, Some(0i32.to_be_bytes().to_vec()));
+    l.on_packet(16, ack_epoch, 13);
+    let out = l.sync_learner(16, 0, None);
+    let newleader = out.iter().find_map(|a| match a {
+        LeaderAction::Send { packet, .. } if packet.packet_type == packet::NEWLEADER => packet.data.clone(),
+        _ => None,
+    });
+    assert_eq!(newleader, Some(next.to_text().into_bytes()));
 }
 
 #[test]
