@@ -18,14 +18,21 @@ pub enum Mutant {
     FollowerAcksProposalBeforeFsync,
     /// The leader counts its own ACK of a proposal when it proposes, before its fsync.
     LeaderCountsOwnAckBeforeFsync,
+    /// A hand-over sends HANDOVER before the member it names acknowledged every committed
+    /// txn.
+    HandOverBeforeTheFollowerHoldsAll,
+    /// A hand-over sends HANDOVER with proposals still outstanding (commits after it).
+    HandOverWithProposalsOutstanding,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 4] = [
+    pub const ALL: [Mutant; 6] = [
         Mutant::LearnerAcksNewLeaderBeforeLogging,
         Mutant::LearnerAcksNewLeaderBeforeEpoch,
         Mutant::FollowerAcksProposalBeforeFsync,
         Mutant::LeaderCountsOwnAckBeforeFsync,
+        Mutant::HandOverBeforeTheFollowerHoldsAll,
+        Mutant::HandOverWithProposalsOutstanding,
     ];
 }
 

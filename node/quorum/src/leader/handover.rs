@@ -146,8 +146,17 @@ impl Leader {
             return;
         }
         let last = self.last_committed().unwrap_or(0);
-        let holds_all = self.learners.get(&h.to).is_some_and(|e| e.last_acked >= last);
-        if !self.proposed.is_empty() || !holds_all {
+        #[allow(unused_mut)] // changed only by a planted bug
+        let mut holds_all = self.learners.get(&h.to).is_some_and(|e| e.last_acked >= last);
+        #[allow(unused_mut)]
+        let mut outstanding = !self.proposed.is_empty();
+        #[cfg(feature = "broken-engine")]
+        {
+            use crate::mutant::{active, Mutant};
+            holds_all |= active(Mutant::HandOverBeforeTheFollowerHoldsAll) && self.learners.contains_key(&h.to);
+            outstanding &= !active(Mutant::HandOverWithProposalsOutstanding);
+        }
+        if outstanding || !holds_all {
             return;
         }
         // Every COMMIT / INFORM went out before this on each connection: the learners
