@@ -34,6 +34,10 @@ pub async fn run(ctx: Ctx) -> Result<()> {
     operator::leader_last_after_handover(&evs)?;
     ensure!(report.lost == 0, "acknowledged writes lost: {report}");
     ensure!(report.session_expired == 0, "sessions expired: {report}");
+    println!("t40 rolling-restart sequence:");
+    for (r, n) in &evs {
+        println!("  event {r}: {n}");
+    }
     println!("t40 rolling restart: {report}");
     Ok(())
 }
