@@ -37,3 +37,21 @@ on_exit 'remove_work $((KEEP + FAILED))'
 
 SUPER_PASSWORD=reconfig-secret
 SUPER_DIGEST=$("$PY" -c 'import base64, hashlib, sys; print("super:" + base64.b64encode(hashlib.sha1(("super:" + sys.argv[1]).encode()).digest()).decode())' "$SUPER_PASSWORD")
+
+# compare_results WANT_DIR GOT_DIR LABEL: each file of WANT_DIR (ZooKeeper's results) against
+# the file of the same name in GOT_DIR, one ok/FAIL line each (the diff shown on a failure,
+# kept as $WORK/results/LABEL-NAME.diff), counted by tally.
+compare_results() {
+    local f name
+    for f in "$1"/*; do
+        name=${f##*/}
+        if diff -u "$f" "$2/$name" >"$WORK/results/$3-$name.diff"; then
+            echo "  ok   $3: $name"
+            tally 0
+        else
+            echo "  FAIL $3: $name"
+            sed 's/^/      /' "$WORK/results/$3-$name.diff" | head -40
+            tally 1
+        fi
+    done
+}

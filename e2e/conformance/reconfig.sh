@@ -239,20 +239,7 @@ run() {
 }
 
 # compare ENSEMBLE: every result file of ZooKeeper's against zab's.
-compare() {
-    local ens=$1 f name
-    for f in "$WORK/results/zk/$ens"/*; do
-        name=${f##*/}
-        if diff -u "$f" "$WORK/results/zab/$ens/$name" >"$WORK/results/$ens-$name.diff"; then
-            echo "  ok   $ens: $name"
-            tally 0
-        else
-            echo "  FAIL $ens: $name"
-            sed 's/^/      /' "$WORK/results/$ens-$name.diff" | head -40
-            tally 1
-        fi
-    done
-}
+compare() { compare_results "$WORK/results/zk/$1" "$WORK/results/zab/$1" "$1"; }
 
 for ens in disabled enabled; do
     echo "== $ens"

@@ -238,20 +238,7 @@ normalise() {
 }
 
 # compare ENSEMBLE: every result file of ZooKeeper's against ENSEMBLE's.
-compare() {
-    local f name
-    for f in "$WORK/results/zk"/*; do
-        name=${f##*/}
-        if diff -u "$f" "$WORK/results/$1/$name" >"$WORK/results/$1-$name.diff"; then
-            echo "  ok   $1: $name"
-            tally 0
-        else
-            echo "  FAIL $1: $name"
-            sed 's/^/      /' "$WORK/results/$1-$name.diff" | head -40
-            tally 1
-        fi
-    done
-}
+compare() { compare_results "$WORK/results/zk" "$WORK/results/$1" "$1"; }
 
 ENSEMBLES=(zk zab zab-leads-zk zk-leads-zab)
 for ens in "${ENSEMBLES[@]}"; do
