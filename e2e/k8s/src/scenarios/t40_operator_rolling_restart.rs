@@ -18,8 +18,10 @@ const ROLL: Duration = Duration::from_secs(600);
 pub async fn run(ctx: Ctx) -> Result<()> {
     let (before, writer) = operator::settled_with_writer(&ctx, 2000, "/t40").await?;
     let old_hash = before.status.as_ref().and_then(|s| s.current_config_hash.clone());
+    let trail = operator::StatusTrail::start(&ctx, "zk");
     operator::apply_ensemble(&ctx, "zk", operator::three_members(&ctx.node_image, 2500)).await?;
     let after = operator::wait_settled(&ctx, "zk", 3, ROLL).await?;
+    let trail = trail.finish().await?;
     let report = writer.finish().await?;
     let st = after.status.clone().unwrap_or_default();
     ensure!(st.current_config_hash != old_hash, "the config hash did not change: {:?}", st.current_config_hash);
@@ -37,6 +39,9 @@ pub async fn run(ctx: Ctx) -> Result<()> {
     println!("t40 rolling-restart sequence:");
     for (r, n) in &evs {
         println!("  event {r}: {n}");
+    }
+    for line in &trail {
+        println!("  status {line}");
     }
     println!("t40 rolling restart: {report}");
     Ok(())
