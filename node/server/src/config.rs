@@ -144,6 +144,15 @@ pub struct ServerConfig {
     pub metrics: std::sync::Arc<crate::metrics::ServerMetrics>,
 }
 
+impl ServerConfig {
+    /// How long a leader's hand-over may take: the wait for the follower and the one for
+    /// the learners to leave are each bounded by syncLimit (5 ticks without a quorum section).
+    pub fn hand_over_limit(&self) -> std::time::Duration {
+        let sync = self.quorum.as_ref().map_or(5, |q| q.sync_limit as u64) * self.tick_time as u64;
+        std::time::Duration::from_millis(2 * sync)
+    }
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {

@@ -29,13 +29,6 @@ use serde_json::json;
 use crate::config::ServerConfig;
 use crate::zk_server::ZooKeeperServer;
 
-/// How long the command waits for the outcome: the wait for the follower is bounded by
-/// syncLimit, the one for the learners to leave by syncLimit again.
-fn patience(config: &ServerConfig) -> Duration {
-    let limit = config.quorum.as_ref().map_or(5, |q| q.sync_limit as u64);
-    Duration::from_millis(2 * limit * config.tick_time as u64 + 5_000)
-}
-
 fn refused(code: StatusCode, error: String) -> Response {
     (code, Json(json!({"command": "handover", "error": error}))).into_response()
 }
@@ -61,7 +54,7 @@ pub async fn run(
         Ok(w) => w,
         Err(e) => return refused(StatusCode::CONFLICT, e),
     };
-    let patience = patience(&config);
+    let patience = config.hand_over_limit() + Duration::from_secs(5);
     let outcome = tokio::task::spawn_blocking(move || wait.recv_timeout(patience)).await;
     match outcome {
         Ok(Ok(Ok(to))) => Json(json!({"command": "handover", "error": null, "from": from, "to": to})).into_response(),

@@ -139,7 +139,7 @@ pub async fn run_quorum(
             async move { crate::accept_loop(listener, slot, config, async move { stop.stopped().await }).await },
         )
     };
-    let patience = hand_over_patience(&config);
+    let patience = config.hand_over_limit() + Duration::from_secs(1);
     let member = tokio::spawn(run_member(config, election.clone(), slot.clone(), info, stop.clone()));
     shutdown.await;
     hand_over_before_stopping(&slot, patience).await;
@@ -156,13 +156,6 @@ pub async fn run_quorum(
     // An epoch blocked on the network ends within syncLimit; the process need not wait.
     let _ = tokio::time::timeout(Duration::from_secs(3), member).await;
     Ok(())
-}
-
-/// How long a stopping leader waits for its hand-over: the wait for the follower and the
-/// one for the learners to leave are each bounded by syncLimit.
-fn hand_over_patience(config: &ServerConfig) -> Duration {
-    let sync = config.quorum.as_ref().map_or(5, |q| q.sync_limit as u64) * config.tick_time as u64;
-    Duration::from_millis(2 * sync + 1_000)
 }
 
 /// A leader asked to stop (SIGTERM: a pod deleted, a rolling restart) hands its role over
